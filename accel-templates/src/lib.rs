@@ -1,0 +1,2 @@
+//! accelforge-templates
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! accelforge-boards
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! accelforge-hdl
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! accelforge-mapper
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! accelforge-reports
+#![warn(missing_docs)]

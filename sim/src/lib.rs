@@ -1,0 +1,2 @@
+//! accelforge-sim
+#![warn(missing_docs)]
