@@ -1,6 +1,10 @@
 //! Subcommand registry. Add a subcommand by adding a file here, a variant to [`Command`] and an
 //! arm to [`run`].
 
+pub mod demo;
+pub mod lint;
+pub mod synth;
+
 use clap::{Parser, Subcommand};
 
 /// FPGA accelerator co-design: generate Verilog templates, simulate them cycle-accurately in
@@ -13,13 +17,42 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
-
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+pub enum Command {
+    /// Lint Verilog files with `verilator --lint-only -Wall`.
+    Lint(lint::LintArgs),
+    /// Synthesise Verilog with Yosys and report FPGA resources.
+    Synth(synth::SynthArgs),
+    /// Run the built-in demonstration flow (the README's first command).
+    Demo(demo::DemoArgs),
+    /// Check that Verilator, Icarus Verilog and Yosys are installed and new enough.
+    Doctor,
 }
 
-/// Exit codes: 1 for runtime failures, 2 for bad input (clap uses 2 for usage errors too).
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Lint(a) => lint::run(a),
+        Command::Synth(a) => synth::run(a),
+        Command::Doctor => doctor(),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+fn doctor() -> anyhow::Result<()> {
+    let mut missing = 0;
+    for (tool, status) in accelforge_hdl::tools::doctor() {
+        match status {
+            Ok(v) => println!("ok       {tool:<10} {v}"),
+            Err(e) => {
+                missing += 1;
+                println!("missing  {tool:<10} {e}");
+            }
+        }
+    }
+    anyhow::ensure!(missing == 0, "{missing} tool(s) missing or too old");
+    Ok(())
+}
+
+/// Exit code for a failed command (clap itself uses 2 for usage errors).
 pub fn exit_code_for(_err: &anyhow::Error) -> u8 {
     1
 }

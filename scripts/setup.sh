@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages accelforge needs on a Debian/Ubuntu machine, when missing:
+# Verilator (simulation, lint), Icarus Verilog (parse check), Yosys (synthesis statistics), the
+# CBC MILP solver library (mapper), tclsh (Vivado-script checks), and the C++ toolchain Verilator
+# compiles models with. Uses sudo only when not already root. Safe to run repeatedly.
+set -euo pipefail
+
+packages=(verilator yosys iverilog coinor-libcbc-dev pkg-config make g++ tcl python3)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) and re-run" >&2
+  exit 1
+fi
+echo "setup: $(verilator --version | head -1); $(yosys -V); $(iverilog -V 2>&1 | head -1)"
