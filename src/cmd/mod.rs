@@ -1,6 +1,8 @@
 //! Subcommand registry. Add a subcommand by adding a file here, a variant to [`Command`] and an
 //! arm to [`run`].
 
+pub mod boards;
+
 use clap::{Parser, Subcommand};
 
 /// FPGA accelerator co-design: generate Verilog templates, simulate them cycle-accurately in
@@ -13,10 +15,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Board database: list boards, show one with the source of every number.
+    Boards(boards::BoardsArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Boards(args) => boards::run(args),
+    }
 }
 
 /// Exit codes: 1 for runtime failures, 2 for bad input (clap uses 2 for usage errors too).

@@ -12,7 +12,7 @@ Put @BASE@.bit and @BASE@.hwh beside this file on the board, then::
     from @MODULE@ import @CLASS@
 
     accel = @CLASS@()
-    x = np.zeros(IN_BEAT_BYTES * 16, dtype=np.uint8)
+    x = np.zeros(@IN_BYTES@ * 16, dtype=np.uint8)  # 16 beats of @IN_BITS@ bits
     y = accel.run(x, out_beats=16@ARGS_EXAMPLE@)
 
 Arguments (keyword arguments of ``run`` and ``write_args``):
