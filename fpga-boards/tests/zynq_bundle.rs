@@ -548,3 +548,76 @@ fn every_hp_port_option_passes_the_stub() {
         }
     }
 }
+
+#[test]
+fn python_driver_runs_against_fake_pynq() {
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !numpy {
+        // numpy is not a build dependency of the crate; in CI it must be there.
+        assert!(
+            std::env::var("CI").is_err(),
+            "numpy is needed for the driver run test (pip install numpy)"
+        );
+        eprintln!("WARNING: numpy missing: python_driver_runs_against_fake_pynq did NOT run");
+        return;
+    }
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, _) = make_bundle(board, tmp.path());
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_pynq.py"),
+        bundle.join("pynq.py"),
+    )
+    .expect("copy fake pynq");
+    let check = r#"
+import numpy as np
+import pynq
+from af_test_top_driver import AfTestTop, REG_AP_CTRL, REG_ARG_ROWS, REG_ARG_SCALE, REG_ARG_SHIFT
+
+accel = AfTestTop()
+x = np.arange(16, dtype=np.uint8)           # two 64-bit beats
+y = accel.run(x, out_beats=3, rows=2, scale=7, shift=-1)
+assert y.dtype == np.uint8 and y.tolist() == [v + 2 for v in range(12)], y
+writes = [e[1:] for e in pynq.LOG if e[0] == "write"]
+assert writes == [(REG_ARG_ROWS, 2), (REG_ARG_SCALE, 7), (REG_ARG_SHIFT, 31), (REG_AP_CTRL, 1)], writes
+order = [e[0] + ":" + str(e[1]) for e in pynq.LOG if e[0] in ("transfer", "write")]
+assert order.index("transfer:recv") < order.index("transfer:send") < order.index("write:0"), order
+assert ("invalidate", 12) in pynq.LOG and ("flush", 16) in pynq.LOG
+assert sum(1 for e in pynq.LOG if e[0] == "free") == 2
+
+y16 = accel.run(x, out_beats=2, out_dtype=np.uint16)
+assert y16.dtype == np.uint16 and y16.size == 4
+for bad in (dict(data=np.zeros(5, np.uint8), out_beats=1), dict(data=x, out_beats=0)):
+    try:
+        accel.run(**bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(bad)
+for kwargs in (dict(nope=1), dict(shift=32), dict(rows=-40000)):
+    try:
+        accel.write_args(**kwargs)
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise AssertionError(kwargs)
+print("DRIVER OK")
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .current_dir(&bundle)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("DRIVER OK"),
+        "driver run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
