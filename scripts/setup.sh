@@ -14,11 +14,17 @@ for p in "${packages[@]}"; do
   fi
 done
 
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The PYNQ driver test imports numpy into whichever python3 is first on PATH.
+if ! python3 -c 'import numpy' >/dev/null 2>&1; then
+  echo "setup: installing numpy for $(command -v python3)"
+  python3 -m pip install --quiet numpy || $sudo apt-get install -y -q python3-numpy
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 //! Subcommand registry. Add a subcommand by adding a file here, a variant to [`Command`] and an
 //! arm to [`run`].
 
+pub mod boards;
 pub mod demo;
 pub mod lint;
 pub mod synth;
@@ -26,6 +27,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check that Verilator, Icarus Verilog and Yosys are installed and new enough.
     Doctor,
+    /// Board database: list boards, show one with the source of every number.
+    Boards(boards::BoardsArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(a) => synth::run(a),
         Command::Doctor => doctor(),
         Command::Demo(a) => demo::run(a),
+        Command::Boards(a) => boards::run(a),
     }
 }
 

@@ -1,0 +1,179 @@
+//! Zynq bundle generation: Vivado batch TCL, XDC, PYNQ driver, README and a JSON manifest,
+//! written atomically into one directory.
+
+pub mod accel;
+pub mod bundle;
+pub mod pynq;
+pub mod readme;
+pub mod tcl;
+pub mod xdc;
+
+use crate::board::{Board, PortDirection, PsType};
+use crate::error::{BoardError, Result};
+use accel::AccelInterface;
+
+/// `accelforge-boards <version>`, written into every generated file.
+pub fn generator_id() -> String {
+    format!("accelforge-boards {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Knobs of the generated project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleOptions {
+    /// PS slave port for the DMA (`S_AXI_HP0`…`S_AXI_HP3` on Zynq-7000, `S_AXI_HP0_FPD`…,
+    /// `S_AXI_HPC0_FPD`… on UltraScale+). `None` picks HP0.
+    pub dma_port: Option<String>,
+    /// Default `launch_runs -jobs` (overridable with `-tclargs --jobs N`).
+    pub jobs: u32,
+    /// Replace an existing bundle directory.
+    pub overwrite: bool,
+}
+
+impl Default for BundleOptions {
+    fn default() -> Self {
+        Self {
+            dma_port: None,
+            jobs: 4,
+            overwrite: false,
+        }
+    }
+}
+
+/// A board and an accelerator checked against each other; the generators take this.
+#[derive(Debug, Clone)]
+pub struct ZynqDesign<'a> {
+    /// The board.
+    pub board: &'a Board,
+    /// The accelerator.
+    pub accel: &'a AccelInterface,
+    /// Options.
+    pub options: BundleOptions,
+    /// The PS slave port the DMA uses (resolved).
+    pub dma_port: String,
+    /// That port's data width (the widest the board lists).
+    pub dma_port_width: u32,
+}
+
+impl<'a> ZynqDesign<'a> {
+    /// Validates the accelerator and checks it against the board: clock in range, DMA port
+    /// present on the board and supported by the generator.
+    pub fn new(
+        board: &'a Board,
+        accel: &'a AccelInterface,
+        options: BundleOptions,
+    ) -> Result<Self> {
+        accel.validate()?;
+        let mismatch = |problem: String| BoardError::BoardMismatch {
+            board: board.name.clone(),
+            problem,
+        };
+        if accel.clock_mhz > board.max_pl_clock_mhz() {
+            return Err(mismatch(format!(
+                "accelerator clock {} MHz is above the {} MHz the generator allows on {}",
+                accel.clock_mhz,
+                board.max_pl_clock_mhz(),
+                board.family.yosys_name()
+            )));
+        }
+        if accel.clock_mhz < 10.0 {
+            return Err(mismatch(format!(
+                "accelerator clock {} MHz is below the 10 MHz the PS clock generators reach",
+                accel.clock_mhz
+            )));
+        }
+        let default_port = match board.ps {
+            PsType::Ps7 => "S_AXI_HP0",
+            PsType::Psu => "S_AXI_HP0_FPD",
+        };
+        let dma_port = options
+            .dma_port
+            .clone()
+            .unwrap_or_else(|| default_port.to_string());
+        let supported = match board.ps {
+            PsType::Ps7 => (0..4).any(|n| dma_port == format!("S_AXI_HP{n}")),
+            PsType::Psu => {
+                (0..4).any(|n| dma_port == format!("S_AXI_HP{n}_FPD"))
+                    || (0..2).any(|n| dma_port == format!("S_AXI_HPC{n}_FPD"))
+            }
+        };
+        if !supported {
+            return Err(mismatch(format!(
+                "DMA port `{dma_port}` is not one the generator can use on {} (use {})",
+                board.ps.ip_name(),
+                match board.ps {
+                    PsType::Ps7 => "S_AXI_HP0..S_AXI_HP3",
+                    PsType::Psu => "S_AXI_HP0_FPD..S_AXI_HP3_FPD or S_AXI_HPC0_FPD/S_AXI_HPC1_FPD",
+                }
+            )));
+        }
+        let port = board
+            .port(&dma_port)
+            .filter(|p| p.direction == PortDirection::Slave)
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "the board file lists no slave port `{dma_port}` (ps_pl_ports)"
+                ))
+            })?;
+        let dma_port_width = port.widths.iter().copied().max().unwrap_or(32);
+        Ok(Self {
+            board,
+            accel,
+            options,
+            dma_port,
+            dma_port_width,
+        })
+    }
+
+    /// Base name of `.bit`, `.hwh`, `.xdc`: the accelerator's module name.
+    pub fn base_name(&self) -> String {
+        self.accel.name.clone()
+    }
+
+    /// Python module name of the driver (file `<module>.py`).
+    pub fn driver_module(&self) -> String {
+        format!("{}_driver", self.accel.name)
+    }
+}
+
+/// Replaces `@KEY@` markers in one pass, so substituted text is never scanned again (a doc
+/// string containing `@TOP@` stays as it is). Unknown markers are left untouched.
+pub(crate) fn fill(template: &str, subs: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find('@') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let hit = after.find('@').and_then(|end| {
+            let key = &rest[start..start + end + 2];
+            subs.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (v, end + 2))
+        });
+        match hit {
+            Some((v, len)) => {
+                out.push_str(v);
+                rest = &rest[start + len..];
+            }
+            None => {
+                out.push('@');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn fill_is_single_pass() {
+        let s = fill(
+            "a @X@ b @Y@ c@ @Z",
+            &[("@X@", "@Y@".into()), ("@Y@", "y".into())],
+        );
+        assert_eq!(s, "a @Y@ b y c@ @Z");
+    }
+}

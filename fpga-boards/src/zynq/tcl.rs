@@ -1,0 +1,442 @@
+//! Vivado batch TCL generation: `build.tcl` (full block design to bitstream + .hwh) and
+//! `synth_ooc.tcl` (the accelerator alone, out of context, for resource calibration).
+//!
+//! The scripts stick to Tcl 8.5 (what Vivado embeds): no `try`, `lmap`, `string cat`, …
+//! Everything is wired explicitly instead of through `apply_bd_automation` for AXI masters:
+//! automation invents cell names (`ps7_0_axi_periph`, `rst_ps7_0_100M`) that differ between
+//! Vivado releases, whereas explicit wiring gives names the PYNQ driver can rely on and that the
+//! stub test can check pin by pin. The PS preset is still applied by automation.
+
+use super::{ZynqDesign, fill};
+use crate::board::PsType;
+
+/// Block-design cell names; the PYNQ driver looks the accelerator and DMA up by these.
+pub const ACCEL_CELL: &str = "accel_0";
+/// AXI DMA cell name.
+pub const DMA_CELL: &str = "axi_dma_0";
+/// Block design name (the wrapper is `<BD_NAME>_wrapper`).
+pub const BD_NAME: &str = "af_bd";
+/// Vivado project name inside the project directory.
+pub const PROJECT_NAME: &str = "af_proj";
+
+/// Config keys and pin names of the PS ports a design uses.
+struct PsPorts {
+    cell: &'static str,
+    vln: &'static str,
+    clk_out: &'static str,
+    rst_out: &'static str,
+    irq_in: &'static str,
+    master_intf: &'static str,
+    master_aclk: &'static str,
+    slave_intf: String,
+    slave_aclk: String,
+    /// `CONFIG.* value` pairs applied after the preset.
+    config: Vec<(String, String)>,
+    preset_rule: &'static str,
+    preset_config: &'static str,
+}
+
+fn ps_ports(d: &ZynqDesign<'_>) -> PsPorts {
+    let clk = format_mhz(d.accel.clock_mhz);
+    let width = d.dma_port_width.to_string();
+    match d.board.ps {
+        PsType::Ps7 => {
+            // dma_port is validated to be S_AXI_HP<n>.
+            let n = d.dma_port.trim_start_matches("S_AXI_HP");
+            PsPorts {
+                cell: "processing_system7_0",
+                vln: "xilinx.com:ip:processing_system7",
+                clk_out: "FCLK_CLK0",
+                rst_out: "FCLK_RESET0_N",
+                irq_in: "IRQ_F2P",
+                master_intf: "M_AXI_GP0",
+                master_aclk: "M_AXI_GP0_ACLK",
+                slave_intf: d.dma_port.clone(),
+                slave_aclk: format!("{}_ACLK", d.dma_port),
+                config: vec![
+                    ("PCW_USE_M_AXI_GP0".into(), "1".into()),
+                    ("PCW_USE_M_AXI_GP1".into(), "0".into()),
+                    (format!("PCW_USE_S_AXI_HP{n}"), "1".into()),
+                    (format!("PCW_S_AXI_HP{n}_DATA_WIDTH"), width),
+                    ("PCW_EN_CLK0_PORT".into(), "1".into()),
+                    ("PCW_EN_RST0_PORT".into(), "1".into()),
+                    ("PCW_FPGA0_PERIPHERAL_FREQMHZ".into(), clk),
+                    ("PCW_USE_FABRIC_INTERRUPT".into(), "1".into()),
+                    ("PCW_IRQ_F2P_INTR".into(), "1".into()),
+                ],
+                preset_rule: "xilinx.com:bd_rule:processing_system7",
+                preset_config: "make_external \"FIXED_IO, DDR\" Master \"Disable\" Slave \"Disable\"",
+            }
+        }
+        PsType::Psu => {
+            // S_AXI_HPC<n>_FPD is saxigp<n>, S_AXI_HP<n>_FPD is saxigp<n+2> (UG1085 naming).
+            let (gp, aclk) = if let Some(n) = d
+                .dma_port
+                .strip_prefix("S_AXI_HPC")
+                .and_then(|r| r.strip_suffix("_FPD"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                (n, format!("saxihpc{n}_fpd_aclk"))
+            } else {
+                let n = d
+                    .dma_port
+                    .strip_prefix("S_AXI_HP")
+                    .and_then(|r| r.strip_suffix("_FPD"))
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(0);
+                (n + 2, format!("saxihp{n}_fpd_aclk"))
+            };
+            PsPorts {
+                cell: "zynq_ultra_ps_e_0",
+                vln: "xilinx.com:ip:zynq_ultra_ps_e",
+                clk_out: "pl_clk0",
+                rst_out: "pl_resetn0",
+                irq_in: "pl_ps_irq0",
+                master_intf: "M_AXI_HPM0_FPD",
+                master_aclk: "maxihpm0_fpd_aclk",
+                slave_intf: d.dma_port.clone(),
+                slave_aclk: aclk,
+                config: vec![
+                    // Presets enable HPM1_FPD/HPM0_LPD too; an enabled but unclocked master
+                    // fails validate_bd_design, so switch off what we do not use.
+                    ("PSU__USE__M_AXI_GP0".into(), "1".into()),
+                    ("PSU__USE__M_AXI_GP1".into(), "0".into()),
+                    ("PSU__USE__M_AXI_GP2".into(), "0".into()),
+                    (format!("PSU__USE__S_AXI_GP{gp}"), "1".into()),
+                    (format!("PSU__SAXIGP{gp}__DATA_WIDTH"), width),
+                    ("PSU__FPGA_PL0_ENABLE".into(), "1".into()),
+                    ("PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ".into(), clk),
+                    ("PSU__USE__IRQ0".into(), "1".into()),
+                ],
+                preset_rule: "xilinx.com:bd_rule:zynq_ultra_ps_e",
+                preset_config: "",
+            }
+        }
+    }
+}
+
+/// Frequencies are written without a trailing `.0` because Vivado compares the
+/// `*_FREQMHZ` strings it gets back.
+fn format_mhz(mhz: f64) -> String {
+    let s = format!("{mhz:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+fn tcl_list(items: &[String]) -> String {
+    // Items are sanitised file names / identifiers; braces keep them literal anyway.
+    items
+        .iter()
+        .map(|s| format!("{{{s}}}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const HEADER: &str = r#"# Generated by @GEN@ for @BOARD@ (@PART@). Do not edit: regenerate instead.
+#
+#   vivado -mode batch -source build.tcl [-tclargs --jobs N] [--proj-dir DIR]
+#
+# Builds block design @BD@ (PS + AXI DMA + @TOP@), runs synthesis and implementation to a
+# bitstream and copies @BASE@.bit and @BASE@.hwh next to this script (PYNQ's Overlay needs both,
+# with one base name). Written for Vivado's Tcl 8.5.
+
+set bundle_dir [file normalize [file dirname [info script]]]
+set jobs @JOBS@
+set proj_dir [file join $bundle_dir vivado_proj]
+for {set i 0} {$i < [llength $argv]} {incr i} {
+    set arg [lindex $argv $i]
+    switch -exact -- $arg {
+        --jobs {
+            incr i
+            set jobs [lindex $argv $i]
+        }
+        --proj-dir {
+            incr i
+            set proj_dir [file normalize [lindex $argv $i]]
+        }
+        default {
+            error "build.tcl: unknown argument '$arg' (expected --jobs N or --proj-dir DIR)"
+        }
+    }
+}
+if {![string is integer -strict $jobs] || $jobs < 1} {
+    error "build.tcl: --jobs needs a positive integer, got '$jobs'"
+}
+
+set proj_name @PROJ@
+set part @PART@
+set board_part @BOARD_PART@
+set bd_name @BD@
+set top_module @TOP@
+set base_name @BASE@
+
+# Pick the newest installed version of an IP so the script survives Vivado upgrades.
+proc af_vlnv {vln} {
+    set defs [get_ipdefs -quiet "${vln}:*"]
+    if {[llength $defs] == 0} {
+        error "build.tcl: IP $vln is not in this Vivado's IP catalog"
+    }
+    return [lindex [lsort -dictionary $defs] end]
+}
+
+# Fail with the run's own status and log path instead of copying a stale or missing bitstream.
+proc af_check_run {run} {
+    set progress [get_property PROGRESS [get_runs $run]]
+    set status [get_property STATUS [get_runs $run]]
+    if {$progress ne "100%"} {
+        set log [file join [get_property DIRECTORY [get_runs $run]] runme.log]
+        error "build.tcl: run $run did not complete (status: $status, progress: $progress); see $log"
+    }
+    puts "accelforge: $run: $status"
+}
+
+create_project $proj_name $proj_dir -part $part -force
+set use_board_preset 0
+if {$board_part ne ""} {
+    set found [get_board_parts -quiet $board_part]
+    if {[llength $found] == 0} {
+        # A different file version of the same board is as good as the exact one.
+        set pattern "[join [lrange [split $board_part :] 0 2] :]:*"
+        set found [get_board_parts -quiet -latest_file_version $pattern]
+    }
+    if {[llength $found] > 0} {
+        set_property board_part [lindex $found 0] [current_project]
+        set use_board_preset 1
+    } else {
+        puts "WARNING: accelforge: board files for $board_part are not installed; building for the bare part $part without the board's PS preset (DDR and MIO settings stay at IP defaults: install the board files for a bitstream that boots)"
+    }
+}
+
+# The accelerator is a module reference, so its plain-Verilog sources go into the project.
+set hdl_files [list @HDL_FILES@]
+set hdl_paths {}
+foreach f $hdl_files {
+    lappend hdl_paths [file join $bundle_dir hdl $f]
+}
+add_files -norecurse $hdl_paths
+update_compile_order -fileset sources_1
+
+create_bd_design $bd_name
+"#;
+
+const COMMON_BD: &str = r#"
+# Data path: DMA reads the input buffer (MM2S) into the accelerator and writes its output
+# stream back (S2MM). Simple mode, no scatter-gather: PYNQ's DMA driver uses it this way.
+set dma [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:axi_dma] @DMA@]
+set_property -dict [list \
+    CONFIG.c_include_sg {0} \
+    CONFIG.c_sg_length_width {@LEN_BITS@} \
+    CONFIG.c_include_mm2s {1} \
+    CONFIG.c_include_s2mm {1} \
+    CONFIG.c_m_axis_mm2s_tdata_width {@IN_BITS@} \
+    CONFIG.c_s_axis_s2mm_tdata_width {@OUT_BITS@} \
+    CONFIG.c_m_axi_mm2s_data_width {@MM2S_MM_BITS@} \
+    CONFIG.c_m_axi_s2mm_data_width {@S2MM_MM_BITS@} \
+    CONFIG.c_mm2s_burst_size {16} \
+    CONFIG.c_s2mm_burst_size {16} \
+    CONFIG.c_addr_width {@ADDR_BITS@} \
+] $dma
+
+set ctrl_smc [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:smartconnect] ctrl_smc]
+set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {2}] $ctrl_smc
+set data_smc [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:smartconnect] data_smc]
+set_property -dict [list CONFIG.NUM_SI {2} CONFIG.NUM_MI {1}] $data_smc
+set rst [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:proc_sys_reset] rst_pl]
+set irq_concat [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:xlconcat] irq_concat]
+set_property -dict [list CONFIG.NUM_PORTS {3}] $irq_concat
+set accel [create_bd_cell -type module -reference $top_module @ACCEL@]
+
+# One clock domain: the PS PL clock drives everything.
+connect_bd_net [get_bd_pins @PS@/@CLK@] \
+    [get_bd_pins @PS@/@MASTER_ACLK@] \
+    [get_bd_pins @PS@/@SLAVE_ACLK@] \
+    [get_bd_pins @DMA@/s_axi_lite_aclk] \
+    [get_bd_pins @DMA@/m_axi_mm2s_aclk] \
+    [get_bd_pins @DMA@/m_axi_s2mm_aclk] \
+    [get_bd_pins ctrl_smc/aclk] \
+    [get_bd_pins data_smc/aclk] \
+    [get_bd_pins rst_pl/slowest_sync_clk] \
+    [get_bd_pins @ACCEL@/ap_clk]
+connect_bd_net [get_bd_pins @PS@/@RST@] [get_bd_pins rst_pl/ext_reset_in]
+connect_bd_net [get_bd_pins rst_pl/interconnect_aresetn] \
+    [get_bd_pins ctrl_smc/aresetn] \
+    [get_bd_pins data_smc/aresetn]
+connect_bd_net [get_bd_pins rst_pl/peripheral_aresetn] \
+    [get_bd_pins @DMA@/axi_resetn] \
+    [get_bd_pins @ACCEL@/ap_rst_n]
+
+# Control: PS master -> smartconnect -> DMA registers and accelerator registers.
+connect_bd_intf_net [get_bd_intf_pins @PS@/@MASTER@] [get_bd_intf_pins ctrl_smc/S00_AXI]
+connect_bd_intf_net [get_bd_intf_pins ctrl_smc/M00_AXI] [get_bd_intf_pins @DMA@/S_AXI_LITE]
+connect_bd_intf_net [get_bd_intf_pins ctrl_smc/M01_AXI] [get_bd_intf_pins @ACCEL@/s_axi_control]
+
+# Memory: both DMA channels -> smartconnect (width conversion) -> PS slave port to DDR.
+connect_bd_intf_net [get_bd_intf_pins @DMA@/M_AXI_MM2S] [get_bd_intf_pins data_smc/S00_AXI]
+connect_bd_intf_net [get_bd_intf_pins @DMA@/M_AXI_S2MM] [get_bd_intf_pins data_smc/S01_AXI]
+connect_bd_intf_net [get_bd_intf_pins data_smc/M00_AXI] [get_bd_intf_pins @PS@/@SLAVE@]
+
+# Streams.
+connect_bd_intf_net [get_bd_intf_pins @DMA@/M_AXIS_MM2S] [get_bd_intf_pins @ACCEL@/s_axis_in]
+connect_bd_intf_net [get_bd_intf_pins @ACCEL@/m_axis_out] [get_bd_intf_pins @DMA@/S_AXIS_S2MM]
+
+# Interrupts: accelerator done, DMA MM2S, DMA S2MM (PYNQ polls, but the lines cost nothing).
+connect_bd_net [get_bd_pins @ACCEL@/interrupt] [get_bd_pins irq_concat/In0]
+connect_bd_net [get_bd_pins @DMA@/mm2s_introut] [get_bd_pins irq_concat/In1]
+connect_bd_net [get_bd_pins @DMA@/s2mm_introut] [get_bd_pins irq_concat/In2]
+connect_bd_net [get_bd_pins irq_concat/dout] [get_bd_pins @PS@/@IRQ@]
+
+assign_bd_address
+validate_bd_design
+save_bd_design
+
+set bd_file [get_files $bd_name.bd]
+generate_target all $bd_file
+add_files -norecurse [make_wrapper -files $bd_file -top]
+set_property top ${bd_name}_wrapper [current_fileset]
+update_compile_order -fileset sources_1
+
+launch_runs synth_1 -jobs $jobs
+wait_on_run synth_1
+af_check_run synth_1
+launch_runs impl_1 -to_step write_bitstream -jobs $jobs
+wait_on_run impl_1
+af_check_run impl_1
+
+set bit_file [file join [get_property DIRECTORY [get_runs impl_1]] ${bd_name}_wrapper.bit]
+if {![file exists $bit_file]} {
+    error "build.tcl: implementation finished but $bit_file is missing"
+}
+# Vivado 2020.2+ writes generated BD products under .gen, older releases under .srcs.
+set hwh_file ""
+foreach dir [list $proj_name.gen $proj_name.srcs] {
+    set candidate [file join $proj_dir $dir sources_1 bd $bd_name hw_handoff $bd_name.hwh]
+    if {[file exists $candidate]} {
+        set hwh_file $candidate
+        break
+    }
+}
+if {$hwh_file eq ""} {
+    error "build.tcl: no hardware handoff ($bd_name.hwh) found under $proj_dir"
+}
+file copy -force $bit_file [file join $bundle_dir $base_name.bit]
+file copy -force $hwh_file [file join $bundle_dir $base_name.hwh]
+puts "accelforge: wrote [file join $bundle_dir $base_name.bit] and [file join $bundle_dir $base_name.hwh]"
+"#;
+
+const OOC: &str = r#"# Generated by @GEN@ for @BOARD@ (@PART@). Do not edit: regenerate instead.
+#
+#   vivado -mode batch -source synth_ooc.tcl
+#
+# Synthesises @TOP@ alone, out of context (no PS, no DMA), with the clock from @BASE@.xdc,
+# and writes a utilisation report: the numbers to calibrate the resource model against.
+set bundle_dir [file normalize [file dirname [info script]]]
+set hdl_files [list @HDL_FILES@]
+foreach f $hdl_files {
+    read_verilog [file join $bundle_dir hdl $f]
+}
+read_xdc -mode out_of_context [file join $bundle_dir @BASE@.xdc]
+synth_design -top @TOP@ -part @PART@ -mode out_of_context
+report_utilization -file [file join $bundle_dir @BASE@_ooc_utilization.rpt]
+report_timing_summary -file [file join $bundle_dir @BASE@_ooc_timing.rpt]
+puts "accelforge: wrote [file join $bundle_dir @BASE@_ooc_utilization.rpt]"
+"#;
+
+fn common_subs(d: &ZynqDesign<'_>, sources: &[String]) -> Vec<(&'static str, String)> {
+    vec![
+        ("@GEN@", super::generator_id()),
+        ("@BOARD@", d.board.display_name.clone()),
+        ("@PART@", d.board.part.value.clone()),
+        ("@TOP@", d.accel.name.clone()),
+        ("@BASE@", d.base_name()),
+        ("@HDL_FILES@", tcl_list(sources)),
+    ]
+}
+
+/// `build.tcl`. `sources` are the file names under the bundle's `hdl/` directory.
+pub fn build_tcl(d: &ZynqDesign<'_>, sources: &[String]) -> String {
+    let ps = ps_ports(d);
+    let mut subs = common_subs(d, sources);
+    subs.extend([
+        ("@JOBS@", d.options.jobs.max(1).to_string()),
+        ("@PROJ@", PROJECT_NAME.to_string()),
+        ("@BD@", BD_NAME.to_string()),
+        (
+            "@BOARD_PART@",
+            d.board
+                .board_part
+                .as_ref()
+                .map(|b| format!("{{{}}}", b.value))
+                .unwrap_or_else(|| "{}".into()),
+        ),
+    ]);
+    let mut out = fill(HEADER, &subs);
+
+    out.push_str(&format!(
+        "\n# Processing system with the board preset (DDR, MIO, clocks) when the board files exist.\n\
+         set ps [create_bd_cell -type ip -vlnv [af_vlnv {vln}] {cell}]\n\
+         apply_bd_automation -rule {rule} -config [list {cfg} apply_board_preset $use_board_preset] $ps\n",
+        vln = ps.vln,
+        cell = ps.cell,
+        rule = ps.preset_rule,
+        cfg = ps.preset_config,
+    ));
+    out.push_str(&format!(
+        "# Ports this design uses: {master} for registers, {slave} for DMA, PL clock 0 at {mhz} MHz, PL-to-PS interrupts.\n\
+         set_property -dict [list \\\n",
+        master = ps.master_intf,
+        slave = ps.slave_intf,
+        mhz = format_mhz(d.accel.clock_mhz),
+    ));
+    for (k, v) in &ps.config {
+        out.push_str(&format!("    CONFIG.{k} {{{v}}} \\\n"));
+    }
+    out.push_str("] $ps\n");
+
+    let in_mm = d.accel.in_stream_bits.max(32);
+    let out_mm = d.accel.out_stream_bits.max(32);
+    subs.extend([
+        ("@DMA@", DMA_CELL.to_string()),
+        ("@ACCEL@", ACCEL_CELL.to_string()),
+        ("@PS@", ps.cell.to_string()),
+        ("@CLK@", ps.clk_out.to_string()),
+        ("@RST@", ps.rst_out.to_string()),
+        ("@IRQ@", ps.irq_in.to_string()),
+        ("@MASTER@", ps.master_intf.to_string()),
+        ("@MASTER_ACLK@", ps.master_aclk.to_string()),
+        ("@SLAVE@", ps.slave_intf.clone()),
+        ("@SLAVE_ACLK@", ps.slave_aclk.clone()),
+        ("@LEN_BITS@", d.accel.dma_length_bits().to_string()),
+        ("@IN_BITS@", d.accel.in_stream_bits.to_string()),
+        ("@OUT_BITS@", d.accel.out_stream_bits.to_string()),
+        ("@MM2S_MM_BITS@", in_mm.to_string()),
+        ("@S2MM_MM_BITS@", out_mm.to_string()),
+        (
+            "@ADDR_BITS@",
+            // UltraScale+ DDR above 2 GiB sits at 0x8_0000_0000: PYNQ may allocate there.
+            match d.board.ps {
+                PsType::Ps7 => "32".to_string(),
+                PsType::Psu => "64".to_string(),
+            },
+        ),
+    ]);
+    out.push_str(&fill(COMMON_BD, &subs));
+    out
+}
+
+/// `synth_ooc.tcl`.
+pub fn synth_ooc_tcl(d: &ZynqDesign<'_>, sources: &[String]) -> String {
+    fill(OOC, &common_subs(d, sources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_mhz;
+
+    #[test]
+    fn mhz_formatting() {
+        assert_eq!(format_mhz(100.0), "100");
+        assert_eq!(format_mhz(150.0), "150");
+        assert_eq!(format_mhz(142.857), "142.857");
+        assert_eq!(format_mhz(62.5), "62.5");
+    }
+}
