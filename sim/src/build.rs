@@ -95,19 +95,16 @@ pub fn verilator_version(verilator: &Path) -> Result<String> {
     let out = Command::new(verilator)
         .arg("--version")
         .output()
-        .map_err(|source| SimError::ToolMissing {
-            tool: tool.clone(),
-            source,
-        })?;
+        .map_err(|source| tool_missing(&tool, source))?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() || !version.starts_with("Verilator ") {
-        return Err(SimError::ToolMissing {
-            tool,
-            source: std::io::Error::other(format!(
+        return Err(tool_missing(
+            &tool,
+            std::io::Error::other(format!(
                 "`--version` printed `{version}` and exited with {}",
                 out.status
             )),
-        });
+        ));
     }
     let major: u32 = version
         .split_whitespace()
@@ -221,12 +218,27 @@ impl KeyLock {
     }
 }
 
-/// Runs a command, returning its output; spawn failures of Verilator become `ToolMissing`.
-fn run(cmd: &mut Command, tool: &str) -> Result<Output> {
-    cmd.output().map_err(|source| SimError::ToolMissing {
+/// How to install a missing tool.
+fn install_hint(tool: &str) -> String {
+    if tool == "make" || tool == "g++" {
+        "install it with `apt-get install make g++` (needed to compile Verilated models)"
+            .to_string()
+    } else {
+        "install it with `apt-get install verilator` (Verilator >= 5.0 is required) or set BuildOptions::verilator to its path".to_string()
+    }
+}
+
+fn tool_missing(tool: &str, source: std::io::Error) -> SimError {
+    SimError::ToolMissing {
         tool: tool.to_string(),
+        hint: install_hint(tool),
         source,
-    })
+    }
+}
+
+/// Runs a command, returning its output; a program that cannot be started becomes `ToolMissing`.
+fn run(cmd: &mut Command, tool: &str) -> Result<Output> {
+    cmd.output().map_err(|source| tool_missing(tool, source))
 }
 
 fn combined_log(out: &Output) -> String {
@@ -260,6 +272,7 @@ pub fn build(spec: &DesignSpec, opts: &BuildOptions) -> Result<CompiledDesign> {
         // Someone else built it while we waited for the lock.
         return CompiledDesign::load(spec.clone(), opts.trace, lib, true);
     }
+    sweep_stale_temp_dirs(&root);
     let runtime = ensure_runtime(&root, opts, &version, spec)?;
 
     let tmp = tempfile::Builder::new()
@@ -274,6 +287,26 @@ pub fn build(spec: &DesignSpec, opts: &BuildOptions) -> Result<CompiledDesign> {
     fs::rename(&out_dir, &entry).map_err(io_err("move finished build into", &entry))?;
     drop(tmp);
     CompiledDesign::load(spec.clone(), opts.trace, lib, false)
+}
+
+/// Best-effort removal of `.tmp-*` build directories left by killed processes. Only old ones:
+/// a young one may be another process's build in progress.
+fn sweep_stale_temp_dirs(root: &Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if old && e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Writes the sources and runs `verilator --cc`, returning the object directory.
@@ -308,10 +341,12 @@ fn verilate(spec: &DesignSpec, opts: &BuildOptions, work: &Path) -> Result<PathB
     let log = combined_log(&out);
     let _ = fs::write(work.join("out").join("verilator.log"), &log);
     if !out.status.success() {
+        // Strip the temporary directory so messages read `file.v:2:14: ...`.
+        let prefix = format!("{}/", src.display());
         let mut errors: Vec<String> = log
             .lines()
             .filter(|l| l.starts_with("%Error"))
-            .map(str::to_string)
+            .map(|l| l.replace(&prefix, ""))
             .collect();
         if errors.is_empty() {
             errors.push(tail(&log, 30));

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// A required external tool could not be started.
-    #[error(
-        "`{tool}` was not found or could not be run ({source}); install it with `apt-get install verilator` (Verilator >= 5.0 is required) or set BuildOptions::verilator to its path"
-    )]
+    #[error("`{tool}` was not found or could not be run ({source}); {hint}")]
     ToolMissing {
         /// The program that could not be run.
         tool: String,
+        /// How to fix it.
+        hint: String,
         /// The underlying error from spawning it.
         #[source]
         source: std::io::Error,

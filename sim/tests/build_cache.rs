@@ -100,9 +100,12 @@ fn verilog_errors_carry_the_error_lines() {
         SimError::VerilatorFailed { errors, .. } => {
             assert!(errors.iter().all(|l| l.starts_with("%Error")), "{errors:?}");
             assert!(
-                errors.iter().any(|l| l.contains("undeclared_signal")),
+                errors
+                    .iter()
+                    .any(|l| l.contains("broken.v:2") && l.contains("undeclared_signal")),
                 "{errors:?}"
             );
+            assert!(!errors.iter().any(|l| l.contains(".tmp-")), "{errors:?}");
         }
         other => panic!("expected VerilatorFailed, got {other}"),
     }
