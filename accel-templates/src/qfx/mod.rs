@@ -1,0 +1,31 @@
+//! `qfx`: bit-exact Vitis HLS `ap_fixed` / `ap_ufixed` numerics.
+//!
+//! One definition of each quantization and overflow mode, used by the golden models, the RTL
+//! generators and the CLI. The semantics are those of `shared/reference/fixed_point.md` and of
+//! the open-source ap_fixed headers, checked against vectors those headers produced.
+//!
+//! ```
+//! use accelforge_templates::qfx::{Fx, QType};
+//!
+//! let acc: QType = "ap_fixed<32,16>".parse()?;
+//! let out: QType = "ap_fixed<10,5,AP_RND,AP_SAT>".parse()?;
+//! let x = Fx::from_f64(3.14159, &acc)?;
+//! let y = x.convert(&out);
+//! assert_eq!(y.raw(), 101); // 3.15625 = 101 × 2^-5
+//! assert_eq!(y.to_string(), "3.15625");
+//! # Ok::<(), accelforge_templates::qfx::QfxError>(())
+//! ```
+
+mod convert;
+mod error;
+mod exact;
+mod types;
+mod value;
+
+pub use convert::{Converter, convert_raw};
+pub use error::{QfxError, Result};
+pub use types::{
+    MAX_INT_BITS, MAX_VALUE_WIDTH, MAX_WIDE_UNSIGNED_WIDTH, MAX_WIDE_WIDTH, MIN_INT_BITS, Overflow,
+    QType, Quant,
+};
+pub use value::{Fx, acc_type_for_dot, difference_type, product_type, sum_type};
