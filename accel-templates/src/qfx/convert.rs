@@ -73,7 +73,7 @@ fn quantize(raw: i128, shift: i64, width: u32, quant: Quant) -> Quantized {
         false
     } else {
         let qb = bit(raw, s - 1);
-        let below = if s - 1 >= 128 {
+        let below = if s > 128 {
             u128::MAX
         } else {
             low_mask((s - 1) as u32)
@@ -192,6 +192,22 @@ pub(crate) fn requantize(raw: i128, f_src: i64, dst: &QType) -> i128 {
     let shift = i64::from(dst.frac_bits()) - f_src;
     let qz = quantize(raw, shift, dst.width(), dst.quant());
     saturate(&qz, dst)
+}
+
+/// Whether the exact value `raw × 2^−f_src` lies within `dst`'s range. For an integer bound b,
+/// x ≥ b ⇔ floor(x) ≥ b, and x ≤ b ⇔ floor(−x) ≥ −b, so two truncations decide it exactly.
+pub(crate) fn fits(raw: i128, f_src: i64, dst: &QType) -> bool {
+    let shift = i64::from(dst.frac_bits()) - f_src;
+    let floor_at_least = |v: i128, bound: i128| {
+        quantize(v, shift, dst.width(), Quant::Trn)
+            .exact
+            .map_or(v > 0, |t| t >= bound)
+    };
+    // −raw only overflows for i128::MIN, which is negative and so below any max (max >= 0).
+    let below_max = raw
+        .checked_neg()
+        .is_none_or(|neg| floor_at_least(neg, -dst.max_raw()));
+    below_max && floor_at_least(raw, dst.min_raw())
 }
 
 /// A conversion plan between two fixed-point types (precomputes the alignment), for converting

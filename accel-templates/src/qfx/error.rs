@@ -156,6 +156,18 @@ pub enum QfxError {
         /// The offending type.
         ty: String,
     },
+    /// A tensor element that is NaN or an infinity.
+    #[error(
+        "cannot quantize to {ty}: element {index} (flat, row-major) is {value}, not a finite number"
+    )]
+    NonFiniteElement {
+        /// Flat (row-major) index of the element.
+        index: usize,
+        /// The element.
+        value: f64,
+        /// The destination type.
+        ty: String,
+    },
     /// Calibration data without any element.
     #[error("cannot calibrate {what}: the data is empty")]
     EmptyData {

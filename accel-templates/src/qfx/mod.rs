@@ -16,14 +16,25 @@
 //! # Ok::<(), accelforge_templates::qfx::QfxError>(())
 //! ```
 
+mod calibrate;
 mod convert;
 mod error;
 mod exact;
+mod shiftadd;
+mod tensor;
 mod types;
 mod value;
 
+pub use calibrate::{
+    Calibration, CalibrationMethod, calibrate, calibrate_array, calibration_type, quantization_mse,
+    range_int_bits,
+};
 pub use convert::{Converter, convert_raw};
 pub use error::{QfxError, Result};
+pub use shiftadd::{
+    Pow2Term, ShiftAddWeight, nearest_csd2, nearest_csd2_fx, nearest_pow2, nearest_pow2_fx,
+};
+pub use tensor::{Sample, dequantize_array, fake_quantize_array, quantize_array};
 pub use types::{
     MAX_INT_BITS, MAX_VALUE_WIDTH, MAX_WIDE_UNSIGNED_WIDTH, MAX_WIDE_WIDTH, MIN_INT_BITS, Overflow,
     QType, Quant,
