@@ -1,6 +1,8 @@
 //! Subcommand registry. Add a subcommand by adding a file here, a variant to [`Command`] and an
 //! arm to [`run`].
 
+pub mod qfx;
+
 use clap::{Parser, Subcommand};
 
 /// FPGA accelerator co-design: generate Verilog templates, simulate them cycle-accurately in
@@ -13,10 +15,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
+    Qfx(qfx::QfxArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Qfx(args) => qfx::run(args),
+    }
 }
 
 /// Exit codes: 1 for runtime failures, 2 for bad input (clap uses 2 for usage errors too).
