@@ -201,11 +201,7 @@ pub fn product_type(a: &QType, b: &QType) -> Result<QType> {
     )
 }
 
-/// Integer and fractional bits of the HLS sum/difference type. As in Vitis HLS, when the
-/// signedness differs the extra bit goes to the *unsigned* operand's integer part before taking
-/// the maximum (it needs one more bit to be held in a signed type), so the result has
-/// max(I_u + 1, I_s) + 1 integer bits — the spec's "one more bit" whenever the unsigned operand
-/// has at least as many integer bits, and no wasted bit when the signed one dominates.
+/// Integer and fractional bits of the HLS sum/difference type.
 fn additive_bits(a: &QType, b: &QType) -> (i64, i64) {
     let ia = i64::from(a.int_bits()) + i64::from(b.is_signed() && !a.is_signed());
     let ib = i64::from(b.int_bits()) + i64::from(a.is_signed() && !b.is_signed());
@@ -213,8 +209,14 @@ fn additive_bits(a: &QType, b: &QType) -> (i64, i64) {
     (ia.max(ib) + 1, f)
 }
 
-/// HLS sum type: max(I)+1 integer bits (see [`additive_bits`] for mixed signedness), max(F)
-/// fractional bits, signed if either operand is; default modes.
+/// HLS sum type: max(I)+1 integer bits, max(F) fractional bits, signed if either operand is;
+/// default modes.
+///
+/// Mixed signedness: as in Vitis HLS, the extra bit goes to the *unsigned* operand's integer part
+/// before taking the maximum (it needs one more bit to be held in a signed type), so the result
+/// has max(I_u + 1, I_s) + 1 integer bits — the spec's "one more bit" whenever the unsigned
+/// operand has at least as many integer bits, and no wasted bit when the signed one dominates.
+/// Either way every sum is exact.
 pub fn sum_type(a: &QType, b: &QType) -> Result<QType> {
     let (i, f) = additive_bits(a, b);
     result_type("sum", a, b, i + f, i, a.is_signed() || b.is_signed())
