@@ -579,3 +579,96 @@ impl<'de> serde::Deserialize<'de> for QType {
         QType::parse_wide(&text).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> QfxError {
+        text.parse::<QType>().unwrap_err()
+    }
+
+    #[test]
+    fn parses_hls_spellings() {
+        let t: QType = "ap_fixed<16,6>".parse().unwrap();
+        assert_eq!(
+            (t.width(), t.int_bits(), t.frac_bits(), t.is_signed()),
+            (16, 6, 10, true)
+        );
+        assert_eq!(
+            (t.quant(), t.overflow(), t.sat_bits()),
+            (Quant::Trn, Overflow::Wrap, 0)
+        );
+        let t: QType = "ap_ufixed<8,0,AP_RND,AP_SAT,0>".parse().unwrap();
+        assert_eq!(t.to_string(), "ap_ufixed<8,0,AP_RND,AP_SAT>");
+        let t: QType = "  ap_fixed < 16 , -3 , rnd_conv , Sat_Sym , 2 >  "
+            .parse()
+            .unwrap();
+        assert_eq!(t.to_string(), "ap_fixed<16,-3,AP_RND_CONV,AP_SAT_SYM,2>");
+        assert_eq!(
+            "ap_fixed<8,3,AP_TRN>".parse::<QType>().unwrap().to_string(),
+            "ap_fixed<8,3>"
+        );
+        assert_eq!(
+            "ap_fixed<8,3,AP_TRN,AP_WRAP,1>"
+                .parse::<QType>()
+                .unwrap()
+                .to_string(),
+            "ap_fixed<8,3,AP_TRN,AP_WRAP,1>"
+        );
+    }
+
+    #[test]
+    fn errors_name_problem_and_text() {
+        let cases: [(&str, &str); 11] = [
+            ("ap_fixed<0,3>", "at least 1"),
+            ("ap_fixed<65,3>", "W=65"),
+            (
+                "ap_ufixed<8,3,AP_RND,AP_WRAP_SM>",
+                "only defined for signed",
+            ),
+            (
+                "ap_fixed<8,3,AP_ROUND>",
+                "unknown quantization mode `AP_ROUND`",
+            ),
+            (
+                "ap_fixed<8,3,AP_RND,SATURATE>",
+                "unknown overflow mode `SATURATE`",
+            ),
+            ("ap_fixed<8,3,AP_RND,AP_WRAP,9>", "N=9 exceed the width W=8"),
+            ("ap_fixed<8,3", "missing closing `>`"),
+            ("ap_fixed<8>", "expected 2 to 5 arguments"),
+            ("ap_fixed<8,3> x", "unexpected text `x`"),
+            ("ap_int<8,3>", "unknown type name `ap_int`"),
+            ("ap_fixed<8,99999>", "I=99999"),
+        ];
+        for (text, needle) in cases {
+            let msg = err(text).to_string();
+            assert!(msg.contains(needle), "{text}: {msg}");
+            assert!(
+                msg.contains(text.trim()) || msg.contains(text),
+                "{text}: {msg}"
+            );
+        }
+        assert!(QType::parse_wide("ap_fixed<128,3>").is_ok());
+        assert!(QType::parse_wide("ap_ufixed<128,3>").is_err());
+        assert!(
+            QType::new(8, 3, false)
+                .unwrap()
+                .with_modes(Quant::Rnd, Overflow::WrapSm, 0)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn raw_ranges() {
+        let t = QType::new_wide(128, 0, true).unwrap();
+        assert_eq!((t.min_raw(), t.max_raw()), (i128::MIN, i128::MAX));
+        let u = QType::new_wide(127, 0, false).unwrap();
+        assert_eq!((u.min_raw(), u.max_raw()), (0, i128::MAX));
+        let one = QType::fixed(1, 0).unwrap();
+        assert_eq!((one.min_raw(), one.max_raw()), (-1, 0));
+        assert_eq!(QType::ufixed(8, 0).unwrap().range(), (0.0, 0.99609375));
+        assert_eq!(QType::fixed(8, 10).unwrap().resolution(), 4.0);
+    }
+}
