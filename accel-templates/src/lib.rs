@@ -1,2 +1,5 @@
-//! accelforge-templates
+//! accelforge-templates: fixed-point numerics ([`qfx`]) and the accelerator templates built on
+//! them.
 #![warn(missing_docs)]
+
+pub mod qfx;

@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod demo;
 pub mod lint;
+pub mod qfx;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ pub enum Command {
     Doctor,
     /// Board database: list boards, show one with the source of every number.
     Boards(boards::BoardsArgs),
+    /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
+    Qfx(qfx::QfxArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => doctor(),
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
+        Command::Qfx(a) => qfx::run(a),
     }
 }
 
