@@ -375,7 +375,9 @@ fn make_cmd(spec: &DesignSpec, opts: &BuildOptions, obj: &Path) -> Command {
 }
 
 fn compile_model(spec: &DesignSpec, opts: &BuildOptions, obj: &Path, out: &Path) -> Result<()> {
-    let shim_src = shim::generate(spec, opts.trace);
+    let header_path = obj.join(format!("V{}.h", spec.top));
+    let header = fs::read_to_string(&header_path).map_err(io_err("read", &header_path))?;
+    let shim_src = shim::generate(spec, opts.trace, &shim::parse_header_ports(&header));
     let shim_path = obj.join("af_shim.cpp");
     fs::write(&shim_path, &shim_src).map_err(io_err("write shim", &shim_path))?;
     let _ = fs::write(out.join("af_shim.cpp"), &shim_src);

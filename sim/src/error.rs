@@ -231,6 +231,10 @@ pub enum SimError {
         /// What went wrong.
         detail: String,
     },
+
+    /// An argument to a testbench helper was out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 /// Shorthand result type.

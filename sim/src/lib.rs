@@ -47,6 +47,7 @@
 //! checked with a [`Scoreboard`]; waveforms come from a `trace` build and [`Sim::trace_vcd`].
 #![warn(missing_docs)]
 
+pub mod axilite;
 pub mod axis;
 mod build;
 mod error;
@@ -55,6 +56,7 @@ mod shim;
 mod sim;
 mod spec;
 
+pub use axilite::{AxiLiteMaster, AxiLiteOp, AxiLiteResult};
 pub use axis::{
     Agent, AxisDriver, AxisMonitor, AxisNames, Beat, Mismatch, Scoreboard, run_until_received,
 };

@@ -56,7 +56,11 @@ impl Storage {
 /// A port as declared in `V<top>.h` (`VL_IN8(&clk,0,0);`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HeaderPort {
+    /// The Verilog port name.
     pub name: String,
+    /// The C++ member holding it: the Verilog name, or `__SYM__<name>` when the name is a C++
+    /// word (e.g. `interrupt`, which Vivado's conventions require).
+    pub member: String,
     pub dir: HeaderDir,
     pub width: u32,
 }
@@ -97,8 +101,13 @@ pub(crate) fn parse_header_ports(header: &str) -> Vec<HeaderPort> {
         let (Ok(msb), Ok(lsb)) = (fields[1].parse::<i64>(), fields[2].parse::<i64>()) else {
             continue;
         };
+        let member = fields[0].to_string();
         ports.push(HeaderPort {
-            name: fields[0].to_string(),
+            name: member
+                .strip_prefix("__SYM__")
+                .unwrap_or(&member)
+                .to_string(),
+            member,
             dir,
             width: (msb - lsb).unsigned_abs() as u32 + 1,
         });
@@ -155,7 +164,13 @@ pub(crate) fn check_ports(spec: &DesignSpec, header: &[HeaderPort]) -> Result<()
 /// Design: ports are not copied through per-port setter calls; `af_port_ptr` hands Rust the
 /// address of each port's storage once, so pokes and peeks are plain memory accesses and one
 /// FFI call (`af_step`) runs whole clock cycles. That is what keeps the harness at C++ speed.
-pub(crate) fn generate(spec: &DesignSpec, trace: bool) -> String {
+pub(crate) fn generate(spec: &DesignSpec, trace: bool, header: &[HeaderPort]) -> String {
+    let member = |name: &str| -> String {
+        header
+            .iter()
+            .find(|h| h.name == name)
+            .map_or_else(|| name.to_string(), |h| h.member.clone())
+    };
     let top = &spec.top;
     let class = format!("V{top}");
     let mut s = String::new();
@@ -364,7 +379,7 @@ void af_trace_close(void* h) {{
         let _ = writeln!(
             s,
             "    case {i}: {{\n        static_assert(sizeof(m->top->{name}) == {bytes}, \"port {name}: storage size differs from the spec\");",
-            name = p.name,
+            name = member(&p.name),
             bytes = storage.bytes()
         );
         match storage {
@@ -372,14 +387,14 @@ void af_trace_close(void* h) {{
                 let _ = writeln!(
                     s,
                     "        return static_cast<void*>(m->top->{}.data());\n    }}",
-                    p.name
+                    member(&p.name)
                 );
             }
             _ => {
                 let _ = writeln!(
                     s,
                     "        return static_cast<void*>(&m->top->{});\n    }}",
-                    p.name
+                    member(&p.name)
                 );
             }
         }
@@ -406,13 +421,18 @@ mod tests {
 
     #[test]
     fn parses_header_ports() {
-        let h = "    VL_IN8(&clk,0,0);\n    VL_OUT8(&count,7,0);\n    VL_OUTW(&wide,199,0,7);\n    VL_IN(&x,31,0);\n  VL_INOUT16(&io,15,0);\n";
+        let h = "    VL_IN8(&clk,0,0);\n    VL_OUT8(&count,7,0);\n    VL_OUTW(&wide,199,0,7);\n    VL_IN(&x,31,0);\n  VL_INOUT16(&io,15,0);\n    VL_OUT8(&__SYM__interrupt,0,0);\n";
         let p = parse_header_ports(h);
-        assert_eq!(p.len(), 5);
+        assert_eq!(p.len(), 6);
+        assert_eq!(
+            (p[5].name.as_str(), p[5].member.as_str()),
+            ("interrupt", "__SYM__interrupt")
+        );
         assert_eq!(
             p[2],
             HeaderPort {
                 name: "wide".into(),
+                member: "wide".into(),
                 dir: HeaderDir::Out,
                 width: 200
             }

@@ -150,6 +150,34 @@ impl DesignSpec {
         self
     }
 
+    /// The spec of a design emitted through `accelforge-hdl`: its files, its top module's ports,
+    /// clock `clk` or `ap_clk`, and reset `rst` (active high) or `ap_rst_n` (active low) when
+    /// the top has one.
+    pub fn from_hdl(design: &accelforge_hdl::Design) -> Self {
+        let top = design.top();
+        let mut spec = DesignSpec::new(top.name());
+        spec.sources = design.files();
+        for p in top.ports() {
+            let port = match p.dir {
+                accelforge_hdl::Dir::Input => PortSpec::input(&p.name, p.width),
+                accelforge_hdl::Dir::Output => PortSpec::output(&p.name, p.width),
+            };
+            spec.ports.push(if p.signed { port.signed() } else { port });
+        }
+        spec.clock = ["clk", "ap_clk"]
+            .into_iter()
+            .find(|c| top.port(c).is_some())
+            .map(str::to_string);
+        spec.reset = if top.port("rst").is_some() {
+            Some(ResetSpec::active_high("rst"))
+        } else if top.port("ap_rst_n").is_some() {
+            Some(ResetSpec::active_low("ap_rst_n"))
+        } else {
+            None
+        };
+        spec
+    }
+
     /// Looks a port up by name.
     pub fn find_port(&self, name: &str) -> Option<&PortSpec> {
         self.ports.iter().find(|p| p.name == name)
