@@ -630,7 +630,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
         };
         let enc = match p.pe {
             PeKind::Dsp => val,
-            PeKind::ShiftAdd => csd_encode(&mut m, r, j, &val)?,
+            PeKind::ShiftAdd => csd_encode(&mut m, r, j, &val.as_signed())?,
         };
         let lane = m.wire_from(&format!("b_lane{j}"), enc)?;
         debug_assert_eq!(lane.width(), bw);
