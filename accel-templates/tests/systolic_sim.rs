@@ -171,3 +171,25 @@ fn wide_types_wide_stream_and_rounding_modes() {
         check(&p, gemm(5, 16, 7), 7, 0.0);
     }
 }
+
+#[test]
+fn gemm_256_on_16x16_int8_reaches_target_utilization() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = SystolicParams {
+        rows: 16,
+        cols: 16,
+        max_k: 256,
+        max_n_chunk: 64,
+        ..Default::default()
+    };
+    let g = gemm(256, 256, 256);
+    let r = p.resolve().expect("params");
+    let (a, b) = random_gemm_operands(&r, &g, 256);
+    let rep = run_gemm(&p, &g, &a, &b, &SimOptions::default()).expect("simulation runs");
+    assert_eq!(rep.mismatches, 0);
+    assert_eq!(rep.cycles, rep.model_cycles);
+    assert!(rep.utilization >= 0.85, "{rep:?}");
+    eprintln!("256^3 on 16x16: {rep:?}");
+}

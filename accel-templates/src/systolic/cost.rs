@@ -195,12 +195,11 @@ impl Ctrl {
     /// the issuer is mid-tile and nothing else is active except the loader being blocked.
     fn skippable(&mut self, p: u64) -> u64 {
         let loader_blocked = !self.ld_act || {
-            let full = if self.ld_isa {
+            if self.ld_isa {
                 self.afull[self.ld_ab]
             } else {
                 self.bfull[self.ld_bb]
-            };
-            full
+            }
         };
         if !(self.is_act
             && loader_blocked

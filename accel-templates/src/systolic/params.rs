@@ -165,14 +165,14 @@ impl SystolicParams {
         let tb = parse("weight_type", &p.weight_type)?;
         let tacc = parse("acc_type", &p.acc_type)?;
         let tout = parse("output_type", &p.output_type)?;
-        if !(8..=1024).contains(&p.stream_bits) || p.stream_bits % 8 != 0 {
+        if !(8..=1024).contains(&p.stream_bits) || !p.stream_bits.is_multiple_of(8) {
             return Err(perr(format!(
                 "stream_bits must be a multiple of 8 in 8..=1024 (got {})",
                 p.stream_bits
             )));
         }
         for (what, t) in [("input", &ta), ("weight", &tb), ("output", &tout)] {
-            if p.stream_bits % t.width() != 0 {
+            if !p.stream_bits.is_multiple_of(t.width()) {
                 return Err(perr(format!(
                     "stream_bits {} is not a multiple of the {what} element width {} ({t}); \
                      elements are packed whole into beats",
@@ -235,7 +235,7 @@ impl SystolicParams {
                  AP_WRAP with N = 0"
             )));
         }
-        if p.max_n_chunk == 0 || p.max_n_chunk % p.cols != 0 || p.max_n_chunk > 4096 {
+        if p.max_n_chunk == 0 || !p.max_n_chunk.is_multiple_of(p.cols) || p.max_n_chunk > 4096 {
             return Err(perr(format!(
                 "max_n_chunk must be a positive multiple of cols ({}) up to 4096 (got {})",
                 p.cols, p.max_n_chunk

@@ -84,15 +84,14 @@ pub fn run_gemm(
 ) -> Result<SimReport> {
     let r = p.resolve()?;
     g.check(p)?;
-    if r.p.pe == PeKind::ShiftAdd {
-        if let Some(w) = b
+    if r.p.pe == PeKind::ShiftAdd
+        && let Some(w) = b
             .iter()
             .find(|&&w| !is_shift_add_weight(i128::from(w), r.wb))
-        {
-            return Err(SystolicError::Data(format!(
-                "weight code {w} is not ±2^a or ±2^a±2^b; shift-add PEs cannot multiply by it"
-            )));
-        }
+    {
+        return Err(SystolicError::Data(format!(
+            "weight code {w} is not ±2^a or ±2^a±2^b; shift-add PEs cannot multiply by it"
+        )));
     }
     let expected = model::gemm(&r, a, b)?;
     let beats_in = model::input_beats(&r, g, a, b)?;
@@ -138,7 +137,7 @@ pub fn run_gemm(
         opts.backpressure,
     )?;
     let secs = t0.elapsed().as_secs_f64();
-    if let Some(_) = &opts.trace {
+    if opts.trace.is_some() {
         sim.trace_close();
     }
     monitor.check_protocol(&sim).map_err(sim_err)?;
