@@ -495,17 +495,25 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
         b18 += count * y;
     }
     let bw = u64::from(super::pe::b_lane_width(&r));
-    let ff = pes * (wa + bw + 1 + 2 * wacc)
-        + rr * (rr - 1) / 2 * (wa + 1)
-        + cc * (cc - 1) / 2 * bw
-        + cc * (cc + 1) / 2 * wo
-        + 400;
-    let pe_lut = match p.pe {
-        PeKind::Dsp => wacc,
-        PeKind::ShiftAdd => wacc + 3 * (wa + wb),
+    // With a wrapping output only the accumulator bits that reach the output survive synthesis
+    // (Yosys trims the rest), which changes LUT/FF several-fold for narrow outputs.
+    let d = i64::from(r.tacc.frac_bits()) - i64::from(r.tout.frac_bits());
+    let eff_acc = if matches!(r.tout.overflow(), crate::qfx::Overflow::Wrap) {
+        wacc.min(d.max(0) as u64 + wo)
+    } else {
+        wacc
     };
+    let sbits = u64::from(super::pe::shift_bits(&r));
+    // Per-PE costs, roughly calibrated on Yosys xc7 runs of 16×16 int8 arrays (the DSP48E1
+    // absorbs the accumulator register of `dsp` PEs).
+    let (pe_ff, pe_lut) = match p.pe {
+        PeKind::Dsp => (wa + wb + 1 + eff_acc, eff_acc + 4),
+        PeKind::ShiftAdd => (wa + bw + 1 + 2 * eff_acc, (wa + wb) * sbits + 2 * eff_acc),
+    };
+    let ff = pes * pe_ff + cc * (cc + 1) / 2 * wo + 400;
     let fifo_lut = (1 + 16 + cc * wo).div_ceil(2) * u64::from(r.out_fifo_depth).div_ceil(32);
-    let lut = pes * pe_lut + cc * (wacc + 2 * wo) + fifo_lut + sb + 500;
+    let skew_lut = rr * (wa + 1) + cc * bw;
+    let lut = pes * pe_lut + cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb + 500;
     Ok(Resources {
         lut,
         ff,
