@@ -145,13 +145,8 @@ pub fn emit_requantize(
         Overflow::Sat => Expr::mux(&negative, &lit(min)?, &lit(max)?)?,
         Overflow::SatZero => Expr::zero(wd),
         Overflow::SatSym => {
-            let neg_value = if !dst.is_signed() {
-                min
-            } else if wd == 1 {
-                min
-            } else {
-                -max
-            };
+            // Unsigned: like AP_SAT. Signed: −max, except W = 1 where ap_fixed gives the min code.
+            let neg_value = if dst.is_signed() && wd > 1 { -max } else { min };
             Expr::mux(&negative, &lit(neg_value)?, &lit(max)?)?
         }
         Overflow::Wrap => match (nsat, dst.is_signed()) {
