@@ -3,12 +3,18 @@
 //!
 //! - [`requantize`]: any fixed-point type to any other, every quantization and overflow mode —
 //!   what sits at the end of every accumulator.
+//! - [`mac`]: multiply-accumulate through an explicit full-width product (one DSP slice).
+//! - [`shiftadd`]: multiplier-free products for power-of-two and CSD-pair weights (no DSP).
+//! - [`activation`]: ReLU, clip/ReLU6, leaky ReLU, and table-based sigmoid/tanh/GELU.
 //!
 //! Every unit comes in two forms: an `emit_*` function that adds the logic to a module being
 //! built (templates inline it), and a `*_module` function that makes a standalone module (for
 //! tests, lint and synthesis).
 
+pub mod activation;
+pub mod mac;
 pub mod requantize;
+pub mod shiftadd;
 
 use accelforge_hdl::HdlError;
 
