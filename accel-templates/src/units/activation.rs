@@ -90,20 +90,20 @@ impl ActivationParams {
                 )));
             }
         }
-        if let ActivationKind::LeakyRelu { shift } = self.kind {
-            if shift == 0 || shift >= self.input.width() {
-                return Err(UnitError::Unsupported(format!(
-                    "activation: leaky ReLU shift {shift} must be 1..{}",
-                    self.input.width()
-                )));
-            }
+        if let ActivationKind::LeakyRelu { shift } = self.kind
+            && (shift == 0 || shift >= self.input.width())
+        {
+            return Err(UnitError::Unsupported(format!(
+                "activation: leaky ReLU shift {shift} must be 1..{}",
+                self.input.width()
+            )));
         }
-        if let ActivationKind::Clip { max } = self.kind {
-            if !(max > 0.0 && max.is_finite()) {
-                return Err(UnitError::Unsupported(format!(
-                    "activation: clip bound {max} must be positive"
-                )));
-            }
+        if let ActivationKind::Clip { max } = self.kind
+            && !(max > 0.0 && max.is_finite())
+        {
+            return Err(UnitError::Unsupported(format!(
+                "activation: clip bound {max} must be positive"
+            )));
         }
         Ok(())
     }

@@ -254,7 +254,7 @@ impl MacModel {
         let base = if clear {
             Fx::zero(&self.acc_t)
         } else {
-            self.acc.clone()
+            self.acc
         };
         self.acc = base.add(&prod)?.convert(&self.acc_t);
         Ok(())
