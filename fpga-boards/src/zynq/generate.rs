@@ -67,7 +67,7 @@ pub fn generate_bundle(
         accel: req.accel,
         sources,
         template_params: req.template_params.clone(),
-        estimate: Some(req.estimate.clone()),
+        estimate: Some(req.estimate),
         options: req.options.clone(),
     };
     write_bundle(dir, &spec)
