@@ -4,3 +4,4 @@
 
 pub mod qfx;
 pub mod systolic;
+pub mod units;

@@ -56,3 +56,52 @@ fn wrapped_design_lints_and_synthesises() {
         }
     }
 }
+
+#[test]
+fn over_budget_designs_are_refused_unless_allowed() {
+    use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
+    let db = accelforge_boards::BoardDb::builtin().unwrap();
+    let accel = loopback::interface("af_loopback_top", 32, 100.0);
+    let core = loopback::core(32).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut req = GenerateRequest {
+        board: db.get("cora-z7-07s").unwrap(),
+        accel: &accel,
+        template_params: serde_json::json!({}),
+        estimate: accelforge_boards::ResourceEstimate {
+            lut: 1000,
+            ff: 1000,
+            dsp: 100,
+            bram18: 2,
+            uram: 0,
+        },
+        allow_over_budget: false,
+        options: Default::default(),
+    };
+    let err = generate_bundle(&out.path().join("b1"), &core, &req)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("dsp 100 of 66"), "{err}");
+    assert!(!out.path().join("b1").exists(), "nothing half-written");
+    req.allow_over_budget = true;
+    let manifest = generate_bundle(&out.path().join("b2"), &core, &req).unwrap();
+    let text = std::fs::read_to_string(out.path().join("b2/manifest.json")).unwrap();
+    assert!(text.contains("\"fits\": false"), "{text}");
+    assert!(!manifest.files.is_empty());
+    // Every listed board gets a bundle, quickly (no external tools involved).
+    for entry in db.entries() {
+        let start = std::time::Instant::now();
+        req.board = &entry.board;
+        req.estimate = accelforge_boards::ResourceEstimate {
+            lut: 300,
+            ff: 400,
+            dsp: 0,
+            bram18: 0,
+            uram: 0,
+        };
+        let dir = out.path().join(format!("bundle-{}", entry.board.name));
+        generate_bundle(&dir, &core, &req).unwrap();
+        assert!(start.elapsed().as_secs_f64() < 1.0);
+        assert!(dir.join("build.tcl").exists());
+    }
+}

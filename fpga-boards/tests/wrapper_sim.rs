@@ -2,16 +2,47 @@
 //! the arguments and the start bit, the input stream with random back-pressure, the output
 //! stream to its TLAST, and the done bit read back — with every protocol rule checked.
 
+use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
 use accelforge_boards::zynq::{loopback, wrapper};
+use accelforge_boards::{BoardDb, ResourceEstimate};
 use accelforge_sim::{
     AxiLiteMaster, AxisDriver, AxisMonitor, AxisNames, Beat, BuildOptions, DesignSpec, Scoreboard,
     Sim, build,
 };
 
-const CTRL: u64 = 0x00;
-const GIE: u64 = 0x04;
-const IER: u64 = 0x08;
-const ISR: u64 = 0x0C;
+/// Register offsets read from the generated PYNQ driver, so the test checks that the driver and
+/// the Verilog agree: every access below goes to the address the driver would use.
+struct Regs {
+    ctrl: u64,
+    gie: u64,
+    ier: u64,
+    isr: u64,
+    count: u64,
+    addend: u64,
+}
+
+fn driver_offsets(py: &str) -> Regs {
+    let get = |name: &str| -> u64 {
+        let line = py
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("{name} missing from the driver"));
+        let hex = line
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .trim_start_matches("0x");
+        u64::from_str_radix(hex, 16).unwrap()
+    };
+    Regs {
+        ctrl: get("REG_AP_CTRL"),
+        gie: get("REG_GIE"),
+        ier: get("REG_IER"),
+        isr: get("REG_ISR"),
+        count: get("REG_ARG_COUNT"),
+        addend: get("REG_ARG_ADDEND"),
+    }
+}
 
 fn settle(
     sim: &mut Sim,
@@ -36,12 +67,48 @@ fn settle(
 }
 
 #[test]
+#[allow(non_snake_case)]
 fn wrapped_core_runs_like_on_the_board() {
     if !accelforge_hdl::tools::available_for_tests("verilator") {
         return;
     }
     let accel = loopback::interface("af_loopback_top", 32, 100.0);
-    let design = wrapper::wrap(&loopback::core(32).unwrap(), &accel).unwrap();
+    let core = loopback::core(32).unwrap();
+    let design = wrapper::wrap(&core, &accel).unwrap();
+    // The bundle a user would get for PYNQ-Z2; its driver's offsets drive the simulation.
+    let db = BoardDb::builtin().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("bundle");
+    let req = GenerateRequest {
+        board: db.get("pynq-z2").unwrap(),
+        accel: &accel,
+        template_params: serde_json::json!({"template": "loopback", "stream_bits": 32}),
+        estimate: ResourceEstimate {
+            lut: 300,
+            ff: 400,
+            dsp: 0,
+            bram18: 0,
+            uram: 0,
+        },
+        allow_over_budget: false,
+        options: Default::default(),
+    };
+    let manifest = generate_bundle(&bundle, &core, &req).unwrap();
+    let py_file = manifest
+        .files
+        .iter()
+        .find(|f| f.path.ends_with(".py"))
+        .unwrap();
+    let regs = driver_offsets(&std::fs::read_to_string(bundle.join(&py_file.path)).unwrap());
+    // The bundle's Verilog is the very design simulated here.
+    for (name, text) in design.files() {
+        assert_eq!(
+            std::fs::read_to_string(bundle.join("hdl").join(&name)).unwrap(),
+            text,
+            "{name}"
+        );
+    }
+    let (CTRL, GIE, IER, ISR) = (regs.ctrl, regs.gie, regs.ier, regs.isr);
     let opts = BuildOptions {
         cache_dir: Some(
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache"),
@@ -67,13 +134,13 @@ fn wrapped_core_runs_like_on_the_board() {
 
         for (run, n) in [(0u32, 37u32), (1, 5)] {
             let addend = 0x0101_0000 * (seed as u32 + 1) + run;
-            lite.write(0x10, n);
-            lite.write_strobed(0x14, 0xdead_beef, 0b0000); // no strobes: must not change anything
-            lite.write(0x14, addend);
+            lite.write(regs.count, n);
+            lite.write_strobed(regs.addend, 0xdead_beef, 0b0000); // no strobes: must not change anything
+            lite.write(regs.addend, addend);
             lite.write(GIE, 1);
             lite.write(IER, 1);
-            lite.read(0x10);
-            lite.read(0x14);
+            lite.read(regs.count);
+            lite.read(regs.addend);
             let r = settle(&mut sim, &mut lite, &mut drv, &mut mon, 400);
             assert_eq!(&r[r.len() - 2..], &[n, addend]);
 

@@ -357,6 +357,12 @@ impl ModuleBuilder {
 
     fn claim(&mut self, name: &str) -> Result<String> {
         let name = ident::check(name)?;
+        if name == self.module.name {
+            // Verilator flags a signal that shadows its module's name (VARHIDDEN).
+            return Err(HdlError::Misuse(format!(
+                "`{name}` is the module's own name; pick another signal name"
+            )));
+        }
         if !self.names.insert(name.clone()) {
             return Err(HdlError::Duplicate {
                 module: self.module.name.clone(),

@@ -6,8 +6,7 @@
 //! cheap LCG, one clock cycle, one 32-bit output read folded into a checksum. The two checksums
 //! must agree, which shows the two runs simulated the same thing.
 
-use accelforge_sim::{BuildOptions, DesignSpec, ResetSpec, build, verilator_version};
-use std::fmt::Write as _;
+use accelforge_sim::{BuildOptions, DesignSpec, build, verilator_version};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -23,138 +22,27 @@ fn index_bits(n: usize) -> usize {
     (usize::BITS - (n.max(2) - 1).leading_zeros()) as usize
 }
 
-/// A `rows`×`cols` output-stationary array of signed 8-bit MAC PEs (plain Verilog-2005).
-///
-/// `a_in` carries one 8-bit value per row and `b_in` one per column; row `r` (column `c`) is
-/// delayed by `r` (`c`) cycles so the wavefronts meet skewed along the array. `a` moves right and
-/// `b` down one PE per cycle; each PE forms an explicit full-width product wire and accumulates it
-/// into 32 bits. `acc_out` shows the accumulator selected by `sel` (which keeps every PE live for
-/// Verilator's dead-code elimination).
-pub fn mac_array_verilog(rows: usize, cols: usize) -> String {
-    let sel_w = index_bits(rows * cols);
-    let mut v = String::new();
-    let _ = writeln!(
-        v,
-        "// {rows}x{cols} signed 8-bit MAC array, hand-written bench RTL (accelforge-sim)."
-    );
-    v.push_str(
-        "module mac_pe (
-    input  wire               clk,
-    input  wire               rst,
-    input  wire signed [7:0]  a_in,
-    input  wire signed [7:0]  b_in,
-    output reg  signed [7:0]  a_out,
-    output reg  signed [7:0]  b_out,
-    output reg  signed [31:0] acc
-);
-    wire signed [15:0] prod;
-    assign prod = a_in * b_in;
-    always @(posedge clk) begin
-        if (rst) begin
-            a_out <= 8'sd0;
-            b_out <= 8'sd0;
-            acc   <= 32'sd0;
-        end else begin
-            a_out <= a_in;
-            b_out <= b_in;
-            acc   <= acc + {{16{prod[15]}}, prod};
-        end
-    end
-endmodule
+/// The 16×16 signed 8-bit MAC grid, generated through the project's Verilog emitter
+/// (`accelforge_hdl::blocks::mac_grid`): the design both harnesses simulate.
+fn grid() -> accelforge_hdl::Design {
+    accelforge_hdl::blocks::mac_grid::design(&accelforge_hdl::blocks::mac_grid::MacGridParams {
+        rows: ROWS as u32,
+        cols: COLS as u32,
+    })
+    .expect("the 16x16 grid is a valid design")
+}
 
-",
-    );
-    let _ = writeln!(
-        v,
-        "module mac_array (
-    input  wire                clk,
-    input  wire                rst,
-    input  wire [{aw}:0]      a_in,
-    input  wire [{bw}:0]      b_in,
-    input  wire [{sw}:0]       sel,
-    output wire [31:0]         acc_out
-);",
-        aw = rows * 8 - 1,
-        bw = cols * 8 - 1,
-        sw = sel_w - 1
-    );
-    // Skew registers: lane k delayed by k cycles.
-    let skew = |v: &mut String, name: &str, lanes: usize| {
-        for k in 0..lanes {
-            let _ = writeln!(
-                v,
-                "    wire [7:0] {name}_sk{k}_0 = {name}_in[{}:{}];",
-                k * 8 + 7,
-                k * 8
-            );
-            for d in 1..=k {
-                let _ = writeln!(v, "    reg  [7:0] {name}_sk{k}_{d};");
-                let _ = writeln!(
-                    v,
-                    "    always @(posedge clk) {name}_sk{k}_{d} <= rst ? 8'd0 : {name}_sk{k}_{};",
-                    d - 1
-                );
-            }
-        }
-    };
-    skew(&mut v, "a", rows);
-    skew(&mut v, "b", cols);
-    // Unpacked net arrays, one element per PE link: with flat packed buses every PE's
-    // non-blocking write into a slice made Verilator copy the whole multi-kilobit bus each
-    // cycle (measured 35x slower).
-    let _ = writeln!(
-        v,
-        "    wire [7:0]  a_link [0:{}]; // a entering PE (r, c) is a_link[r*{}+c]",
-        rows * (cols + 1) - 1,
-        cols + 1
-    );
-    let _ = writeln!(
-        v,
-        "    wire [7:0]  b_link [0:{}]; // b entering PE (r, c) is b_link[r*{cols}+c]",
-        (rows + 1) * cols - 1
-    );
-    let _ = writeln!(v, "    wire [31:0] acc_w  [0:{}];", rows * cols - 1);
-    for r in 0..rows {
-        let _ = writeln!(v, "    assign a_link[{}] = a_sk{r}_{r};", r * (cols + 1));
-    }
-    for c in 0..cols {
-        let _ = writeln!(v, "    assign b_link[{c}] = b_sk{c}_{c};");
-    }
-    let _ = writeln!(
-        v,
-        "    genvar r, c;
-    generate
-        for (r = 0; r < {rows}; r = r + 1) begin : pe_row
-            for (c = 0; c < {cols}; c = c + 1) begin : pe_col
-                mac_pe u_pe (
-                    .clk  (clk),
-                    .rst  (rst),
-                    .a_in (a_link[r*{ap}+c]),
-                    .b_in (b_link[r*{cols}+c]),
-                    .a_out(a_link[r*{ap}+c+1]),
-                    .b_out(b_link[(r+1)*{cols}+c]),
-                    .acc  (acc_w[r*{cols}+c])
-                );
-            end
-        end
-    endgenerate
-    assign acc_out = acc_w[sel];
-endmodule",
-        ap = cols + 1
-    );
-    v
+fn all_verilog() -> String {
+    grid()
+        .files()
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn spec() -> DesignSpec {
-    DesignSpec::new("mac_array")
-        .source("mac_array.v", mac_array_verilog(ROWS, COLS))
-        .input("clk", 1)
-        .input("rst", 1)
-        .input("a_in", (ROWS * 8) as u32)
-        .input("b_in", (COLS * 8) as u32)
-        .input("sel", index_bits(ROWS * COLS) as u32)
-        .output("acc_out", 32)
-        .reset(ResetSpec::active_high("rst"))
+    DesignSpec::from_hdl(&grid())
 }
 
 /// Knuth's MMIX LCG: cheap enough not to dominate the loop.
@@ -166,8 +54,9 @@ fn lcg(x: u64) -> u64 {
 
 /// The same stimulus loop in C++ (must stay in step with `run_harness`).
 fn cpp_main(sel_mask: u64) -> String {
+    let top = grid().top_name().to_string();
     format!(
-        r#"#include "Vmac_array.h"
+        r#"#include "V{top}.h"
 #include "verilated.h"
 #include <chrono>
 #include <cstdint>
@@ -181,7 +70,7 @@ static inline uint64_t lcg(uint64_t x) {{
 int main(int argc, char** argv) {{
     const uint64_t cycles = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000ULL;
     VerilatedContext ctx;
-    Vmac_array top{{&ctx, "TOP"}};
+    V{top} top{{&ctx, "TOP"}};
     top.rst = 1;
     for (int i = 0; i < 2; ++i) {{
         top.clk = 0; top.eval();
@@ -217,18 +106,23 @@ int main(int argc, char** argv) {{
 
 /// Builds the plain C++ testbench with `verilator --cc --exe --build` at the same optimisation.
 fn build_cpp(dir: &Path) -> Result<PathBuf, String> {
-    let src = dir.join("mac_array.v");
+    let design = grid();
+    let mut srcs = Vec::new();
+    for (name, text) in design.files() {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        srcs.push(path);
+    }
     let main = dir.join("tb_main.cpp");
     let sel_mask = (1u64 << index_bits(ROWS * COLS)) - 1;
-    std::fs::write(&src, mac_array_verilog(ROWS, COLS)).map_err(|e| e.to_string())?;
     std::fs::write(&main, cpp_main(sel_mask)).map_err(|e| e.to_string())?;
     let obj = dir.join("obj");
     let out = Command::new("verilator")
         .args(["--cc", "--exe", "--build", "-O3", "-Wno-fatal", "-j", "2"])
         .args(["-MAKEFLAGS", "OPT_FAST=-O2"])
-        .args(["--top-module", "mac_array", "-o", "Vtb", "--Mdir"])
+        .args(["--top-module", design.top_name(), "-o", "Vtb", "--Mdir"])
         .arg(&obj)
-        .arg(&src)
+        .args(&srcs)
         .arg(&main)
         .output()
         .map_err(|e| format!("cannot run verilator: {e}"))?;
@@ -299,7 +193,7 @@ fn main() {
 
 fn real_main() -> Result<(), String> {
     if std::env::args().any(|a| a == "--print-verilog") {
-        print!("{}", mac_array_verilog(ROWS, COLS));
+        print!("{}", all_verilog());
         return Ok(());
     }
     // `cargo bench` passes `--bench`; a bare number sets the cycle count.

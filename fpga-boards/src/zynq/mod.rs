@@ -3,6 +3,7 @@
 
 pub mod accel;
 pub mod bundle;
+pub mod generate;
 pub mod loopback;
 pub mod pynq;
 pub mod readme;
