@@ -156,6 +156,8 @@ fn wide_types_wide_stream_and_rounding_modes() {
         "ap_fixed<8,3,AP_TRN_ZERO,AP_WRAP>",
         "ap_fixed<8,5,AP_RND_MIN_INF,AP_SAT>",
         "ap_fixed<8,6,AP_RND_ZERO,AP_SAT_SYM>",
+        "ap_fixed<8,5,AP_RND,AP_WRAP_SM>",
+        "ap_fixed<8,5,AP_RND_CONV,AP_WRAP,2>",
     ] {
         let p = SystolicParams {
             rows: 2,

@@ -46,7 +46,6 @@ pub mod layer;
 pub mod model;
 pub mod params;
 pub mod pe;
-mod requant;
 pub mod rtl;
 mod rtl_util;
 pub mod sim;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SystolicError};
-use crate::qfx::{Overflow, QType};
+use crate::qfx::QType;
 
 /// Which operand stays in the processing elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -227,12 +227,6 @@ impl SystolicParams {
         if tout.width() < 2 {
             return Err(perr(format!(
                 "output_type {tout} must be at least 2 bits wide"
-            )));
-        }
-        if tout.overflow() == Overflow::WrapSm || tout.sat_bits() != 0 {
-            return Err(perr(format!(
-                "output_type {tout}: the requantizer supports AP_SAT, AP_SAT_ZERO, AP_SAT_SYM and \
-                 AP_WRAP with N = 0"
             )));
         }
         if p.max_n_chunk == 0 || !p.max_n_chunk.is_multiple_of(p.cols) || p.max_n_chunk > 4096 {

@@ -15,14 +15,14 @@
 //! the previous tile started. The PE array itself never stalls: idle cycles feed zeros.
 
 use accelforge_hdl::{
-    Design, Expr, LValue, Mem, Module, ModuleBuilder, Result as HResult, Sig, Stmt, clog2,
+    Design, Expr, HdlError, LValue, Mem, Module, ModuleBuilder, Result as HResult, Sig, Stmt, clog2,
 };
 
 use super::error::{HdlContext, Result};
 use super::params::{PeKind, Resolved, SystolicParams};
 use super::pe::{b_lane_width, pe_module, shift_bits};
-use super::requant::requantize;
 use super::rtl_util::*;
+use crate::units::requantize::emit_requantize;
 
 /// Width of the command dimension ports.
 pub const DIM_BITS: u32 = 16;
@@ -719,7 +719,12 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
         } else {
             top.e()
         };
-        let q = requantize(&mut m, &format!("rq{j}"), &x, r.tacc.frac_bits(), &r.tout)?;
+        let xs = m.wire_from(&format!("rq{j}_in"), x)?;
+        // The project's one RTL image of the qfx conversion (every rounding/overflow mode).
+        let q = emit_requantize(&mut m, &format!("rq{j}"), &xs, &r.tacc, &r.tout)
+            .map_err(|e| HdlError::Misuse(e.to_string()))?
+            .e()
+            .as_unsigned();
         let rq = m.reg(&format!("rq{j}_r"), wo)?;
         m.clocked(&clk, vec![set(&rq, q)?])?;
         row_lanes.push(delay(
