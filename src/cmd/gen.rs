@@ -27,9 +27,69 @@ pub struct GenSystolicArgs {
     /// Output directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Print JSON (keys `top`, `files`, `params`, `params_file`, `resources`).
+    /// Print JSON (keys `top`, `files`, `params`, `params_file`, `resources`; with `--board`
+    /// also `bundle` and `manifest`).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+}
+
+/// Options that turn a generated core into a Zynq bundle.
+#[derive(Debug, Args, Clone)]
+pub struct BundleArgs {
+    /// Write a bitstream-ready Zynq bundle for this board (see `accelforge boards list`): the
+    /// wrapped Verilog, a Vivado batch script, XDC, PYNQ driver, README and manifest.
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
+    /// Extra board files (overrides `ACCELFORGE_BOARDS_DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub boards_dir: Option<PathBuf>,
+    /// PL clock in MHz [default: the board's default PL clock].
+    #[arg(long, value_name = "MHZ")]
+    pub clock_mhz: Option<f64>,
+    /// Write the bundle even if the estimate exceeds the board (marked in the manifest).
+    #[arg(long)]
+    pub allow_over_budget: bool,
+    /// Replace an existing bundle directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl BundleArgs {
+    /// Wraps `core` for the board and writes the bundle into `out`; returns the manifest.
+    pub fn write(
+        &self,
+        board_name: &str,
+        out: &Path,
+        core: &accelforge_hdl::Design,
+        template_params: serde_json::Value,
+        estimate: accelforge_boards::ResourceEstimate,
+        max_transfer_bytes: u64,
+    ) -> anyhow::Result<accelforge_boards::Manifest> {
+        use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
+        use accelforge_boards::zynq::wrapper::interface_for_core;
+        let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
+            .context("loading the board database")?;
+        let board = db.get(board_name)?;
+        let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
+        let top = format!("{}_zynq", core.top_name());
+        let accel = interface_for_core(core.top(), &top, clock, max_transfer_bytes)
+            .context("describing the accelerator's AXI interface")?;
+        let req = GenerateRequest {
+            board,
+            accel: &accel,
+            template_params,
+            estimate,
+            allow_over_budget: self.allow_over_budget,
+            options: accelforge_boards::BundleOptions {
+                overwrite: self.force,
+                ..Default::default()
+            },
+        };
+        generate_bundle(out, core, &req)
+            .with_context(|| format!("writing the {} bundle into `{}`", board.name, out.display()))
+    }
 }
 
 /// Dataflow choice on the command line.
@@ -173,6 +233,40 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
 fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
     let p = a.array.params()?;
     let design = rtl::design(&p).context("generating the systolic array")?;
+    if let Some(board) = &a.bundle.board {
+        let res = cost::resources(&p)?;
+        let estimate = accelforge_boards::ResourceEstimate {
+            lut: res.lut,
+            ff: res.ff,
+            dsp: res.dsp,
+            bram18: res.bram18 + 2 * res.bram36,
+            uram: res.uram,
+        };
+        // The largest DMA transfer: every operand beat of the biggest layer the buffers allow
+        // is bounded by the 26-bit length register; ask for the maximum.
+        let manifest = a.bundle.write(
+            board,
+            &a.out,
+            &design,
+            serde_json::to_value(&p)?,
+            estimate,
+            (1 << 26) - 1,
+        )?;
+        if a.json {
+            let v = serde_json::json!({ "top": design.top_name(), "bundle": a.out.display().to_string(), "params": p, "resources": res, "manifest": manifest });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!("Zynq bundle for {board} in {}:", a.out.display());
+            for f in &manifest.files {
+                println!("  {:<40} {}", f.path, f.role);
+            }
+            println!(
+                "build the bitstream with: cd {} && vivado -mode batch -source build.tcl",
+                a.out.display()
+            );
+        }
+        return Ok(());
+    }
     let files = design
         .write_to(&a.out)
         .with_context(|| format!("writing Verilog into `{}`", a.out.display()))?;
