@@ -2,5 +2,6 @@
 //! them.
 #![warn(missing_docs)]
 
+pub mod moe;
 pub mod qfx;
 pub mod units;
