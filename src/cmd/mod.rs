@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod demo;
 pub mod lint;
+pub mod moe;
 pub mod qfx;
 pub mod synth;
 
@@ -32,6 +33,25 @@ pub enum Command {
     Boards(boards::BoardsArgs),
     /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
     Qfx(qfx::QfxArgs),
+    /// Mixture-of-Experts layer core (temporary home of `sim moe`, `estimate moe`, `gen moe`).
+    Moe(MoeArgs),
+}
+
+/// `moe sim|estimate|gen`, until the lead wires them under `sim`/`estimate`/`gen`.
+#[derive(Debug, clap::Args)]
+pub struct MoeArgs {
+    #[command(subcommand)]
+    pub command: MoeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MoeCommand {
+    /// Run one batch in Verilator and check it against the golden model.
+    Sim(moe::SimMoeArgs),
+    /// Cycles and resources from the analytic models.
+    Estimate(moe::EstimateMoeArgs),
+    /// Write the Verilog and the parameters.
+    Gen(moe::GenMoeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,6 +62,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
         Command::Qfx(a) => qfx::run(a),
+        Command::Moe(a) => match a.command {
+            MoeCommand::Sim(a) => moe::sim_moe(a),
+            MoeCommand::Estimate(a) => moe::estimate_moe(a),
+            MoeCommand::Gen(a) => moe::gen_moe(a),
+        },
     }
 }
 
