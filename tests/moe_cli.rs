@@ -26,13 +26,16 @@ const SMALL: [&str; 16] = [
 ];
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let out = accelforge().args(args).output().unwrap();
+    let out = accelforge()
+        .args(args)
+        .output()
+        .expect("running accelforge");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 #[test]

@@ -41,12 +41,12 @@ impl Harness for SimH {
 }
 
 pub fn compile(d: &Design) -> CompiledDesign {
-    build(&DesignSpec::from_hdl(d), &opts()).unwrap()
+    build(&DesignSpec::from_hdl(d), &opts()).expect("Verilator build")
 }
 
 pub fn lint_clean(d: &Design) {
-    let files = tools::DesignFiles::new(d).unwrap();
-    let r = tools::lint(&files.paths, Some(d.top_name())).unwrap();
+    let files = tools::DesignFiles::new(d).expect("writing Verilog");
+    let r = tools::lint(&files.paths, Some(d.top_name())).expect("running Verilator lint");
     assert!(
         r.is_clean(),
         "{}: {:#?}",

@@ -32,21 +32,23 @@ fn reordering_streams_each_active_expert_once() {
         return;
     }
     let p = small(4);
-    let compiled = compile(&rtl::design(&p).unwrap());
+    let compiled = compile(&rtl::design(&p).expect("moe perf step"));
     for (seed, skew) in [(1u64, 0.0), (2, 0.9)] {
-        let data = model::MoeData::random(&p, seed, skew).unwrap();
+        let data = model::MoeData::random(&p, seed, skew).expect("moe perf step");
         let mut seen = Vec::new();
         for reorder in [true, false] {
-            let mut h = SimH(compiled.sim().unwrap());
-            h.0.reset(2).unwrap();
-            let g = model::golden(&p, &data, reorder).unwrap();
-            let run =
-                tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000).unwrap();
+            let mut h = SimH(compiled.sim().expect("moe perf step"));
+            h.0.reset(2).expect("moe perf step");
+            let g = model::golden(&p, &data, reorder).expect("moe perf step");
+            let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000)
+                .expect("moe perf step");
             let chk = tb::check(&p, &g, &run);
             assert_eq!(chk.mismatches, 0, "{:?}", chk.first);
             assert_eq!(
                 run.cycles,
-                cost::cycles(&p, &g.routing.load_shape()).unwrap().cycles
+                cost::cycles(&p, &g.routing.load_shape())
+                    .expect("moe perf step")
+                    .cycles
             );
             // Expert segments requested = expert loads (the first request is the gate matrix).
             let expert_loads = run.requests.len() - 1;
@@ -76,17 +78,18 @@ fn ddr_rate_sweep_shows_the_roofline_knee() {
         return;
     }
     let data_p = small(1);
-    let data = model::MoeData::random(&data_p, 5, 0.0).unwrap();
+    let data = model::MoeData::random(&data_p, 5, 0.0).expect("moe perf step");
     let mut rows = Vec::new();
     for bytes in [1u32, 2, 4, 8, 16] {
         let p = small(bytes);
-        let compiled = compile(&rtl::design(&p).unwrap());
-        let mut h = SimH(compiled.sim().unwrap());
-        h.0.reset(2).unwrap();
-        let g = model::golden(&p, &data, true).unwrap();
-        let run = tb::run_batch(&mut h, &p, &data, true, Stalls::default(), 2_000_000).unwrap();
+        let compiled = compile(&rtl::design(&p).expect("moe perf step"));
+        let mut h = SimH(compiled.sim().expect("moe perf step"));
+        h.0.reset(2).expect("moe perf step");
+        let g = model::golden(&p, &data, true).expect("moe perf step");
+        let run = tb::run_batch(&mut h, &p, &data, true, Stalls::default(), 2_000_000)
+            .expect("moe perf step");
         assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
-        let m = cost::cycles(&p, &g.routing.load_shape()).unwrap();
+        let m = cost::cycles(&p, &g.routing.load_shape()).expect("moe perf step");
         assert_eq!(run.cycles, m.cycles, "B = {bytes}");
         eprintln!(
             "B={bytes:>2} cycles={:>6} compute_util={:.3} bw_util={:.3}",
@@ -121,12 +124,12 @@ fn resource_model_matches_yosys_and_verilog_is_deterministic() {
         queue_depth: 4,
         ..MoeParams::default()
     };
-    let d = rtl::design(&p).unwrap();
-    assert_eq!(d.files(), rtl::design(&p).unwrap().files());
+    let d = rtl::design(&p).expect("moe perf step");
+    assert_eq!(d.files(), rtl::design(&p).expect("moe perf step").files());
     lint_clean(&d);
-    let files = DesignFiles::new(&d).unwrap();
-    let r = tools::synth(&files.paths, d.top_name(), Family::Xc7).unwrap();
-    let model = cost::resources(&p).unwrap();
+    let files = DesignFiles::new(&d).expect("moe perf step");
+    let r = tools::synth(&files.paths, d.top_name(), Family::Xc7).expect("moe perf step");
+    let model = cost::resources(&p).expect("moe perf step");
     eprintln!("yosys: {r:?}\nmodel: {model:?}");
     assert_eq!(r.dsp, model.dsp);
     assert_eq!(r.bram18 + 2 * r.bram36, model.bram18);

@@ -16,7 +16,7 @@ struct Case {
 }
 
 fn t(s: &str) -> accelforge_templates::qfx::QType {
-    s.parse().unwrap()
+    s.parse().expect("moe sweep step")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -48,26 +48,26 @@ fn params(
 /// Runs every seed x skew x order on one build; returns (runs, dropped pairs seen).
 fn run_case(c: &Case) -> (usize, u64) {
     let p = &c.p;
-    let d = rtl::design(p).unwrap();
+    let d = rtl::design(p).expect("moe sweep step");
     let compiled = compile(&d);
     let mut runs = 0;
     let mut dropped = 0;
     for &seed in c.seeds {
         for skew in [0.0, 0.9] {
-            let data = model::MoeData::random(p, seed, skew).unwrap();
+            let data = model::MoeData::random(p, seed, skew).expect("moe sweep step");
             for reorder in [true, false] {
-                let mut h = SimH(compiled.sim().unwrap());
-                h.0.reset(2).unwrap();
-                let g = model::golden(p, &data, reorder).unwrap();
-                let run =
-                    tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), 1_000_000).unwrap();
+                let mut h = SimH(compiled.sim().expect("moe sweep step"));
+                h.0.reset(2).expect("moe sweep step");
+                let g = model::golden(p, &data, reorder).expect("moe sweep step");
+                let run = tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), 1_000_000)
+                    .expect("moe sweep step");
                 let chk = tb::check(p, &g, &run);
                 assert_eq!(
                     chk.mismatches, 0,
                     "{p:?} seed {seed} skew {skew} reorder {reorder}: {:?}",
                     chk.first
                 );
-                let m = cost::cycles(p, &g.routing.load_shape()).unwrap();
+                let m = cost::cycles(p, &g.routing.load_shape()).expect("moe sweep step");
                 assert_eq!(
                     run.cycles, m.cycles,
                     "{p:?} seed {seed} skew {skew} reorder {reorder}"
@@ -155,23 +155,24 @@ fn random_back_pressure_keeps_results_exact() {
         return;
     }
     let p = params(8, 16, 32, 4, 2, 4, 4, 4, 3);
-    let compiled = compile(&rtl::design(&p).unwrap());
+    let compiled = compile(&rtl::design(&p).expect("moe sweep step"));
     for seed in 0..3u64 {
-        let data = model::MoeData::random(&p, 100 + seed, 0.5).unwrap();
+        let data = model::MoeData::random(&p, 100 + seed, 0.5).expect("moe sweep step");
         for reorder in [true, false] {
-            let mut h = SimH(compiled.sim().unwrap());
-            h.0.reset(2).unwrap();
-            let g = model::golden(&p, &data, reorder).unwrap();
+            let mut h = SimH(compiled.sim().expect("moe sweep step"));
+            h.0.reset(2).expect("moe sweep step");
+            let g = model::golden(&p, &data, reorder).expect("moe sweep step");
             let stalls = Stalls {
                 input_gap: 0.3,
                 weight_gap: 0.3,
                 output_stall: 0.4,
                 seed,
             };
-            let run = tb::run_batch(&mut h, &p, &data, reorder, stalls, 1_000_000).unwrap();
+            let run = tb::run_batch(&mut h, &p, &data, reorder, stalls, 1_000_000)
+                .expect("moe sweep step");
             let chk = tb::check(&p, &g, &run);
             assert_eq!(chk.mismatches, 0, "seed {seed}: {:?}", chk.first);
-            let m = cost::cycles(&p, &g.routing.load_shape()).unwrap();
+            let m = cost::cycles(&p, &g.routing.load_shape()).expect("moe sweep step");
             assert!(run.cycles > m.cycles, "stalls must cost cycles");
         }
     }
@@ -183,14 +184,15 @@ fn two_batches_back_to_back_on_one_core() {
         return;
     }
     let p = MoeParams::default();
-    let compiled = compile(&rtl::design(&p).unwrap());
-    let mut h = SimH(compiled.sim().unwrap());
-    h.0.reset(2).unwrap();
+    let compiled = compile(&rtl::design(&p).expect("moe sweep step"));
+    let mut h = SimH(compiled.sim().expect("moe sweep step"));
+    h.0.reset(2).expect("moe sweep step");
     for (seed, reorder) in [(11u64, true), (12, false), (13, true)] {
-        let data = model::MoeData::random(&p, seed, 0.0).unwrap();
-        let g = model::golden(&p, &data, reorder).unwrap();
-        let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000).unwrap();
+        let data = model::MoeData::random(&p, seed, 0.0).expect("moe sweep step");
+        let g = model::golden(&p, &data, reorder).expect("moe sweep step");
+        let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000)
+            .expect("moe sweep step");
         assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
-        h.0.step().unwrap();
+        h.0.step().expect("moe sweep step");
     }
 }

@@ -179,7 +179,7 @@ impl MoeParams {
             ("d_ff", self.d_ff),
             ("experts", self.experts),
         ] {
-            if v % nb != 0 {
+            if !v.is_multiple_of(nb) {
                 return Err(MoeError::Params(format!(
                     "{what} = {v} must be a multiple of max(lanes, simd) = {nb} (buffers are banked that wide)"
                 )));
@@ -217,14 +217,14 @@ impl MoeParams {
         }
         let bpw = self.weight_bytes();
         range("ddr_bytes_per_cycle", self.ddr_bytes_per_cycle, 1, 64)?;
-        if self.ddr_bytes_per_cycle % bpw != 0 {
+        if !self.ddr_bytes_per_cycle.is_multiple_of(bpw) {
             return Err(MoeError::Params(format!(
                 "ddr_bytes_per_cycle = {} must be a multiple of the {bpw} byte(s) each weight occupies",
                 self.ddr_bytes_per_cycle
             )));
         }
         let per_beat = self.weights_per_beat();
-        if (self.lanes * self.simd) % per_beat != 0 {
+        if !(self.lanes * self.simd).is_multiple_of(per_beat) {
             return Err(MoeError::Params(format!(
                 "ddr_bytes_per_cycle = {} carries {per_beat} weights per beat, which must divide lanes x simd = {} (one weight-buffer word); use at most {} bytes per cycle",
                 self.ddr_bytes_per_cycle,

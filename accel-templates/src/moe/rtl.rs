@@ -102,14 +102,13 @@ fn style(name: &str, depth_bits: u32) -> &'static str {
     }
 }
 
-/// Emits a simple-dual-port memory: write when `we`, registered read of `raddr` into a new reg.
+/// Emits a simple-dual-port memory: write `(we, waddr, wdata)`, registered read of `raddr`
+/// into a new reg.
 fn sdp(
     m: &mut ModuleBuilder,
     clk: &Sig,
     r: &Ram,
-    we: Expr,
-    waddr: Expr,
-    wdata: Expr,
+    (we, waddr, wdata): (Expr, Expr, Expr),
     raddr: Expr,
     rname: &str,
 ) -> Result<Sig> {
@@ -302,9 +301,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         &mut m,
         &clk,
         &ld_exp,
-        ld_we.e(),
-        ld_wa.e(),
-        ld_wexp.e(),
+        (ld_we.e(), ld_wa.e(), ld_wexp.e()),
         l_load.slice(ldaw - 1, 0)?,
         "ld_exp_q",
     )?;
@@ -312,9 +309,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         &mut m,
         &clk,
         &ld_base,
-        ld_we.e(),
-        ld_wa.e(),
-        ld_wbase.e(),
+        (ld_we.e(), ld_wa.e(), ld_wbase.e()),
         c_load.slice(ldaw - 1, 0)?,
         "ld_base_q",
     )?;
@@ -322,9 +317,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         &mut m,
         &clk,
         &ld_n,
-        ld_we.e(),
-        ld_wa.e(),
-        ld_wn.e(),
+        (ld_we.e(), ld_wa.e(), ld_wn.e()),
         c_load.slice(ldaw - 1, 0)?,
         "ld_n_q",
     )?;
@@ -388,9 +381,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         &mut m,
         &clk,
         &wbuf,
-        l_wr.e(),
-        l_waddr,
-        wword.e(),
+        (l_wr.e(), l_waddr, wword.e()),
         c_raddr,
         "wq",
     )?;
@@ -426,9 +417,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         &mut m,
         &clk,
         &list,
-        list_we.e(),
-        list_wa.e(),
-        list_wd.e(),
+        (list_we.e(), list_wa.e(), list_wd.e()),
         list_raddr.e(),
         "list_q",
     )?;
@@ -635,9 +624,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &clk,
             &xr,
-            and(&in_beat.e(), &bank_hit)?,
-            in_row.clone(),
-            in_elem.e(),
+            (and(&in_beat.e(), &bank_hit)?, in_row.clone(), in_elem.e()),
             x_row.clone(),
             &format!("xq{b}"),
         )?);
@@ -654,9 +641,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &clk,
             &hr,
-            bank_we(b, &v3_l1.e())?,
-            h_wrow,
-            hidden_out[(b % nl) as usize].e(),
+            (
+                bank_we(b, &v3_l1.e())?,
+                h_wrow,
+                hidden_out[(b % nl) as usize].e(),
+            ),
             h_row.clone(),
             &format!("hq{b}"),
         )?);
@@ -673,9 +662,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &clk,
             &lr,
-            bank_we(b, &v3_gate.e())?,
-            l_wrow,
-            logit_out[(b % nl) as usize].e(),
+            (
+                bank_we(b, &v3_gate.e())?,
+                l_wrow,
+                logit_out[(b % nl) as usize].e(),
+            ),
             l_raddr.clone(),
             &format!("lq{b}"),
         )?);
@@ -698,9 +689,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
                 &mut m,
                 &clk,
                 &yr,
-                bank_we(b, &and(&v3_l2.e(), &slot_hit)?)?,
-                y_wrow,
-                y_out[(b % nl) as usize].e(),
+                (
+                    bank_we(b, &and(&v3_l2.e(), &slot_hit)?)?,
+                    y_wrow,
+                    y_out[(b % nl) as usize].e(),
+                ),
                 o_raddr.clone(),
                 &format!("yq{s}_{b}"),
             )?);
@@ -924,9 +917,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &clk,
             &gr,
-            hit,
-            cat(vec![field(&r_t, 0, tb_a)?])?,
-            mux(&d_kept.e(), &d_q.e(), &ul(0, fw + 1)?)?,
+            (
+                hit,
+                cat(vec![field(&r_t, 0, tb_a)?])?,
+                mux(&d_kept.e(), &d_q.e(), &ul(0, fw + 1)?)?,
+            ),
             cat(vec![field(&o_t, 0, tb_a)?])?,
             &format!("gwq{s}"),
         )?);
@@ -1026,11 +1021,12 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         on_start.push(z(c)?);
     }
 
-    let mut body = Vec::new();
-    body.push(z(&done)?);
-    body.push(z(&ld_we)?);
-    body.push(z(&list_we)?);
-    body.push(if_(start.e(), on_start)?);
+    let mut body = vec![
+        z(&done)?,
+        z(&ld_we)?,
+        z(&list_we)?,
+        if_(start.e(), on_start)?,
+    ];
 
     // Input load.
     body.push(if_(
