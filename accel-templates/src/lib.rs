@@ -4,4 +4,5 @@
 
 pub mod moe;
 pub mod qfx;
+pub mod systolic;
 pub mod units;

@@ -191,7 +191,7 @@ fn reference_agrees_with_the_sample_vectors() {
     // Guards the reference itself: it must reproduce the real ap_fixed headers too.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/reference/apfixed_samples.txt"
+        "/tests/data/apfixed_samples.txt"
     );
     let text = std::fs::read_to_string(path).expect("sample vectors");
     let mut types: Option<(QType, QType)> = None;

@@ -4,13 +4,13 @@ use accelforge_templates::qfx::{Converter, QType};
 
 const SAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/apfixed_samples.txt"
+    "/tests/data/apfixed_samples.txt"
 );
 
 #[test]
 fn apfixed_sample_vectors_match_exactly() {
     let text = std::fs::read_to_string(SAMPLES)
-        .unwrap_or_else(|e| panic!("reading {SAMPLES}: {e} (shared/ must sit beside the repo)"));
+        .unwrap_or_else(|e| panic!("reading {SAMPLES}: {e} (a copy of shared/reference/apfixed_samples.txt, made with the ap_fixed headers)"));
     let mut converter: Option<Converter> = None;
     let (mut blocks, mut vectors, mut mismatches) = (0usize, 0usize, Vec::new());
     for (lineno, line) in text.lines().enumerate() {

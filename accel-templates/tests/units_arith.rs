@@ -2,6 +2,8 @@
 //! mismatches; exhaustive where the input space is at most 2^16), and their Yosys footprints:
 //! an ≤18-bit MAC is exactly one DSP48E1, the multiplier-free forms use none.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 use accelforge_hdl::{Design, ModuleBuilder};
 use accelforge_sim::{BuildOptions, DesignSpec, build};

@@ -2,6 +2,8 @@
 //! value for small types and every mode pair (N = 0, 1, 2; signed and unsigned destinations), and
 //! over seeded random values for wide ones. Zero mismatches.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::{Design, ModuleBuilder};
 use accelforge_sim::{BuildOptions, DesignSpec, build};
 use accelforge_templates::qfx::{Converter, Overflow, QType, Quant};

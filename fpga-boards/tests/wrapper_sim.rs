@@ -2,6 +2,8 @@
 //! the arguments and the start bit, the input stream with random back-pressure, the output
 //! stream to its TLAST, and the done bit read back — with every protocol rule checked.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
 use accelforge_boards::zynq::{loopback, wrapper};
 use accelforge_boards::{BoardDb, ResourceEstimate};

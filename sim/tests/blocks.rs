@@ -1,6 +1,8 @@
 //! The hdl building blocks run in Verilator against their Rust reference models, cycle by cycle,
 //! under seeded random stimulus and back-pressure: nothing lost, duplicated or reordered.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 mod common;
 
 use accelforge_hdl::blocks::{fifo, pipeline, ram, skid};

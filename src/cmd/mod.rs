@@ -3,9 +3,14 @@
 
 pub mod boards;
 pub mod demo;
+pub mod estimate;
+// `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
+#[path = "gen.rs"]
+pub mod generate;
 pub mod lint;
 pub mod moe;
 pub mod qfx;
+pub mod sim;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +38,12 @@ pub enum Command {
     Boards(boards::BoardsArgs),
     /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
     Qfx(qfx::QfxArgs),
+    /// Generate a template's Verilog, params.json and a summary.
+    Gen(generate::GenArgs),
+    /// Simulate a template in Verilator against its golden model.
+    Sim(sim::SimArgs),
+    /// Analytic cycle and resource estimates.
+    Estimate(estimate::EstimateArgs),
     /// Mixture-of-Experts layer core (temporary home of `sim moe`, `estimate moe`, `gen moe`).
     Moe(MoeArgs),
 }
@@ -62,6 +73,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
         Command::Qfx(a) => qfx::run(a),
+        Command::Gen(a) => generate::run(a),
+        Command::Sim(a) => sim::run(a),
+        Command::Estimate(a) => estimate::run(a),
         Command::Moe(a) => match a.command {
             MoeCommand::Sim(a) => moe::sim_moe(a),
             MoeCommand::Estimate(a) => moe::estimate_moe(a),

@@ -8,8 +8,10 @@
 //! `clk`, `rst` (synchronous, active high), `s_axis_tdata/tvalid/tready` (and optionally
 //! `s_axis_tlast`), `m_axis_tdata/tvalid/tready/tlast`, `cmd_valid`/`cmd_ready` (a command is
 //! taken on the cycle both are high), one input `cmd_<arg>` per [`AccelInterface`] argument (at
-//! most 32 bits, the argument's width), and `done`, a one-cycle pulse when the command has
-//! finished (after its last output beat was accepted).
+//! most 32 bits, the argument's width), and `done`, which rises when the command has finished
+//! (after its last output beat was accepted); a one-cycle pulse or a level held until the next
+//! command both work, because the wrapper reacts to its rising edge. Optional status outputs
+//! `busy` and `error` are accepted and left unconnected (a rejected command still raises `done`).
 //!
 //! # Register behaviour (as Vitis HLS documents for `ap_ctrl_hs`)
 //! - 0x00 `ap_ctrl`: writing bit0 = 1 sets `ap_start`; it stays set until the core accepts the
@@ -61,7 +63,16 @@ fn check_core(core: &Module, accel: &AccelInterface) -> R<bool> {
     for a in &accel.args {
         need(&format!("cmd_{}", a.name), Dir::Input, a.bits)?;
     }
-    let expected = 12 + accel.args.len() + usize::from(core.port("s_axis_tlast").is_some());
+    let optional = ["s_axis_tlast", "busy", "error"]
+        .iter()
+        .filter(|n| core.port(n).is_some())
+        .count();
+    for status in ["busy", "error"] {
+        if core.port(status).is_some() {
+            need(status, Dir::Output, 1)?;
+        }
+    }
+    let expected = 12 + accel.args.len() + optional;
     if core.ports().len() != expected {
         return Err(HdlError::Misuse(format!(
             "core `{}` has ports the wrapper does not know how to drive",
@@ -134,7 +145,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     // --- the core ---
     let core_cmd_valid = m.wire("core_cmd_valid", 1)?;
     let core_cmd_ready = m.wire("core_cmd_ready", 1)?;
-    let core_done = m.wire("core_done", 1)?;
+    let core_done_level = m.wire("core_done_level", 1)?;
     let mut arg_regs: Vec<Sig> = Vec::new();
     for a in &accel.args {
         arg_regs.push(m.reg(&format!("arg_{}", a.name), a.bits)?);
@@ -151,8 +162,15 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         ("m_axis_tlast".into(), out_tlast.e()),
         ("cmd_valid".into(), core_cmd_valid.e()),
         ("cmd_ready".into(), core_cmd_ready.e()),
-        ("done".into(), core_done.e()),
+        ("done".into(), core_done_level.e()),
     ];
+    for status in ["busy", "error"] {
+        if core.port(status).is_some() {
+            let w = m.wire(&format!("core_{status}"), 1)?;
+            m.allow_unused(w.name())?;
+            conns.push((status.into(), w.e()));
+        }
+    }
     if core_has_tlast {
         conns.push(("s_axis_tlast".into(), in_tlast.e()));
     }
@@ -161,6 +179,12 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     }
     let conn_refs: Vec<(&str, Expr)> = conns.iter().map(|(n, e)| (n.as_str(), e.clone())).collect();
     m.instance(core, "core", &[], &conn_refs)?;
+    // The command's completion is the rising edge of the core's `done`.
+    let done_q = m.reg("core_done_q", 1)?;
+    let core_done = m.wire_from(
+        "core_done",
+        core_done_level.e().logic_and(&done_q.e().logic_not())?,
+    )?;
 
     // --- control state ---
     let ap_start = m.reg("ap_start", 1)?;
@@ -374,6 +398,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         )?,
     ];
     body.extend(arg_writes);
+    body.push(Stmt::set(&done_q, core_done_level.e())?);
     let mut on_reset = vec![
         Stmt::set(&wstate, Expr::zero(2))?,
         Stmt::set(&rstate, Expr::bool(false))?,
@@ -386,6 +411,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         Stmt::set(&isr, Expr::zero(2))?,
         Stmt::set(&waddr_q, Expr::zero(aw - 2))?,
         Stmt::set(&rdata_q, Expr::zero(32))?,
+        Stmt::set(&done_q, Expr::bool(false))?,
     ];
     for r in &arg_regs {
         on_reset.push(Stmt::set(r, Expr::zero(r.width()))?);
@@ -406,4 +432,52 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     design.absorb(core_design.clone())?;
     design.check_complete()?;
     Ok(design)
+}
+
+/// The interface of the wrapped top for a core that follows the contract: one 32-bit register
+/// per `cmd_<arg>` input, in the core's port order from 0x10, and the core's stream widths.
+/// `max_transfer_bytes` sizes the DMA's length register.
+pub fn interface_for_core(
+    core: &Module,
+    name: &str,
+    clock_mhz: f64,
+    max_transfer_bytes: u64,
+) -> R<AccelInterface> {
+    let width = |port: &str| {
+        core.port(port).map(|p| p.width).ok_or_else(|| {
+            HdlError::Misuse(format!(
+                "core `{}` has no port `{port}` (see the core contract in zynq::wrapper)",
+                core.name()
+            ))
+        })
+    };
+    let args: Vec<(String, u32)> = core
+        .ports()
+        .iter()
+        .filter(|p| p.dir == Dir::Input && p.name.starts_with("cmd_") && p.name != "cmd_valid")
+        .map(|p| (p.name["cmd_".len()..].to_string(), p.width))
+        .collect();
+    if let Some((a, w)) = args.iter().find(|(_, w)| *w > 32) {
+        return Err(HdlError::Misuse(format!(
+            "core `{}`: argument `cmd_{a}` is {w} bits; registers hold at most 32",
+            core.name()
+        )));
+    }
+    let docs: Vec<String> = args
+        .iter()
+        .map(|(a, w)| format!("command argument `{a}` ({w} bits)"))
+        .collect();
+    let arg_refs: Vec<(&str, u32, &str)> = args
+        .iter()
+        .zip(&docs)
+        .map(|((a, w), d)| (a.as_str(), *w, d.as_str()))
+        .collect();
+    Ok(AccelInterface::with_sequential_args(
+        &accelforge_hdl::ident::sanitize(name),
+        width("s_axis_tdata")?,
+        width("m_axis_tdata")?,
+        &arg_refs,
+        clock_mhz,
+        max_transfer_bytes,
+    ))
 }
