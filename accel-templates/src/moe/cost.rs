@@ -1,0 +1,251 @@
+//! Analytic cycle model and resource model of the MoE core.
+//!
+//! The cycle model is the RTL's schedule written as a recurrence over weight tiles, so it equals
+//! the Verilator count exactly when `s_axis` is always valid, `m_axis` always ready and the
+//! weight source offers a beat on every cycle from the cycle after each request (a B-byte bus at
+//! one beat per cycle is exactly B bytes per cycle). Counting starts at the cycle the command
+//! is accepted (cycle 0) and ends at the cycle `done` is high.
+//!
+//! The schedule (see `rtl.rs` for the state machines):
+//! - input: beats on cycles 1 ..= T·D; the gate segment is requested on cycle 1;
+//! - loader: tile j starts on the cycle after its predecessor's last beat (or the cycle after
+//!   its segment's request), but not before its buffer slot was released by tile j−2; it takes
+//!   one beat per cycle; its slot is full from the cycle after its last beat;
+//! - compute: tile j begins with one set-up cycle `w_j` (the slot must be full, the previous
+//!   tile drained, the phase reached), then issues `n·K/simd` MAC cycles, then drains 3 cycles;
+//!   its slot is released from the cycle after its last issue;
+//! - routing starts the cycle after the last gate tile drained and takes
+//!   [`MoeParams::route_cycles_per_token`] per token; planning takes E + 1 cycles;
+//! - the next segment is requested two cycles after the previous one's last beat, and never
+//!   before the expert phase;
+//! - output: starts the cycle after the last expert tile drained; T·D beats, one per cycle,
+//!   the first two cycles after the start; `done` the cycle after the last beat.
+
+use serde::Serialize;
+
+use super::Result;
+use super::params::MoeParams;
+
+/// Cycle-model result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleReport {
+    /// Cycles from command acceptance to `done`.
+    pub cycles: u64,
+    /// Cycles the MAC array issues (gate and expert tiles).
+    pub mac_cycles: u64,
+    /// Weight-stream beats.
+    pub weight_beats: u64,
+    /// Weight-stream bytes (beats × bus width).
+    pub weight_bytes: u64,
+    /// First cycle of the routing phase.
+    pub route_start: u64,
+    /// First cycle of the expert phase.
+    pub expert_start: u64,
+    /// First cycle of the output phase.
+    pub output_start: u64,
+}
+
+impl CycleReport {
+    /// Fraction of cycles the `lanes x simd` MAC array issues.
+    pub fn compute_utilization(&self) -> f64 {
+        self.mac_cycles as f64 / self.cycles.max(1) as f64
+    }
+    /// Fraction of cycles the weight stream transfers a beat.
+    pub fn bandwidth_utilization(&self) -> f64 {
+        self.weight_beats as f64 / self.cycles.max(1) as f64
+    }
+}
+
+/// Compute drain after the last issue of a tile: data, partial sum, accumulate/capture, write.
+pub const DRAIN: u64 = 3;
+
+struct Tile {
+    seg: usize,
+    issue: u64,
+    beats: u64,
+}
+
+/// The cycle model for one batch whose expert loads are `loads` = (expert, tokens) in order.
+pub fn cycles(p: &MoeParams, loads: &[(u32, u32)]) -> Result<CycleReport> {
+    p.validate()?;
+    let t = u64::from(p.tokens);
+    let d = u64::from(p.d_model);
+    let s = u64::from(p.simd);
+    let td = t * d;
+    let mut tiles = Vec::new();
+    for _ in 0..p.gate_tiles() {
+        tiles.push(Tile {
+            seg: 0,
+            issue: t * d / s,
+            beats: p.tile_beats(p.d_model),
+        });
+    }
+    let (t1, t2) = p.expert_tiles();
+    for (i, &(_, n)) in loads.iter().enumerate() {
+        let n = u64::from(n);
+        for _ in 0..t1 {
+            tiles.push(Tile {
+                seg: i + 1,
+                issue: n * d / s,
+                beats: p.tile_beats(p.d_model),
+            });
+        }
+        for _ in 0..t2 {
+            tiles.push(Tile {
+                seg: i + 1,
+                issue: n * u64::from(p.d_ff) / s,
+                beats: p.tile_beats(p.d_ff),
+            });
+        }
+    }
+    let gate_tiles = p.gate_tiles() as usize;
+    let mut release = vec![0u64; tiles.len()];
+    let mut loader_free = 0u64; // first cycle the loader may take a beat of the next tile
+    let mut seg_data = 2u64; // gate segment requested on cycle 1, data from cycle 2
+    let mut compute_free = 0u64;
+    let mut route_start = 0;
+    let mut expert_start = 0;
+    let mut mac_cycles = 0;
+    let mut weight_beats = 0;
+    for j in 0..tiles.len() {
+        if j == gate_tiles {
+            route_start = compute_free;
+            expert_start = route_start + t * p.route_cycles_per_token() + u64::from(p.experts) + 1;
+        }
+        let tile = &tiles[j];
+        let first_of_seg = j == 0 || tiles[j - 1].seg != tile.seg;
+        if first_of_seg && j > 0 {
+            // Request two cycles after the previous segment's last beat, in the expert phase.
+            let req = (loader_free + 1).max(expert_start);
+            seg_data = req + 1;
+        }
+        let mut start = if first_of_seg { seg_data } else { loader_free };
+        if j >= 2 {
+            start = start.max(release[j - 2]);
+        }
+        let end = start + tile.beats - 1;
+        loader_free = end + 1;
+        let full = end + 1;
+        let phase = if j < gate_tiles { td + 1 } else { expert_start };
+        let w = full.max(compute_free).max(phase);
+        release[j] = w + tile.issue + 1;
+        compute_free = w + tile.issue + 1 + DRAIN;
+        mac_cycles += tile.issue;
+        weight_beats += tile.beats;
+    }
+    if tiles.len() == gate_tiles {
+        route_start = compute_free;
+        expert_start = route_start + t * p.route_cycles_per_token() + u64::from(p.experts) + 1;
+        compute_free = expert_start + 1;
+    }
+    let output_start = compute_free;
+    Ok(CycleReport {
+        cycles: output_start + td + 2,
+        mac_cycles,
+        weight_beats,
+        weight_bytes: weight_beats * u64::from(p.ddr_bytes_per_cycle),
+        route_start,
+        expert_start,
+        output_start,
+    })
+}
+
+/// Resource estimate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceReport {
+    /// DSP slices: one per MAC-array multiplier (`lanes x simd`) plus one per combine slot.
+    pub dsp: u64,
+    /// BRAM18 equivalents of the memories marked `block` (the weight buffer, and activation
+    /// banks of at least 512 words).
+    pub bram18: u64,
+    /// Bits held in every memory (block and distributed).
+    pub memory_bits: u64,
+    /// Weight-buffer shape: (word bits, words).
+    pub weight_buffer: (u64, u64),
+}
+
+/// BRAM18s for a `width x depth` memory, choosing the best simple-dual-port aspect ratio
+/// (512x36, 1Kx18, 2Kx9, 4Kx4, 8Kx2, 16Kx1).
+pub fn bram18_for(width: u64, depth: u64) -> u64 {
+    [
+        (512u64, 36u64),
+        (1024, 18),
+        (2048, 9),
+        (4096, 4),
+        (8192, 2),
+        (16384, 1),
+    ]
+    .iter()
+    .map(|&(dd, ww)| width.div_ceil(ww) * depth.div_ceil(dd))
+    .min()
+    .unwrap_or(0)
+}
+
+/// Every memory of the core: (name, word bits, words), as the RTL declares them.
+pub fn memories(p: &MoeParams) -> Vec<(String, u64, u64)> {
+    let nb = u64::from(p.banks());
+    let pow = |n: u64| n.next_power_of_two().max(2);
+    let t = u64::from(p.tokens);
+    let tp = pow(t);
+    let mut v = vec![(
+        "weight_buffer".to_string(),
+        u64::from(p.lanes * p.simd * p.types.weight.width()),
+        pow(2 * u64::from(p.max_k() / p.simd)),
+    )];
+    let bank = |name: &str, v: &mut Vec<(String, u64, u64)>, w: u32, rows: u64| {
+        for b in 0..nb {
+            v.push((format!("{name}_{b}"), u64::from(w), pow(rows)));
+        }
+    };
+    bank(
+        "xbuf",
+        &mut v,
+        p.types.input.width(),
+        tp * u64::from(p.d_model) / nb,
+    );
+    bank(
+        "hbuf",
+        &mut v,
+        p.types.hidden.width(),
+        pow(u64::from(p.max_load_tokens())) * u64::from(p.d_ff) / nb,
+    );
+    bank(
+        "lbuf",
+        &mut v,
+        p.types.logit.width(),
+        tp * u64::from(p.experts) / nb,
+    );
+    for s in 0..p.top_k {
+        bank(
+            &format!("ybuf{s}"),
+            &mut v,
+            p.types.expert_out.width(),
+            tp * u64::from(p.d_model) / nb,
+        );
+        v.push((format!("gw{s}"), u64::from(p.gate_frac_bits + 1), tp));
+    }
+    v
+}
+
+/// Whether the RTL marks a memory of this depth `block` (smaller ones are distributed RAM).
+pub fn is_block(name: &str, depth: u64) -> bool {
+    name == "weight_buffer" || depth >= 512
+}
+
+/// The resource model.
+pub fn resources(p: &MoeParams) -> Result<ResourceReport> {
+    p.validate()?;
+    let mems = memories(p);
+    let bram18 = mems
+        .iter()
+        .filter(|(n, _, d)| is_block(n, *d))
+        .map(|(_, w, d)| bram18_for(*w, *d))
+        .sum();
+    let memory_bits = mems.iter().map(|(_, w, d)| w * d).sum();
+    Ok(ResourceReport {
+        dsp: u64::from(p.lanes * p.simd + p.top_k),
+        bram18,
+        memory_bits,
+        weight_buffer: (mems[0].1, mems[0].2),
+    })
+}

@@ -1,0 +1,82 @@
+//! Mixture-of-Experts layer core: gating GEMV, top-k, gate weights, dispatch with M3ViT-style
+//! expert reordering, expert FFNs on a `lanes x simd` linear kernel with double-buffered
+//! streamed weights, and combine — as RTL ([`rtl`]), a bit-exact golden model ([`model`]), an
+//! exact cycle model and a resource model ([`cost`]), and a testbench ([`tb`]).
+//!
+//! ```
+//! use accelforge_templates::moe::{MoeParams, model, cost};
+//!
+//! let p = MoeParams::default();
+//! let data = model::MoeData::random(&p, 7, 0.0)?;
+//! let golden = model::golden(&p, &data, true)?;
+//! // With reordering every active expert streams its weights once per batch.
+//! assert_eq!(golden.routing.loads.len(), golden.routing.active_experts());
+//! let c = cost::cycles(&p, &golden.routing.load_shape())?;
+//! assert!(c.cycles > 0);
+//! # Ok::<(), accelforge_templates::moe::MoeError>(())
+//! ```
+//!
+//! # Protocol
+//! Ports: the Zynq core contract (`clk`, `rst`, `s_axis_*`, `m_axis_*` with `tlast`,
+//! `cmd_valid`/`cmd_ready`, `cmd_reorder`, one-cycle `done`) plus the weight stream
+//! `s_axis_w_tdata/tvalid/tready/tlast`, the weight request `wreq_valid/wreq_ready/wreq_id`, and
+//! status outputs `stat_loads`, `stat_dropped` ([`rtl::EXTRA_PORTS`]).
+//!
+//! 1. A command (`cmd_valid` while `cmd_ready`) starts a batch; `cmd_reorder` = 1 groups tokens
+//!    by expert, 0 processes them in token order.
+//! 2. `s_axis`: `tokens x d_model` beats, token-major, one element per beat in the low bits of a
+//!    byte-aligned word.
+//! 3. The core requests weight *segments* on `wreq` (`wreq_id` = `experts` for the gate matrix,
+//!    else the expert index); the source answers with the segment on `s_axis_w` (`tlast` on its
+//!    last beat, ignored by the core). Segment = tiles of `lanes` matrix rows; in a tile, words
+//!    `kk = 0..K/simd`; in a word, lane-major `W[row][kk·simd + s]`; `ddr_bytes_per_cycle / b`
+//!    weights per beat, element i in bytes `i·b..` (b = bytes per weight), see
+//!    [`model::segment_beats`]. An expert segment is its first layer (`d_ff x d_model`) then its
+//!    second (`d_model x d_ff`). The gate segment is requested at once; expert segments after
+//!    routing, one per expert load, in processing order.
+//! 4. `m_axis`: `tokens x d_model` beats in the original token order, sign-extended to a
+//!    byte-aligned word, `tlast` on the last; `done` pulses the cycle after it is accepted.
+//!
+//! # Numerics
+//! - Gate logits: exact dot products requantized to `types.logit`.
+//! - Top-k: experts scanned in index order with strict comparisons: ties go to the lower index.
+//! - Gate weights: numerators from a table (softmax: `exp(l - l_max)`, index
+//!   `min((l_max - l) >> exp_shift, 2^bits - 1)`; renorm: sigmoid table, floored at 1 LSB),
+//!   `w_i = floor(n_i · 2^Fw / sum n)` by restoring division ([`model::restoring_divide`]).
+//! - Admission: per-expert queues of `queue_depth`; a pair arriving at a full queue is dropped
+//!   and counted (its weight becomes 0); the same pairs are dropped in both orders.
+//! - Expert: `y = rq_out(W2 · act(rq_hidden(W1 · x)))`; combine: `rq_output(sum w_i · y_i)`.
+
+pub mod cost;
+pub mod model;
+pub mod params;
+pub mod rtl;
+pub mod tb;
+
+pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};
+
+/// Errors from the MoE template.
+#[derive(Debug, thiserror::Error)]
+pub enum MoeError {
+    /// The parameters are impossible; the message names the parameter and the fix.
+    #[error("moe parameters: {0}")]
+    Params(String),
+    /// Input data do not fit the parameters.
+    #[error("moe data: {0}")]
+    Data(String),
+    /// Building the Verilog failed.
+    #[error("moe RTL: {0}")]
+    Hdl(#[from] accelforge_hdl::HdlError),
+    /// A unit (requantizer, activation) refused its parameters.
+    #[error("moe RTL unit: {0}")]
+    Unit(#[from] crate::units::UnitError),
+    /// A fixed-point type was unusable.
+    #[error(transparent)]
+    Qfx(#[from] crate::qfx::QfxError),
+    /// The simulation failed or timed out.
+    #[error("moe simulation: {0}")]
+    Sim(String),
+}
+
+/// Result alias.
+pub type Result<T, E = MoeError> = std::result::Result<T, E>;

@@ -1,0 +1,396 @@
+//! Parameters of the MoE layer core, their validation, and the quantities derived from them that
+//! the RTL, the golden model and the cycle model all share.
+
+use serde::{Deserialize, Serialize};
+
+use super::{MoeError, Result};
+use crate::qfx::{Overflow, QType, Quant};
+use crate::units::activation::{ActivationKind, ActivationParams};
+
+/// How the gate weights of the selected experts are computed from their logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateMode {
+    /// Softmax over the k selected logits (Mixtral style): numerators `exp(l_i - l_max)` from a
+    /// table indexed by the logit difference, so the best expert's numerator is exactly 1.0.
+    Softmax,
+    /// Renormalised top-k of sigmoid affinities (DeepSeek-V3 style): numerators `sigmoid(l_i)`
+    /// from the table of `units::activation`, floored at one LSB so the divisor is never zero.
+    Renorm,
+}
+
+/// The expert FFN's activation between its two linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FfnActivation {
+    /// max(x, 0).
+    Relu,
+    /// Table-based GELU from `units::activation` (index = the top `act_table_bits` bits).
+    Gelu,
+}
+
+/// The fixed-point types of every value the core stores or streams. All are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeTypes {
+    /// Token activations on `s_axis`.
+    pub input: QType,
+    /// Gate and expert weights on `s_axis_w`.
+    pub weight: QType,
+    /// Gate logits (the gate GEMV's accumulator is requantized to this).
+    pub logit: QType,
+    /// Expert hidden activations (first layer's accumulator, requantized, then activated).
+    pub hidden: QType,
+    /// Expert outputs (second layer's accumulator, requantized).
+    pub expert_out: QType,
+    /// Layer outputs on `m_axis`: the gate-weighted sum of the k expert outputs, requantized.
+    pub output: QType,
+}
+
+impl Default for MoeTypes {
+    fn default() -> Self {
+        // Constants known to be valid types; a failure here is a bug in this file.
+        let t = |w: u32, i: i32| {
+            QType::fixed(w, i)
+                .and_then(|t| t.with_modes(Quant::Rnd, Overflow::Sat, 0))
+                .expect("constant fixed-point type")
+        };
+        MoeTypes {
+            input: t(8, 3),
+            weight: t(8, 1),
+            logit: t(12, 4),
+            hidden: t(12, 4),
+            expert_out: t(12, 4),
+            output: t(16, 6),
+        }
+    }
+}
+
+/// Parameters of the MoE layer core (gating, dispatch, expert FFNs, combine).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeParams {
+    /// Tokens per batch (one command processes exactly this many).
+    pub tokens: u32,
+    /// Model width (power of two, a multiple of `max(lanes, simd)`).
+    pub d_model: u32,
+    /// Expert hidden width (power of two, a multiple of `max(lanes, simd)`).
+    pub d_ff: u32,
+    /// Number of experts (power of two, a multiple of `lanes`... see [`MoeParams::validate`]).
+    pub experts: u32,
+    /// Experts per token: 1 or 2.
+    pub top_k: u32,
+    /// Output neurons computed in parallel (power of two).
+    pub lanes: u32,
+    /// Inputs per lane per cycle (power of two).
+    pub simd: u32,
+    /// Width of the weight stream in bytes: the DDR delivers this many bytes per cycle.
+    pub ddr_bytes_per_cycle: u32,
+    /// Capacity of each expert's token queue; a (token, expert) pair beyond it is dropped and
+    /// counted (its gate weight becomes 0), in both processing orders.
+    pub queue_depth: u32,
+    /// Gate weight computation.
+    pub gate_mode: GateMode,
+    /// Expert FFN activation.
+    pub activation: FfnActivation,
+    /// Index bits of the GELU table.
+    pub act_table_bits: u32,
+    /// Index bits of the exp (softmax) or sigmoid (renorm) table.
+    pub score_table_bits: u32,
+    /// Fractional bits of the score numerators (`ap_ufixed<F+1,1>`).
+    pub score_frac_bits: u32,
+    /// Fractional bits of the gate weights (`ap_ufixed<F+1,1>`).
+    pub gate_frac_bits: u32,
+    /// Value types.
+    pub types: MoeTypes,
+}
+
+impl Default for MoeParams {
+    fn default() -> Self {
+        MoeParams {
+            tokens: 16,
+            d_model: 16,
+            d_ff: 32,
+            experts: 4,
+            top_k: 2,
+            lanes: 4,
+            simd: 4,
+            ddr_bytes_per_cycle: 4,
+            queue_depth: 16,
+            gate_mode: GateMode::Softmax,
+            activation: FfnActivation::Relu,
+            act_table_bits: 8,
+            score_table_bits: 8,
+            score_frac_bits: 12,
+            gate_frac_bits: 12,
+            types: MoeTypes::default(),
+        }
+    }
+}
+
+fn pow2(what: &str, v: u32, lo: u32, hi: u32) -> Result<()> {
+    if !v.is_power_of_two() || v < lo || v > hi {
+        return Err(MoeError::Params(format!(
+            "{what} = {v} must be a power of two in {lo}..={hi}"
+        )));
+    }
+    Ok(())
+}
+
+fn range(what: &str, v: u32, lo: u32, hi: u32) -> Result<()> {
+    if v < lo || v > hi {
+        return Err(MoeError::Params(format!(
+            "{what} = {v} is out of range ({lo}..={hi})"
+        )));
+    }
+    Ok(())
+}
+
+/// log2 of a power of two.
+pub(crate) fn log2(v: u32) -> u32 {
+    v.trailing_zeros()
+}
+
+/// Bits needed to count `0..n` (at least 1).
+pub(crate) fn bits_for(n: u64) -> u32 {
+    accelforge_hdl::clog2(n).max(1)
+}
+
+impl MoeParams {
+    /// Checks every range and divisibility the hardware relies on; the message names the
+    /// parameter and what would fix it.
+    pub fn validate(&self) -> Result<()> {
+        range("tokens", self.tokens, 1, 256)?;
+        pow2("lanes", self.lanes, 1, 16)?;
+        pow2("simd", self.simd, 1, 16)?;
+        pow2("d_model", self.d_model, 2, 256)?;
+        pow2("d_ff", self.d_ff, 2, 1024)?;
+        pow2("experts", self.experts, 2, 64)?;
+        if self.top_k != 1 && self.top_k != 2 {
+            return Err(MoeError::Params(format!(
+                "top_k = {} must be 1 or 2",
+                self.top_k
+            )));
+        }
+        range("queue_depth", self.queue_depth, 1, 256)?;
+        let nb = self.banks();
+        for (what, v) in [
+            ("d_model", self.d_model),
+            ("d_ff", self.d_ff),
+            ("experts", self.experts),
+        ] {
+            if !v.is_multiple_of(nb) {
+                return Err(MoeError::Params(format!(
+                    "{what} = {v} must be a multiple of max(lanes, simd) = {nb} (buffers are banked that wide)"
+                )));
+            }
+        }
+        for (what, t) in [
+            ("input", &self.types.input),
+            ("weight", &self.types.weight),
+            ("logit", &self.types.logit),
+            ("hidden", &self.types.hidden),
+            ("expert_out", &self.types.expert_out),
+            ("output", &self.types.output),
+        ] {
+            if !t.is_signed() || t.width() > 24 || t.width() < 2 {
+                return Err(MoeError::Params(format!(
+                    "type {what} = {t} must be a signed ap_fixed of 2..=24 bits"
+                )));
+            }
+        }
+        range("gate_frac_bits", self.gate_frac_bits, 1, 20)?;
+        range("score_frac_bits", self.score_frac_bits, 1, 20)?;
+        range(
+            "score_table_bits",
+            self.score_table_bits,
+            1,
+            self.types.logit.width().min(12),
+        )?;
+        if self.activation == FfnActivation::Gelu {
+            range(
+                "act_table_bits",
+                self.act_table_bits,
+                1,
+                self.types.hidden.width().min(12),
+            )?;
+        }
+        let bpw = self.weight_bytes();
+        range("ddr_bytes_per_cycle", self.ddr_bytes_per_cycle, 1, 64)?;
+        if !self.ddr_bytes_per_cycle.is_multiple_of(bpw) {
+            return Err(MoeError::Params(format!(
+                "ddr_bytes_per_cycle = {} must be a multiple of the {bpw} byte(s) each weight occupies",
+                self.ddr_bytes_per_cycle
+            )));
+        }
+        let per_beat = self.weights_per_beat();
+        if !(self.lanes * self.simd).is_multiple_of(per_beat) {
+            return Err(MoeError::Params(format!(
+                "ddr_bytes_per_cycle = {} carries {per_beat} weights per beat, which must divide lanes x simd = {} (one weight-buffer word); use at most {} bytes per cycle",
+                self.ddr_bytes_per_cycle,
+                self.lanes * self.simd,
+                self.lanes * self.simd * bpw
+            )));
+        }
+        self.accumulator_width_checked()?;
+        Ok(())
+    }
+
+    /// Buffer banks: every activation buffer is `max(lanes, simd)` one-element-wide memories,
+    /// so `lanes` consecutive results can be written and `simd` consecutive inputs read in one
+    /// cycle.
+    pub fn banks(&self) -> u32 {
+        self.lanes.max(self.simd)
+    }
+
+    /// Bytes one weight occupies on the weight stream.
+    pub fn weight_bytes(&self) -> u32 {
+        self.types.weight.width().div_ceil(8)
+    }
+
+    /// Weights carried by one weight-stream beat.
+    pub fn weights_per_beat(&self) -> u32 {
+        self.ddr_bytes_per_cycle / self.weight_bytes()
+    }
+
+    /// Weight-stream beats per weight-buffer word (`lanes x simd` weights).
+    pub fn beats_per_word(&self) -> u32 {
+        self.lanes * self.simd / self.weights_per_beat()
+    }
+
+    /// Beats of one weight tile with reduction length `k` (`lanes` rows of `k` weights).
+    pub fn tile_beats(&self, k: u32) -> u64 {
+        u64::from(k / self.simd) * u64::from(self.beats_per_word())
+    }
+
+    /// Bytes of one element on `s_axis` / `m_axis` (elements are byte-aligned for DMA).
+    pub fn input_bytes(&self) -> u32 {
+        self.types.input.width().div_ceil(8)
+    }
+
+    /// Bytes of one output element on `m_axis`.
+    pub fn output_bytes(&self) -> u32 {
+        self.types.output.width().div_ceil(8)
+    }
+
+    /// Width of the MAC array's activation operand: inputs and hidden values sign-extended.
+    pub fn operand_width(&self) -> u32 {
+        self.types.input.width().max(self.types.hidden.width())
+    }
+
+    /// Largest reduction length of any job.
+    pub fn max_k(&self) -> u32 {
+        self.d_model.max(self.d_ff)
+    }
+
+    fn accumulator_width_checked(&self) -> Result<u32> {
+        let w = self.operand_width()
+            + self.types.weight.width()
+            + accelforge_hdl::clog2(u64::from(self.max_k()));
+        if w > 62 {
+            return Err(MoeError::Params(format!(
+                "the exact accumulator would be {w} bits; narrow the types (at most 62)"
+            )));
+        }
+        Ok(w)
+    }
+
+    /// Width of the exact accumulator (holds every dot product of every job).
+    pub fn acc_width(&self) -> u32 {
+        self.operand_width()
+            + self.types.weight.width()
+            + accelforge_hdl::clog2(u64::from(self.max_k()))
+    }
+
+    /// The accumulator read as a fixed-point number whose activations have `act_frac` bits.
+    pub fn acc_type(&self, act_frac: i32) -> Result<QType> {
+        let w = self.acc_width();
+        let f = act_frac + self.types.weight.frac_bits();
+        Ok(QType::new_wide(w, w as i32 - f, true)?)
+    }
+
+    /// Score numerator type `ap_ufixed<Fe+1,1,AP_RND,AP_SAT>`.
+    pub fn score_type(&self) -> Result<QType> {
+        Ok(QType::ufixed(self.score_frac_bits + 1, 1)?.with_modes(Quant::Rnd, Overflow::Sat, 0)?)
+    }
+
+    /// Gate weight type `ap_ufixed<Fw+1,1>` (the divider's quotient).
+    pub fn gate_weight_type(&self) -> Result<QType> {
+        Ok(QType::ufixed(self.gate_frac_bits + 1, 1)?)
+    }
+
+    /// The sigmoid table unit used by [`GateMode::Renorm`].
+    pub fn sigmoid_params(&self) -> Result<ActivationParams> {
+        Ok(ActivationParams {
+            kind: ActivationKind::Sigmoid,
+            input: self.types.logit,
+            output: self.score_type()?,
+            table_bits: self.score_table_bits,
+        })
+    }
+
+    /// The expert activation unit (input and output both `hidden`).
+    pub fn activation_params(&self) -> ActivationParams {
+        ActivationParams {
+            kind: match self.activation {
+                FfnActivation::Relu => ActivationKind::Relu,
+                FfnActivation::Gelu => ActivationKind::Gelu,
+            },
+            input: self.types.hidden,
+            output: self.types.hidden,
+            table_bits: self.act_table_bits,
+        }
+    }
+
+    /// Right shift applied to a logit difference before it indexes the exp table: the table
+    /// spans differences up to 16 (exp(-16) < 2^-23), so finer logits drop low bits.
+    pub fn exp_shift(&self) -> u32 {
+        (self.types.logit.frac_bits() + 4 - self.score_table_bits as i32).max(0) as u32
+    }
+
+    /// Queue capacity rounded up to a power of two: queue `e` occupies list addresses
+    /// `{e, pos}`.
+    pub fn queue_pow2(&self) -> u32 {
+        self.queue_depth.next_power_of_two()
+    }
+
+    /// Largest number of tokens one expert load can hold.
+    pub fn max_load_tokens(&self) -> u32 {
+        self.tokens.min(self.queue_depth)
+    }
+
+    /// Largest number of expert loads in a batch (every kept pair its own load).
+    pub fn max_loads(&self) -> u32 {
+        self.tokens * self.top_k
+    }
+
+    /// Weight tiles of the gate GEMV.
+    pub fn gate_tiles(&self) -> u32 {
+        self.experts / self.lanes
+    }
+
+    /// Weight tiles of one expert (first layer, then second).
+    pub fn expert_tiles(&self) -> (u32, u32) {
+        (self.d_ff / self.lanes, self.d_model / self.lanes)
+    }
+
+    /// Bytes of one expert's weights as streamed (both layers, padding included).
+    pub fn expert_stream_bytes(&self) -> u64 {
+        let (t1, t2) = self.expert_tiles();
+        (u64::from(t1) * self.tile_beats(self.d_model) + u64::from(t2) * self.tile_beats(self.d_ff))
+            * u64::from(self.ddr_bytes_per_cycle)
+    }
+
+    /// Bytes of the gate matrix as streamed.
+    pub fn gate_stream_bytes(&self) -> u64 {
+        u64::from(self.gate_tiles())
+            * self.tile_beats(self.d_model)
+            * u64::from(self.ddr_bytes_per_cycle)
+    }
+
+    /// Cycles the routing unit spends on one token: scan E logits through a registered read
+    /// (E+1), score numerators (1), restoring division (Fw+1), dispatch one slot per cycle (k).
+    pub fn route_cycles_per_token(&self) -> u64 {
+        u64::from(self.experts + 1 + 1 + self.gate_frac_bits + 1 + self.top_k)
+    }
+}

@@ -1,0 +1,198 @@
+//! The MoE core in Verilator over a parameter sweep: zero mismatches against the golden model
+//! and simulated cycles equal to the cycle model in every run (uniform and skewed routing, both
+//! processing orders, queue overflow), plus runs with random back-pressure on every stream.
+
+#[path = "moe_common.rs"]
+mod common;
+
+use accelforge_hdl::tools;
+use accelforge_templates::moe::tb::{self, Stalls};
+use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, cost, model, rtl};
+use common::*;
+
+struct Case {
+    p: MoeParams,
+    seeds: &'static [u64],
+}
+
+fn t(s: &str) -> accelforge_templates::qfx::QType {
+    s.parse().expect("moe sweep step")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn params(
+    tokens: u32,
+    d_model: u32,
+    d_ff: u32,
+    experts: u32,
+    top_k: u32,
+    lanes: u32,
+    simd: u32,
+    bytes: u32,
+    queue: u32,
+) -> MoeParams {
+    MoeParams {
+        tokens,
+        d_model,
+        d_ff,
+        experts,
+        top_k,
+        lanes,
+        simd,
+        ddr_bytes_per_cycle: bytes,
+        queue_depth: queue,
+        ..MoeParams::default()
+    }
+}
+
+/// Runs every seed x skew x order on one build; returns (runs, dropped pairs seen).
+fn run_case(c: &Case) -> (usize, u64) {
+    let p = &c.p;
+    let d = rtl::design(p).expect("moe sweep step");
+    let compiled = compile(&d);
+    let mut runs = 0;
+    let mut dropped = 0;
+    for &seed in c.seeds {
+        for skew in [0.0, 0.9] {
+            let data = model::MoeData::random(p, seed, skew).expect("moe sweep step");
+            for reorder in [true, false] {
+                let mut h = SimH(compiled.sim().expect("moe sweep step"));
+                h.0.reset(2).expect("moe sweep step");
+                let g = model::golden(p, &data, reorder).expect("moe sweep step");
+                let run = tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), 1_000_000)
+                    .expect("moe sweep step");
+                let chk = tb::check(p, &g, &run);
+                assert_eq!(
+                    chk.mismatches, 0,
+                    "{p:?} seed {seed} skew {skew} reorder {reorder}: {:?}",
+                    chk.first
+                );
+                let m = cost::cycles(p, &g.routing.load_shape()).expect("moe sweep step");
+                assert_eq!(
+                    run.cycles, m.cycles,
+                    "{p:?} seed {seed} skew {skew} reorder {reorder}"
+                );
+                assert_eq!(run.weight_beats, m.weight_beats);
+                dropped += g.routing.dropped;
+                runs += 1;
+            }
+        }
+    }
+    (runs, dropped)
+}
+
+#[test]
+fn sweep_e4() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let mut a = params(8, 8, 16, 4, 1, 2, 2, 2, 8);
+    a.types.weight = t("ap_fixed<16,2,AP_RND,AP_SAT>");
+    let mut b = params(12, 16, 32, 4, 2, 4, 2, 4, 5);
+    b.gate_mode = GateMode::Renorm;
+    b.activation = FfnActivation::Gelu;
+    for c in [
+        Case {
+            p: a,
+            seeds: &[1, 2],
+        },
+        Case {
+            p: b,
+            seeds: &[3, 4],
+        },
+    ] {
+        let (runs, dropped) = run_case(&c);
+        assert_eq!(runs, c.seeds.len() * 4);
+        if c.p.queue_depth == 5 {
+            assert!(dropped > 0, "the queue-overflow case must drop pairs");
+        }
+    }
+}
+
+#[test]
+fn sweep_e8() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let a = params(16, 16, 32, 8, 2, 2, 4, 8, 16);
+    let mut b = params(8, 32, 64, 8, 1, 8, 4, 16, 8);
+    b.activation = FfnActivation::Gelu;
+    for c in [
+        Case {
+            p: a,
+            seeds: &[5, 6],
+        },
+        Case { p: b, seeds: &[7] },
+    ] {
+        run_case(&c);
+    }
+}
+
+#[test]
+fn sweep_e16_with_overflow() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let mut a = params(16, 16, 16, 16, 2, 4, 4, 4, 2);
+    a.gate_mode = GateMode::Renorm;
+    let b = params(5, 16, 32, 16, 1, 1, 1, 1, 3);
+    let mut dropped = 0;
+    for c in [
+        Case {
+            p: a,
+            seeds: &[8, 9],
+        },
+        Case { p: b, seeds: &[10] },
+    ] {
+        dropped += run_case(&c).1;
+    }
+    assert!(dropped > 0);
+}
+
+#[test]
+fn random_back_pressure_keeps_results_exact() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = params(8, 16, 32, 4, 2, 4, 4, 4, 3);
+    let compiled = compile(&rtl::design(&p).expect("moe sweep step"));
+    for seed in 0..3u64 {
+        let data = model::MoeData::random(&p, 100 + seed, 0.5).expect("moe sweep step");
+        for reorder in [true, false] {
+            let mut h = SimH(compiled.sim().expect("moe sweep step"));
+            h.0.reset(2).expect("moe sweep step");
+            let g = model::golden(&p, &data, reorder).expect("moe sweep step");
+            let stalls = Stalls {
+                input_gap: 0.3,
+                weight_gap: 0.3,
+                output_stall: 0.4,
+                seed,
+            };
+            let run = tb::run_batch(&mut h, &p, &data, reorder, stalls, 1_000_000)
+                .expect("moe sweep step");
+            let chk = tb::check(&p, &g, &run);
+            assert_eq!(chk.mismatches, 0, "seed {seed}: {:?}", chk.first);
+            let m = cost::cycles(&p, &g.routing.load_shape()).expect("moe sweep step");
+            assert!(run.cycles > m.cycles, "stalls must cost cycles");
+        }
+    }
+}
+
+#[test]
+fn two_batches_back_to_back_on_one_core() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = MoeParams::default();
+    let compiled = compile(&rtl::design(&p).expect("moe sweep step"));
+    let mut h = SimH(compiled.sim().expect("moe sweep step"));
+    h.0.reset(2).expect("moe sweep step");
+    for (seed, reorder) in [(11u64, true), (12, false), (13, true)] {
+        let data = model::MoeData::random(&p, seed, 0.0).expect("moe sweep step");
+        let g = model::golden(&p, &data, reorder).expect("moe sweep step");
+        let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000)
+            .expect("moe sweep step");
+        assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
+        h.0.step().expect("moe sweep step");
+    }
+}

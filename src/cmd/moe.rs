@@ -1,0 +1,309 @@
+//! `sim moe`, `estimate moe`, `gen moe`: the Mixture-of-Experts layer core. Each parses the same
+//! options into `MoeParams`, then calls the template: Verilator against the golden model, the
+//! analytic cycle and resource models, or Verilog generation.
+
+use std::path::PathBuf;
+
+use accelforge_sim::{BuildOptions, DesignSpec, PortHandle, Sim, build};
+use accelforge_templates::moe::tb::{self, Harness, Stalls};
+use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, cost, model, rtl};
+use accelforge_templates::qfx::QType;
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+/// Gate weight computation.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GateArg {
+    /// Softmax over the selected logits (exp table).
+    Softmax,
+    /// Sigmoid affinities renormalised over the selected experts.
+    Renorm,
+}
+
+/// Expert activation.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ActArg {
+    /// max(x, 0).
+    Relu,
+    /// Table-based GELU.
+    Gelu,
+}
+
+/// Options shared by `sim moe`, `estimate moe` and `gen moe`.
+#[derive(Debug, Clone, Args)]
+pub struct MoeOpts {
+    /// Tokens per batch.
+    #[arg(long, default_value_t = 16)]
+    pub tokens: u32,
+    /// Model width (power of two).
+    #[arg(long, default_value_t = 16)]
+    pub d_model: u32,
+    /// Expert hidden width (power of two).
+    #[arg(long, default_value_t = 32)]
+    pub d_ff: u32,
+    /// Number of experts (power of two).
+    #[arg(long, default_value_t = 4)]
+    pub experts: u32,
+    /// Experts per token (1 or 2).
+    #[arg(long, default_value_t = 2)]
+    pub top_k: u32,
+    /// Output neurons in parallel.
+    #[arg(long, default_value_t = 4)]
+    pub lanes: u32,
+    /// Inputs per lane per cycle.
+    #[arg(long, default_value_t = 4)]
+    pub simd: u32,
+    /// Weight-stream bytes per cycle (the DDR rate the core sees).
+    #[arg(long, default_value_t = 4)]
+    pub ddr_bytes_per_cycle: u32,
+    /// Per-expert queue capacity; pairs beyond it are dropped and counted.
+    #[arg(long, default_value_t = 16)]
+    pub queue_depth: u32,
+    /// Gate weights.
+    #[arg(long, value_enum, default_value_t = GateArg::Softmax)]
+    pub gate: GateArg,
+    /// Expert activation.
+    #[arg(long, value_enum, default_value_t = ActArg::Relu)]
+    pub activation: ActArg,
+    /// Fractional bits of the gate weights.
+    #[arg(long, default_value_t = 12)]
+    pub gate_frac_bits: u32,
+    /// Token type, e.g. 'ap_fixed<8,3,AP_RND,AP_SAT>'.
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<QType>,
+    /// Weight type.
+    #[arg(long, value_name = "TYPE")]
+    pub weight_type: Option<QType>,
+    /// Gate logit type.
+    #[arg(long, value_name = "TYPE")]
+    pub logit_type: Option<QType>,
+    /// Expert hidden type.
+    #[arg(long, value_name = "TYPE")]
+    pub hidden_type: Option<QType>,
+    /// Expert output type.
+    #[arg(long, value_name = "TYPE")]
+    pub expert_out_type: Option<QType>,
+    /// Layer output type.
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<QType>,
+}
+
+impl MoeOpts {
+    /// The validated parameters.
+    pub fn params(&self) -> anyhow::Result<MoeParams> {
+        let d = MoeTypes::default();
+        let p = MoeParams {
+            tokens: self.tokens,
+            d_model: self.d_model,
+            d_ff: self.d_ff,
+            experts: self.experts,
+            top_k: self.top_k,
+            lanes: self.lanes,
+            simd: self.simd,
+            ddr_bytes_per_cycle: self.ddr_bytes_per_cycle,
+            queue_depth: self.queue_depth,
+            gate_mode: match self.gate {
+                GateArg::Softmax => GateMode::Softmax,
+                GateArg::Renorm => GateMode::Renorm,
+            },
+            activation: match self.activation {
+                ActArg::Relu => FfnActivation::Relu,
+                ActArg::Gelu => FfnActivation::Gelu,
+            },
+            gate_frac_bits: self.gate_frac_bits,
+            types: MoeTypes {
+                input: self.input_type.unwrap_or(d.input),
+                weight: self.weight_type.unwrap_or(d.weight),
+                logit: self.logit_type.unwrap_or(d.logit),
+                hidden: self.hidden_type.unwrap_or(d.hidden),
+                expert_out: self.expert_out_type.unwrap_or(d.expert_out),
+                output: self.output_type.unwrap_or(d.output),
+            },
+            ..MoeParams::default()
+        };
+        p.validate().context("invalid MoE parameters")?;
+        Ok(p)
+    }
+}
+
+/// Data and routing options of `sim moe` and `estimate moe`.
+#[derive(Debug, Clone, Args)]
+pub struct RunOpts {
+    /// Seed of the random tokens and weights.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Routing skew (0 = uniform; larger values favour a few experts, Zipf-like).
+    #[arg(long, default_value_t = 0.0)]
+    pub skew: f64,
+    /// Process tokens in order, reloading an expert's weights whenever the expert changes.
+    #[arg(long)]
+    pub no_reorder: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sim moe`: run one batch in Verilator and check every output against the golden model.
+#[derive(Debug, Args)]
+pub struct SimMoeArgs {
+    #[command(flatten)]
+    pub moe: MoeOpts,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `estimate moe`: cycles and resources from the analytic models.
+#[derive(Debug, Args)]
+pub struct EstimateMoeArgs {
+    #[command(flatten)]
+    pub moe: MoeOpts,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `gen moe`: write the Verilog and the parameters.
+#[derive(Debug, Args)]
+pub struct GenMoeArgs {
+    #[command(flatten)]
+    pub moe: MoeOpts,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+struct SimH(Sim);
+
+impl Harness for SimH {
+    type Port = PortHandle;
+    fn port(&mut self, name: &str) -> Result<PortHandle, String> {
+        self.0.port(name).map_err(|e| e.to_string())
+    }
+    fn poke(&mut self, p: PortHandle, v: u64) -> Result<(), String> {
+        self.0.poke(p, v).map_err(|e| e.to_string())
+    }
+    fn poke_wide(&mut self, p: PortHandle, words: &[u64]) -> Result<(), String> {
+        self.0.poke_wide(p, words).map_err(|e| e.to_string())
+    }
+    fn peek(&mut self, p: PortHandle) -> Result<u64, String> {
+        self.0.peek(p).map_err(|e| e.to_string())
+    }
+    fn step(&mut self) -> Result<(), String> {
+        self.0.step().map_err(|e| e.to_string())
+    }
+    fn reset(&mut self) -> Result<(), String> {
+        self.0.reset(2).map_err(|e| e.to_string())
+    }
+}
+
+fn prepare(
+    moe: &MoeOpts,
+    run: &RunOpts,
+) -> anyhow::Result<(
+    MoeParams,
+    model::MoeData,
+    model::MoeGolden,
+    cost::CycleReport,
+)> {
+    let p = moe.params()?;
+    let data = model::MoeData::random(&p, run.seed, run.skew).context("generating test data")?;
+    let g = model::golden(&p, &data, !run.no_reorder).context("golden model")?;
+    let c = cost::cycles(&p, &g.routing.load_shape()).context("cycle model")?;
+    Ok((p, data, g, c))
+}
+
+/// `sim moe`.
+pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
+    let (p, data, g, model_c) = prepare(&args.moe, &args.run)?;
+    let design = rtl::design(&p).context("generating the MoE core")?;
+    let compiled = build(&DesignSpec::from_hdl(&design), &BuildOptions::default())
+        .context("building the MoE core with Verilator")?;
+    let mut h = SimH(compiled.sim().context("starting the simulation")?);
+    h.reset().map_err(anyhow::Error::msg)?;
+    let limit = model_c.cycles * 4 + 100_000;
+    let run = tb::run_batch(
+        &mut h,
+        &p,
+        &data,
+        !args.run.no_reorder,
+        Stalls::default(),
+        limit,
+    )?;
+    let chk = tb::check(&p, &g, &run);
+    let cycles = run.cycles.max(1) as f64;
+    let v = json!({
+        "cycles": run.cycles,
+        "model_cycles": model_c.cycles,
+        "outputs_checked": chk.outputs_checked,
+        "mismatches": chk.mismatches,
+        "weight_bytes_streamed": run.weight_beats * u64::from(p.ddr_bytes_per_cycle),
+        "expert_loads": run.requests.len().saturating_sub(1),
+        "active_experts": g.routing.active_experts(),
+        "dropped": run.dropped,
+        "compute_utilization": model_c.mac_cycles as f64 / cycles,
+        "bandwidth_utilization": run.weight_beats as f64 / cycles,
+        "reorder": !args.run.no_reorder,
+    });
+    print_report(&v, args.run.json)?;
+    if chk.mismatches > 0 {
+        bail!(
+            "{} mismatches against the golden model; first: {}",
+            chk.mismatches,
+            chk.first.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// `estimate moe`.
+pub fn estimate_moe(args: EstimateMoeArgs) -> anyhow::Result<()> {
+    let (p, _, g, c) = prepare(&args.moe, &args.run)?;
+    let r = cost::resources(&p)?;
+    let v = json!({
+        "cycles": c.cycles,
+        "weight_bytes_streamed": c.weight_bytes,
+        "expert_loads": g.routing.loads.len(),
+        "active_experts": g.routing.active_experts(),
+        "dropped": g.routing.dropped,
+        "compute_utilization": c.compute_utilization(),
+        "bandwidth_utilization": c.bandwidth_utilization(),
+        "route_start": c.route_start,
+        "expert_start": c.expert_start,
+        "output_start": c.output_start,
+        "dsp": r.dsp,
+        "bram18": r.bram18,
+        "memory_bits": r.memory_bits,
+        "reorder": !args.run.no_reorder,
+    });
+    print_report(&v, args.run.json)
+}
+
+/// `gen moe`.
+pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
+    let p = args.moe.params()?;
+    let design = rtl::design(&p).context("generating the MoE core")?;
+    let written = design
+        .write_to(&args.out)
+        .with_context(|| format!("writing Verilog to {}", args.out.display()))?;
+    let params = serde_json::to_string_pretty(&p)?;
+    let pj = args.out.join("moe_params.json");
+    accelforge_hdl::write_atomic(&pj, params.as_bytes())
+        .with_context(|| format!("writing {}", pj.display()))?;
+    for f in written.iter().chain([&pj]) {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+fn print_report(v: &serde_json::Value, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+        return Ok(());
+    }
+    if let Some(map) = v.as_object() {
+        for (k, x) in map {
+            println!("{k:<24} {x}");
+        }
+    }
+    Ok(())
+}
