@@ -40,7 +40,7 @@ fn json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn estimate_reports_cycles_and_resources() {
-    let mut a = vec!["moe", "estimate", "--json", "--seed", "3"];
+    let mut a = vec!["estimate", "moe", "--json", "--seed", "3"];
     a.extend(SMALL);
     let v = json(&a);
     for key in [
@@ -62,11 +62,11 @@ fn sim_equals_estimate_and_reordering_pays() {
     }
     let mut cycles = Vec::new();
     for extra in [&[][..], &["--no-reorder"][..]] {
-        let mut a = vec!["moe", "sim", "--json", "--seed", "3", "--skew", "0.5"];
+        let mut a = vec!["sim", "moe", "--json", "--seed", "3", "--skew", "0.5"];
         a.extend(SMALL);
         a.extend(extra);
         let s = json(&a);
-        a[1] = "estimate";
+        a[0] = "estimate";
         let e = json(&a);
         assert_eq!(s["mismatches"], 0, "{s}");
         assert_eq!(s["outputs_checked"], 64);
@@ -92,7 +92,7 @@ fn sim_equals_estimate_and_reordering_pays() {
 #[test]
 fn gen_writes_verilog_and_params() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = vec!["moe", "gen", "--out", dir.path().to_str().unwrap()];
+    let mut a = vec!["gen", "moe", "--out", dir.path().to_str().unwrap()];
     a.extend(SMALL);
     let out = accelforge().args(&a).output().unwrap();
     assert!(
@@ -116,14 +116,14 @@ fn gen_writes_verilog_and_params() {
 #[test]
 fn impossible_parameters_are_refused_with_the_reason() {
     let out = accelforge()
-        .args(["moe", "estimate", "--lanes", "3"])
+        .args(["estimate", "moe", "--lanes", "3"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lanes = 3"), "{err}");
     let out = accelforge()
-        .args(["moe", "estimate", "--ddr-bytes-per-cycle", "64"])
+        .args(["estimate", "moe", "--ddr-bytes-per-cycle", "64"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -15,6 +15,8 @@ pub struct EstimateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EstimateLayer {
+    /// A Mixture-of-Experts layer on the MoE streaming core.
+    Moe(super::moe::EstimateMoeArgs),
     /// A GEMM / fully connected layer.
     Gemm {
         #[command(flatten)]
@@ -39,6 +41,7 @@ pub enum EstimateLayer {
 
 pub fn run(args: EstimateArgs) -> anyhow::Result<()> {
     let (g, array, json) = match args.layer {
+        EstimateLayer::Moe(a) => return super::moe::estimate_moe(a),
         EstimateLayer::Gemm { shape, array, json } => (shape.gemm()?, array, json),
         EstimateLayer::Conv2d { shape, array, json } => (shape.gemm()?, array, json),
     };

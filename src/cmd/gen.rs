@@ -18,6 +18,8 @@ pub struct GenArgs {
 pub enum GenTemplate {
     /// The systolic-array GEMM accelerator.
     Systolic(GenSystolicArgs),
+    /// The Mixture-of-Experts streaming core.
+    Moe(super::moe::GenMoeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +229,7 @@ fn load_params(path: &Path) -> anyhow::Result<SystolicParams> {
 pub fn run(args: GenArgs) -> anyhow::Result<()> {
     match args.template {
         GenTemplate::Systolic(a) => gen_systolic(a),
+        GenTemplate::Moe(a) => super::moe::gen_moe(a),
     }
 }
 

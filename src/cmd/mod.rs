@@ -44,25 +44,6 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Analytic cycle and resource estimates.
     Estimate(estimate::EstimateArgs),
-    /// Mixture-of-Experts layer core (temporary home of `sim moe`, `estimate moe`, `gen moe`).
-    Moe(MoeArgs),
-}
-
-/// `moe sim|estimate|gen`, until the lead wires them under `sim`/`estimate`/`gen`.
-#[derive(Debug, clap::Args)]
-pub struct MoeArgs {
-    #[command(subcommand)]
-    pub command: MoeCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum MoeCommand {
-    /// Run one batch in Verilator and check it against the golden model.
-    Sim(moe::SimMoeArgs),
-    /// Cycles and resources from the analytic models.
-    Estimate(moe::EstimateMoeArgs),
-    /// Write the Verilog and the parameters.
-    Gen(moe::GenMoeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -76,11 +57,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(a) => generate::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Estimate(a) => estimate::run(a),
-        Command::Moe(a) => match a.command {
-            MoeCommand::Sim(a) => moe::sim_moe(a),
-            MoeCommand::Estimate(a) => moe::estimate_moe(a),
-            MoeCommand::Gen(a) => moe::gen_moe(a),
-        },
     }
 }
 

@@ -37,6 +37,8 @@ pub enum SimLayer {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// A Mixture-of-Experts layer on the MoE streaming core.
+    Moe(super::moe::SimMoeArgs),
 }
 
 /// GEMM shape: `--m --k --n`, or `--layer FILE` (TOML, `type = "gemm"`).
@@ -167,6 +169,7 @@ impl Conv2dArgs {
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let (report, run) = match args.layer {
+        SimLayer::Moe(a) => return super::moe::sim_moe(a),
         SimLayer::Gemm { shape, array, run } => {
             let p = array.params()?;
             let g = shape.gemm()?;
