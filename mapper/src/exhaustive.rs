@@ -54,14 +54,20 @@ fn better(a: (f64, f64), b: (f64, f64)) -> bool {
 }
 
 fn overlay(p: &Problem) -> Option<Assignment> {
+    if !p.memory_in_latency() {
+        // The shared-DDR bound may decide: enumerate option combinations per configuration
+        // (a single engine that must take every layer).
+        return heterogeneous(p, 1);
+    }
     let layers = p.layers();
     let mut best: Option<((f64, f64), Assignment)> = None;
     for c in 0..p.configs() {
         if !res_fits(&p.resources[c], &p.budget) {
             continue;
         }
-        // Given the configuration the layers' choices are independent and the objective is
-        // their sum, so enumerating each layer's options separately covers every combination.
+        // Given the configuration the layers' choices are independent and (memory time being
+        // inside every latency) the objective is their sum, so enumerating each layer's
+        // options separately covers every combination.
         let mut options = Vec::with_capacity(layers);
         let mut ok = true;
         for l in 0..layers {

@@ -210,9 +210,10 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
     for load in loads {
         constraints.push(load.leq(t));
     }
-    // Shared DDR: all traffic has to pass the board's memory interface. Implied by the loads
-    // for a single engine, so overlay leaves it out.
-    if engines > 1 {
+    // Shared DDR: all traffic has to pass the board's memory interface. With a model whose
+    // latencies already include memory time this row is implied for a single engine, but it
+    // is cheap and keeps the MILP equal to `Problem::evaluate` for any cost table.
+    {
         let bytes: Expression = x
             .iter()
             .enumerate()

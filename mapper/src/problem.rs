@@ -171,6 +171,18 @@ impl Problem {
         Ok(max_load.max(bytes as f64 / self.ddr_bytes_per_cycle))
     }
 
+    /// True when every option's latency already covers its DDR time at the board rate
+    /// (`latency · rate ≥ bytes`), as with any model whose latency includes memory time. Then,
+    /// for a single engine, the shared-DDR bound can never decide the objective, and options
+    /// can be compared by latency alone.
+    pub fn memory_in_latency(&self) -> bool {
+        self.options
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|o| o.latency as f64 * self.ddr_bytes_per_cycle >= o.bytes as f64)
+    }
+
     /// Tie-breaking score of an assignment.
     pub fn assignment_score(&self, a: &Assignment) -> f64 {
         a.engines.iter().map(|&c| self.score(c)).sum()
@@ -204,8 +216,9 @@ impl Problem {
     }
 }
 
-/// Keeps the Pareto front of options: by latency only (`latency_only`, the overlay case where
-/// bytes enter no constraint) or by (latency, bytes). Returns the kept indices, sorted by
+/// Keeps the Pareto front of options: by latency only (`latency_only`: the overlay case when
+/// [`Problem::memory_in_latency`] holds, so bytes cannot decide the objective) or by
+/// (latency, bytes). Returns the kept indices, sorted by
 /// latency. Dropping a dominated option never changes an optimum.
 pub fn pareto(opts: &[OptionCost], latency_only: bool) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..opts.len()).collect();
@@ -258,7 +271,7 @@ impl Pruned {
 /// dominated configurations (another one with no more of any resource whose options are at
 /// least as good on every layer; exact ties keep the lower index).
 pub fn prune(p: &Problem, f: Formulation, dominance: bool) -> Pruned {
-    let latency_only = f == Formulation::Overlay;
+    let latency_only = f == Formulation::Overlay && p.memory_in_latency();
     let layers = p.layers();
     let fits: Vec<usize> = (0..p.configs())
         .filter(|&c| res_fits(&p.resources[c], &p.budget))
@@ -314,6 +327,39 @@ pub fn prune(p: &Problem, f: Formulation, dominance: bool) -> Pruned {
         }
     }
     let kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
+    let mut fronts = fronts;
+    if dominance && f == Formulation::Dataflow {
+        // Each dataflow engine serves one layer, so a (configuration, option) pair is useless
+        // for that layer when another pair is no slower, moves no more bytes and needs no
+        // more of any resource. Exact for dataflow only: the other formulations share a
+        // configuration between layers.
+        for (l, front) in fronts.iter_mut().enumerate() {
+            let mut items: Vec<(usize, usize)> = kept
+                .iter()
+                .flat_map(|&i| front[i].iter().map(move |&o| (i, o)))
+                .collect();
+            let cost = |&(i, o): &(usize, usize)| p.options[l][fits[i]][o];
+            let rsum = |i: usize| p.resources[fits[i]].iter().sum::<u64>();
+            items.sort_by_key(|it| {
+                let c = cost(it);
+                (c.latency, c.bytes, rsum(it.0), it.0, it.1)
+            });
+            let mut survivors: Vec<(usize, usize)> = Vec::new();
+            for it in items {
+                let c = cost(&it);
+                let r = &p.resources[fits[it.0]];
+                let dominated = survivors
+                    .iter()
+                    .any(|s| cost(s).bytes <= c.bytes && res_fits(&p.resources[fits[s.0]], r));
+                if !dominated {
+                    survivors.push(it);
+                }
+            }
+            for (i, opts) in front.iter_mut().enumerate() {
+                opts.retain(|&o| survivors.contains(&(i, o)));
+            }
+        }
+    }
     let problem = Problem {
         budget: p.budget,
         ddr_bytes_per_cycle: p.ddr_bytes_per_cycle,
@@ -418,6 +464,7 @@ pub fn diagnose(p: &Problem, f: Formulation, board: &str) -> Option<String> {
             )
         }
         Formulation::Dataflow => {
+            let mut over: Vec<(f64, String)> = Vec::new();
             for k in 0..5 {
                 let need: u64 = (0..layers)
                     .map(|l| {
@@ -429,16 +476,21 @@ pub fn diagnose(p: &Problem, f: Formulation, board: &str) -> Option<String> {
                     })
                     .fold(0u64, u64::saturating_add);
                 if need > p.budget[k] {
-                    return Some(line(
-                        k,
-                        need,
-                        &format!(
-                            "one engine per layer ({layers} layers), each the smallest that runs it,"
+                    let ratio = need as f64 / (p.budget[k] as f64).max(0.5);
+                    over.push((
+                        ratio,
+                        line(
+                            k,
+                            need,
+                            &format!(
+                                "one engine per layer ({layers} layers), each the smallest that runs it,"
+                            ),
                         ),
                     ));
                 }
             }
-            None
+            over.sort_by(|a, b| b.0.total_cmp(&a.0));
+            over.into_iter().next().map(|(_, s)| s)
         }
     }
 }
@@ -450,16 +502,29 @@ fn binding(
     what: &str,
     line: &dyn Fn(usize, u64, &str) -> String,
 ) -> Option<String> {
-    for k in 0..5 {
-        let need = usable
-            .iter()
-            .map(|&c| p.resources[c][k])
-            .min()
-            .unwrap_or(u64::MAX)
-            .saturating_mul(copies);
-        if need > p.budget[k] {
-            return Some(line(k, need, what));
-        }
+    // Every line that on its own excludes all candidates, the most overdrawn first.
+    let mut over: Vec<(f64, String)> = (0..5)
+        .filter_map(|k| {
+            let need = usable
+                .iter()
+                .map(|&c| p.resources[c][k])
+                .min()
+                .unwrap_or(u64::MAX)
+                .saturating_mul(copies);
+            (need > p.budget[k]).then(|| {
+                let ratio = need as f64 / (p.budget[k] as f64).max(0.5);
+                (ratio, line(k, need, what))
+            })
+        })
+        .collect();
+    if !over.is_empty() {
+        over.sort_by(|a, b| b.0.total_cmp(&a.0));
+        return Some(
+            over.into_iter()
+                .map(|(_, s)| s)
+                .collect::<Vec<_>>()
+                .join("; also, "),
+        );
     }
     // Every line alone admits something, but maybe no configuration meets all at once: name
     // the line that excludes the most candidates.

@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod demo;
 pub mod lint;
+pub mod map;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ pub enum Command {
     Doctor,
     /// Board database: list boards, show one with the source of every number.
     Boards(boards::BoardsArgs),
+    /// Map a workload onto a board: choose engine configuration(s) under the board's budget.
+    Map(map::MapArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => doctor(),
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
+        Command::Map(a) => map::run(a),
     }
 }
 
