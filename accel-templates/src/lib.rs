@@ -1,2 +1,7 @@
-//! accelforge-templates
+//! accelforge-templates: fixed-point numerics ([`qfx`]) and the accelerator templates built on
+//! them.
 #![warn(missing_docs)]
+
+pub mod qfx;
+pub mod systolic;
+pub mod units;

@@ -89,7 +89,9 @@ pub enum BoardError {
         source: std::io::Error,
     },
     /// The destination of a bundle already exists and overwriting was not asked for.
-    #[error("bundle directory {dir} already exists (pass overwrite to replace it)")]
+    #[error(
+        "bundle directory {dir} already exists (use --force, or BundleOptions::overwrite, to replace it)"
+    )]
     Exists {
         /// The destination directory.
         dir: PathBuf,

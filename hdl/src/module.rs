@@ -40,6 +40,9 @@ pub struct Port {
     pub signed: bool,
     /// `output reg` rather than `output wire`.
     pub is_reg: bool,
+    /// Verilator warnings waived for this port on purpose (e.g. `UNUSEDSIGNAL` for the low
+    /// address bits of a word-aligned bus), printed as `lint_off`/`lint_on` pragmas around it.
+    pub waivers: Vec<String>,
 }
 
 /// A wire, reg or memory declaration inside a module.
@@ -57,9 +60,9 @@ pub struct Decl {
     pub depth: Option<u32>,
     /// Synthesis attributes, printed as `(* key = "value" *)`.
     pub attrs: Vec<(String, String)>,
-    /// Some bits are unused on purpose; the printer wraps the declaration in a Verilator
-    /// `lint_off UNUSEDSIGNAL` pragma so `-Wall` stays meaningful elsewhere.
-    pub allow_unused: bool,
+    /// Verilator warnings waived for this declaration on purpose (e.g. `UNUSEDSIGNAL` for the
+    /// low bits of a product that rounding discards), so `-Wall` stays meaningful elsewhere.
+    pub waivers: Vec<String>,
 }
 
 /// Target of an assignment.
@@ -354,6 +357,12 @@ impl ModuleBuilder {
 
     fn claim(&mut self, name: &str) -> Result<String> {
         let name = ident::check(name)?;
+        if name == self.module.name {
+            // Verilator flags a signal that shadows its module's name (VARHIDDEN).
+            return Err(HdlError::Misuse(format!(
+                "`{name}` is the module's own name; pick another signal name"
+            )));
+        }
         if !self.names.insert(name.clone()) {
             return Err(HdlError::Duplicate {
                 module: self.module.name.clone(),
@@ -400,6 +409,7 @@ impl ModuleBuilder {
             width,
             signed,
             is_reg,
+            waivers: Vec::new(),
         });
         let kind = match (dir, is_reg) {
             (Dir::Input, _) => NetKind::Input,
@@ -448,7 +458,7 @@ impl ModuleBuilder {
             signed,
             depth: None,
             attrs: Vec::new(),
-            allow_unused: false,
+            waivers: Vec::new(),
         });
         Ok(Sig {
             name,
@@ -508,7 +518,7 @@ impl ModuleBuilder {
             signed,
             depth: Some(depth),
             attrs,
-            allow_unused: false,
+            waivers: Vec::new(),
         });
         Ok(Mem {
             name,
@@ -529,16 +539,30 @@ impl ModuleBuilder {
             .push((ident::check(key)?, value.replace(['"', '\\', '\n'], "_")));
         Ok(())
     }
-    /// Marks a declared signal as partly unused on purpose (e.g. the low bits of a product that
-    /// rounding discards), so Verilator's `-Wall` does not flag it.
+    /// Marks a declared signal or input port as partly unused on purpose (e.g. the low bits of
+    /// a product that rounding discards), so Verilator's `-Wall` does not flag it.
     pub fn allow_unused(&mut self, name: &str) -> Result<()> {
-        let decl = self
-            .module
-            .decls
-            .iter_mut()
-            .find(|d| d.name == name)
-            .ok_or_else(|| HdlError::Misuse(format!("allow_unused on undeclared `{name}`")))?;
-        decl.allow_unused = true;
+        self.waive_lint(name, "UNUSEDSIGNAL")
+    }
+
+    /// Waives one Verilator warning code for one port or declaration, for names a convention
+    /// imposes (e.g. the `interrupt` port Vivado expects, which Verilator flags as a C++ word).
+    pub fn waive_lint(&mut self, name: &str, code: &str) -> Result<()> {
+        let code = ident::check(code)?;
+        let waivers = if let Some(port) = self.module.ports.iter_mut().find(|p| p.name == name) {
+            &mut port.waivers
+        } else {
+            let decl = self
+                .module
+                .decls
+                .iter_mut()
+                .find(|d| d.name == name)
+                .ok_or_else(|| HdlError::Misuse(format!("lint waiver on undeclared `{name}`")))?;
+            &mut decl.waivers
+        };
+        if !waivers.contains(&code) {
+            waivers.push(code);
+        }
         Ok(())
     }
 

@@ -167,8 +167,8 @@ fn stmt(out: &mut String, s: &Stmt, level: usize, op: &str) {
 }
 
 fn decl(out: &mut String, d: &Decl) {
-    if d.allow_unused {
-        let _ = writeln!(out, "{INDENT}/* verilator lint_off UNUSEDSIGNAL */");
+    for code in &d.waivers {
+        let _ = writeln!(out, "{INDENT}/* verilator lint_off {code} */");
     }
     for (k, v) in &d.attrs {
         let _ = writeln!(out, "{INDENT}(* {k} = \"{v}\" *)");
@@ -189,8 +189,8 @@ fn decl(out: &mut String, d: &Decl) {
         range(d.width),
         d.name
     );
-    if d.allow_unused {
-        let _ = writeln!(out, "{INDENT}/* verilator lint_on UNUSEDSIGNAL */");
+    for code in &d.waivers {
+        let _ = writeln!(out, "{INDENT}/* verilator lint_on {code} */");
     }
 }
 
@@ -233,7 +233,18 @@ pub fn module(m: &Module, header: &Header) -> String {
                 };
                 let kind = if p.is_reg { "reg " } else { "wire" };
                 let sign = if p.signed { "signed " } else { "" };
-                format!("{INDENT}{dir} {kind} {sign}{}{}", range(p.width), p.name)
+                let line = format!("{INDENT}{dir} {kind} {sign}{}{}", range(p.width), p.name);
+                let off: String = p
+                    .waivers
+                    .iter()
+                    .map(|c| format!("{INDENT}/* verilator lint_off {c} */\n"))
+                    .collect();
+                let on: String = p
+                    .waivers
+                    .iter()
+                    .map(|c| format!("\n{INDENT}/* verilator lint_on {c} */"))
+                    .collect();
+                format!("{off}{line}{on}")
             })
             .collect();
         out.push_str(&ports.join(",\n"));

@@ -2,7 +2,7 @@
 //! in Icarus and synthesises in Yosys for both families.
 
 use accelforge_hdl::Design;
-use accelforge_hdl::blocks::{fifo, pipeline, ram, skid};
+use accelforge_hdl::blocks::{fifo, mac_grid, pipeline, ram, skid};
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 use rayon::prelude::*;
 
@@ -32,6 +32,9 @@ fn designs() -> Vec<Design> {
     }
     for (width, tlast) in [(1, false), (8, true), (64, false), (130, true)] {
         v.push(skid::design(&skid::SkidParams { width, tlast }).unwrap());
+    }
+    for (rows, cols) in [(1, 1), (3, 2), (16, 16)] {
+        v.push(mac_grid::design(&mac_grid::MacGridParams { rows, cols }).unwrap());
     }
     v
 }

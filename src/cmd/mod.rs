@@ -3,8 +3,14 @@
 
 pub mod boards;
 pub mod demo;
+pub mod estimate;
+// `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
+#[path = "gen.rs"]
+pub mod generate;
 pub mod lint;
 pub mod map;
+pub mod qfx;
+pub mod sim;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +38,14 @@ pub enum Command {
     Boards(boards::BoardsArgs),
     /// Map a workload onto a board: choose engine configuration(s) under the board's budget.
     Map(map::MapArgs),
+    /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
+    Qfx(qfx::QfxArgs),
+    /// Generate a template's Verilog, params.json and a summary.
+    Gen(generate::GenArgs),
+    /// Simulate a template in Verilator against its golden model.
+    Sim(sim::SimArgs),
+    /// Analytic cycle and resource estimates.
+    Estimate(estimate::EstimateArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,6 +56,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
         Command::Map(a) => map::run(a),
+        Command::Qfx(a) => qfx::run(a),
+        Command::Gen(a) => generate::run(a),
+        Command::Sim(a) => sim::run(a),
+        Command::Estimate(a) => estimate::run(a),
     }
 }
 

@@ -3,9 +3,12 @@
 
 pub mod accel;
 pub mod bundle;
+pub mod generate;
+pub mod loopback;
 pub mod pynq;
 pub mod readme;
 pub mod tcl;
+pub mod wrapper;
 pub mod xdc;
 
 use crate::board::{Board, PortDirection, PsType};

@@ -7,6 +7,7 @@
 //! cycle, before the next rising edge) and `tick(inputs)` (the rising edge).
 
 pub mod fifo;
+pub mod mac_grid;
 pub mod pipeline;
 pub mod ram;
 pub mod skid;

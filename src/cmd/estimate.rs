@@ -1,0 +1,71 @@
+//! `accelforge estimate gemm|conv2d ...`: the analytic cycle model and the resource model.
+
+use accelforge_templates::systolic::cost;
+use clap::{Args, Subcommand};
+
+use super::generate::ArrayArgs;
+use super::sim::{Conv2dArgs, GemmArgs};
+
+/// Cycle and resource estimates without simulating.
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    #[command(subcommand)]
+    pub layer: EstimateLayer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EstimateLayer {
+    /// A GEMM / fully connected layer.
+    Gemm {
+        #[command(flatten)]
+        shape: GemmArgs,
+        #[command(flatten)]
+        array: ArrayArgs,
+        /// Print JSON (keys `cycles`, `utilization`, `resources`, `macs`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A conv2d layer (lowered to GEMM by im2col).
+    Conv2d {
+        #[command(flatten)]
+        shape: Conv2dArgs,
+        #[command(flatten)]
+        array: ArrayArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: EstimateArgs) -> anyhow::Result<()> {
+    let (g, array, json) = match args.layer {
+        EstimateLayer::Gemm { shape, array, json } => (shape.gemm()?, array, json),
+        EstimateLayer::Conv2d { shape, array, json } => (shape.gemm()?, array, json),
+    };
+    let p = array.params()?;
+    g.check(&p)?;
+    let e = cost::cycles(&p, &g)?;
+    let res = cost::resources(&p)?;
+    if json {
+        let v = serde_json::json!({
+            "cycles": e.cycles,
+            "utilization": e.utilization,
+            "macs": e.macs,
+            "input_beats": e.input_beats,
+            "output_beats": e.output_beats,
+            "gemm": g,
+            "resources": res,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{g} on {}x{}: {} cycles, utilization {:.4} ({} input beats, {} output beats)",
+            p.rows, p.cols, e.cycles, e.utilization, e.input_beats, e.output_beats
+        );
+        println!(
+            "resources: {} LUT (rough), {} FF (rough), {} DSP, {} BRAM18, {} BRAM36, {} URAM",
+            res.lut, res.ff, res.dsp, res.bram18, res.bram36, res.uram
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! `accelforge gen systolic ...`: writes a template's Verilog (one file per module), its
+//! `params.json` and a short summary.
+
+use std::path::{Path, PathBuf};
+
+use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+
+/// Generate a template's Verilog.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    #[command(subcommand)]
+    pub template: GenTemplate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenTemplate {
+    /// The systolic-array GEMM accelerator.
+    Systolic(GenSystolicArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenSystolicArgs {
+    #[command(flatten)]
+    pub array: ArrayArgs,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print JSON (keys `top`, `files`, `params`, `params_file`, `resources`; with `--board`
+    /// also `bundle` and `manifest`).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+}
+
+/// Options that turn a generated core into a Zynq bundle.
+#[derive(Debug, Args, Clone)]
+pub struct BundleArgs {
+    /// Write a bitstream-ready Zynq bundle for this board (see `accelforge boards list`): the
+    /// wrapped Verilog, a Vivado batch script, XDC, PYNQ driver, README and manifest.
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
+    /// Extra board files (overrides `ACCELFORGE_BOARDS_DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub boards_dir: Option<PathBuf>,
+    /// PL clock in MHz [default: the board's default PL clock].
+    #[arg(long, value_name = "MHZ")]
+    pub clock_mhz: Option<f64>,
+    /// Write the bundle even if the estimate exceeds the board (marked in the manifest).
+    #[arg(long)]
+    pub allow_over_budget: bool,
+    /// Replace an existing bundle directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl BundleArgs {
+    /// Wraps `core` for the board and writes the bundle into `out`; returns the manifest.
+    pub fn write(
+        &self,
+        board_name: &str,
+        out: &Path,
+        core: &accelforge_hdl::Design,
+        template_params: serde_json::Value,
+        estimate: accelforge_boards::ResourceEstimate,
+        max_transfer_bytes: u64,
+    ) -> anyhow::Result<accelforge_boards::Manifest> {
+        use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
+        use accelforge_boards::zynq::wrapper::interface_for_core;
+        let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
+            .context("loading the board database")?;
+        let board = db.get(board_name)?;
+        let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
+        let top = format!("{}_zynq", core.top_name());
+        let accel = interface_for_core(core.top(), &top, clock, max_transfer_bytes)
+            .context("describing the accelerator's AXI interface")?;
+        let req = GenerateRequest {
+            board,
+            accel: &accel,
+            template_params,
+            estimate,
+            allow_over_budget: self.allow_over_budget,
+            options: accelforge_boards::BundleOptions {
+                overwrite: self.force,
+                ..Default::default()
+            },
+        };
+        generate_bundle(out, core, &req)
+            .with_context(|| format!("writing the {} bundle into `{}`", board.name, out.display()))
+    }
+}
+
+/// Dataflow choice on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DataflowArg {
+    /// Output-stationary.
+    Os,
+    /// Weight-stationary.
+    Ws,
+}
+
+/// PE choice on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PeArg {
+    /// One DSP multiply per PE.
+    Dsp,
+    /// Power-of-two / two-term CSD weights: shifts and adds, no DSP.
+    ShiftAdd,
+}
+
+/// The systolic array's options, shared by `gen`, `sim` and `estimate`. `--params` loads a
+/// `params.json` written by `gen`; any option given explicitly overrides it.
+#[derive(Debug, Args, Clone)]
+pub struct ArrayArgs {
+    /// Parameters file (`params.json` as written by `gen systolic`).
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
+    /// PE rows [default: 8].
+    #[arg(long)]
+    pub rows: Option<u32>,
+    /// PE columns [default: 8].
+    #[arg(long)]
+    pub cols: Option<u32>,
+    /// Dataflow [default: os].
+    #[arg(long, value_enum)]
+    pub dataflow: Option<DataflowArg>,
+    /// Input (A) type [default: ap_fixed<8,8>].
+    #[arg(long = "in", value_name = "TYPE")]
+    pub input: Option<String>,
+    /// Weight (B) type [default: ap_fixed<8,8>].
+    #[arg(long, value_name = "TYPE")]
+    pub weight: Option<String>,
+    /// Accumulator type [default: ap_fixed<32,32>].
+    #[arg(long, value_name = "TYPE")]
+    pub acc: Option<String>,
+    /// Output type with its rounding/overflow modes [default: ap_fixed<8,8>].
+    #[arg(long = "out-type", value_name = "TYPE")]
+    pub out_type: Option<String>,
+    /// PE kind [default: dsp].
+    #[arg(long, value_enum)]
+    pub pe: Option<PeArg>,
+    /// AXI4-Stream data width in bits [default: 64].
+    #[arg(long = "stream-bits")]
+    pub stream_bits: Option<u32>,
+    /// ReLU before requantization.
+    #[arg(long)]
+    pub relu: bool,
+    /// Largest K a command may use [default: 256].
+    #[arg(long = "max-k")]
+    pub max_k: Option<u32>,
+    /// Columns of B kept on chip [default: 4 x cols].
+    #[arg(long = "max-n-chunk")]
+    pub max_n_chunk: Option<u32>,
+}
+
+impl ArrayArgs {
+    /// The validated parameters.
+    pub fn params(&self) -> anyhow::Result<SystolicParams> {
+        let mut p = match &self.params {
+            Some(path) => load_params(path)?,
+            None => SystolicParams::default(),
+        };
+        let explicit_chunk = self.max_n_chunk.is_some();
+        if let Some(v) = self.rows {
+            p.rows = v;
+        }
+        if let Some(v) = self.cols {
+            p.cols = v;
+        }
+        if let Some(v) = self.dataflow {
+            p.dataflow = match v {
+                DataflowArg::Os => Dataflow::Os,
+                DataflowArg::Ws => Dataflow::Ws,
+            };
+        }
+        if let Some(v) = &self.input {
+            p.input_type = v.clone();
+        }
+        if let Some(v) = &self.weight {
+            p.weight_type = v.clone();
+        }
+        if let Some(v) = &self.acc {
+            p.acc_type = v.clone();
+        }
+        if let Some(v) = &self.out_type {
+            p.output_type = v.clone();
+        }
+        if let Some(v) = self.pe {
+            p.pe = match v {
+                PeArg::Dsp => PeKind::Dsp,
+                PeArg::ShiftAdd => PeKind::ShiftAdd,
+            };
+        }
+        if let Some(v) = self.stream_bits {
+            p.stream_bits = v;
+        }
+        if self.relu {
+            p.relu = true;
+        }
+        if let Some(v) = self.max_k {
+            p.max_k = v;
+        }
+        if let Some(v) = self.max_n_chunk {
+            p.max_n_chunk = v;
+        } else if self.params.is_none() || (self.cols.is_some() && !explicit_chunk) {
+            p.max_n_chunk = 4 * p.cols;
+        }
+        p.validate()
+            .context("checking the systolic-array options")?;
+        Ok(p)
+    }
+}
+
+fn load_params(path: &Path) -> anyhow::Result<SystolicParams> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading parameters file `{}`", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "parsing `{}` as systolic parameters (a params.json written by `gen systolic`)",
+            path.display()
+        )
+    })
+}
+
+pub fn run(args: GenArgs) -> anyhow::Result<()> {
+    match args.template {
+        GenTemplate::Systolic(a) => gen_systolic(a),
+    }
+}
+
+fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
+    let p = a.array.params()?;
+    let design = rtl::design(&p).context("generating the systolic array")?;
+    if let Some(board) = &a.bundle.board {
+        let res = cost::resources(&p)?;
+        let estimate = accelforge_boards::ResourceEstimate {
+            lut: res.lut,
+            ff: res.ff,
+            dsp: res.dsp,
+            bram18: res.bram18 + 2 * res.bram36,
+            uram: res.uram,
+        };
+        // The largest DMA transfer: every operand beat of the biggest layer the buffers allow
+        // is bounded by the 26-bit length register; ask for the maximum.
+        let manifest = a.bundle.write(
+            board,
+            &a.out,
+            &design,
+            serde_json::to_value(&p)?,
+            estimate,
+            (1 << 26) - 1,
+        )?;
+        if a.json {
+            let v = serde_json::json!({ "top": design.top_name(), "bundle": a.out.display().to_string(), "params": p, "resources": res, "manifest": manifest });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!("Zynq bundle for {board} in {}:", a.out.display());
+            for f in &manifest.files {
+                println!("  {:<40} {}", f.path, f.role);
+            }
+            println!(
+                "build the bitstream with: cd {} && vivado -mode batch -source build.tcl",
+                a.out.display()
+            );
+        }
+        return Ok(());
+    }
+    let files = design
+        .write_to(&a.out)
+        .with_context(|| format!("writing Verilog into `{}`", a.out.display()))?;
+    let params_file = a.out.join("params.json");
+    let json = serde_json::to_string_pretty(&p)? + "\n";
+    accelforge_hdl::write_atomic(&params_file, json.as_bytes())
+        .with_context(|| format!("writing `{}`", params_file.display()))?;
+    let res = cost::resources(&p)?;
+    let summary = format!(
+        "systolic array {}x{} ({:?}, {:?} PEs), top `{}`\n\
+         A {} x B {} -> acc {} -> out {}{}\n\
+         stream {} bits, max K {}, B chunk {} columns\n\
+         estimated: {} DSP, {} RAMB36, {} RAMB18, ~{} LUT, ~{} FF\n",
+        p.rows,
+        p.cols,
+        p.dataflow,
+        p.pe,
+        design.top_name(),
+        p.input_type,
+        p.weight_type,
+        p.acc_type,
+        p.output_type,
+        if p.relu { ", ReLU" } else { "" },
+        p.stream_bits,
+        p.max_k,
+        p.max_n_chunk,
+        res.dsp,
+        res.bram36,
+        res.bram18,
+        res.lut,
+        res.ff
+    );
+    accelforge_hdl::write_atomic(&a.out.join("summary.txt"), summary.as_bytes())?;
+    if a.json {
+        let v = serde_json::json!({
+            "top": design.top_name(),
+            "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "params": p,
+            "params_file": params_file.display().to_string(),
+            "resources": res,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{summary}");
+        println!(
+            "wrote {} Verilog files and params.json to {}",
+            files.len(),
+            a.out.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! `accelforge sim gemm|conv2d ...`: builds (cached) and simulates the systolic array in
+//! Verilator with seeded random data, checking every output against the golden model.
+
+use std::path::PathBuf;
+
+use accelforge_templates::systolic::layer::{Conv2d, Gemm, Layer};
+use accelforge_templates::systolic::sim::{self, SimOptions, random_gemm_operands};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use super::generate::ArrayArgs;
+
+/// Cycle-accurate simulation against the golden model.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub layer: SimLayer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimLayer {
+    /// A GEMM / fully connected layer.
+    Gemm {
+        #[command(flatten)]
+        shape: GemmArgs,
+        #[command(flatten)]
+        array: ArrayArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// A conv2d layer (host im2col, then GEMM).
+    Conv2d {
+        #[command(flatten)]
+        shape: Conv2dArgs,
+        #[command(flatten)]
+        array: ArrayArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+/// GEMM shape: `--m --k --n`, or `--layer FILE` (TOML, `type = "gemm"`).
+#[derive(Debug, Args, Clone)]
+pub struct GemmArgs {
+    /// Rows of A and C.
+    #[arg(long)]
+    pub m: Option<u32>,
+    /// Reduction length.
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Columns of B and C.
+    #[arg(long)]
+    pub n: Option<u32>,
+    /// Layer description (TOML) instead of the shape options.
+    #[arg(long, value_name = "FILE")]
+    pub layer: Option<PathBuf>,
+}
+
+/// conv2d shape, or `--layer FILE` (TOML, `type = "conv2d"`).
+#[derive(Debug, Args, Clone)]
+pub struct Conv2dArgs {
+    /// Input height.
+    #[arg(long)]
+    pub h: Option<u32>,
+    /// Input width.
+    #[arg(long)]
+    pub w: Option<u32>,
+    /// Input channels.
+    #[arg(long)]
+    pub c: Option<u32>,
+    /// Output channels.
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Kernel height.
+    #[arg(long)]
+    pub r: Option<u32>,
+    /// Kernel width.
+    #[arg(long)]
+    pub s: Option<u32>,
+    /// Stride.
+    #[arg(long, default_value_t = 1)]
+    pub stride: u32,
+    /// Zero padding.
+    #[arg(long, default_value_t = 0)]
+    pub pad: u32,
+    /// Layer description (TOML) instead of the shape options.
+    #[arg(long, value_name = "FILE")]
+    pub layer: Option<PathBuf>,
+}
+
+/// Simulation options.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Seed of the random operands and back-pressure.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Probability (0..1) of an idle input cycle and of output tready low.
+    #[arg(long, default_value_t = 0.0)]
+    pub backpressure: f64,
+    /// Write a VCD waveform.
+    #[arg(long, value_name = "FILE.vcd")]
+    pub trace: Option<PathBuf>,
+    /// Print JSON (keys `cycles`, `macs`, `utilization`, `outputs_checked`, `mismatches`,
+    /// `sim_cycles_per_second`, ...).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read_layer(path: &PathBuf) -> anyhow::Result<Layer> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading layer file `{}`", path.display()))?;
+    Ok(Layer::from_toml(&text, &path.display().to_string())?)
+}
+
+fn need(v: Option<u32>, flag: &str) -> anyhow::Result<u32> {
+    v.with_context(|| format!("missing `--{flag}` (or give the shape with `--layer FILE`)"))
+}
+
+impl GemmArgs {
+    /// The GEMM shape.
+    pub fn gemm(&self) -> anyhow::Result<Gemm> {
+        if let Some(path) = &self.layer {
+            return match read_layer(path)? {
+                Layer::Gemm(g) => Ok(g),
+                Layer::Conv2d(_) => bail!(
+                    "`{}` describes a conv2d layer; use the `conv2d` subcommand",
+                    path.display()
+                ),
+            };
+        }
+        Ok(Gemm {
+            m: need(self.m, "m")?,
+            k: need(self.k, "k")?,
+            n: need(self.n, "n")?,
+        })
+    }
+}
+
+impl Conv2dArgs {
+    /// The convolution.
+    pub fn conv(&self) -> anyhow::Result<Conv2d> {
+        if let Some(path) = &self.layer {
+            return match read_layer(path)? {
+                Layer::Conv2d(c) => Ok(c),
+                Layer::Gemm(_) => bail!(
+                    "`{}` describes a gemm layer; use the `gemm` subcommand",
+                    path.display()
+                ),
+            };
+        }
+        Ok(Conv2d {
+            h: need(self.h, "h")?,
+            w: need(self.w, "w")?,
+            c: need(self.c, "c")?,
+            k: need(self.k, "k")?,
+            r: need(self.r, "r")?,
+            s: need(self.s, "s")?,
+            stride: self.stride,
+            pad: self.pad,
+        })
+    }
+    /// The GEMM it lowers to.
+    pub fn gemm(&self) -> anyhow::Result<Gemm> {
+        Ok(self.conv()?.gemm()?)
+    }
+}
+
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let (report, run) = match args.layer {
+        SimLayer::Gemm { shape, array, run } => {
+            let p = array.params()?;
+            let g = shape.gemm()?;
+            g.check(&p)?;
+            let r = p.resolve()?;
+            let (a, b) = random_gemm_operands(&r, &g, run.seed);
+            let rep = sim::run_gemm(&p, &g, &a, &b, &options(&run)?)
+                .with_context(|| format!("simulating {g}"))?;
+            (rep, run)
+        }
+        SimLayer::Conv2d { shape, array, run } => {
+            let p = array.params()?;
+            let conv = shape.conv()?;
+            conv.gemm()?.check(&p)?;
+            let rep = sim::run_conv2d(&p, &conv, &options(&run)?)
+                .context("simulating the conv2d layer")?;
+            (rep, run)
+        }
+    };
+    if run.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} cycles (model {}), utilization {:.4}, {} outputs checked, {} mismatches, \
+             {:.0} simulated cycles/s ({:.3} s{})",
+            report.cycles,
+            report.model_cycles,
+            report.utilization,
+            report.outputs_checked,
+            report.mismatches,
+            report.sim_cycles_per_second,
+            report.sim_seconds,
+            if report.build_cached {
+                ", cached build"
+            } else {
+                ""
+            }
+        );
+    }
+    if report.mismatches != 0 {
+        bail!("{} outputs differ from the golden model", report.mismatches);
+    }
+    Ok(())
+}
+
+fn options(run: &RunArgs) -> anyhow::Result<SimOptions> {
+    if !(0.0..1.0).contains(&run.backpressure) {
+        bail!("--backpressure must be in [0, 1), got {}", run.backpressure);
+    }
+    Ok(SimOptions {
+        seed: run.seed,
+        backpressure: run.backpressure,
+        trace: run.trace.clone(),
+    })
+}

@@ -1,0 +1,186 @@
+//! `accelforge gen systolic --board NAME`: the whole Zynq bundle from the command line, checked
+//! as far as possible without Vivado — the build script runs under the Vivado stand-in, the
+//! driver compiles, and over-budget designs are refused unless asked for.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+use std::path::Path;
+use std::process::Command;
+
+use accelforge_boards::PortDir;
+use accelforge_boards::zynq::wrapper::interface_for_core;
+use accelforge_templates::systolic::{SystolicParams, rtl};
+
+fn accelforge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_accelforge"))
+}
+
+fn stub_prelude(core_params: &SystolicParams, clock: f64) -> String {
+    let core = rtl::design(core_params).unwrap();
+    let accel = interface_for_core(
+        core.top(),
+        &format!("{}_zynq", core.top_name()),
+        clock,
+        (1 << 26) - 1,
+    )
+    .unwrap();
+    let ports: Vec<String> = accel
+        .expected_ports()
+        .iter()
+        .map(|p| {
+            format!(
+                "{{{} {} {}}}",
+                p.name,
+                if p.dir == PortDir::Input {
+                    "input"
+                } else {
+                    "output"
+                },
+                p.width
+            )
+        })
+        .collect();
+    let stub = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fpga-boards/tests/vivado_stub.tcl"
+    );
+    format!(
+        "source {{{stub}}}\n::stub::declare_module {} {{{}}}\n::stub::set_board_parts {{}}\n",
+        accel.name,
+        ports.join(" ")
+    )
+}
+
+fn run_stub(bundle: &Path, prelude: &str) -> String {
+    let runner = bundle.parent().unwrap().join("runner.tcl");
+    let script = format!(
+        "{prelude}set argv {{--jobs 2}}\nset argc 2\nsource {{{}}}\n::stub::finish\n",
+        bundle.join("build.tcl").display()
+    );
+    std::fs::write(&runner, script).unwrap();
+    let out = Command::new("tclsh")
+        .arg(&runner)
+        .output()
+        .expect("tclsh must be installed (apt-get install tcl)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("VIVADO-STUB OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn systolic_bundles_for_a_zynq7000_and_an_ultrascale_board() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (board, rows, clock) in [("pynq-z2", 8, 100.0), ("zcu102", 16, 150.0)] {
+        let out = tmp.path().join(board);
+        let r = accelforge()
+            .args([
+                "gen",
+                "systolic",
+                "--rows",
+                &rows.to_string(),
+                "--cols",
+                &rows.to_string(),
+                "--board",
+                board,
+                "--json",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(v["manifest"]["budget"]["fits"], true, "{v}");
+        for f in ["build.tcl", "manifest.json", "README.md"] {
+            assert!(out.join(f).is_file(), "{f}");
+        }
+        let p = SystolicParams {
+            rows,
+            cols: rows,
+            max_n_chunk: 4 * rows,
+            ..SystolicParams::default()
+        };
+        run_stub(&out, &stub_prelude(&p, clock));
+        let py = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "py"))
+            .unwrap();
+        let c = Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(&py)
+            .status()
+            .unwrap();
+        assert!(c.success());
+        if accelforge_hdl::tools::available_for_tests("verilator") {
+            let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            let lint = accelforge_hdl::tools::lint(&hdl, None).unwrap();
+            assert!(lint.is_clean(), "{:?}", lint.diagnostics);
+        }
+    }
+}
+
+#[test]
+fn over_budget_is_refused_with_the_resource_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cora");
+    let r = accelforge()
+        .args([
+            "gen",
+            "systolic",
+            "--rows",
+            "16",
+            "--cols",
+            "16",
+            "--board",
+            "cora-z7-07s",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("dsp 256 of 66") && err.contains("--allow-over-budget"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing half-written");
+    let r = accelforge()
+        .args([
+            "gen",
+            "systolic",
+            "--rows",
+            "16",
+            "--cols",
+            "16",
+            "--board",
+            "cora-z7-07s",
+            "--allow-over-budget",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"fits\": false"));
+    let r = accelforge()
+        .args(["gen", "systolic", "--board", "no-such-board", "--out"])
+        .arg(tmp.path().join("x"))
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("pynq-z2"),
+        "unknown board lists the known ones"
+    );
+}
