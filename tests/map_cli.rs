@@ -79,7 +79,10 @@ fn map_text_mentions_the_provisional_model() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("provisional"), "{out}");
-    assert!(out.contains("status: optimal") && out.contains("fc1"), "{out}");
+    assert!(
+        out.contains("status: optimal") && out.contains("fc1"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -106,7 +109,10 @@ fn exhaustive_and_milp_agree_through_the_cli() {
     let a = run(&[]);
     let b = run(&["--exhaustive"]);
     let c = run(&["--solver", "microlp"]);
-    assert!((a - b).abs() < 1e-6 * a && (a - c).abs() < 1e-6 * a, "{a} {b} {c}");
+    assert!(
+        (a - b).abs() < 1e-6 * a && (a - c).abs() < 1e-6 * a,
+        "{a} {b} {c}"
+    );
 }
 
 #[test]
@@ -126,7 +132,10 @@ fn infeasible_board_names_the_binding_resource() {
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(err.contains("infeasible on Cora Z7-07S"), "{err}");
-    assert!(err.contains("needs") && err.contains("Cora Z7-07S has"), "{err}");
+    assert!(
+        err.contains("needs") && err.contains("Cora Z7-07S has"),
+        "{err}"
+    );
     assert!(stdout(&o).is_empty());
 }
 
