@@ -1,2 +1,50 @@
-//! accelforge-mapper
+//! accelforge-mapper: choose accelerator configurations for a workload under a board's budget.
+//!
+//! A workload is a list of layers (GEMM, dense, conv2d) lowered to GEMM shapes. An
+//! [`EngineModel`] turns a [`SearchSpace`] into configurations and prices every layer on every
+//! configuration (cycles, DDR bytes, tiling options) and every configuration in resources.
+//! Three formulations choose among them — **overlay** (one time-shared engine), **dataflow**
+//! (one engine per layer, pipelined) and **heterogeneous** (a few engines, layers assigned to
+//! them) — each as a MILP solved with good_lp and as an exhaustive search used to verify it.
+//!
+//! The only model shipped today is [`ProvisionalSystolicModel`], a **provisional** textbook
+//! model used until the systolic template's exact cycle and resource models are wired in.
+//!
+//! ```
+//! use accelforge_boards::BoardDb;
+//! use accelforge_mapper::{MapOptions, ProvisionalSystolicModel, SearchSpace, Workload, map};
+//!
+//! let db = BoardDb::builtin()?;
+//! let board = db.get("pynq-z2")?;
+//! let workload = Workload::builtin("mlp")?;
+//! let mut opts = MapOptions::new(board);
+//! opts.space = SearchSpace::small();
+//! let report = map(&ProvisionalSystolicModel, &workload, board, &opts)?;
+//! assert!(report.utilisation.fits());
+//! assert_eq!(report.layers.len(), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
+
+pub mod error;
+pub mod exhaustive;
+pub mod ilp;
+pub mod mapping;
+pub mod model;
+pub mod problem;
+pub mod provisional;
+pub mod workload;
+
+pub use error::{MapperError, Result};
+pub use ilp::{SolveStatus, Solved, Solver};
+pub use mapping::{
+    EngineReport, Instance, LayerReport, MapOptions, MapReport, Method, SearchStats,
+    build_instance, map, solve_pruned,
+};
+pub use model::{Dataflow, EngineModel, SearchSpace};
+pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
+pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};
+pub use workload::{
+    BUILTINS, Conv2d, GemmShape, Layer, LayerOp, Lowered, QfxTypes, Workload, builtin_names,
+    parse_workload,
+};

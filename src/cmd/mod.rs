@@ -8,6 +8,7 @@ pub mod estimate;
 #[path = "gen.rs"]
 pub mod generate;
 pub mod lint;
+pub mod map;
 pub mod moe;
 pub mod qfx;
 pub mod sim;
@@ -36,6 +37,8 @@ pub enum Command {
     Doctor,
     /// Board database: list boards, show one with the source of every number.
     Boards(boards::BoardsArgs),
+    /// Map a workload onto a board: choose engine configuration(s) under the board's budget.
+    Map(map::MapArgs),
     /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
     Qfx(qfx::QfxArgs),
     /// Generate a template's Verilog, params.json and a summary.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => doctor(),
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
+        Command::Map(a) => map::run(a),
         Command::Qfx(a) => qfx::run(a),
         Command::Gen(a) => generate::run(a),
         Command::Sim(a) => sim::run(a),

@@ -1,0 +1,695 @@
+//! Workloads: lists of layers read from TOML, and their lowering to GEMM shapes.
+//!
+//! ```toml
+//! name = "tiny"                 # optional; defaults to the file stem
+//! description = "two layers"    # optional
+//! [types]                       # optional defaults for every layer
+//! in = "ap_fixed<8,4>"
+//!
+//! [[layer]]
+//! name = "fc1"                  # optional; defaults to "<kind><index>"
+//! kind = "dense"
+//! batch = 32
+//! in_features = 784
+//! out_features = 512
+//! repeat = 1                    # optional, default 1
+//! weight = "ap_fixed<8,2>"      # optional QFX type strings: in, weight, acc, out
+//!
+//! [[layer]]
+//! kind = "conv2d"
+//! h = 56
+//! w = 56
+//! c_in = 64
+//! c_out = 64
+//! kernel_h = 3
+//! kernel_w = 3
+//! stride = 1                    # optional, default 1
+//! pad = 1                       # optional, default 0
+//! depthwise = false             # optional, default false
+//! ```
+//!
+//! Lowering (what the engine actually computes, `A[M×K] · B[K×N]`, A = activations,
+//! B = weights):
+//! - `gemm {m,k,n}`: itself.
+//! - `dense {batch, in_features, out_features}`: M = batch, K = in_features, N = out_features.
+//! - `conv2d` (host-side im2col): OH = (h + 2·pad − kernel_h)/stride + 1 (likewise OW),
+//!   M = OH·OW, K = kernel_h·kernel_w·c_in, N = c_out.
+//! - depthwise `conv2d`: c_in independent groups (c_out must be a multiple of c_in, the
+//!   channel multiplier), each a GEMM with M = OH·OW, K = kernel_h·kernel_w, N = c_out/c_in.
+//!   With N = 1 a systolic array uses one column of PEs: that poor utilisation is the truth
+//!   of depthwise layers on a GEMM engine, so it is modelled rather than hidden.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MapperError, Result};
+
+/// One GEMM: `A[M×K] · B[K×N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GemmShape {
+    /// Rows of A and of the output (activations / output pixels / tokens).
+    pub m: u64,
+    /// Reduction dimension.
+    pub k: u64,
+    /// Columns of B and of the output (output features / channels).
+    pub n: u64,
+}
+
+impl GemmShape {
+    /// Multiply-accumulates of one GEMM.
+    pub fn macs(&self) -> u64 {
+        self.m.saturating_mul(self.k).saturating_mul(self.n)
+    }
+}
+
+/// A layer lowered to `groups` independent GEMMs of one shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lowered {
+    /// Shape of each GEMM.
+    pub gemm: GemmShape,
+    /// Number of independent GEMMs (1 except for depthwise convolutions).
+    pub groups: u64,
+}
+
+impl Lowered {
+    /// Multiply-accumulates of all groups.
+    pub fn macs(&self) -> u64 {
+        self.gemm.macs().saturating_mul(self.groups)
+    }
+}
+
+/// A 2-D convolution (NHWC, batch 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv2d {
+    /// Input height.
+    pub h: u64,
+    /// Input width.
+    pub w: u64,
+    /// Input channels.
+    pub c_in: u64,
+    /// Output channels.
+    pub c_out: u64,
+    /// Kernel height.
+    pub kernel_h: u64,
+    /// Kernel width.
+    pub kernel_w: u64,
+    /// Stride (both directions).
+    pub stride: u64,
+    /// Zero padding (each side, both directions).
+    pub pad: u64,
+    /// Depthwise (one filter group per input channel).
+    pub depthwise: bool,
+}
+
+impl Conv2d {
+    /// Output height and width.
+    pub fn output_hw(&self) -> (u64, u64) {
+        let out = |x: u64, k: u64| (x + 2 * self.pad - k) / self.stride + 1;
+        (out(self.h, self.kernel_h), out(self.w, self.kernel_w))
+    }
+}
+
+/// What a layer computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LayerOp {
+    /// A plain GEMM.
+    Gemm(GemmShape),
+    /// A fully connected layer.
+    Dense {
+        /// Batch size (rows of A).
+        batch: u64,
+        /// Input features (K).
+        in_features: u64,
+        /// Output features (N).
+        out_features: u64,
+    },
+    /// A 2-D convolution.
+    Conv2d(Conv2d),
+}
+
+/// QFX type strings of a layer, kept verbatim; the numerics crate validates them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QfxTypes {
+    /// Input activation type.
+    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// Weight type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<String>,
+    /// Accumulator type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc: Option<String>,
+    /// Output type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+}
+
+impl QfxTypes {
+    fn or(&self, default: &QfxTypes) -> QfxTypes {
+        QfxTypes {
+            input: self.input.clone().or_else(|| default.input.clone()),
+            weight: self.weight.clone().or_else(|| default.weight.clone()),
+            acc: self.acc.clone().or_else(|| default.acc.clone()),
+            out: self.out.clone().or_else(|| default.out.clone()),
+        }
+    }
+}
+
+/// One layer of a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    /// Name (unique within the workload is advisable, not required).
+    pub name: String,
+    /// What it computes.
+    pub op: LayerOp,
+    /// How many times the layer runs per inference (identical shapes, e.g. repeated blocks).
+    pub repeat: u64,
+    /// QFX type strings.
+    pub types: QfxTypes,
+}
+
+impl Layer {
+    /// The GEMM(s) this layer lowers to (see the module docs).
+    pub fn lower(&self) -> Lowered {
+        match self.op {
+            LayerOp::Gemm(g) => Lowered { gemm: g, groups: 1 },
+            LayerOp::Dense {
+                batch,
+                in_features,
+                out_features,
+            } => Lowered {
+                gemm: GemmShape {
+                    m: batch,
+                    k: in_features,
+                    n: out_features,
+                },
+                groups: 1,
+            },
+            LayerOp::Conv2d(c) => {
+                let (oh, ow) = c.output_hw();
+                if c.depthwise {
+                    Lowered {
+                        gemm: GemmShape {
+                            m: oh * ow,
+                            k: c.kernel_h * c.kernel_w,
+                            n: c.c_out / c.c_in,
+                        },
+                        groups: c.c_in,
+                    }
+                } else {
+                    Lowered {
+                        gemm: GemmShape {
+                            m: oh * ow,
+                            k: c.kernel_h * c.kernel_w * c.c_in,
+                            n: c.c_out,
+                        },
+                        groups: 1,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Multiply-accumulates of one run of the layer (without `repeat`).
+    pub fn macs(&self) -> u64 {
+        self.lower().macs()
+    }
+}
+
+/// A named list of layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The layers, in execution order.
+    pub layers: Vec<Layer>,
+}
+
+impl Workload {
+    /// Multiply-accumulates of one inference (repeats included).
+    pub fn total_macs(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| l.macs().saturating_mul(l.repeat))
+            .sum()
+    }
+
+    /// Reads a workload file.
+    pub fn from_file(path: &Path) -> Result<Workload> {
+        let text = std::fs::read_to_string(path).map_err(|source| MapperError::ReadWorkload {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "workload".into());
+        parse_workload(&text, &path.display().to_string(), &stem)
+    }
+
+    /// A built-in workload by name (`mlp`, `resnet18`, `mobilenet`, `vit-tiny`).
+    pub fn builtin(name: &str) -> Result<Workload> {
+        let key = name.to_ascii_lowercase().replace('_', "-");
+        let (n, text) = BUILTINS.iter().find(|(n, _)| *n == key).ok_or_else(|| {
+            MapperError::UnknownWorkload {
+                name: name.to_string(),
+                known: builtin_names().join(", "),
+            }
+        })?;
+        parse_workload(text, &format!("builtin:{n}"), n)
+    }
+
+    /// `FILE|NAME`: an existing file wins over a built-in of the same name.
+    pub fn resolve(spec: &str) -> Result<Workload> {
+        let path = Path::new(spec);
+        if path.is_file() {
+            return Workload::from_file(path);
+        }
+        // A spec that looks like a path but does not exist deserves the I/O error, not
+        // "unknown built-in".
+        if spec.ends_with(".toml") || spec.contains('/') {
+            return Workload::from_file(path);
+        }
+        Workload::builtin(spec)
+    }
+}
+
+/// The built-in workloads (name, embedded TOML).
+pub const BUILTINS: &[(&str, &str)] = &[
+    ("mlp", include_str!("workloads/mlp.toml")),
+    ("resnet18", include_str!("workloads/resnet18.toml")),
+    ("mobilenet", include_str!("workloads/mobilenet.toml")),
+    ("vit-tiny", include_str!("workloads/vit-tiny.toml")),
+];
+
+/// Names of the built-in workloads.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTINS.iter().map(|(n, _)| *n).collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    types: QfxTypes,
+    #[serde(default)]
+    layer: Vec<RawLayer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    name: Option<String>,
+    kind: Option<String>,
+    repeat: Option<u64>,
+    #[serde(rename = "in")]
+    input: Option<String>,
+    weight: Option<String>,
+    acc: Option<String>,
+    out: Option<String>,
+    m: Option<u64>,
+    k: Option<u64>,
+    n: Option<u64>,
+    batch: Option<u64>,
+    in_features: Option<u64>,
+    out_features: Option<u64>,
+    h: Option<u64>,
+    w: Option<u64>,
+    c_in: Option<u64>,
+    c_out: Option<u64>,
+    kernel_h: Option<u64>,
+    kernel_w: Option<u64>,
+    stride: Option<u64>,
+    pad: Option<u64>,
+    depthwise: Option<bool>,
+}
+
+impl RawLayer {
+    /// (key, present) for every shape key, to reject keys that belong to another kind.
+    fn shape_keys(&self) -> [(&'static str, bool); 15] {
+        [
+            ("m", self.m.is_some()),
+            ("k", self.k.is_some()),
+            ("n", self.n.is_some()),
+            ("batch", self.batch.is_some()),
+            ("in_features", self.in_features.is_some()),
+            ("out_features", self.out_features.is_some()),
+            ("h", self.h.is_some()),
+            ("w", self.w.is_some()),
+            ("c_in", self.c_in.is_some()),
+            ("c_out", self.c_out.is_some()),
+            ("kernel_h", self.kernel_h.is_some()),
+            ("kernel_w", self.kernel_w.is_some()),
+            ("stride", self.stride.is_some()),
+            ("pad", self.pad.is_some()),
+            ("depthwise", self.depthwise.is_some()),
+        ]
+    }
+}
+
+/// Upper bound on any single dimension: keeps every product of three dimensions and the
+/// cycle counts derived from them far below 2^64 and exact in f64.
+pub const MAX_DIM: u64 = 1 << 20;
+
+/// Parses workload TOML. `file` names the source in messages; `default_name` is used when the
+/// file has no `name`.
+pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Workload> {
+    let err = |layer: Option<usize>, key: Option<&str>, message: String| MapperError::Workload {
+        file: file.to_string(),
+        layer,
+        key: key.map(str::to_string),
+        message,
+    };
+    let de = toml::Deserializer::new(text);
+    let raw: RawWorkload = serde_path_to_error::deserialize(de).map_err(|e| {
+        let (layer, key) = locate(e.path());
+        let inner = e.into_inner();
+        let mut message = inner.message().to_string();
+        if let Some(span) = inner.span() {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            message = format!("{message} (line {line})");
+        }
+        err(layer, key.as_deref(), message)
+    })?;
+    if raw.layer.is_empty() {
+        return Err(err(
+            None,
+            Some("layer"),
+            "no layers: add at least one [[layer]] table".into(),
+        ));
+    }
+    let mut layers = Vec::with_capacity(raw.layer.len());
+    for (i, rl) in raw.layer.iter().enumerate() {
+        let e = |key: &str, message: String| err(Some(i), Some(key), message);
+        let kind = rl.kind.as_deref().ok_or_else(|| {
+            e(
+                "kind",
+                "missing: one of \"gemm\", \"dense\", \"conv2d\"".into(),
+            )
+        })?;
+        let allowed: &[&str] = match kind {
+            "gemm" => &["m", "k", "n"],
+            "dense" => &["batch", "in_features", "out_features"],
+            "conv2d" => &[
+                "h",
+                "w",
+                "c_in",
+                "c_out",
+                "kernel_h",
+                "kernel_w",
+                "stride",
+                "pad",
+                "depthwise",
+            ],
+            other => {
+                return Err(e(
+                    "kind",
+                    format!("unknown kind \"{other}\": expected \"gemm\", \"dense\" or \"conv2d\""),
+                ));
+            }
+        };
+        for (key, present) in rl.shape_keys() {
+            if present && !allowed.contains(&key) {
+                return Err(e(
+                    key,
+                    format!(
+                        "not a key of a {kind} layer (its keys: {})",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        // Required positive dimension.
+        let dim = |key: &str, v: Option<u64>| -> Result<u64> {
+            match v {
+                None => Err(e(key, format!("missing (required for a {kind} layer)"))),
+                Some(0) => Err(e(key, "must be at least 1".into())),
+                Some(x) if x > MAX_DIM => Err(e(key, format!("{x} exceeds the limit {MAX_DIM}"))),
+                Some(x) => Ok(x),
+            }
+        };
+        let op = match kind {
+            "gemm" => LayerOp::Gemm(GemmShape {
+                m: dim("m", rl.m)?,
+                k: dim("k", rl.k)?,
+                n: dim("n", rl.n)?,
+            }),
+            "dense" => LayerOp::Dense {
+                batch: dim("batch", rl.batch)?,
+                in_features: dim("in_features", rl.in_features)?,
+                out_features: dim("out_features", rl.out_features)?,
+            },
+            _ => {
+                let c = Conv2d {
+                    h: dim("h", rl.h)?,
+                    w: dim("w", rl.w)?,
+                    c_in: dim("c_in", rl.c_in)?,
+                    c_out: dim("c_out", rl.c_out)?,
+                    kernel_h: dim("kernel_h", rl.kernel_h)?,
+                    kernel_w: dim("kernel_w", rl.kernel_w)?,
+                    stride: dim("stride", rl.stride.or(Some(1)))?,
+                    pad: match rl.pad.unwrap_or(0) {
+                        p if p > MAX_DIM => {
+                            return Err(e("pad", format!("{p} exceeds the limit {MAX_DIM}")));
+                        }
+                        p => p,
+                    },
+                    depthwise: rl.depthwise.unwrap_or(false),
+                };
+                if c.h + 2 * c.pad < c.kernel_h {
+                    return Err(e(
+                        "kernel_h",
+                        format!(
+                            "kernel_h {} is larger than the padded input height {}",
+                            c.kernel_h,
+                            c.h + 2 * c.pad
+                        ),
+                    ));
+                }
+                if c.w + 2 * c.pad < c.kernel_w {
+                    return Err(e(
+                        "kernel_w",
+                        format!(
+                            "kernel_w {} is larger than the padded input width {}",
+                            c.kernel_w,
+                            c.w + 2 * c.pad
+                        ),
+                    ));
+                }
+                if c.depthwise && !c.c_out.is_multiple_of(c.c_in) {
+                    return Err(e(
+                        "c_out",
+                        format!(
+                            "a depthwise layer needs c_out to be a multiple of c_in ({} is not a multiple of {})",
+                            c.c_out, c.c_in
+                        ),
+                    ));
+                }
+                let (oh, ow) = c.output_hw();
+                if oh * ow > MAX_DIM {
+                    return Err(e(
+                        "h",
+                        format!("output of {oh}×{ow} pixels exceeds the limit {MAX_DIM}"),
+                    ));
+                }
+                if !c.depthwise && c.kernel_h * c.kernel_w * c.c_in > MAX_DIM {
+                    return Err(e(
+                        "c_in",
+                        format!("im2col depth kernel_h·kernel_w·c_in exceeds the limit {MAX_DIM}"),
+                    ));
+                }
+                LayerOp::Conv2d(c)
+            }
+        };
+        let repeat = match rl.repeat {
+            None => 1,
+            Some(0) => return Err(e("repeat", "must be at least 1".into())),
+            Some(r) if r > MAX_DIM => {
+                return Err(e("repeat", format!("{r} exceeds the limit {MAX_DIM}")));
+            }
+            Some(r) => r,
+        };
+        let types = QfxTypes {
+            input: rl.input.clone(),
+            weight: rl.weight.clone(),
+            acc: rl.acc.clone(),
+            out: rl.out.clone(),
+        }
+        .or(&raw.types);
+        for (key, v) in [
+            ("in", &types.input),
+            ("weight", &types.weight),
+            ("acc", &types.acc),
+            ("out", &types.out),
+        ] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(e(key, "empty type string".into()));
+            }
+        }
+        layers.push(Layer {
+            name: rl.name.clone().unwrap_or_else(|| format!("{kind}{i}")),
+            op,
+            repeat,
+            types,
+        });
+    }
+    Ok(Workload {
+        name: raw.name.unwrap_or_else(|| default_name.to_string()),
+        description: raw.description,
+        layers,
+    })
+}
+
+/// Turns a serde path (`layer[3].m`) into (layer index, key).
+fn locate(path: &serde_path_to_error::Path) -> (Option<usize>, Option<String>) {
+    use serde_path_to_error::Segment;
+    let segs: Vec<&Segment> = path.iter().collect();
+    let mut layer = None;
+    let mut key = None;
+    for (i, s) in segs.iter().enumerate() {
+        match s {
+            Segment::Map { key: k } if k == "layer" => {
+                if let Some(Segment::Seq { index }) = segs.get(i + 1) {
+                    layer = Some(*index);
+                }
+            }
+            Segment::Map { key: k } => key = Some(k.clone()),
+            _ => {}
+        }
+    }
+    if key.as_deref() == Some("layer") && layer.is_some() {
+        key = None;
+    }
+    (layer, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse_and_have_plausible_sizes() {
+        for name in builtin_names() {
+            let w = Workload::builtin(name).unwrap();
+            assert!(!w.layers.is_empty(), "{name}");
+        }
+        let mlp = Workload::builtin("mlp").unwrap();
+        assert_eq!(mlp.total_macs(), 32 * (784 * 512 + 512 * 256 + 256 * 10));
+        // ResNet-18: about 1.8 GMAC at 224×224.
+        let r = Workload::builtin("resnet18").unwrap().total_macs();
+        assert!((1_700_000_000..1_900_000_000).contains(&r), "{r}");
+        // MobileNetV1: about 569 MMAC.
+        let m = Workload::builtin("mobilenet").unwrap().total_macs();
+        assert!((540_000_000..600_000_000).contains(&m), "{m}");
+        // ViT-Tiny: about 1.26 GMAC.
+        let v = Workload::builtin("vit-tiny").unwrap().total_macs();
+        assert!((1_150_000_000..1_350_000_000).contains(&v), "{v}");
+    }
+
+    #[test]
+    fn depthwise_lowers_to_one_gemm_per_channel() {
+        let w = parse_workload(
+            "[[layer]]\nkind='conv2d'\nh=14\nw=14\nc_in=512\nc_out=512\nkernel_h=3\nkernel_w=3\npad=1\ndepthwise=true\n",
+            "t",
+            "t",
+        )
+        .unwrap();
+        let l = w.layers[0].lower();
+        assert_eq!(l.groups, 512);
+        assert_eq!(l.gemm, GemmShape { m: 196, k: 9, n: 1 });
+    }
+
+    #[test]
+    fn conv_lowering_follows_im2col() {
+        let w = parse_workload(
+            "[[layer]]\nkind='conv2d'\nh=224\nw=224\nc_in=3\nc_out=64\nkernel_h=7\nkernel_w=7\nstride=2\npad=3\n",
+            "t",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            w.layers[0].lower().gemm,
+            GemmShape {
+                m: 112 * 112,
+                k: 147,
+                n: 64
+            }
+        );
+    }
+
+    fn err_of(text: &str) -> (Option<usize>, Option<String>, String) {
+        match parse_workload(text, "bad.toml", "bad") {
+            Err(MapperError::Workload {
+                file,
+                layer,
+                key,
+                message,
+            }) => {
+                assert_eq!(file, "bad.toml");
+                (layer, key, message)
+            }
+            other => panic!("expected a workload error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_layer_and_key() {
+        let ok = "[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\n";
+        let (l, k, _) = err_of(&format!(
+            "{ok}[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\nbogus=1\n"
+        ));
+        assert_eq!((l, k.as_deref()), (Some(1), Some("bogus")));
+        let (l, k, m) = err_of(&format!("{ok}[[layer]]\nkind='gemm'\nm=1\nk=2\n"));
+        assert_eq!((l, k.as_deref()), (Some(1), Some("n")));
+        assert!(m.contains("missing"));
+        let (l, k, _) = err_of(&format!("{ok}{ok}[[layer]]\nkind='gemm'\nm=-1\nk=2\nn=3\n"));
+        assert_eq!((l, k.as_deref()), (Some(2), Some("m")));
+        let (l, k, _) =
+            err_of("[[layer]]\nkind='dense'\nbatch=1\nin_features=2\nout_features=3\nh=4\n");
+        assert_eq!((l, k.as_deref()), (Some(0), Some("h")));
+        let (l, k, _) = err_of("[[layer]]\nkind='conv3d'\n");
+        assert_eq!((l, k.as_deref()), (Some(0), Some("kind")));
+        let (l, k, _) = err_of("[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\nrepeat=0\n");
+        assert_eq!((l, k.as_deref()), (Some(0), Some("repeat")));
+        let (l, k, _) = err_of(
+            "[[layer]]\nkind='conv2d'\nh=4\nw=4\nc_in=3\nc_out=4\nkernel_h=3\nkernel_w=3\ndepthwise=true\n",
+        );
+        assert_eq!((l, k.as_deref()), (Some(0), Some("c_out")));
+        let (l, k, _) = err_of("nam='x'\n[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\n");
+        assert_eq!((l, k.as_deref()), (None, Some("nam")));
+        let (l, k, _) = err_of("name='x'\n");
+        assert_eq!((l, k.as_deref()), (None, Some("layer")));
+    }
+
+    #[test]
+    fn unknown_key_message_says_which() {
+        let text = "[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\nbogus=1\n";
+        let msg = parse_workload(text, "bad.toml", "bad")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("bad.toml") && msg.contains("layer 0") && msg.contains("bogus"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn layer_types_default_from_the_file() {
+        let w = parse_workload(
+            "[types]\nin='ap_fixed<8,4>'\n[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\nweight='ap_fixed<8,1>'\n",
+            "t",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(w.layers[0].types.input.as_deref(), Some("ap_fixed<8,4>"));
+        assert_eq!(w.layers[0].types.weight.as_deref(), Some("ap_fixed<8,1>"));
+    }
+}

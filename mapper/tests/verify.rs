@@ -1,0 +1,347 @@
+//! The MILPs against exhaustive search: built-in workloads × boards, and random instances.
+
+use accelforge_boards::BoardDb;
+use accelforge_mapper::problem::{Res, res_fits};
+use accelforge_mapper::{
+    Formulation, MapOptions, MapperError, Method, OptionCost, Problem, ProvisionalSystolicModel,
+    SearchSpace, Solver, Workload, build_instance, builtin_names, filter_only, map, prune,
+    solve_pruned,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+const LIMIT: f64 = 1e5;
+
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * a.abs().max(1.0)
+}
+
+fn ilp(solver: Solver) -> Method {
+    Method::Ilp {
+        solver,
+        time_limit: Some(60.0),
+    }
+}
+
+const FORMULATIONS: [Formulation; 3] = [
+    Formulation::Overlay,
+    Formulation::Dataflow,
+    Formulation::Heterogeneous { engines: 2 },
+];
+
+/// Four configurations: small enough that multi-engine spaces of the larger networks can be
+/// enumerated.
+fn tiny() -> SearchSpace {
+    SearchSpace {
+        rows: vec![4, 16],
+        cols: vec![4, 16],
+        dataflows: vec![accelforge_mapper::Dataflow::WeightStationary],
+        buffer_depths: vec![512],
+        stream_bits: vec![64],
+    }
+}
+
+/// Every built-in workload × board × formulation whose (pruned) space has at most 10^5 points:
+/// CBC, microlp and the exhaustive search reach the same objective, and the choice fits.
+fn ilp_equals_exhaustive_on(w: &str, min_compared: usize) {
+    let db = BoardDb::builtin().unwrap();
+    let mut compared = 0;
+    let mut skipped = Vec::new();
+    {
+        let workload = Workload::builtin(w).unwrap();
+        for board in db.boards() {
+            // The overlay space is small enough with the full default space; the others use
+            // the small space so that some instances stay enumerable.
+            for f in FORMULATIONS {
+                // microlp is pure Rust and slow in unoptimised test builds, so it is compared on
+                // the small spaces only.
+                let spaces = if f == Formulation::Overlay {
+                    vec![
+                        (SearchSpace::for_board(board), &[Solver::Cbc][..]),
+                        (SearchSpace::small(), &[Solver::Cbc, Solver::Microlp][..]),
+                    ]
+                } else {
+                    vec![
+                        (SearchSpace::small(), &[Solver::Cbc, Solver::Microlp][..]),
+                        (tiny(), &[Solver::Cbc, Solver::Microlp][..]),
+                    ]
+                };
+                for (space, solvers) in spaces {
+                    let inst =
+                        build_instance(&ProvisionalSystolicModel, &workload, board, &space, None)
+                            .unwrap();
+                    let pruned = prune(&inst.problem, f, true);
+                    if pruned.problem.configs() == 0 {
+                        skipped.push(format!("{w}/{}/{}: nothing fits", board.name, f.name()));
+                        continue;
+                    }
+                    let points = pruned.problem.space_size(f);
+                    if points > LIMIT {
+                        skipped.push(format!("{w}/{}/{}: {points:.1e}", board.name, f.name()));
+                        continue;
+                    }
+                    let ex = match solve_pruned(&pruned, f, Method::Exhaustive { limit: LIMIT }) {
+                        Ok(ex) => ex,
+                        Err(MapperError::Infeasible { .. }) => {
+                            // Jointly infeasible: the MILPs must agree.
+                            for &solver in solvers {
+                                let r = solve_pruned(&pruned, f, ilp(solver));
+                                assert!(
+                                    matches!(r, Err(MapperError::Infeasible { .. })),
+                                    "{w} on {} ({}): {} found {:?}",
+                                    board.name,
+                                    f.name(),
+                                    solver.name(),
+                                    r.map(|s| s.objective)
+                                );
+                            }
+                            compared += 1;
+                            continue;
+                        }
+                        Err(e) => panic!("{e}"),
+                    };
+                    for &solver in solvers {
+                        let s = solve_pruned(&pruned, f, ilp(solver)).unwrap();
+                        if std::env::var_os("MAPPER_VERIFY_TIMES").is_some() {
+                            eprintln!(
+                                "{w} {} {} points {points:.1e}: exhaustive {:.3} s, {} {:.3} s",
+                                board.name,
+                                f.name(),
+                                ex.solve_seconds,
+                                solver.name(),
+                                s.solve_seconds
+                            );
+                        }
+                        assert!(
+                            same(s.objective, ex.objective),
+                            "{w} on {} ({}): {} {} vs exhaustive {}",
+                            board.name,
+                            f.name(),
+                            solver.name(),
+                            s.objective,
+                            ex.objective
+                        );
+                        let used = pruned.problem.assignment_resources(&s.assignment);
+                        assert!(res_fits(&used, &pruned.problem.budget));
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{w}: compared {compared} instances; skipped {}: {skipped:?}",
+        skipped.len()
+    );
+    assert!(
+        compared >= min_compared,
+        "{w}: only {compared} instances were small enough"
+    );
+}
+
+#[test]
+fn ilp_equals_exhaustive_mlp() {
+    ilp_equals_exhaustive_on("mlp", 40);
+}
+#[test]
+fn ilp_equals_exhaustive_resnet18() {
+    ilp_equals_exhaustive_on("resnet18", 30);
+}
+#[test]
+fn ilp_equals_exhaustive_mobilenet() {
+    ilp_equals_exhaustive_on("mobilenet", 20);
+}
+#[test]
+fn ilp_equals_exhaustive_vit_tiny() {
+    ilp_equals_exhaustive_on("vit-tiny", 30);
+}
+
+#[test]
+fn every_builtin_workload_is_covered() {
+    assert_eq!(
+        builtin_names(),
+        ["mlp", "resnet18", "mobilenet", "vit-tiny"]
+    );
+}
+
+/// Without pruning the solver itself chooses among every tiling; still the same optimum.
+#[test]
+fn unpruned_tilings_give_the_same_optimum() {
+    let db = BoardDb::builtin().unwrap();
+    let workload = Workload::builtin("mlp").unwrap();
+    for name in ["pynq-z2", "ultra96-v2", "zcu104"] {
+        let board = db.get(name).unwrap();
+        let inst = build_instance(
+            &ProvisionalSystolicModel,
+            &workload,
+            board,
+            &SearchSpace::small(),
+            None,
+        )
+        .unwrap();
+        let full = filter_only(&inst.problem, Formulation::Overlay);
+        let small = prune(&inst.problem, Formulation::Overlay, true);
+        assert!(full.problem.space_size(Formulation::Overlay) <= LIMIT);
+        let ex = solve_pruned(
+            &full,
+            Formulation::Overlay,
+            Method::Exhaustive { limit: LIMIT },
+        )
+        .unwrap();
+        let a = solve_pruned(&full, Formulation::Overlay, ilp(Solver::Cbc)).unwrap();
+        let b = solve_pruned(&small, Formulation::Overlay, ilp(Solver::Cbc)).unwrap();
+        assert!(same(a.objective, ex.objective) && same(b.objective, ex.objective));
+        // More variables without pruning: the MILP really did choose the tilings.
+        assert!(a.variables > b.variables);
+    }
+}
+
+/// Reports never exceed any budget line, for every formulation on every board.
+#[test]
+fn chosen_configuration_fits_every_budget_line() {
+    let db = BoardDb::builtin().unwrap();
+    let workload = Workload::builtin("mlp").unwrap();
+    for board in db.boards() {
+        for f in FORMULATIONS {
+            let mut opts = MapOptions::new(board);
+            opts.formulation = f;
+            opts.space = SearchSpace::small();
+            let r = map(&ProvisionalSystolicModel, &workload, board, &opts).unwrap();
+            assert!(
+                r.utilisation.fits(),
+                "{} {}: {:?}",
+                board.name,
+                f.name(),
+                r.utilisation
+            );
+            for line in &r.utilisation.lines {
+                assert!(line.used <= line.available);
+            }
+        }
+    }
+}
+
+#[test]
+fn infeasible_names_the_binding_resource() {
+    let db = BoardDb::builtin().unwrap();
+    let board = db.get("pynq-z2").unwrap();
+    let workload = Workload::builtin("mlp").unwrap();
+    let mut opts = MapOptions::new(board);
+    opts.space = SearchSpace {
+        rows: vec![64],
+        cols: vec![64],
+        ..SearchSpace::small()
+    };
+    let err = map(&ProvisionalSystolicModel, &workload, board, &opts).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, MapperError::Infeasible { .. }));
+    assert!(
+        msg.contains("even the smallest configuration needs 4096 DSP; PYNQ-Z2 has 220"),
+        "{msg}"
+    );
+    // Dataflow on a small board: one engine per layer cannot fit.
+    let cora = db.get("cora-z7-07s").unwrap();
+    let resnet = Workload::builtin("resnet18").unwrap();
+    let mut opts = MapOptions::new(cora);
+    opts.formulation = Formulation::Dataflow;
+    opts.space = SearchSpace {
+        rows: vec![4, 8],
+        cols: vec![4, 8],
+        ..SearchSpace::small()
+    };
+    let msg = map(&ProvisionalSystolicModel, &resnet, cora, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("one engine per layer") && msg.contains("Cora Z7-07S has"),
+        "{msg}"
+    );
+}
+
+// ---- random small instances ----
+
+fn option_cost() -> impl Strategy<Value = OptionCost> {
+    (1u64..1000, 0u64..500, 0u64..4000).prop_map(|(compute, stall, bytes)| OptionCost {
+        latency: compute + stall,
+        compute,
+        bytes,
+    })
+}
+
+fn problem() -> impl Strategy<Value = Problem> {
+    (1usize..=4, 1usize..=5).prop_flat_map(|(layers, configs)| {
+        let res = prop::collection::vec(
+            prop::array::uniform5(0u64..40).prop_map(|r: Res| r),
+            configs,
+        );
+        let opts = prop::collection::vec(
+            prop::collection::vec(prop::collection::vec(option_cost(), 0..=3), configs),
+            layers,
+        );
+        (res, opts, prop::array::uniform5(20u64..120), 1u32..16).prop_map(
+            move |(resources, options, budget, rate)| Problem {
+                budget,
+                ddr_bytes_per_cycle: f64::from(rate),
+                resources,
+                layer_names: (0..layers).map(|l| format!("l{l}")).collect(),
+                options,
+            },
+        )
+    })
+}
+
+fn outcome(p: &Problem, f: Formulation, m: Method) -> Option<f64> {
+    let pruned = filter_only(p, f);
+    if pruned.problem.configs() == 0 {
+        return None;
+    }
+    match solve_pruned(&pruned, f, m) {
+        Ok(s) => Some(s.objective),
+        Err(MapperError::Infeasible { .. }) => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 96,
+        rng_seed: RngSeed::Fixed(0x6d61_7070_6572),
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// MILP optimum = brute force, for every formulation, on both back ends, with and
+    /// without pruning.
+    #[test]
+    fn milp_optimum_equals_brute_force(p in problem()) {
+        for f in [
+            Formulation::Overlay,
+            Formulation::Dataflow,
+            Formulation::Heterogeneous { engines: 1 },
+            Formulation::Heterogeneous { engines: 2 },
+            Formulation::Heterogeneous { engines: 3 },
+        ] {
+            let ex = outcome(&p, f, Method::Exhaustive { limit: 1e9 });
+            for solver in [Solver::Cbc, Solver::Microlp] {
+                let got = outcome(&p, f, ilp(solver));
+                match (ex, got) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => prop_assert!(same(a, b), "{} {}: {a} vs {b}", f.name(), solver.name()),
+                    other => prop_assert!(false, "{} {}: {other:?}", f.name(), solver.name()),
+                }
+            }
+            // Pruning is exact.
+            let pruned = prune(&p, f, true);
+            if pruned.problem.configs() > 0 {
+                let s = solve_pruned(&pruned, f, Method::Exhaustive { limit: 1e9 });
+                match (ex, s) {
+                    (Some(a), Ok(s)) => prop_assert!(same(a, s.objective)),
+                    (None, Err(_)) => {}
+                    (a, b) => prop_assert!(false, "pruned {}: {a:?} vs {:?}", f.name(), b.map(|s| s.objective)),
+                }
+            } else {
+                prop_assert!(ex.is_none());
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! `accelforge map`: choose accelerator configurations for a workload under a board's budget.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use accelforge_boards::BoardDb;
+use accelforge_mapper::{
+    Formulation, MapOptions, MapReport, Method, ProvisionalSystolicModel, SearchSpace, SolveStatus,
+    Solver, Workload, exhaustive::DEFAULT_POINT_LIMIT, map,
+};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+/// Map a workload onto a board: pick engine configuration(s) and per-layer tilings that
+/// minimise latency within the board's LUT/FF/DSP/BRAM/URAM budget.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Workload: a TOML file, or a built-in (mlp, resnet18, mobilenet, vit-tiny).
+    #[arg(long, value_name = "FILE|NAME")]
+    pub workload: String,
+    /// Board name (see `accelforge boards list`).
+    #[arg(long)]
+    pub board: String,
+    /// Directory of extra/overriding board TOML files (default: $ACCELFORGE_BOARDS_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub boards_dir: Option<PathBuf>,
+    /// overlay: one time-shared engine; dataflow: one engine per layer, pipelined;
+    /// heterogeneous: --engines engines, layers assigned to them.
+    #[arg(long, value_enum, default_value_t = FormulationArg::Overlay)]
+    pub formulation: FormulationArg,
+    /// Number of engines for the heterogeneous formulation.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub engines: u32,
+    /// MILP back end.
+    #[arg(long, value_enum, default_value_t = SolverArg::Cbc)]
+    pub solver: SolverArg,
+    /// Enumerate every choice instead of solving the MILP (small spaces only).
+    #[arg(long)]
+    pub exhaustive: bool,
+    /// Stop the solver after this many seconds and report the best solution found and its gap.
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+    /// Search space: `default` (array sides 2–64, three buffer depths, the board's stream
+    /// widths) or `small` (sides 4/8/16; quick, and small enough to verify exhaustively).
+    #[arg(long, value_enum, default_value_t = SpaceArg::Default)]
+    pub space: SpaceArg,
+    /// PL clock in MHz (default: the board's default PL clock).
+    #[arg(long, value_name = "MHZ")]
+    pub clock_mhz: Option<f64>,
+    /// Offer the solver every tiling and every configuration (no dominance pruning). Slower;
+    /// same optimum.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the chosen configuration as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub params_out: Option<PathBuf>,
+}
+
+/// `--formulation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormulationArg {
+    /// One engine time-shared by all layers.
+    Overlay,
+    /// One engine per layer, pipelined.
+    Dataflow,
+    /// A few engines, layers assigned to them.
+    Heterogeneous,
+}
+
+/// `--solver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SolverArg {
+    /// COIN-OR CBC.
+    Cbc,
+    /// microlp (pure Rust).
+    Microlp,
+    /// HiGHS (cargo feature `highs`).
+    Highs,
+}
+
+/// `--space`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpaceArg {
+    /// The board's default space.
+    Default,
+    /// A small space.
+    Small,
+}
+
+/// Runs `accelforge map …`.
+pub fn run(args: MapArgs) -> anyhow::Result<()> {
+    let db = BoardDb::load(args.boards_dir.as_deref()).context("loading the board database")?;
+    for note in db.notes() {
+        eprintln!("note: {note}");
+    }
+    let board = db.get(&args.board)?;
+    let workload = Workload::resolve(&args.workload)
+        .with_context(|| format!("loading workload `{}`", args.workload))?;
+    if let Some(t) = args.time_limit {
+        anyhow::ensure!(
+            t > 0.0 && t.is_finite(),
+            "--time-limit must be a positive number of seconds, not {t}"
+        );
+    }
+    let solver = match args.solver {
+        SolverArg::Cbc => Solver::Cbc,
+        SolverArg::Microlp => Solver::Microlp,
+        SolverArg::Highs => Solver::Highs,
+    };
+    let opts = MapOptions {
+        formulation: match args.formulation {
+            FormulationArg::Overlay => Formulation::Overlay,
+            FormulationArg::Dataflow => Formulation::Dataflow,
+            FormulationArg::Heterogeneous => Formulation::Heterogeneous {
+                engines: args.engines as usize,
+            },
+        },
+        method: if args.exhaustive {
+            Method::Exhaustive {
+                limit: DEFAULT_POINT_LIMIT,
+            }
+        } else {
+            Method::Ilp {
+                solver,
+                time_limit: args.time_limit,
+            }
+        },
+        space: match args.space {
+            SpaceArg::Default => SearchSpace::for_board(board),
+            SpaceArg::Small => SearchSpace::small(),
+        },
+        clock_mhz: args.clock_mhz,
+        prune: !args.no_prune,
+    };
+    let report = map(&ProvisionalSystolicModel, &workload, board, &opts).with_context(|| {
+        format!(
+            "mapping `{}` onto {} ({})",
+            workload.name,
+            board.display_name,
+            opts.formulation.name()
+        )
+    })?;
+    if let Some(path) = &args.params_out {
+        let text = serde_json::to_string_pretty(&report.params)? + "\n";
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report, &board.display_name));
+    }
+    Ok(())
+}
+
+/// Writes beside the target and renames, so a failure leaves no half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "params.json".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(result?)
+}
+
+fn text(r: &MapReport, board: &str) -> String {
+    let mut o = String::new();
+    o.push_str(&format!(
+        "map {} onto {board} ({}, {}), model {}\n",
+        r.workload, r.formulation, r.method, r.model
+    ));
+    if let Some(note) = &r.model_note {
+        o.push_str(&format!("note: {note}\n"));
+    }
+    o.push_str(&format!(
+        "objective: {:.0} cycles = {:.3} ms at {} MHz ({})\n",
+        r.objective,
+        r.objective_seconds * 1e3,
+        r.clock_mhz,
+        r.objective_meaning
+    ));
+    let status = match r.status {
+        SolveStatus::Optimal => "optimal".to_string(),
+        SolveStatus::TimeLimited { gap: Some(g) } => {
+            format!("time-limited, gap {:.2}%", g * 100.0)
+        }
+        SolveStatus::TimeLimited { gap: None } => "time-limited, gap unknown".to_string(),
+        SolveStatus::Exhaustive { points } => format!("exhaustive over {points:.3e} points"),
+    };
+    o.push_str(&format!(
+        "status: {status}; solve {:.3} s; {} candidates, {} kept after pruning, {} options, {} variables\n",
+        r.solve_seconds,
+        r.search.candidates,
+        r.search.configurations_solved,
+        r.search.options_solved,
+        r.search.variables
+    ));
+    for (i, e) in r.engines.iter().enumerate() {
+        if r.engines.len() == 1 {
+            o.push_str(&format!("params: {}\n", e.params));
+        } else {
+            o.push_str(&format!(
+                "engine {i}: {} busy {} cycles; layers: {}\n",
+                e.params,
+                e.busy_cycles,
+                e.layers.join(", ")
+            ));
+        }
+    }
+    o.push_str("layers:\n");
+    let header = [
+        "layer",
+        "repeat",
+        "engine",
+        "GEMM MxKxN",
+        "tiling",
+        "compute",
+        "DDR bytes",
+        "cycles",
+        "ms",
+        "bound",
+    ];
+    let rows: Vec<[String; 10]> = r
+        .layers
+        .iter()
+        .map(|l| {
+            let g = if l.groups > 1 {
+                format!("{}x{}x{} x{}", l.gemm.m, l.gemm.k, l.gemm.n, l.groups)
+            } else {
+                format!("{}x{}x{}", l.gemm.m, l.gemm.k, l.gemm.n)
+            };
+            [
+                l.name.clone(),
+                l.repeat.to_string(),
+                l.engine.to_string(),
+                g,
+                tiling_text(&l.tiling),
+                l.compute_cycles.to_string(),
+                l.ddr_bytes.to_string(),
+                l.cycles.to_string(),
+                format!("{:.3}", l.seconds * 1e3),
+                l.bound.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut line = |cells: &[String]| {
+        let mut s = String::from(" ");
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            s.push(' ');
+            if matches!(i, 0 | 3 | 4 | 9) {
+                s.push_str(&format!("{c:<w$}"));
+            } else {
+                s.push_str(&format!("{c:>w$}"));
+            }
+        }
+        o.push_str(s.trim_end());
+        o.push('\n');
+    };
+    line(&header.map(String::from));
+    for row in &rows {
+        line(row);
+    }
+    o.push_str("resources (used / available):\n");
+    for l in &r.utilisation.lines {
+        let pct = l
+            .fraction
+            .map(|f| format!("{:5.1}%", f * 100.0))
+            .unwrap_or_else(|| "   n/a".into());
+        o.push_str(&format!(
+            "  {:<7} {:>9} / {:<9} {pct}\n",
+            l.resource, l.used, l.available
+        ));
+    }
+    o
+}
+
+fn tiling_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => {
+                    if k == "kind" {
+                        s.clone()
+                    } else {
+                        format!("{k}={s}")
+                    }
+                }
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,172 @@
+//! End-to-end tests of `accelforge map`.
+
+use std::process::{Command, Output};
+
+fn accelforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args(args)
+        .env_remove("ACCELFORGE_BOARDS_DIR")
+        .output()
+        .expect("run accelforge")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn map_mlp_on_pynq_z2_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = dir.path().join("params.json");
+    let o = accelforge(&[
+        "map",
+        "--workload",
+        "mlp",
+        "--board",
+        "pynq-z2",
+        "--json",
+        "--params-out",
+        params.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stdout is only JSON");
+    for key in [
+        "objective",
+        "params",
+        "resources",
+        "budget",
+        "layers",
+        "status",
+        "solve_seconds",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert!(v["objective"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["status"]["kind"], "optimal");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(v["budget"]["dsp"], 220);
+    assert_eq!(v["budget"]["bram18"], 280);
+    for line in ["lut", "ff", "dsp", "bram18", "uram"] {
+        assert!(v["resources"][line].as_u64().unwrap() <= v["budget"][line].as_u64().unwrap());
+    }
+    let sum: u64 = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["cycles"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum as f64, v["objective"].as_f64().unwrap());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&params).unwrap()).unwrap();
+    assert_eq!(written, v["params"]);
+    assert!(written["rows"].as_u64().is_some());
+}
+
+#[test]
+fn map_text_mentions_the_provisional_model() {
+    let o = accelforge(&[
+        "map",
+        "--workload",
+        "mlp",
+        "--board",
+        "pynq-z2",
+        "--space",
+        "small",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("provisional"), "{out}");
+    assert!(
+        out.contains("status: optimal") && out.contains("fc1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn exhaustive_and_milp_agree_through_the_cli() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "map",
+            "--workload",
+            "mlp",
+            "--board",
+            "ultra96-v2",
+            "--space",
+            "small",
+            "--formulation",
+            "heterogeneous",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = accelforge(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["objective"].as_f64().unwrap()
+    };
+    let a = run(&[]);
+    let b = run(&["--exhaustive"]);
+    let c = run(&["--solver", "microlp"]);
+    assert!(
+        (a - b).abs() < 1e-6 * a && (a - c).abs() < 1e-6 * a,
+        "{a} {b} {c}"
+    );
+}
+
+#[test]
+fn infeasible_board_names_the_binding_resource() {
+    // One engine per layer of ResNet-18 cannot fit the smallest Zynq.
+    let o = accelforge(&[
+        "map",
+        "--workload",
+        "resnet18",
+        "--board",
+        "cora-z7-07s",
+        "--formulation",
+        "dataflow",
+        "--space",
+        "small",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("infeasible on Cora Z7-07S"), "{err}");
+    assert!(
+        err.contains("needs") && err.contains("Cora Z7-07S has"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn workload_file_errors_name_file_layer_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        "[[layer]]\nkind = \"gemm\"\nm = 4\nk = 4\nn = 4\n\n[[layer]]\nkind = \"dense\"\nbatch = 1\nin_features = 8\n",
+    )
+    .unwrap();
+    let o = accelforge(&[
+        "map",
+        "--workload",
+        f.to_str().unwrap(),
+        "--board",
+        "pynq-z2",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.toml") && err.contains("layer 1") && err.contains("out_features"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_workload_lists_the_builtins() {
+    let o = accelforge(&["map", "--workload", "lenet", "--board", "pynq-z2"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("mlp") && err.contains("vit-tiny"), "{err}");
+}
