@@ -33,6 +33,7 @@ pub mod mapping;
 pub mod model;
 pub mod problem;
 pub mod provisional;
+pub mod systolic;
 pub mod workload;
 
 pub use error::{MapperError, Result};
@@ -43,6 +44,7 @@ pub use mapping::{
 };
 pub use model::{Dataflow, EngineModel, SearchSpace};
 pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
+pub use systolic::SystolicTemplateModel;
 pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};
 pub use workload::{
     BUILTINS, Conv2d, GemmShape, Layer, LayerOp, Lowered, QfxTypes, Workload, builtin_names,

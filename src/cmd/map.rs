@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use accelforge_boards::BoardDb;
 use accelforge_mapper::{
-    Formulation, MapOptions, MapReport, Method, ProvisionalSystolicModel, SearchSpace, SolveStatus,
+    Formulation, MapOptions, MapReport, Method, ProvisionalSystolicModel, SearchSpace, SolveStatus, SystolicTemplateModel,
     Solver, Workload, exhaustive::DEFAULT_POINT_LIMIT, map,
 };
 use anyhow::Context;
@@ -54,9 +54,23 @@ pub struct MapArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Write the chosen configuration as JSON to this file.
+    /// Write the chosen configuration as JSON to this file (with the default model, a
+    /// `params.json` that `gen systolic --params` and `sim gemm --params` take).
     #[arg(long, value_name = "FILE")]
     pub params_out: Option<PathBuf>,
+    /// Cost model: `template` (the systolic template's exact cycle model and its resource
+    /// model) or `provisional` (a textbook model, for comparison).
+    #[arg(long, value_enum, default_value_t = ModelArg::Template)]
+    pub model: ModelArg,
+}
+
+/// `--model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// The systolic template's own models (exact cycles).
+    Template,
+    /// The mapper's provisional textbook model.
+    Provisional,
 }
 
 /// `--formulation`.
@@ -135,7 +149,11 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         clock_mhz: args.clock_mhz,
         prune: !args.no_prune,
     };
-    let report = map(&ProvisionalSystolicModel, &workload, board, &opts).with_context(|| {
+    let report = match args.model {
+        ModelArg::Template => map(&SystolicTemplateModel::for_workload(&workload), &workload, board, &opts),
+        ModelArg::Provisional => map(&ProvisionalSystolicModel, &workload, board, &opts),
+    }
+    .with_context(|| {
         format!(
             "mapping `{}` onto {} ({})",
             workload.name,

@@ -1,0 +1,136 @@
+//! The systolic-array template's own models as a mapper engine: the exact cycle model that equals
+//! Verilator (`accelforge_templates::systolic::cost::cycles`) and its resource model, for the
+//! very `SystolicParams` that `gen`/`sim` take — so a mapping can be fed to them unchanged.
+//!
+//! Mapping of the search space onto the template's knobs: rows, cols and stream width as given;
+//! the template's controller fixes the tiling (one option per layer); `buffer_depths` sets how
+//! many columns of B stay on chip (`max_n_chunk = cols × depth / 512`, at least `cols`); `max_k`
+//! is the workload's largest reduction length (rounded up to a multiple of 64), so every layer
+//! fits. The template implements the output-stationary dataflow (weight-stationary is rejected
+//! by its `validate()` and skipped here). Operand types are the template's defaults (int8 ×
+//! int8 → 32-bit accumulator → int8).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use accelforge_boards::ResourceEstimate;
+use accelforge_templates::systolic::layer::Gemm;
+use accelforge_templates::systolic::{Dataflow as TemplateDataflow, SystolicParams, cost};
+
+use crate::model::{Dataflow, EngineModel, SearchSpace};
+use crate::workload::{Layer, Workload};
+
+/// The template's exact models for a given workload.
+#[derive(Debug)]
+pub struct SystolicTemplateModel {
+    max_k: u32,
+    /// (params, m, k, n) → cycles and beats; the cycle model is exact but not free, and the
+    /// formulations ask for the same pairs more than once.
+    cache: Mutex<HashMap<(String, u64, u64, u64), Option<(u64, u64)>>>,
+}
+
+impl SystolicTemplateModel {
+    /// A model whose configurations can run every layer of `workload`.
+    pub fn for_workload(workload: &Workload) -> Self {
+        let max_k = workload.layers.iter().map(|l| l.lower().gemm.k).max().unwrap_or(64).max(64);
+        let max_k = u32::try_from(max_k.div_ceil(64) * 64).unwrap_or(u32::MAX);
+        SystolicTemplateModel { max_k, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// `(cycles, stream beats in + out)` of one GEMM, or `None` when the layer cannot run.
+    fn gemm(&self, cfg: &SystolicParams, m: u64, k: u64, n: u64) -> Option<(u64, u64)> {
+        let key = (serde_json::to_string(cfg).unwrap_or_default(), m, k, n);
+        if let Ok(cache) = self.cache.lock()
+            && let Some(v) = cache.get(&key)
+        {
+            return *v;
+        }
+        let dim = |x: u64| u32::try_from(x).ok().filter(|v| *v > 0 && *v < 1 << 16);
+        let value = (|| {
+            let g = Gemm { m: dim(m)?, k: dim(k)?, n: dim(n)? };
+            let est = cost::cycles(cfg, &g).ok()?;
+            Some((est.cycles, est.input_beats + est.output_beats))
+        })();
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, value);
+        }
+        value
+    }
+
+    /// Cycles and beats of a layer: its lowered GEMM, once per group.
+    fn layer(&self, cfg: &SystolicParams, layer: &Layer) -> Option<(u64, u64)> {
+        let lowered = layer.lower();
+        let g = lowered.gemm;
+        let (c, b) = self.gemm(cfg, g.m, g.k, g.n)?;
+        Some((c.checked_mul(lowered.groups)?, b.checked_mul(lowered.groups)?))
+    }
+}
+
+impl EngineModel for SystolicTemplateModel {
+    type Config = SystolicParams;
+    type Tiling = ();
+
+    fn name(&self) -> &str {
+        "systolic-template"
+    }
+
+    fn note(&self) -> Option<&str> {
+        Some(
+            "cycles from the systolic template's exact model (equal to Verilator); DSP and BRAM exact against Yosys, LUT/FF estimated; int8 operands",
+        )
+    }
+
+    fn candidates(&self, space: &SearchSpace) -> Vec<SystolicParams> {
+        let mut out = Vec::new();
+        if !space.dataflows.contains(&Dataflow::OutputStationary) {
+            return out;
+        }
+        for &rows in &space.rows {
+            for &cols in &space.cols {
+                for &depth in &space.buffer_depths {
+                    for &stream_bits in &space.stream_bits {
+                        let p = SystolicParams {
+                            rows,
+                            cols,
+                            dataflow: TemplateDataflow::Os,
+                            max_k: self.max_k,
+                            max_n_chunk: cols * (depth / 512).max(1),
+                            stream_bits,
+                            ..SystolicParams::default()
+                        };
+                        if p.validate().is_ok() {
+                            out.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn tilings(&self, cfg: &SystolicParams, layer: &Layer) -> Vec<()> {
+        if self.layer(cfg, layer).is_some() { vec![()] } else { Vec::new() }
+    }
+
+    fn layer_cycles(&self, cfg: &SystolicParams, layer: &Layer, _: &()) -> Option<u64> {
+        self.layer(cfg, layer).map(|(c, _)| c)
+    }
+
+    fn ddr_bytes(&self, cfg: &SystolicParams, layer: &Layer, _: &()) -> u64 {
+        // Every beat of the operand and result streams goes through the DMA to or from DDR.
+        self.layer(cfg, layer).map_or(u64::MAX, |(_, beats)| beats.saturating_mul(u64::from(cfg.stream_bits / 8)))
+    }
+
+    fn stream_bytes_per_cycle(&self, cfg: &SystolicParams) -> f64 {
+        f64::from(cfg.stream_bits / 8)
+    }
+
+    fn resources(&self, cfg: &SystolicParams) -> ResourceEstimate {
+        match cost::resources(cfg) {
+            Ok(r) => ResourceEstimate { lut: r.lut, ff: r.ff, dsp: r.dsp, bram18: r.bram18 + 2 * r.bram36, uram: r.uram },
+            // Unbuildable configurations are filtered in `candidates`; make any other one
+            // unaffordable rather than free.
+            Err(_) => ResourceEstimate { lut: u64::MAX / 4, ff: u64::MAX / 4, dsp: u64::MAX / 4, bram18: u64::MAX / 4, uram: u64::MAX / 4 },
+        }
+    }
+}
