@@ -4,3 +4,4 @@
 
 pub mod qfx;
 pub mod units;
+pub mod systolic;

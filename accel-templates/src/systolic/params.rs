@@ -1,0 +1,355 @@
+//! Parameters of the systolic array, their validation, and the values derived from them that
+//! the RTL generator, the golden model and the cost model all share.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Result, SystolicError};
+use crate::qfx::{Overflow, QType};
+
+/// Which operand stays in the processing elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataflow {
+    /// Output-stationary: each PE accumulates one output; operands flow through.
+    #[default]
+    Os,
+    /// Weight-stationary: each PE holds one weight; partial sums flow down the columns.
+    Ws,
+}
+
+/// How a processing element multiplies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeKind {
+    /// A full-width product wire: one DSP48 per PE.
+    #[default]
+    Dsp,
+    /// Weights restricted to ±2^k or a two-term canonical-signed-digit sum ±2^a ± 2^b: each PE
+    /// shifts and adds, no DSP.
+    ShiftAdd,
+}
+
+/// Parameters of one systolic-array accelerator (serialised as `params.json` by `gen`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystolicParams {
+    /// PE rows R (rows of A, i.e. output rows, per tile).
+    pub rows: u32,
+    /// PE columns C (columns of B, i.e. output columns, per tile).
+    pub cols: u32,
+    /// Dataflow.
+    pub dataflow: Dataflow,
+    /// Type of A (inputs / activations), HLS spelling, e.g. `ap_fixed<8,8>`.
+    pub input_type: String,
+    /// Type of B (weights).
+    pub weight_type: String,
+    /// Accumulator type; must hold every dot product of `max_k` terms exactly.
+    pub acc_type: String,
+    /// Output type; its rounding and overflow modes define the requantizer.
+    pub output_type: String,
+    /// PE kind.
+    pub pe: PeKind,
+    /// Largest reduction length K a command may use (depth of the operand buffers).
+    pub max_k: u32,
+    /// Columns of B kept on chip at once (a multiple of `cols`); A is streamed once per chunk.
+    pub max_n_chunk: u32,
+    /// AXI4-Stream data width of both streams, in bits.
+    pub stream_bits: u32,
+    /// Clamp negative accumulators to zero before requantizing.
+    pub relu: bool,
+}
+
+impl Default for SystolicParams {
+    fn default() -> Self {
+        SystolicParams {
+            rows: 8,
+            cols: 8,
+            dataflow: Dataflow::Os,
+            input_type: "ap_fixed<8,8>".into(),
+            weight_type: "ap_fixed<8,8>".into(),
+            acc_type: "ap_fixed<32,32>".into(),
+            output_type: "ap_fixed<8,8>".into(),
+            pe: PeKind::Dsp,
+            max_k: 256,
+            max_n_chunk: 32,
+            stream_bits: 64,
+            relu: false,
+        }
+    }
+}
+
+/// Everything derived from validated parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The parameters themselves.
+    pub p: SystolicParams,
+    /// Rows R.
+    pub r: u32,
+    /// Columns C.
+    pub c: u32,
+    /// Input (A) type.
+    pub ta: QType,
+    /// Weight (B) type.
+    pub tb: QType,
+    /// Accumulator type.
+    pub tacc: QType,
+    /// Output type.
+    pub tout: QType,
+    /// Signed operand widths inside the PE (unsigned types get a zero bit on top).
+    pub wa: u32,
+    /// See `wa`.
+    pub wb: u32,
+    /// Accumulator width.
+    pub wacc: u32,
+    /// Elements per input beat for A, B, and per output beat.
+    pub ea: u32,
+    /// See `ea`.
+    pub eb: u32,
+    /// See `ea`.
+    pub eo: u32,
+    /// Memories (each one stream word wide) per A column / B row / output row.
+    pub qa: u32,
+    /// See `qa`.
+    pub qb: u32,
+    /// Output beats per full output row.
+    pub qo: u32,
+    /// Column tiles per B chunk.
+    pub tiles_per_chunk: u32,
+    /// Words per A bank (power of two ≥ max_k).
+    pub a_bank_depth: u32,
+    /// Words per B bank (power of two ≥ tiles_per_chunk·max_k).
+    pub b_bank_depth: u32,
+    /// Output FIFO rows (power of two ≥ 2R).
+    pub out_fifo_depth: u32,
+    /// Minimum cycles between two tile starts, so the output chain never collides.
+    pub min_period: u32,
+}
+
+fn perr(msg: impl Into<String>) -> SystolicError {
+    SystolicError::Params(msg.into())
+}
+
+fn signed_bits_for(min: i128, max: i128) -> u32 {
+    // Smallest w with -2^(w-1) <= min and max <= 2^(w-1)-1.
+    let mut w = 1u32;
+    while w < 127 && (min < -(1i128 << (w - 1)) || max > (1i128 << (w - 1)) - 1) {
+        w += 1;
+    }
+    w
+}
+
+impl SystolicParams {
+    /// Checks every parameter and their combinations; the message names the fix.
+    pub fn validate(&self) -> Result<()> {
+        self.resolve().map(|_| ())
+    }
+
+    /// Validates and derives the shared quantities.
+    pub fn resolve(&self) -> Result<Resolved> {
+        let p = self;
+        if p.rows == 0 || p.rows > 64 || p.cols == 0 || p.cols > 64 {
+            return Err(perr(format!(
+                "rows and cols must be 1..=64 (got {}x{})",
+                p.rows, p.cols
+            )));
+        }
+        if p.dataflow == Dataflow::Ws {
+            return Err(perr(
+                "dataflow `ws` (weight-stationary) is not implemented yet; use `os`",
+            ));
+        }
+        let parse = |what: &str, s: &str| -> Result<QType> {
+            s.parse::<QType>().map_err(|e| perr(format!("{what}: {e}")))
+        };
+        let ta = parse("input_type", &p.input_type)?;
+        let tb = parse("weight_type", &p.weight_type)?;
+        let tacc = parse("acc_type", &p.acc_type)?;
+        let tout = parse("output_type", &p.output_type)?;
+        if !(8..=1024).contains(&p.stream_bits) || p.stream_bits % 8 != 0 {
+            return Err(perr(format!(
+                "stream_bits must be a multiple of 8 in 8..=1024 (got {})",
+                p.stream_bits
+            )));
+        }
+        for (what, t) in [("input", &ta), ("weight", &tb), ("output", &tout)] {
+            if p.stream_bits % t.width() != 0 {
+                return Err(perr(format!(
+                    "stream_bits {} is not a multiple of the {what} element width {} ({t}); \
+                     elements are packed whole into beats",
+                    p.stream_bits,
+                    t.width()
+                )));
+            }
+        }
+        let wa = ta.width() + u32::from(!ta.is_signed());
+        let wb = tb.width() + u32::from(!tb.is_signed());
+        if wa > 32 || wb > 32 {
+            return Err(perr("input and weight types must be at most 32 bits wide"));
+        }
+        if !tacc.is_signed() {
+            return Err(perr(format!(
+                "acc_type {tacc} must be signed (ap_fixed): the accumulator is two's complement"
+            )));
+        }
+        if tacc.frac_bits() != ta.frac_bits() + tb.frac_bits() {
+            return Err(perr(format!(
+                "acc_type {tacc} has {} fractional bits but products of {ta} and {tb} have {}; \
+                 the accumulator must hold products exactly (use F = {})",
+                tacc.frac_bits(),
+                ta.frac_bits() + tb.frac_bits(),
+                ta.frac_bits() + tb.frac_bits()
+            )));
+        }
+        if p.max_k == 0 || p.max_k > 65_535 {
+            return Err(perr(format!("max_k must be 1..=65535 (got {})", p.max_k)));
+        }
+        let corners = [
+            ta.min_raw() * tb.min_raw(),
+            ta.min_raw() * tb.max_raw(),
+            ta.max_raw() * tb.min_raw(),
+            ta.max_raw() * tb.max_raw(),
+        ];
+        let pmin = corners.iter().copied().min().unwrap_or(0);
+        let pmax = corners.iter().copied().max().unwrap_or(0);
+        let k = i128::from(p.max_k);
+        let need = signed_bits_for(pmin * k, pmax * k);
+        if tacc.width() < need {
+            return Err(perr(format!(
+                "acc_type {tacc} is too narrow: a dot product of max_k = {} terms of {ta} x {tb} \
+                 needs {need} bits (e.g. ap_fixed<{need},{}>)",
+                p.max_k,
+                need as i32 - tacc.frac_bits()
+            )));
+        }
+        if tacc.width() > 64 {
+            return Err(perr("acc_type must be at most 64 bits wide"));
+        }
+        if tout.width() < 2 {
+            return Err(perr(format!(
+                "output_type {tout} must be at least 2 bits wide"
+            )));
+        }
+        if tout.overflow() == Overflow::WrapSm || tout.sat_bits() != 0 {
+            return Err(perr(format!(
+                "output_type {tout}: the requantizer supports AP_SAT, AP_SAT_ZERO, AP_SAT_SYM and \
+                 AP_WRAP with N = 0"
+            )));
+        }
+        if p.max_n_chunk == 0 || p.max_n_chunk % p.cols != 0 || p.max_n_chunk > 4096 {
+            return Err(perr(format!(
+                "max_n_chunk must be a positive multiple of cols ({}) up to 4096 (got {})",
+                p.cols, p.max_n_chunk
+            )));
+        }
+        if p.pe == PeKind::ShiftAdd && tb.width() > 16 {
+            return Err(perr(
+                "shift-add PEs support weight types of at most 16 bits",
+            ));
+        }
+        let (r, c) = (p.rows, p.cols);
+        let ea = p.stream_bits / ta.width();
+        let eb = p.stream_bits / tb.width();
+        let eo = p.stream_bits / tout.width();
+        let tiles_per_chunk = p.max_n_chunk / c;
+        let a_bank_depth = p.max_k.next_power_of_two();
+        let b_bank_depth = (tiles_per_chunk * p.max_k).next_power_of_two();
+        if b_bank_depth > 1 << 20 {
+            return Err(perr(
+                "the B buffer (max_n_chunk/cols x max_k words per bank) exceeds 2^20 words",
+            ));
+        }
+        Ok(Resolved {
+            p: p.clone(),
+            r,
+            c,
+            ta,
+            tb,
+            tacc,
+            tout,
+            wa,
+            wb,
+            wacc: tacc.width(),
+            ea,
+            eb,
+            eo,
+            qa: r.div_ceil(ea),
+            qb: c.div_ceil(eb),
+            qo: c.div_ceil(eo),
+            tiles_per_chunk,
+            a_bank_depth,
+            b_bank_depth,
+            out_fifo_depth: (2 * r).next_power_of_two().max(2),
+            min_period: 2 * r - 1,
+        })
+    }
+
+    /// A stable short name for the generated modules, e.g. `af_systolic_os_8x8_1a2b3c`.
+    pub fn module_prefix(&self) -> String {
+        let df = match self.dataflow {
+            Dataflow::Os => "os",
+            Dataflow::Ws => "ws",
+        };
+        let hash = accelforge_hdl::params_hash(self);
+        format!(
+            "af_systolic_{df}_{}x{}_{}",
+            self.rows,
+            self.cols,
+            &hash[..6.min(hash.len())]
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let r = SystolicParams::default().resolve().unwrap();
+        assert_eq!((r.ea, r.eb, r.eo, r.qa, r.qb, r.qo), (8, 8, 8, 1, 1, 1));
+    }
+
+    #[test]
+    fn impossible_combinations_are_named() {
+        let mut p = SystolicParams {
+            stream_bits: 60,
+            ..Default::default()
+        };
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("multiple of 8")
+        );
+        p.stream_bits = 64;
+        p.input_type = "ap_fixed<12,12>".into();
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a multiple")
+        );
+        p.input_type = "ap_fixed<8,8>".into();
+        p.acc_type = "ap_fixed<16,16>".into();
+        assert!(p.validate().unwrap_err().to_string().contains("too narrow"));
+        p.acc_type = "ap_fixed<32,30>".into();
+        assert!(p.validate().unwrap_err().to_string().contains("fractional"));
+        p.acc_type = "ap_fixed<32,32>".into();
+        p.max_n_chunk = 12;
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("multiple of cols")
+        );
+    }
+
+    #[test]
+    fn json_round_trip_rejects_unknown_fields() {
+        let p = SystolicParams::default();
+        let j = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<SystolicParams>(&j).unwrap(), p);
+        let bad = j.replace("\"relu\"", "\"relux\"");
+        assert!(serde_json::from_str::<SystolicParams>(&bad).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! The processing element of the output-stationary array, and the shift-add weight encoding.
+
+use accelforge_hdl::{Expr, Module, ModuleBuilder, Result, Stmt, clog2};
+
+use super::params::{PeKind, Resolved};
+use super::rtl_util::sext;
+
+/// Bits of one shift amount in a shift-add weight (positions `0..wb`).
+pub(crate) fn shift_bits(r: &Resolved) -> u32 {
+    clog2(u64::from(r.wb)).max(1)
+}
+
+/// Width of the operand travelling down a column: the weight itself for DSP PEs, or its
+/// decomposition `{z1, n1, s1, z2, n2, s2}` for shift-add PEs.
+pub(crate) fn b_lane_width(r: &Resolved) -> u32 {
+    match r.p.pe {
+        PeKind::Dsp => r.wb,
+        PeKind::ShiftAdd => 2 * (2 + shift_bits(r)),
+    }
+}
+
+/// Non-adjacent-form digits of `x` (a `wb`-bit signed value): `(positive, negative)` masks of
+/// `wb` bits each, computed exactly as the RTL decoder does (from `h = 3x` in `wb + 2` bits).
+pub fn naf_digits(x: i128, wb: u32) -> (u64, u64) {
+    let m = wb + 2;
+    let mask = (1u128 << m) - 1;
+    let xu = (x as u128) & mask;
+    let h = (xu + (xu << 1)) & mask;
+    let (mut pos, mut neg) = (0u64, 0u64);
+    for i in 0..wb {
+        let hb = (h >> (i + 1)) & 1 == 1;
+        let xb = (xu >> (i + 1)) & 1 == 1;
+        if hb && !xb {
+            pos |= 1 << i;
+        }
+        if !hb && xb {
+            neg |= 1 << i;
+        }
+    }
+    (pos, neg)
+}
+
+/// Whether a raw weight is usable by shift-add PEs (at most two non-zero CSD digits).
+pub fn is_shift_add_weight(raw: i128, wb: u32) -> bool {
+    let (p, n) = naf_digits(raw, wb);
+    (p | n).count_ones() <= 2
+}
+
+/// The PE: registers its operands and flag towards its right/lower neighbours, multiplies (or
+/// shifts and adds), accumulates, and on the flag hands the finished sum to the output chain
+/// that runs upwards through the column (against the diagonal wavefront, so a finished value
+/// never collides with a neighbour's capture when tiles start at least 2R−1 cycles apart).
+pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
+    let mut m = ModuleBuilder::new(name)?;
+    m.doc(format!(
+        "Output-stationary PE: {} x {} -> {}-bit accumulator ({}).",
+        r.ta,
+        r.tb,
+        r.wacc,
+        match r.p.pe {
+            PeKind::Dsp => "DSP multiply",
+            PeKind::ShiftAdd => "shift-add, no DSP",
+        }
+    ));
+    let bw = b_lane_width(r);
+    let clk = m.input("clk", 1)?;
+    let rst = m.input("rst", 1)?;
+    let a_in = m.input_signed("a_in", r.wa)?;
+    let b_in = m.input("b_in", bw)?;
+    let f_in = m.input("f_in", 1)?;
+    let out_in = m.input_signed("out_in", r.wacc)?;
+    let a_out = m.output_reg_signed("a_out", r.wa)?;
+    let b_out = m.output_reg("b_out", bw)?;
+    let f_out = m.output_reg("f_out", 1)?;
+    let out_out = m.output_reg_signed("out_out", r.wacc)?;
+    let acc = m.reg_signed("acc", r.wacc)?;
+    let wp = r.wa + r.wb;
+    let prod: Expr = match r.p.pe {
+        PeKind::Dsp => {
+            let p = m.product("prod", &a_in.e(), &b_in.e().as_signed())?;
+            p.e()
+        }
+        PeKind::ShiftAdd => {
+            let sb = shift_bits(r);
+            // Field layout, most significant first: z1 n1 s1 z2 n2 s2.
+            let term = |m: &mut ModuleBuilder, k: u32| -> Result<Expr> {
+                let base = if k == 0 { 2 + sb } else { 0 };
+                let s = b_in.slice(base + sb - 1, base)?;
+                let n = b_in.bit(base + sb)?;
+                let z = b_in.bit(base + sb + 1)?;
+                let a_ext = sext(m, &format!("a_ext{k}"), &a_in.e(), wp)?;
+                let sh = m.wire_from(&format!("sh{k}"), a_ext.shl_by(&s)?)?;
+                let signed_term = Expr::mux(&n, &sh.e().neg(), &sh.e())?;
+                Expr::mux(&z, &signed_term, &Expr::zero(wp).as_signed())
+            };
+            let t1 = term(&mut m, 0)?;
+            let t2 = term(&mut m, 1)?;
+            let p = m.wire_from("prod", t1.add(&t2)?)?;
+            p.e()
+        }
+    };
+    let p_ext = sext(&mut m, "prod_w", &prod, r.wacc)?;
+    let zero_acc = Expr::zero(r.wacc).as_signed();
+    m.clocked(
+        &clk,
+        vec![
+            Stmt::set(&a_out, a_in.e())?,
+            Stmt::set(&b_out, b_in.e())?,
+            Stmt::if_else(
+                rst.e(),
+                vec![Stmt::set(&f_out, Expr::bool(false))?],
+                vec![Stmt::set(&f_out, f_in.e())?],
+            )?,
+            // The flag starts a new tile: the finished sum leaves through the output chain.
+            Stmt::set(
+                &acc,
+                Expr::mux(&f_in.e(), &zero_acc, &acc.e())?.add(&p_ext)?,
+            )?,
+            Stmt::set(&out_out, Expr::mux(&f_in.e(), &acc.e(), &out_in.e())?)?,
+        ],
+    )?;
+    Ok(m.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naf_reconstructs_every_8_bit_value() {
+        for x in -128i128..=127 {
+            let (p, n) = naf_digits(x, 8);
+            assert_eq!(p & n, 0);
+            assert_eq!(p & (p >> 1), 0, "non-adjacent");
+            assert_eq!(i128::from(p) - i128::from(n), x, "x = {x}");
+        }
+        // Unsigned 8-bit weights travel as 9-bit signed values.
+        for x in 0i128..=255 {
+            let (p, n) = naf_digits(x, 9);
+            assert_eq!(i128::from(p) - i128::from(n), x);
+        }
+        assert!(is_shift_add_weight(-128, 8));
+        assert!(is_shift_add_weight(127, 8)); // 128 - 1
+        assert!(!is_shift_add_weight(0b1010101, 8));
+    }
+}

@@ -1,0 +1,276 @@
+//! Runs the generated Verilog in Verilator (through `accelforge-sim`) against the golden model.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use accelforge_sim::{AxisDriver, AxisMonitor, AxisNames, Beat, BuildOptions, DesignSpec, Sim};
+use ndarray::{Array2, Array3, Array4};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::cost;
+use super::error::{Result, SystolicError};
+use super::layer::{Conv2d, Gemm};
+use super::model;
+use super::params::{PeKind, Resolved, SystolicParams};
+use super::pe::is_shift_add_weight;
+use super::rtl;
+
+/// How to simulate.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Seed of the operand data and of the back-pressure.
+    pub seed: u64,
+    /// Probability of an idle input cycle and, independently, of output `tready` low.
+    pub backpressure: f64,
+    /// Write a VCD waveform here (builds the tracing variant).
+    pub trace: Option<PathBuf>,
+}
+
+/// What a simulation measured (JSON keys are part of the CLI contract).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimReport {
+    /// Cycles from command acceptance to the last output beat (see [`cost`]).
+    pub cycles: u64,
+    /// Multiply-accumulates of the GEMM.
+    pub macs: u64,
+    /// `macs / (cycles · R · C)`.
+    pub utilization: f64,
+    /// Output elements compared with the golden model.
+    pub outputs_checked: u64,
+    /// Elements that differed (plus missing/extra beats and TLAST errors).
+    pub mismatches: u64,
+    /// Simulated cycles per second of wall time (simulation loop only, after the build).
+    pub sim_cycles_per_second: f64,
+    /// The analytic model's cycle count for the same layer.
+    pub model_cycles: u64,
+    /// Wall time of the simulation loop, seconds.
+    pub sim_seconds: f64,
+    /// Whether the Verilator build came from the cache.
+    pub build_cached: bool,
+}
+
+fn sim_err(e: accelforge_sim::SimError) -> SystolicError {
+    SystolicError::Sim(e.to_string())
+}
+
+/// Random raw operands for a GEMM (weights drawn from the shift-add set for shift-add PEs).
+pub fn random_gemm_operands(r: &Resolved, g: &Gemm, seed: u64) -> (Array2<i64>, Array2<i64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let a = Array2::from_shape_fn((g.m as usize, g.k as usize), |_| {
+        rng.random_range(r.ta.min_raw()..=r.ta.max_raw()) as i64
+    });
+    let b = Array2::from_shape_fn((g.k as usize, g.n as usize), |_| random_weight(r, &mut rng));
+    (a, b)
+}
+
+fn random_weight(r: &Resolved, rng: &mut ChaCha8Rng) -> i64 {
+    loop {
+        let w = rng.random_range(r.tb.min_raw()..=r.tb.max_raw());
+        if r.p.pe == PeKind::Dsp || is_shift_add_weight(w, r.wb) {
+            return w as i64;
+        }
+    }
+}
+
+/// Builds (cached) and runs one GEMM; every output is checked against the golden model.
+pub fn run_gemm(
+    p: &SystolicParams,
+    g: &Gemm,
+    a: &Array2<i64>,
+    b: &Array2<i64>,
+    opts: &SimOptions,
+) -> Result<SimReport> {
+    let r = p.resolve()?;
+    g.check(p)?;
+    if r.p.pe == PeKind::ShiftAdd {
+        if let Some(w) = b
+            .iter()
+            .find(|&&w| !is_shift_add_weight(i128::from(w), r.wb))
+        {
+            return Err(SystolicError::Data(format!(
+                "weight code {w} is not ±2^a or ±2^a±2^b; shift-add PEs cannot multiply by it"
+            )));
+        }
+    }
+    let expected = model::gemm(&r, a, b)?;
+    let beats_in = model::input_beats(&r, g, a, b)?;
+    let beats_out = model::output_beats(&r, g, &expected);
+    let est = cost::cycles(p, g)?;
+
+    let design = rtl::design(p)?;
+    let spec = DesignSpec::from_hdl(&design);
+    let build_opts = BuildOptions {
+        trace: opts.trace.is_some(),
+        ..BuildOptions::default()
+    };
+    let compiled = accelforge_sim::build(&spec, &build_opts).map_err(sim_err)?;
+    let mut sim = compiled.sim().map_err(sim_err)?;
+    if let Some(path) = &opts.trace {
+        sim.trace_vcd(path).map_err(sim_err)?;
+    }
+    sim.reset(2).map_err(sim_err)?;
+    let mut driver = AxisDriver::new(
+        &sim,
+        AxisNames::prefixed("s_axis_"),
+        opts.seed ^ 0x5eed,
+        opts.backpressure,
+    )
+    .map_err(sim_err)?;
+    let mut monitor = AxisMonitor::new(
+        &sim,
+        AxisNames::prefixed("m_axis_"),
+        opts.seed ^ 0xbacc,
+        opts.backpressure,
+    )
+    .map_err(sim_err)?;
+    for (data, last) in beats_in {
+        driver.push(Beat { data, last });
+    }
+    let t0 = Instant::now();
+    let cycles = command(
+        &mut sim,
+        g,
+        &mut driver,
+        &mut monitor,
+        est.cycles,
+        opts.backpressure,
+    )?;
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(_) = &opts.trace {
+        sim.trace_close();
+    }
+    monitor.check_protocol(&sim).map_err(sim_err)?;
+
+    let got: Vec<model::Beat> = monitor
+        .received()
+        .iter()
+        .map(|b| (b.data.clone(), b.last))
+        .collect();
+    let mut mismatches = 0u64;
+    if got.len() != beats_out.len() {
+        mismatches += got.len().abs_diff(beats_out.len()) as u64;
+    }
+    for (i, (g_b, e_b)) in got.iter().zip(&beats_out).enumerate() {
+        if g_b.1 != e_b.1 {
+            mismatches += 1;
+            let _ = i;
+        }
+    }
+    match model::unpack_output(&r, g, &got) {
+        Ok(c) => {
+            if std::env::var_os("AF_SYSTOLIC_DEBUG").is_some() {
+                eprintln!("got\n{c}\nexpected\n{expected}");
+            }
+            mismatches += c
+                .iter()
+                .zip(expected.iter())
+                .filter(|(x, y)| x != y)
+                .count() as u64;
+        }
+        Err(_) => mismatches += u64::from(g.m) * u64::from(g.n),
+    }
+    let macs = g.macs();
+    Ok(SimReport {
+        cycles,
+        macs,
+        utilization: macs as f64 / (cycles as f64 * f64::from(r.r) * f64::from(r.c)),
+        outputs_checked: u64::from(g.m) * u64::from(g.n),
+        mismatches,
+        sim_cycles_per_second: if secs > 0.0 {
+            cycles as f64 / secs
+        } else {
+            0.0
+        },
+        model_cycles: est.cycles,
+        sim_seconds: secs,
+        build_cached: compiled.was_cached(),
+    })
+}
+
+/// Issues the command and runs until the TLAST beat; returns the cycle count as defined in
+/// [`cost`].
+fn command(
+    sim: &mut Sim,
+    g: &Gemm,
+    driver: &mut AxisDriver,
+    monitor: &mut AxisMonitor,
+    model_cycles: u64,
+    bp: f64,
+) -> Result<u64> {
+    let e = sim_err;
+    let cmd_valid = sim.port("cmd_valid").map_err(e)?;
+    sim.poke("cmd_m", u64::from(g.m)).map_err(e)?;
+    sim.poke("cmd_k", u64::from(g.k)).map_err(e)?;
+    sim.poke("cmd_n", u64::from(g.n)).map_err(e)?;
+    if sim.peek("cmd_ready").map_err(e)? != 1 {
+        return Err(SystolicError::Sim("cmd_ready is low after reset".into()));
+    }
+    sim.poke(cmd_valid, 1).map_err(e)?;
+    sim.step_agents(&mut [driver, monitor]).map_err(e)?;
+    sim.poke(cmd_valid, 0).map_err(e)?;
+    let slack = if bp > 0.0 { 1.0 / (1.0 - bp) } else { 1.0 };
+    let limit = (model_cycles as f64 * slack * 4.0) as u64 + 10_000;
+    let mut cycles = 0u64;
+    loop {
+        if cycles >= limit {
+            return Err(SystolicError::Sim(
+                sim.timeout_error(
+                    format!(
+                        "the last output beat ({} beats received, {} input beats sent)",
+                        monitor.received().len(),
+                        driver.sent()
+                    ),
+                    cycles,
+                )
+                .to_string(),
+            ));
+        }
+        sim.step_agents(&mut [driver, monitor]).map_err(e)?;
+        cycles += 1;
+        if monitor.received().last().is_some_and(|b| b.last) {
+            break;
+        }
+    }
+    if sim.peek("done").map_err(e)? != 1 || sim.peek("busy").map_err(e)? != 0 {
+        return Err(SystolicError::Sim(
+            "after the last beat, done should be 1 and busy 0".into(),
+        ));
+    }
+    Ok(cycles)
+}
+
+/// Runs one conv2d layer (host im2col) with random data; every output is checked against the
+/// direct-convolution golden model.
+pub fn run_conv2d(p: &SystolicParams, conv: &Conv2d, opts: &SimOptions) -> Result<SimReport> {
+    let r = p.resolve()?;
+    let g = conv.gemm()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let x = Array3::from_shape_fn((conv.c as usize, conv.h as usize, conv.w as usize), |_| {
+        rng.random_range(r.ta.min_raw()..=r.ta.max_raw()) as i64
+    });
+    let w = Array4::from_shape_fn(
+        (
+            conv.k as usize,
+            conv.c as usize,
+            conv.r as usize,
+            conv.s as usize,
+        ),
+        |_| random_weight(&r, &mut rng),
+    );
+    let a = model::im2col(conv, &x)?;
+    let b = model::weights_to_b(conv, &w)?;
+    // The direct convolution must agree with the lowered GEMM's golden result.
+    let y = model::conv2d(&r, conv, &x, &w)?;
+    let c = model::gemm(&r, &a, &b)?;
+    let (_, ow) = conv.out_hw()?;
+    for ((o, oy, ox), v) in y.indexed_iter() {
+        if c[(oy * ow as usize + ox, o)] != *v {
+            return Err(SystolicError::Data(
+                "im2col lowering disagrees with the direct convolution (a model bug)".into(),
+            ));
+        }
+    }
+    run_gemm(p, &g, &a, &b, opts)
+}
