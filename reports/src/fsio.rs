@@ -44,6 +44,15 @@ impl AtomicFile {
             .tmp
             .into_inner()
             .map_err(|e| io_err("writing", &path)(e.into_error()))?;
+        // Temporary files are created private (0600); a result file should be as readable as
+        // any file the user creates.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(io_err("setting permissions of", &path))?;
+        }
         tmp.persist(&path)
             .map_err(|e| io_err("renaming into place", &path)(e.error))?;
         Ok(())

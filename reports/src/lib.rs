@@ -19,10 +19,13 @@
 
 pub mod error;
 pub mod fsio;
+pub mod html;
 pub mod pareto;
 pub mod plot;
+pub mod render;
 pub mod results;
 pub mod schema;
 
 pub use error::{ReportError, Result};
+pub use render::{InputKind, Rendered, detect, render};
 pub use results::{MergeOutcome, Scan, finalize, merge, pareto_front, read_meta, scan};

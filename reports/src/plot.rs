@@ -194,7 +194,8 @@ pub struct Series {
 }
 
 /// A scatter/line chart, each axis linear or logarithmic.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
+#[allow(missing_debug_implementations)] // plotters' SeriesLabelPosition has no Debug
 pub struct Scatter {
     /// Title.
     pub title: String,
@@ -212,6 +213,11 @@ pub struct Scatter {
     pub y_fmt: fn(f64) -> String,
     /// Series, drawn in order (later ones on top).
     pub series: Vec<Series>,
+    /// Where the legend goes (pick an empty corner).
+    pub legend_at: SeriesLabelPosition,
+    /// Extra room on the right, as a factor of the x span (log axes: a multiplier), so a
+    /// legend placed there does not cover data.
+    pub x_room: f64,
 }
 
 impl Scatter {
@@ -293,7 +299,7 @@ impl Scatter {
             .label_font(font(15))
             .background_style(WHITE.mix(0.9))
             .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend_at.clone())
             .draw()
             .map_err(e)?;
         Ok(())
@@ -404,13 +410,13 @@ impl Chart for Bars {
             .margin(18)
             .x_label_area_size(56)
             .y_label_area_size(label_area)
-            .build_cartesian_2d(0f64..vmax * 1.18, (0..n).into_segmented())
+            .build_cartesian_2d(0f64..vmax * 1.18, (0..n - 1).into_segmented())
             .map_err(e)?;
         let xf = |v: &f64| (self.x_fmt)(*v);
         let yf = |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) => self
-                .bars
-                .get(n - 1 - *i)
+            SegmentValue::CenterOf(i) => (n - 1)
+                .checked_sub(*i)
+                .and_then(|k| self.bars.get(k))
                 .map(|b| b.label.clone())
                 .unwrap_or_default(),
             _ => String::new(),

@@ -4,7 +4,10 @@
 pub mod boards;
 pub mod demo;
 pub mod lint;
+pub mod merge;
 pub mod qfx;
+pub mod report;
+pub mod sweep;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +35,12 @@ pub enum Command {
     Boards(boards::BoardsArgs),
     /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
     Qfx(qfx::QfxArgs),
+    /// Sweep a design space from a spec file (parallel, streaming, resumable, shardable).
+    Sweep(sweep::SweepArgs),
+    /// Join sweep output directories (shards) and recompute the CSV files and summary.
+    Merge(merge::MergeArgs),
+    /// Charts and an HTML page for a sweep, map or sim result directory.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,6 +51,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
         Command::Qfx(a) => qfx::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Merge(a) => merge::run(a),
+        Command::Report(a) => report::run(a),
     }
 }
 
