@@ -1,4 +1,6 @@
 //! End-to-end tests of `accelforge sweep` and `accelforge merge`.
+// Test helpers, not only #[test] bodies, unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,7 +19,11 @@ fn stderr(o: &Output) -> String {
 
 fn ok(args: &[&str]) -> Output {
     let o = accelforge(args);
-    assert!(o.status.success(), "accelforge {args:?} failed:\n{}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "accelforge {args:?} failed:\n{}",
+        stderr(&o)
+    );
     o
 }
 
@@ -79,13 +85,25 @@ fn ten_thousand_points_stream_to_disk_with_derived_files() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "large.toml", LARGE);
     let out = dir.path().join("out");
-    let o = ok(&["sweep", "--spec", s(&spec), "--out", s(&out), "--jobs", "2", "--json"]);
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--jobs",
+        "2",
+        "--json",
+    ]);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["total_points"], 10_240);
     assert_eq!(summary["counts"]["points"], 10_240);
     let c = &summary["counts"];
     assert!(c["ok"].as_u64().unwrap() > 1000, "{summary}");
-    assert!(c["invalid"].as_u64().unwrap() > 0, "max_k = 4 cannot run K = 8: {summary}");
+    assert!(
+        c["invalid"].as_u64().unwrap() > 0,
+        "max_k = 4 cannot run K = 8: {summary}"
+    );
     assert!(summary["run"]["points_per_second"].as_f64().unwrap() > 0.0);
     assert_eq!(sorted_lines(&out.join("results.jsonl")).len(), 10_240);
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
@@ -102,7 +120,12 @@ fn ten_thousand_points_stream_to_disk_with_derived_files() {
     // The id set has no duplicates.
     let ids: std::collections::HashSet<String> = sorted_lines(&out.join("results.jsonl"))
         .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids.len(), 10_240);
 }
@@ -112,13 +135,34 @@ fn resume_after_a_stop_equals_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "medium.toml", MEDIUM);
     let full = dir.path().join("full");
-    ok(&["sweep", "--spec", s(&spec), "--out", s(&full), "--jobs", "2"]);
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&full),
+        "--jobs",
+        "2",
+    ]);
 
     let part = dir.path().join("part");
-    ok(&["sweep", "--spec", s(&spec), "--out", s(&part), "--jobs", "2", "--max-points", "150"]);
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&part),
+        "--jobs",
+        "2",
+        "--max-points",
+        "150",
+    ]);
     let results = part.join("results.jsonl");
     assert_eq!(sorted_lines(&results).len(), 150);
-    assert!(!part.join("summary.json").exists(), "a stopped run is not finalised");
+    assert!(
+        !part.join("summary.json").exists(),
+        "a stopped run is not finalised"
+    );
     // A killed writer may leave half a line behind: resume must drop it.
     let mut text = std::fs::read_to_string(&results).unwrap();
     text.push_str("{\"id\":\"0123");
@@ -129,11 +173,24 @@ fn resume_after_a_stop_equals_an_uninterrupted_run() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
 
-    let o = ok(&["sweep", "--spec", s(&spec), "--out", s(&part), "--jobs", "2", "--resume", "--json"]);
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&part),
+        "--jobs",
+        "2",
+        "--resume",
+        "--json",
+    ]);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["run"]["resumed"], 150);
     assert_eq!(summary["run"]["evaluated"], 576 - 150);
-    assert_eq!(sorted_lines(&results), sorted_lines(&full.join("results.jsonl")));
+    assert_eq!(
+        sorted_lines(&results),
+        sorted_lines(&full.join("results.jsonl"))
+    );
     assert_eq!(
         std::fs::read_to_string(part.join("pareto.csv")).unwrap(),
         std::fs::read_to_string(full.join("pareto.csv")).unwrap()
@@ -155,7 +212,9 @@ fn a_killed_sweep_resumes_to_the_same_results() {
     // Kill it once some results are on disk (or let it finish if the machine is fast).
     let start = std::time::Instant::now();
     loop {
-        let n = std::fs::read(&results).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0);
+        let n = std::fs::read(&results)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0);
         if n >= 500 || start.elapsed().as_secs() > 60 || child.try_wait().unwrap().is_some() {
             break;
         }
@@ -163,7 +222,16 @@ fn a_killed_sweep_resumes_to_the_same_results() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    ok(&["sweep", "--spec", s(&spec), "--out", s(&out), "--jobs", "2", "--resume"]);
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--jobs",
+        "2",
+        "--resume",
+    ]);
     let lines = sorted_lines(&results);
     assert_eq!(lines.len(), 10_240);
     let ids: std::collections::HashSet<&str> = lines.iter().map(|l| &l[7..23]).collect();
@@ -175,11 +243,28 @@ fn three_shards_merged_equal_the_unsharded_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "medium.toml", MEDIUM);
     let full = dir.path().join("full");
-    ok(&["sweep", "--spec", s(&spec), "--out", s(&full), "--jobs", "2"]);
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&full),
+        "--jobs",
+        "2",
+    ]);
     let mut shards = Vec::new();
     for i in 1..=3 {
         let d = dir.path().join(format!("shard{i}"));
-        let o = ok(&["sweep", "--spec", s(&spec), "--out", s(&d), "--shard", &format!("{i}/3"), "--json"]);
+        let o = ok(&[
+            "sweep",
+            "--spec",
+            s(&spec),
+            "--out",
+            s(&d),
+            "--shard",
+            &format!("{i}/3"),
+            "--json",
+        ]);
         let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(summary["counts"]["points"], 192, "576 / 3");
         shards.push(d);
@@ -192,40 +277,98 @@ fn three_shards_merged_equal_the_unsharded_sweep() {
     args.extend(["--out", s(&merged)]);
     let o = ok(&args);
     assert!(String::from_utf8_lossy(&o.stdout).contains("192 duplicates"));
-    assert_eq!(sorted_lines(&merged.join("results.jsonl")), sorted_lines(&full.join("results.jsonl")));
-    for f in ["pareto.csv"] {
-        assert_eq!(
-            std::fs::read_to_string(merged.join(f)).unwrap(),
-            std::fs::read_to_string(full.join(f)).unwrap(),
-            "{f}"
-        );
-    }
-    assert_eq!(sorted_lines(&merged.join("results.csv")), sorted_lines(&full.join("results.csv")));
-    let a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(merged.join("summary.json")).unwrap()).unwrap();
-    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(full.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        sorted_lines(&merged.join("results.jsonl")),
+        sorted_lines(&full.join("results.jsonl"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(merged.join("pareto.csv")).unwrap(),
+        std::fs::read_to_string(full.join("pareto.csv")).unwrap()
+    );
+    assert_eq!(
+        sorted_lines(&merged.join("results.csv")),
+        sorted_lines(&full.join("results.csv"))
+    );
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("summary.json")).unwrap())
+            .unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("summary.json")).unwrap()).unwrap();
     assert_eq!(a["counts"], b["counts"]);
     assert_eq!(a["best"], b["best"]);
 
     // Shards of a different spec do not merge.
-    let other = write_spec(dir.path(), "other.toml", &MEDIUM.replace("pynq-z2", "kv260"));
+    let other = write_spec(
+        dir.path(),
+        "other.toml",
+        &MEDIUM.replace("pynq-z2", "kv260"),
+    );
     let od = dir.path().join("other");
-    ok(&["sweep", "--spec", s(&other), "--out", s(&od), "--shard", "1/3"]);
-    let o = accelforge(&["merge", s(&shards[0]), s(&od), "--out", s(&dir.path().join("bad"))]);
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&other),
+        "--out",
+        s(&od),
+        "--shard",
+        "1/3",
+    ]);
+    let o = accelforge(&[
+        "merge",
+        s(&shards[0]),
+        s(&od),
+        "--out",
+        s(&dir.path().join("bad")),
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("different sweep specs"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("different sweep specs"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn spec_errors_name_the_file_and_key_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (MEDIUM.replace("stream_bits", "stream_bitz"), "systolic", "stream_bitz"),
-        (MEDIUM.replace("max_k = 128", "max_k = { start = 8, stop = 64 }"), "systolic.max_k", "stop"),
-        (MEDIUM.replace("[systolic]", "[constraints]\nlimits = [\"dsp << 3\"]\n[systolic]"), "constraints.limits[0]", "not a number"),
-        (MEDIUM.replace("minimize = \"dsp\"", "minimize = \"dsps\""), "objectives[1]", "unknown metric"),
-        (MEDIUM.replace("\"pynq-z2\"", "\"pynq-z9\""), "boards[0]", "pynq-z9"),
+        (
+            MEDIUM.replace("stream_bits", "stream_bitz"),
+            "systolic",
+            "stream_bitz",
+        ),
+        (
+            MEDIUM.replace("max_k = 128", "max_k = { start = 8, stop = 64 }"),
+            "systolic.max_k",
+            "stop",
+        ),
+        (
+            MEDIUM.replace(
+                "[systolic]",
+                "[constraints]\nlimits = [\"dsp << 3\"]\n[systolic]",
+            ),
+            "constraints.limits[0]",
+            "not a number",
+        ),
+        (
+            MEDIUM.replace("minimize = \"dsp\"", "minimize = \"dsps\""),
+            "objectives[1]",
+            "unknown metric",
+        ),
+        (
+            MEDIUM.replace("\"pynq-z2\"", "\"pynq-z9\""),
+            "boards[0]",
+            "pynq-z9",
+        ),
         (MEDIUM.replace("m = 16,", "m = -1,"), "workload.layers", "m"),
-        (MEDIUM.replace("rows = { start = 1, end = 12 }", "rows = { start = 5, end = 2 }"), "systolic.rows", "below start"),
+        (
+            MEDIUM.replace(
+                "rows = { start = 1, end = 12 }",
+                "rows = { start = 5, end = 2 }",
+            ),
+            "systolic.rows",
+            "below start",
+        ),
     ];
     for (i, (text, key, word)) in cases.iter().enumerate() {
         let spec = write_spec(dir.path(), &format!("bad{i}.toml"), text);
@@ -238,11 +381,25 @@ fn spec_errors_name_the_file_and_key_and_write_nothing() {
         assert!(err.contains(word), "case {i}: expected {word}: {err}");
         assert!(!out.exists(), "case {i}: nothing may be written");
     }
-    let o = accelforge(&["sweep", "--spec", "/nonexistent/spec.toml", "--out", s(&dir.path().join("x"))]);
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        "/nonexistent/spec.toml",
+        "--out",
+        s(&dir.path().join("x")),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/nonexistent/spec.toml"));
     let spec = write_spec(dir.path(), "ok.toml", MEDIUM);
-    let o = accelforge(&["sweep", "--spec", s(&spec), "--out", s(&dir.path().join("y")), "--shard", "4/3"]);
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&dir.path().join("y")),
+        "--shard",
+        "4/3",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("1 <= I <= N"), "{}", stderr(&o));
 }
@@ -270,7 +427,16 @@ layers = [{ type = "gemm", name = "g", m = 5, k = 7, n = 4 }]
 "#,
     );
     let out = dir.path().join("out");
-    let o = ok(&["sweep", "--spec", s(&spec), "--out", s(&out), "--verify", "2", "--json"]);
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--verify",
+        "2",
+        "--json",
+    ]);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let v = summary["verify"].as_array().unwrap();
     assert_eq!(v.len(), 2, "{summary}");
@@ -280,5 +446,11 @@ layers = [{ type = "gemm", name = "g", m = 5, k = 7, n = 4 }]
         assert!(r["outputs_checked"].as_u64().unwrap() >= 20);
     }
     let pareto = std::fs::read_to_string(out.join("pareto.csv")).unwrap();
-    assert!(pareto.lines().next().unwrap().contains("verified_measured_cycles"));
+    assert!(
+        pareto
+            .lines()
+            .next()
+            .unwrap()
+            .contains("verified_measured_cycles")
+    );
 }

@@ -3,5 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod qfx;
-pub mod units;
 pub mod systolic;
+pub mod units;

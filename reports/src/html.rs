@@ -74,7 +74,8 @@ impl Page {
     }
     /// A chart, its SVG inlined (the PNG is linked for download).
     pub fn chart(&mut self, c: &ChartFiles) -> crate::Result<()> {
-        let svg = std::fs::read_to_string(&c.svg).map_err(crate::error::io_err("reading", &c.svg))?;
+        let svg =
+            std::fs::read_to_string(&c.svg).map_err(crate::error::io_err("reading", &c.svg))?;
         let svg = match svg.find("<svg") {
             Some(i) => &svg[i..],
             None => svg.as_str(),

@@ -405,12 +405,22 @@ impl Chart for Bars {
             .max()
             .unwrap_or(4);
         let label_area = (longest as u32 * 9 + 24).clamp(80, 360);
+        // Leave room right of the longest bar for its note (about 8.5 px per character at
+        // 14 px), so the text is never clipped at the plot edge.
+        let note = self
+            .bars
+            .iter()
+            .map(|b| b.note.chars().count())
+            .max()
+            .unwrap_or(0) as f64;
+        let plot_w = (f64::from(self.size().0) - f64::from(label_area) - 60.0).max(200.0);
+        let headroom = 1.0 / (1.0 - (note * 8.5 / plot_w).clamp(0.1, 0.6));
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, font(26))
             .margin(18)
             .x_label_area_size(56)
             .y_label_area_size(label_area)
-            .build_cartesian_2d(0f64..vmax * 1.18, (0..n - 1).into_segmented())
+            .build_cartesian_2d(0f64..vmax * headroom, (0..n - 1).into_segmented())
             .map_err(e)?;
         let xf = |v: &f64| (self.x_fmt)(*v);
         let yf = |v: &SegmentValue<usize>| match v {

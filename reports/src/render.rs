@@ -68,11 +68,22 @@ pub fn render(dir: &Path, out: &Path) -> Result<Rendered> {
         });
     }
     let kind = detect(dir)?;
+    let existed = out.exists();
     std::fs::create_dir_all(out).map_err(io_err("creating", out))?;
-    let (page, charts) = match kind {
-        InputKind::Sweep => sweep_report(dir, out)?,
-        InputKind::Map => map_report(dir, out)?,
-        InputKind::Sim => sim_report(dir, out)?,
+    let made = match kind {
+        InputKind::Sweep => sweep_report(dir, out),
+        InputKind::Map => map_report(dir, out),
+        InputKind::Sim => sim_report(dir, out),
+    };
+    let (page, charts) = match made {
+        Ok(x) => x,
+        Err(err) => {
+            // Leave no half report behind: remove the directory if this call created it.
+            if !existed {
+                let _ = std::fs::remove_dir_all(out);
+            }
+            return Err(err);
+        }
     };
     let html = out.join("index.html");
     write_atomic(&html, page.as_bytes())?;
@@ -84,7 +95,7 @@ fn int(v: f64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut o = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             o.push(',');
         }
         o.push(c);
@@ -121,9 +132,23 @@ fn front_series(points: &[PlotPoint], x: fn(&PlotPoint) -> f64) -> Vec<(f64, f64
     v
 }
 
-fn pareto_chart(title: &str, x_desc: &str, sample: &[PlotPoint], front: &[PlotPoint], x: fn(&PlotPoint) -> f64) -> Scatter {
-    let feasible: Vec<(f64, f64)> = sample.iter().filter(|p| p.feasible).map(|p| (x(p), p.latency_s)).collect();
-    let infeasible: Vec<(f64, f64)> = sample.iter().filter(|p| !p.feasible).map(|p| (x(p), p.latency_s)).collect();
+fn pareto_chart(
+    title: &str,
+    x_desc: &str,
+    sample: &[PlotPoint],
+    front: &[PlotPoint],
+    x: fn(&PlotPoint) -> f64,
+) -> Scatter {
+    let feasible: Vec<(f64, f64)> = sample
+        .iter()
+        .filter(|p| p.feasible)
+        .map(|p| (x(p), p.latency_s))
+        .collect();
+    let infeasible: Vec<(f64, f64)> = sample
+        .iter()
+        .filter(|p| !p.feasible)
+        .map(|p| (x(p), p.latency_s))
+        .collect();
     let mut series = Vec::new();
     if !infeasible.is_empty() {
         series.push(Series {
@@ -174,7 +199,11 @@ fn roofline_chart(meta: &SweepMeta, sample: &[PlotPoint], front: &[PlotPoint]) -
         .iter()
         .chain(pts(front).iter())
         .fold((f64::MAX, f64::MIN), |(l, h), p| (l.min(p.0), h.max(p.0)));
-    let (lo, hi) = if lo <= hi { (lo / 4.0, hi * 40.0) } else { (0.1, 100.0) };
+    let (lo, hi) = if lo <= hi {
+        (lo / 4.0, hi * 40.0)
+    } else {
+        (0.1, 100.0)
+    };
     let mut series = vec![Series {
         label: "design (sample)".into(),
         points: all,
@@ -189,7 +218,9 @@ fn roofline_chart(meta: &SweepMeta, sample: &[PlotPoint], front: &[PlotPoint]) -
             continue;
         }
         // Sample the roof on a log grid plus the ridge point, so the corner is sharp.
-        let mut xs: Vec<f64> = (0..=80).map(|k| lo * (hi / lo).powf(k as f64 / 80.0)).collect();
+        let mut xs: Vec<f64> = (0..=80)
+            .map(|k| lo * (hi / lo).powf(k as f64 / 80.0))
+            .collect();
         let ridge = peak / bw;
         if ridge > lo && ridge < hi {
             xs.push(ridge);
@@ -251,7 +282,11 @@ fn layer_bars(best: &PointRecord) -> Bars {
 }
 
 /// Bars of `used / available` per (board, resource).
-fn budget_bars(title: String, lines: &[(usize, String, String, f64, f64)], boards: &[String]) -> Bars {
+fn budget_bars(
+    title: String,
+    lines: &[(usize, String, String, f64, f64)],
+    boards: &[String],
+) -> Bars {
     Bars {
         title,
         x_desc: "fraction of the device".into(),
@@ -264,14 +299,22 @@ fn budget_bars(title: String, lines: &[(usize, String, String, f64, f64)], board
                     "{} / {} ({})",
                     int(*used),
                     int(*avail),
-                    if *avail > 0.0 { pct(used / avail) } else { "none on device".into() }
+                    if *avail > 0.0 {
+                        pct(used / avail)
+                    } else {
+                        "none on device".into()
+                    }
                 ),
                 color: *bi,
             })
             .collect(),
         x_min_max: 1.0,
         reference: Some((1.0, "device capacity".into())),
-        legend: boards.iter().enumerate().map(|(i, b)| (i, b.clone())).collect(),
+        legend: boards
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i, b.clone()))
+            .collect(),
         x_fmt: |v| format!("{:.0} %", v * 100.0),
     }
 }
@@ -303,8 +346,16 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
         int(s.counts.infeasible as f64),
         int(s.counts.invalid as f64),
         meta.clock_mhz,
-        meta.objectives.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", "),
-        if meta.constraints.is_empty() { "none".to_string() } else { meta.constraints.join(", ") }
+        meta.objectives
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if meta.constraints.is_empty() {
+            "none".to_string()
+        } else {
+            meta.constraints.join(", ")
+        }
     ));
     if let Some(run) = summary.as_ref().and_then(|s| s.run.as_ref()) {
         page.p(&format!(
@@ -321,28 +372,46 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
     let rows: Vec<Vec<String>> = s
         .best
         .iter()
-        .map(|b| vec![b.objective.to_string(), metric_text(&b.objective.metric, b.value), b.id.clone()])
+        .map(|b| {
+            vec![
+                b.objective.to_string(),
+                metric_text(&b.objective.metric, b.value),
+                b.id.clone(),
+            ]
+        })
         .collect();
     page.table(&["objective", "best", "point"], &rows, 1);
 
     if !s.sample.is_empty() {
         page.h2("Pareto fronts");
         let c = save(
-            &pareto_chart("Latency vs DSP slices", "DSP slices", &s.sample, &s.front_dsp, |p| p.dsp),
+            &pareto_chart(
+                "Latency vs DSP slices",
+                "DSP slices",
+                &s.sample,
+                &s.front_dsp,
+                |p| p.dsp,
+            ),
             out,
             "pareto_latency_dsp",
         )?;
         page.chart(&c)?;
         charts.push(c);
         let c = save(
-            &pareto_chart("Latency vs LUTs", "LUTs", &s.sample, &s.front_lut, |p| p.lut),
+            &pareto_chart("Latency vs LUTs", "LUTs", &s.sample, &s.front_lut, |p| {
+                p.lut
+            }),
             out,
             "pareto_latency_lut",
         )?;
         page.chart(&c)?;
         charts.push(c);
         let front_pp: Vec<PlotPoint> = s.front.iter().filter_map(plot_point).collect();
-        let c = save(&roofline_chart(&meta, &s.sample, &front_pp), out, "roofline")?;
+        let c = save(
+            &roofline_chart(&meta, &s.sample, &front_pp),
+            out,
+            "roofline",
+        )?;
         page.chart(&c)?;
         charts.push(c);
     }
@@ -352,7 +421,10 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
         page.p(&format!(
             "Point {} (best by {}): {}.",
             best.id,
-            meta.objectives.first().map(|o| o.to_string()).unwrap_or_default(),
+            meta.objectives
+                .first()
+                .map(|o| o.to_string())
+                .unwrap_or_default(),
             meta.param_names
                 .iter()
                 .map(|k| format!("{k} = {}", param_text(&best.params, k)))
@@ -375,7 +447,11 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
         if !lines.is_empty() {
             let names: Vec<String> = meta.boards.iter().map(|b| b.display_name.clone()).collect();
             let c = save(
-                &budget_bars(format!("Resources of the best design ({}) vs each board", best.id), &lines, &names),
+                &budget_bars(
+                    format!("Resources of the best design ({}) vs each board", best.id),
+                    &lines,
+                    &names,
+                ),
                 out,
                 "budget",
             )?;
@@ -395,14 +471,37 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
                 ]
             })
             .collect();
-        page.table(&["layer", "cycles", "MACs", "PE utilisation", "stream bytes"], &rows, 1);
+        page.table(
+            &["layer", "cycles", "MACs", "PE utilisation", "stream bytes"],
+            &rows,
+            1,
+        );
     }
 
     page.h2(&format!("Pareto front ({} points)", s.front.len()));
-    let show = ["rows", "cols", "pe", "stream_bits", "input_type", "weight_type", "max_k", "max_n_chunk"];
-    let params: Vec<&str> = show.iter().copied().filter(|k| meta.param_names.iter().any(|p| p == k)).collect();
+    let show = [
+        "rows",
+        "cols",
+        "pe",
+        "stream_bits",
+        "input_type",
+        "weight_type",
+        "max_k",
+        "max_n_chunk",
+    ];
+    let params: Vec<&str> = show
+        .iter()
+        .copied()
+        .filter(|k| meta.param_names.iter().any(|p| p == k))
+        .collect();
     let mut metrics: Vec<String> = meta.objectives.iter().map(|o| o.metric.clone()).collect();
-    for m in [metric::LATENCY_S, metric::DSP, metric::LUT, metric::BRAM, metric::PE_UTILIZATION] {
+    for m in [
+        metric::LATENCY_S,
+        metric::DSP,
+        metric::LUT,
+        metric::BRAM,
+        metric::PE_UTILIZATION,
+    ] {
         if !metrics.iter().any(|x| x == m) {
             metrics.push(m.to_string());
         }
@@ -417,13 +516,20 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
         .map(|r| {
             let mut row = vec![r.id.clone()];
             row.extend(params.iter().map(|k| param_text(&r.params, k)));
-            row.extend(metrics.iter().map(|m| r.metric(m).map(|v| metric_text(m, v)).unwrap_or_default()));
+            row.extend(
+                metrics
+                    .iter()
+                    .map(|m| r.metric(m).map(|v| metric_text(m, v)).unwrap_or_default()),
+            );
             row
         })
         .collect();
     page.table(&header, &rows, 1 + params.len());
     if s.front.len() > 100 {
-        page.p(&format!("First 100 of {} rows; all are in pareto.csv.", s.front.len()));
+        page.p(&format!(
+            "First 100 of {} rows; all are in pareto.csv.",
+            s.front.len()
+        ));
     }
 
     if let Some(sum) = &summary
@@ -441,12 +547,24 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
                     int(v.measured_cycles as f64),
                     int(v.outputs_checked as f64),
                     int(v.mismatches as f64),
-                    if v.passed() { "pass".into() } else { "FAIL".into() },
+                    if v.passed() {
+                        "pass".into()
+                    } else {
+                        "FAIL".into()
+                    },
                 ]
             })
             .collect();
         page.table(
-            &["point", "layer", "model cycles", "measured cycles", "outputs checked", "mismatches", "verdict"],
+            &[
+                "point",
+                "layer",
+                "model cycles",
+                "measured cycles",
+                "outputs checked",
+                "mismatches",
+                "verdict",
+            ],
             &rows,
             2,
         );
@@ -484,7 +602,11 @@ fn sweep_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
             ]
         })
         .collect();
-    page.table(&["board", "LUT", "FF", "DSP", "BRAM18", "URAM", "DDR", "peak"], &rows, 1);
+    page.table(
+        &["board", "LUT", "FF", "DSP", "BRAM18", "URAM", "DDR", "peak"],
+        &rows,
+        1,
+    );
     page.p("Peak MAC rate = DSPs × MACs per DSP (1 on DSP48E1, 2 on DSP48E2 with 8-bit packing) × clock. \
             Arithmetic intensity = workload MACs / bytes streamed in and out. Scatter plots show a \
             deterministic sample of at most 3,000 points; the fronts are exact.");
@@ -518,7 +640,10 @@ fn scalar_rows(v: &Value) -> Vec<Vec<String>> {
         .map(|(k, x)| {
             let text = match x {
                 Value::String(s) => s.clone(),
-                Value::Number(n) => n.as_f64().map(|f| metric_text("", f)).unwrap_or_else(|| n.to_string()),
+                Value::Number(n) => n
+                    .as_f64()
+                    .map(|f| metric_text("", f))
+                    .unwrap_or_else(|| n.to_string()),
                 other => other.to_string(),
             };
             vec![k.clone(), text]
@@ -534,15 +659,23 @@ fn map_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
         line: None,
         reason: reason.to_string(),
     };
-    let objective = num(v.get("objective")).ok_or_else(|| bad("no numeric `objective`: is this the output of `accelforge map --json`?"))?;
+    let objective = num(v.get("objective")).ok_or_else(|| {
+        bad("no numeric `objective`: is this the output of `accelforge map --json`?")
+    })?;
     let mut charts = Vec::new();
     let mut page = Page::new(&format!(
         "Mapping report: {} on {}",
-        v.get("workload").and_then(Value::as_str).unwrap_or("workload"),
+        v.get("workload")
+            .and_then(Value::as_str)
+            .unwrap_or("workload"),
         v.get("board").and_then(Value::as_str).unwrap_or("board")
     ));
     let status = match v.get("status") {
-        Some(Value::Object(o)) => o.get("kind").and_then(Value::as_str).unwrap_or("?").to_string(),
+        Some(Value::Object(o)) => o
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => "?".into(),
@@ -550,7 +683,9 @@ fn map_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
     page.p(&format!(
         "Objective {} cycles{}; status {status}; solved in {:.3} s.",
         int(objective),
-        num(v.get("objective_seconds")).map(|s| format!(" ({})", seconds(s))).unwrap_or_default(),
+        num(v.get("objective_seconds"))
+            .map(|s| format!(" ({})", seconds(s)))
+            .unwrap_or_default(),
         num(v.get("solve_seconds")).unwrap_or(0.0)
     ));
     page.h2("Summary");
@@ -565,9 +700,21 @@ fn map_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
                 let cycles = num(l.get("cycles")).unwrap_or(0.0);
                 let bound = l.get("bound").and_then(Value::as_str).unwrap_or("");
                 Bar {
-                    label: l.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("layer{i}")),
+                    label: l
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or(format!("layer{i}")),
                     value: cycles,
-                    note: format!("{} cycles{}", si(cycles), if bound.is_empty() { String::new() } else { format!(" · {bound}-bound") }),
+                    note: format!(
+                        "{} cycles{}",
+                        si(cycles),
+                        if bound.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" · {bound}-bound")
+                        }
+                    ),
                     color: usize::from(bound == "memory"),
                 }
             })
@@ -593,20 +740,50 @@ fn map_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
             .map(|l| {
                 let g = l.get("gemm");
                 vec![
-                    l.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                    g.map(|g| format!("{}×{}×{}", param_text(g, "m"), param_text(g, "k"), param_text(g, "n"))).unwrap_or_default(),
+                    l.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    g.map(|g| {
+                        format!(
+                            "{}×{}×{}",
+                            param_text(g, "m"),
+                            param_text(g, "k"),
+                            param_text(g, "n")
+                        )
+                    })
+                    .unwrap_or_default(),
                     int(num(l.get("macs")).unwrap_or(0.0)),
                     int(num(l.get("compute_cycles")).unwrap_or(0.0)),
                     int(num(l.get("cycles")).unwrap_or(0.0)),
                     int(num(l.get("ddr_bytes")).unwrap_or(0.0)),
-                    l.get("bound").and_then(Value::as_str).unwrap_or("").to_string(),
+                    l.get("bound")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                 ]
             })
             .collect();
-        page.table(&["layer", "GEMM", "MACs", "compute cycles", "cycles", "DDR bytes", "bound"], &rows, 2);
+        page.table(
+            &[
+                "layer",
+                "GEMM",
+                "MACs",
+                "compute cycles",
+                "cycles",
+                "DDR bytes",
+                "bound",
+            ],
+            &rows,
+            2,
+        );
     }
     if let (Some(res), Some(budget)) = (v.get("resources"), v.get("budget")) {
-        let board = v.get("board").and_then(Value::as_str).unwrap_or("board").to_string();
+        let board = v
+            .get("board")
+            .and_then(Value::as_str)
+            .unwrap_or("board")
+            .to_string();
         let lines: Vec<(usize, String, String, f64, f64)> = RESOURCES
             .iter()
             .filter_map(|(r, _)| {
@@ -616,7 +793,15 @@ fn map_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
             })
             .collect();
         if !lines.is_empty() {
-            let c = save(&budget_bars(format!("Resources vs {board}"), &lines, &[board.clone()]), out, "budget")?;
+            let c = save(
+                &budget_bars(
+                    format!("Resources vs {board}"),
+                    &lines,
+                    std::slice::from_ref(&board),
+                ),
+                out,
+                "budget",
+            )?;
             page.h2("Resources");
             page.chart(&c)?;
             charts.push(c);
@@ -661,7 +846,11 @@ fn sim_report(dir: &Path, out: &Path) -> Result<(String, Vec<ChartFiles>)> {
         bars.push(Bar {
             label: "cycle model".into(),
             value: m,
-            note: format!("{} cycles{}", int(m), if m == cycles { " (equal)" } else { "" }),
+            note: format!(
+                "{} cycles{}",
+                int(m),
+                if m == cycles { " (equal)" } else { "" }
+            ),
             color: 2,
         });
     }

@@ -44,8 +44,14 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     let (i, n) = s
         .split_once('/')
         .ok_or_else(|| format!("`{s}`: write I/N, e.g. 2/8"))?;
-    let index: u64 = i.trim().parse().map_err(|_| format!("`{s}`: I is not a number"))?;
-    let count: u64 = n.trim().parse().map_err(|_| format!("`{s}`: N is not a number"))?;
+    let index: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: I is not a number"))?;
+    let count: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}`: N is not a number"))?;
     if count == 0 || index == 0 || index > count {
         return Err(format!("`{s}`: need 1 <= I <= N"));
     }
@@ -88,7 +94,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
         Some(n) => n,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
     };
     let opts = RunOptions {
         out: args.out.clone(),
@@ -142,7 +150,11 @@ fn print_summary(s: &Summary, out: &std::path::Path) {
     for b in &s.best {
         println!("best {}: {} (point {})", b.objective, b.value, b.id);
     }
-    println!("Pareto front: {} points -> {}", s.pareto_points, out.join("pareto.csv").display());
+    println!(
+        "Pareto front: {} points -> {}",
+        s.pareto_points,
+        out.join("pareto.csv").display()
+    );
     for v in &s.verify {
         println!(
             "verified {} on {}: model {} cycles, Verilator {} cycles, {} mismatches of {} outputs",
