@@ -46,7 +46,9 @@ fn peak_rss_kib() -> u64 {
 fn child(rows: u32) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let spec = Spec::parse(&spec(rows), "bench.toml".as_ref())?;
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let opts = RunOptions {
         out: dir.path().join("out"),
         jobs,
@@ -75,7 +77,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return child(rows.parse()?);
     }
     let exe = std::env::current_exe()?;
-    println!("points   eval s   points/s   total s (with csv/pareto pass)   peak RSS MiB   threads   front");
+    println!(
+        "points   eval s   points/s   total s (with csv/pareto pass)   peak RSS MiB   threads   front"
+    );
     let mut peaks = Vec::new();
     for rows in [5u32, 50] {
         let out = Command::new(&exe).env(CHILD, rows.to_string()).output()?;
@@ -83,7 +87,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("child failed: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
         let text = String::from_utf8(out.stdout)?;
-        let v: Vec<f64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if v.len() != 6 {
             return Err(format!("unexpected child output: {text}").into());
         }
@@ -100,7 +107,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         peaks.push(v[3]);
     }
     if let [small, large] = peaks[..] {
-        println!("peak RSS ratio 100k / 10k points: {:.2}", large / small.max(1.0));
+        println!(
+            "peak RSS ratio 100k / 10k points: {:.2}",
+            large / small.max(1.0)
+        );
     }
     Ok(())
 }
