@@ -44,8 +44,8 @@ pub use mapping::{
 };
 pub use model::{Dataflow, EngineModel, SearchSpace};
 pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
-pub use systolic::SystolicTemplateModel;
 pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};
+pub use systolic::SystolicTemplateModel;
 pub use workload::{
     BUILTINS, Conv2d, GemmShape, Layer, LayerOp, Lowered, QfxTypes, Workload, builtin_names,
     parse_workload,

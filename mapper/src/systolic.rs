@@ -20,21 +20,35 @@ use accelforge_templates::systolic::{Dataflow as TemplateDataflow, SystolicParam
 use crate::model::{Dataflow, EngineModel, SearchSpace};
 use crate::workload::{Layer, Workload};
 
+/// Cache key: the configuration (as JSON) and the GEMM's M, K, N.
+type GemmKey = (String, u64, u64, u64);
+/// Cached answer: `(cycles, stream beats)`, or `None` when the GEMM cannot run.
+type GemmCost = Option<(u64, u64)>;
+
 /// The template's exact models for a given workload.
 #[derive(Debug)]
 pub struct SystolicTemplateModel {
     max_k: u32,
     /// (params, m, k, n) → cycles and beats; the cycle model is exact but not free, and the
     /// formulations ask for the same pairs more than once.
-    cache: Mutex<HashMap<(String, u64, u64, u64), Option<(u64, u64)>>>,
+    cache: Mutex<HashMap<GemmKey, GemmCost>>,
 }
 
 impl SystolicTemplateModel {
     /// A model whose configurations can run every layer of `workload`.
     pub fn for_workload(workload: &Workload) -> Self {
-        let max_k = workload.layers.iter().map(|l| l.lower().gemm.k).max().unwrap_or(64).max(64);
+        let max_k = workload
+            .layers
+            .iter()
+            .map(|l| l.lower().gemm.k)
+            .max()
+            .unwrap_or(64)
+            .max(64);
         let max_k = u32::try_from(max_k.div_ceil(64) * 64).unwrap_or(u32::MAX);
-        SystolicTemplateModel { max_k, cache: Mutex::new(HashMap::new()) }
+        SystolicTemplateModel {
+            max_k,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `(cycles, stream beats in + out)` of one GEMM, or `None` when the layer cannot run.
@@ -47,7 +61,11 @@ impl SystolicTemplateModel {
         }
         let dim = |x: u64| u32::try_from(x).ok().filter(|v| *v > 0 && *v < 1 << 16);
         let value = (|| {
-            let g = Gemm { m: dim(m)?, k: dim(k)?, n: dim(n)? };
+            let g = Gemm {
+                m: dim(m)?,
+                k: dim(k)?,
+                n: dim(n)?,
+            };
             let est = cost::cycles(cfg, &g).ok()?;
             Some((est.cycles, est.input_beats + est.output_beats))
         })();
@@ -62,7 +80,10 @@ impl SystolicTemplateModel {
         let lowered = layer.lower();
         let g = lowered.gemm;
         let (c, b) = self.gemm(cfg, g.m, g.k, g.n)?;
-        Some((c.checked_mul(lowered.groups)?, b.checked_mul(lowered.groups)?))
+        Some((
+            c.checked_mul(lowered.groups)?,
+            b.checked_mul(lowered.groups)?,
+        ))
     }
 }
 
@@ -109,7 +130,11 @@ impl EngineModel for SystolicTemplateModel {
     }
 
     fn tilings(&self, cfg: &SystolicParams, layer: &Layer) -> Vec<()> {
-        if self.layer(cfg, layer).is_some() { vec![()] } else { Vec::new() }
+        if self.layer(cfg, layer).is_some() {
+            vec![()]
+        } else {
+            Vec::new()
+        }
     }
 
     fn layer_cycles(&self, cfg: &SystolicParams, layer: &Layer, _: &()) -> Option<u64> {
@@ -118,7 +143,9 @@ impl EngineModel for SystolicTemplateModel {
 
     fn ddr_bytes(&self, cfg: &SystolicParams, layer: &Layer, _: &()) -> u64 {
         // Every beat of the operand and result streams goes through the DMA to or from DDR.
-        self.layer(cfg, layer).map_or(u64::MAX, |(_, beats)| beats.saturating_mul(u64::from(cfg.stream_bits / 8)))
+        self.layer(cfg, layer).map_or(u64::MAX, |(_, beats)| {
+            beats.saturating_mul(u64::from(cfg.stream_bits / 8))
+        })
     }
 
     fn stream_bytes_per_cycle(&self, cfg: &SystolicParams) -> f64 {
@@ -127,10 +154,22 @@ impl EngineModel for SystolicTemplateModel {
 
     fn resources(&self, cfg: &SystolicParams) -> ResourceEstimate {
         match cost::resources(cfg) {
-            Ok(r) => ResourceEstimate { lut: r.lut, ff: r.ff, dsp: r.dsp, bram18: r.bram18 + 2 * r.bram36, uram: r.uram },
+            Ok(r) => ResourceEstimate {
+                lut: r.lut,
+                ff: r.ff,
+                dsp: r.dsp,
+                bram18: r.bram18 + 2 * r.bram36,
+                uram: r.uram,
+            },
             // Unbuildable configurations are filtered in `candidates`; make any other one
             // unaffordable rather than free.
-            Err(_) => ResourceEstimate { lut: u64::MAX / 4, ff: u64::MAX / 4, dsp: u64::MAX / 4, bram18: u64::MAX / 4, uram: u64::MAX / 4 },
+            Err(_) => ResourceEstimate {
+                lut: u64::MAX / 4,
+                ff: u64::MAX / 4,
+                dsp: u64::MAX / 4,
+                bram18: u64::MAX / 4,
+                uram: u64::MAX / 4,
+            },
         }
     }
 }

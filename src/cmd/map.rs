@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use accelforge_boards::BoardDb;
 use accelforge_mapper::{
-    Formulation, MapOptions, MapReport, Method, ProvisionalSystolicModel, SearchSpace, SolveStatus, SystolicTemplateModel,
-    Solver, Workload, exhaustive::DEFAULT_POINT_LIMIT, map,
+    Formulation, MapOptions, MapReport, Method, ProvisionalSystolicModel, SearchSpace, SolveStatus,
+    Solver, SystolicTemplateModel, Workload, exhaustive::DEFAULT_POINT_LIMIT, map,
 };
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -150,7 +150,12 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         prune: !args.no_prune,
     };
     let report = match args.model {
-        ModelArg::Template => map(&SystolicTemplateModel::for_workload(&workload), &workload, board, &opts),
+        ModelArg::Template => map(
+            &SystolicTemplateModel::for_workload(&workload),
+            &workload,
+            board,
+            &opts,
+        ),
         ModelArg::Provisional => map(&ProvisionalSystolicModel, &workload, board, &opts),
     }
     .with_context(|| {

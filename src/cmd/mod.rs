@@ -9,9 +9,12 @@ pub mod estimate;
 pub mod generate;
 pub mod lint;
 pub mod map;
+pub mod merge;
 pub mod moe;
 pub mod qfx;
+pub mod report;
 pub mod sim;
+pub mod sweep;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +50,12 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Analytic cycle and resource estimates.
     Estimate(estimate::EstimateArgs),
+    /// Sweep a design space from a spec file (parallel, streaming, resumable, shardable).
+    Sweep(sweep::SweepArgs),
+    /// Join sweep output directories (shards) and recompute the CSV files and summary.
+    Merge(merge::MergeArgs),
+    /// Charts and an HTML page for a sweep, map or sim result directory.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +70,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(a) => generate::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Estimate(a) => estimate::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Merge(a) => merge::run(a),
+        Command::Report(a) => report::run(a),
     }
 }
 

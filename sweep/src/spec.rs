@@ -1,0 +1,673 @@
+//! The sweep spec (TOML): which template, which parameter axes, which workload, which boards,
+//! which objectives and constraints. See `docs/sweeps.md` for the format.
+
+use std::path::{Path, PathBuf};
+
+use accelforge_boards::{Board, BoardDb, DspType};
+use accelforge_reports::schema::{BoardInfo, Goal, Objective, WorkloadLayer, metric};
+use accelforge_templates::systolic::layer::{Conv2d, Gemm, Layer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::axis::{IntAxis, OneOrMany};
+use crate::error::{Result, SweepError, io_err};
+use crate::systolic::{SystolicAxes, SystolicSpace};
+
+/// Templates a sweep can explore. A new template (e.g. `moe`) adds a variant here, a table of
+/// axes in [`SpecFile`] and a space in [`TemplateSpace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateKind {
+    /// The systolic-array GEMM/conv2d engine.
+    Systolic,
+}
+
+impl TemplateKind {
+    /// Name as written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateKind::Systolic => "systolic",
+        }
+    }
+}
+
+/// One objective as written: `{ minimize = "latency_s" }` or `{ maximize = "throughput" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum ObjectiveSpec {
+    /// Smaller is better.
+    #[serde(alias = "min")]
+    Minimize(String),
+    /// Larger is better.
+    #[serde(alias = "max")]
+    Maximize(String),
+}
+
+/// `[constraints]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConstraintsSpec {
+    /// Boards every feasible point must fit (one name or a list).
+    #[serde(default)]
+    pub fits: OneOrMany<String>,
+    /// Bounds on metrics: `"dsp <= 220"`, `"pe_utilization >= 0.5"`.
+    #[serde(default)]
+    pub limits: Vec<String>,
+}
+
+/// A GEMM layer as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmSpec {
+    /// Name (default `layer<i>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Runs per inference (default 1).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Rows of A.
+    pub m: u32,
+    /// Reduction length.
+    pub k: u32,
+    /// Columns of B.
+    pub n: u32,
+}
+
+/// A conv2d layer as written (lowered to a GEMM by im2col).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv2dSpec {
+    /// Name (default `layer<i>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Runs per inference (default 1).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Input height.
+    pub h: u32,
+    /// Input width.
+    pub w: u32,
+    /// Input channels.
+    pub c: u32,
+    /// Output channels.
+    pub k: u32,
+    /// Kernel height.
+    pub r: u32,
+    /// Kernel width.
+    pub s: u32,
+    /// Stride (default 1).
+    #[serde(default = "one")]
+    pub stride: u32,
+    /// Zero padding (default 0).
+    #[serde(default)]
+    pub pad: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A layer as written: `{ type = "gemm", m, k, n }` or `{ type = "conv2d", h, w, c, k, r, s }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum LayerSpec {
+    /// GEMM / fully connected.
+    Gemm(GemmSpec),
+    /// Convolution.
+    Conv2d(Conv2dSpec),
+}
+
+/// `[workload]`: inline layers or a file of `[[layer]]` tables (relative to the spec).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// A TOML file with `[[layer]]` tables.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Inline layers.
+    #[serde(default)]
+    pub layers: Vec<LayerSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadFile {
+    layer: Vec<LayerSpec>,
+}
+
+/// The spec file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    /// Template to sweep.
+    pub template: TemplateKind,
+    /// Name (default: the file stem).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// PL clock for seconds-based metrics (default: the first board's default clock, or 100).
+    #[serde(default)]
+    pub clock_mhz: Option<f64>,
+    /// Boards to check every point against (the first is the primary board).
+    #[serde(default)]
+    pub boards: Vec<String>,
+    /// Pareto objectives (at least one).
+    pub objectives: Vec<ObjectiveSpec>,
+    /// Constraints on feasible points.
+    #[serde(default)]
+    pub constraints: ConstraintsSpec,
+    /// The workload.
+    pub workload: WorkloadSpec,
+    /// Axes of the systolic template.
+    #[serde(default)]
+    pub systolic: Option<SystolicAxes>,
+}
+
+/// A comparison in a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `<=`
+    Le,
+    /// `<`
+    Lt,
+    /// `>=`
+    Ge,
+    /// `>`
+    Gt,
+    /// `==`
+    Eq,
+}
+
+/// A parsed limit `metric op value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// Metric name.
+    pub metric: String,
+    /// Comparison.
+    pub cmp: Cmp,
+    /// Bound.
+    pub value: f64,
+    /// As written.
+    pub text: String,
+}
+
+impl Limit {
+    /// Whether `v` satisfies the limit.
+    pub fn holds(&self, v: f64) -> bool {
+        match self.cmp {
+            Cmp::Le => v <= self.value,
+            Cmp::Lt => v < self.value,
+            Cmp::Ge => v >= self.value,
+            Cmp::Gt => v > self.value,
+            Cmp::Eq => v == self.value,
+        }
+    }
+}
+
+/// A workload layer lowered to the GEMM the array runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkLayer {
+    /// Name.
+    pub name: String,
+    /// `gemm` or `conv2d`.
+    pub kind: &'static str,
+    /// The layer as the template describes it.
+    pub layer: Layer,
+    /// Its GEMM.
+    pub gemm: Gemm,
+    /// Runs per inference.
+    pub repeat: u64,
+}
+
+/// A board resolved from the database.
+#[derive(Debug, Clone)]
+pub struct SweepBoard {
+    /// The board.
+    pub board: Board,
+    /// Must every feasible point fit it?
+    pub must_fit: bool,
+}
+
+/// The template-specific space.
+#[derive(Debug, Clone)]
+pub enum TemplateSpace {
+    /// Systolic arrays.
+    Systolic(SystolicSpace),
+}
+
+/// A validated spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Where it was read from.
+    pub file: PathBuf,
+    /// Name.
+    pub name: String,
+    /// Template.
+    pub template: TemplateKind,
+    /// The space.
+    pub space: TemplateSpace,
+    /// Workload.
+    pub layers: Vec<WorkLayer>,
+    /// Boards (spec order, then boards only named in `fits`).
+    pub boards: Vec<SweepBoard>,
+    /// Clock for seconds-based metrics, MHz.
+    pub clock_mhz: f64,
+    /// Objectives.
+    pub objectives: Vec<Objective>,
+    /// Metric limits.
+    pub limits: Vec<Limit>,
+}
+
+/// Metrics every template reports (a template may add its own).
+pub const METRICS: [&str; 15] = [
+    metric::LATENCY_CYCLES,
+    metric::LATENCY_S,
+    metric::THROUGHPUT,
+    metric::GMACS,
+    metric::MACS,
+    metric::PE_UTILIZATION,
+    metric::DDR_BYTES,
+    metric::ARITHMETIC_INTENSITY,
+    metric::LUT,
+    metric::FF,
+    metric::DSP,
+    metric::BRAM,
+    metric::URAM,
+    metric::UTILIZATION,
+    "pes",
+];
+
+/// Default PL clock when neither the spec nor a board gives one (the Zynq-7000 convention).
+pub const DEFAULT_CLOCK_MHZ: f64 = 100.0;
+
+fn canonical_metric(name: &str) -> String {
+    match name.trim() {
+        "bram" => metric::BRAM.to_string(),
+        "latency" => metric::LATENCY_S.to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Spec {
+    /// Reads and validates a spec file.
+    pub fn load(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(io_err("reading sweep spec", path))?;
+        Spec::parse(&text, path)
+    }
+
+    /// Parses and validates spec text; `path` names the file in errors and anchors relative
+    /// workload paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+        let spec_err = |key: &str, problem: String| SweepError::Spec {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        let de = toml::Deserializer::new(text);
+        let raw: SpecFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." {
+                "(top level)".to_string()
+            } else {
+                key
+            };
+            spec_err(&key, e.into_inner().message().trim().to_string())
+        })?;
+        let name = raw.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "sweep".into())
+        });
+
+        // Template axes: exactly the table of the chosen template.
+        let space = match raw.template {
+            TemplateKind::Systolic => {
+                let axes = raw.systolic.as_ref().ok_or_else(|| {
+                    spec_err(
+                        "systolic",
+                        "template = \"systolic\" needs a [systolic] table of parameter axes \
+                         (at least rows and cols)"
+                            .into(),
+                    )
+                })?;
+                TemplateSpace::Systolic(
+                    SystolicSpace::from_axes(axes)
+                        .map_err(|(k, p)| spec_err(&format!("systolic.{k}"), p))?,
+                )
+            }
+        };
+
+        let layers = load_workload(&raw.workload, path)?;
+
+        // Boards.
+        let db = BoardDb::load(None)?;
+        let mut boards: Vec<SweepBoard> = Vec::new();
+        for (i, b) in raw.boards.iter().enumerate() {
+            let board = db
+                .get(b)
+                .map_err(|e| spec_err(&format!("boards[{i}]"), e.to_string()))?
+                .clone();
+            if boards.iter().any(|x| x.board.name == board.name) {
+                return Err(spec_err(
+                    &format!("boards[{i}]"),
+                    format!("board `{b}` is listed twice"),
+                ));
+            }
+            boards.push(SweepBoard {
+                board,
+                must_fit: false,
+            });
+        }
+        for (i, b) in raw.constraints.fits.0.iter().enumerate() {
+            let board = db
+                .get(b)
+                .map_err(|e| spec_err(&format!("constraints.fits[{i}]"), e.to_string()))?
+                .clone();
+            match boards.iter_mut().find(|x| x.board.name == board.name) {
+                Some(x) => x.must_fit = true,
+                None => boards.push(SweepBoard {
+                    board,
+                    must_fit: true,
+                }),
+            }
+        }
+
+        let clock_mhz = match raw.clock_mhz {
+            Some(c) if !(c > 0.0 && c <= 1000.0) => {
+                return Err(spec_err(
+                    "clock_mhz",
+                    format!("{c} is outside (0, 1000] MHz"),
+                ));
+            }
+            Some(c) => c,
+            None => boards
+                .first()
+                .map(|b| b.board.default_clock_mhz())
+                .unwrap_or(DEFAULT_CLOCK_MHZ),
+        };
+
+        let known = |m: &str| METRICS.contains(&m);
+        let known_list = METRICS.join(", ");
+        if raw.objectives.is_empty() {
+            return Err(spec_err(
+                "objectives",
+                "give at least one, e.g. objectives = [{ minimize = \"latency_s\" }, { minimize = \"dsp\" }]".into(),
+            ));
+        }
+        let mut objectives = Vec::new();
+        for (i, o) in raw.objectives.iter().enumerate() {
+            let (m, goal) = match o {
+                ObjectiveSpec::Minimize(m) => (canonical_metric(m), Goal::Minimize),
+                ObjectiveSpec::Maximize(m) => (canonical_metric(m), Goal::Maximize),
+            };
+            if !known(&m) {
+                return Err(spec_err(
+                    &format!("objectives[{i}]"),
+                    format!("unknown metric `{m}`; known: {known_list}"),
+                ));
+            }
+            if objectives.iter().any(|x: &Objective| x.metric == m) {
+                return Err(spec_err(
+                    &format!("objectives[{i}]"),
+                    format!("metric `{m}` appears twice"),
+                ));
+            }
+            objectives.push(Objective { metric: m, goal });
+        }
+        let mut limits = Vec::new();
+        for (i, text) in raw.constraints.limits.iter().enumerate() {
+            let l =
+                parse_limit(text).map_err(|p| spec_err(&format!("constraints.limits[{i}]"), p))?;
+            if !known(&l.metric) {
+                return Err(spec_err(
+                    &format!("constraints.limits[{i}]"),
+                    format!("unknown metric `{}`; known: {known_list}", l.metric),
+                ));
+            }
+            limits.push(l);
+        }
+        Ok(Spec {
+            file: path.to_path_buf(),
+            name,
+            template: raw.template,
+            space,
+            layers,
+            boards,
+            clock_mhz,
+            objectives,
+            limits,
+        })
+    }
+
+    /// Points in the whole space.
+    pub fn total_points(&self) -> u64 {
+        match &self.space {
+            TemplateSpace::Systolic(s) => s.len(),
+        }
+    }
+
+    /// Constraints as written, for the report.
+    pub fn constraint_texts(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .boards
+            .iter()
+            .filter(|b| b.must_fit)
+            .map(|b| format!("fits {}", b.board.name))
+            .collect();
+        v.extend(self.limits.iter().map(|l| l.text.clone()));
+        v
+    }
+
+    /// Board facts for the report.
+    pub fn board_infos(&self) -> Vec<BoardInfo> {
+        self.boards
+            .iter()
+            .map(|b| {
+                let bd = &b.board;
+                BoardInfo {
+                    name: bd.name.clone(),
+                    display_name: bd.display_name.clone(),
+                    clock_mhz: self.clock_mhz,
+                    ddr_gbps: bd.ddr.peak_gbps.value,
+                    lut: bd.resources.lut.value,
+                    ff: bd.resources.ff.value,
+                    dsp: bd.resources.dsp.value,
+                    bram18: bd.bram18(),
+                    uram: bd.resources.uram.value,
+                    macs_per_dsp: match bd.resources.dsp.dsp_type {
+                        DspType::Dsp48e1 => 1.0,
+                        DspType::Dsp48e2 => 2.0,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The workload as recorded in `sweep.json`.
+    pub fn workload_layers(&self) -> Vec<WorkloadLayer> {
+        self.layers
+            .iter()
+            .map(|l| WorkloadLayer {
+                name: l.name.clone(),
+                kind: l.kind.to_string(),
+                m: u64::from(l.gemm.m),
+                k: u64::from(l.gemm.k),
+                n: u64::from(l.gemm.n),
+                repeat: l.repeat,
+            })
+            .collect()
+    }
+
+    /// Hash of everything besides a point's parameters that decides its record: template,
+    /// workload, boards, clock, constraints. Resuming or merging requires equal fingerprints.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.template.name());
+        h.update(format!("{:?}", self.workload_layers()));
+        for b in self.board_infos() {
+            h.update(format!("{b:?}"));
+        }
+        h.update(self.clock_mhz.to_bits().to_le_bytes());
+        h.update(format!("{:?}", self.constraint_texts()));
+        hex::encode(&h.finalize()[..8])
+    }
+}
+
+fn parse_limit(text: &str) -> std::result::Result<Limit, String> {
+    let ops: [(&str, Cmp); 6] = [
+        ("<=", Cmp::Le),
+        (">=", Cmp::Ge),
+        ("==", Cmp::Eq),
+        ("<", Cmp::Lt),
+        (">", Cmp::Gt),
+        ("=", Cmp::Eq),
+    ];
+    for (op, cmp) in ops {
+        if let Some((lhs, rhs)) = text.split_once(op) {
+            let metric = canonical_metric(lhs);
+            let rhs = rhs.trim();
+            let value: f64 = rhs.replace('_', "").parse().map_err(|_| {
+                format!("`{text}`: `{rhs}` is not a number (write e.g. \"dsp <= 220\")")
+            })?;
+            if metric.is_empty() || !value.is_finite() {
+                return Err(format!(
+                    "`{text}`: write `metric <= number`, e.g. \"dsp <= 220\""
+                ));
+            }
+            return Ok(Limit {
+                metric,
+                cmp,
+                value,
+                text: text.trim().to_string(),
+            });
+        }
+    }
+    Err(format!(
+        "`{text}` has no comparison; write `metric <= number` (also <, >=, >, ==), e.g. \"dsp <= 220\""
+    ))
+}
+
+fn load_workload(w: &WorkloadSpec, spec_path: &Path) -> Result<Vec<WorkLayer>> {
+    let spec_err = |file: &Path, key: String, problem: String| SweepError::Spec {
+        file: file.to_path_buf(),
+        key,
+        problem,
+    };
+    let (specs, file, prefix): (Vec<LayerSpec>, PathBuf, &str) =
+        match (&w.file, w.layers.is_empty()) {
+            (Some(_), false) => {
+                return Err(spec_err(
+                    spec_path,
+                    "workload".into(),
+                    "give either `file` or `layers`, not both".into(),
+                ));
+            }
+            (None, true) => {
+                return Err(spec_err(
+                    spec_path,
+                    "workload".into(),
+                    "no layers: add `layers = [{ type = \"gemm\", m = 64, k = 64, n = 64 }]` or \
+                 `file = \"layers.toml\"`"
+                        .into(),
+                ));
+            }
+            (None, false) => (w.layers.clone(), spec_path.to_path_buf(), "workload.layers"),
+            (Some(f), true) => {
+                let full = spec_path.parent().unwrap_or(Path::new(".")).join(f);
+                let text = std::fs::read_to_string(&full)
+                    .map_err(io_err("reading workload file", &full))?;
+                let de = toml::Deserializer::new(&text);
+                let wf: WorkloadFile = serde_path_to_error::deserialize(de).map_err(|e| {
+                    spec_err(
+                        &full,
+                        e.path().to_string(),
+                        e.into_inner().message().trim().to_string(),
+                    )
+                })?;
+                if wf.layer.is_empty() {
+                    return Err(spec_err(
+                        &full,
+                        "layer".into(),
+                        "the file has no [[layer]]".into(),
+                    ));
+                }
+                (wf.layer, full, "layer")
+            }
+        };
+    let mut out = Vec::with_capacity(specs.len());
+    for (i, s) in specs.into_iter().enumerate() {
+        let key = format!("{prefix}[{i}]");
+        let (name, repeat, layer, kind) = match s {
+            LayerSpec::Gemm(g) => (
+                g.name,
+                g.repeat,
+                Layer::Gemm(Gemm {
+                    m: g.m,
+                    k: g.k,
+                    n: g.n,
+                }),
+                "gemm",
+            ),
+            LayerSpec::Conv2d(c) => (
+                c.name,
+                c.repeat,
+                Layer::Conv2d(Conv2d {
+                    h: c.h,
+                    w: c.w,
+                    c: c.c,
+                    k: c.k,
+                    r: c.r,
+                    s: c.s,
+                    stride: c.stride,
+                    pad: c.pad,
+                }),
+                "conv2d",
+            ),
+        };
+        let gemm = layer
+            .gemm()
+            .map_err(|e| spec_err(&file, key.clone(), e.to_string()))?;
+        if gemm.m == 0 || gemm.k == 0 || gemm.n == 0 {
+            return Err(spec_err(
+                &file,
+                key,
+                "every dimension must be at least 1".into(),
+            ));
+        }
+        let repeat = repeat.unwrap_or(1);
+        if repeat == 0 {
+            return Err(spec_err(
+                &file,
+                format!("{key}.repeat"),
+                "must be at least 1".into(),
+            ));
+        }
+        let name = name.unwrap_or_else(|| format!("layer{i}"));
+        if out.iter().any(|l: &WorkLayer| l.name == name) {
+            return Err(spec_err(
+                &file,
+                format!("{key}.name"),
+                format!("layer name `{name}` is used twice"),
+            ));
+        }
+        out.push(WorkLayer {
+            name,
+            kind,
+            layer,
+            gemm,
+            repeat: u64::from(repeat),
+        });
+    }
+    Ok(out)
+}
+
+/// Axis values with the key for errors.
+pub(crate) fn int_values(
+    axis: &Option<IntAxis>,
+    key: &str,
+    default: &[u32],
+) -> std::result::Result<Vec<u32>, (String, String)> {
+    match axis {
+        None => Ok(default.to_vec()),
+        Some(a) => a.values().map_err(|p| (key.to_string(), p)),
+    }
+}

@@ -1,0 +1,456 @@
+//! End-to-end tests of `accelforge sweep` and `accelforge merge`.
+// Test helpers, not only #[test] bodies, unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn accelforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args(args)
+        .env_remove("ACCELFORGE_BOARDS_DIR")
+        .output()
+        .expect("run accelforge")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = accelforge(args);
+    assert!(
+        o.status.success(),
+        "accelforge {args:?} failed:\n{}",
+        stderr(&o)
+    );
+    o
+}
+
+/// rows 1..=16 × cols 1..=16 × 2 stream widths × 4 buffer depths × 5 chunk sizes = 10,240.
+const LARGE: &str = r#"
+template = "systolic"
+boards = ["pynq-z2", "kv260"]
+objectives = [{ minimize = "latency_cycles" }, { minimize = "dsp" }, { minimize = "lut" }]
+[constraints]
+fits = "pynq-z2"
+limits = ["bram18 <= 200"]
+[systolic]
+rows = { start = 1, end = 16 }
+cols = { start = 1, end = 16, step = 1 }
+stream_bits = [32, 64]
+max_k = { start = 4, end = 32, factor = 2 }
+n_chunk_tiles = [1, 2, 4, 8, 16]
+[workload]
+layers = [{ type = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
+"#;
+
+/// 12 × 12 × 2 × 2 = 576 points with a heavier (two-layer) workload.
+const MEDIUM: &str = r#"
+template = "systolic"
+boards = ["pynq-z2"]
+objectives = [{ minimize = "latency_s" }, { minimize = "dsp" }]
+[systolic]
+rows = { start = 1, end = 12 }
+cols = { start = 1, end = 12 }
+stream_bits = [32, 64]
+n_chunk_tiles = [1, 4]
+max_k = 128
+[workload]
+layers = [
+  { type = "gemm", name = "fc1", m = 16, k = 64, n = 24 },
+  { type = "conv2d", name = "conv", h = 6, w = 6, c = 4, k = 8, r = 3, s = 3, pad = 1 },
+]
+"#;
+
+fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sorted_lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut v: Vec<String> = text.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn ten_thousand_points_stream_to_disk_with_derived_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "large.toml", LARGE);
+    let out = dir.path().join("out");
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--jobs",
+        "2",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["total_points"], 10_240);
+    assert_eq!(summary["counts"]["points"], 10_240);
+    let c = &summary["counts"];
+    assert!(c["ok"].as_u64().unwrap() > 1000, "{summary}");
+    assert!(
+        c["invalid"].as_u64().unwrap() > 0,
+        "max_k = 4 cannot run K = 8: {summary}"
+    );
+    assert!(summary["run"]["points_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(sorted_lines(&out.join("results.jsonl")).len(), 10_240);
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 10_241);
+    assert!(csv.starts_with("id,index,status,rows,cols,"));
+    let pareto = std::fs::read_to_string(out.join("pareto.csv")).unwrap();
+    let front = pareto.lines().count() - 1;
+    assert_eq!(front as u64, summary["pareto_points"].as_u64().unwrap());
+    assert!(front >= 3, "{pareto}");
+    // Every Pareto point is feasible: fits the PYNQ-Z2 and meets the BRAM limit.
+    for line in pareto.lines().skip(1) {
+        assert!(line.contains(",ok,"), "{line}");
+    }
+    // The id set has no duplicates.
+    let ids: std::collections::HashSet<String> = sorted_lines(&out.join("results.jsonl"))
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 10_240);
+}
+
+#[test]
+fn resume_after_a_stop_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "medium.toml", MEDIUM);
+    let full = dir.path().join("full");
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&full),
+        "--jobs",
+        "2",
+    ]);
+
+    let part = dir.path().join("part");
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&part),
+        "--jobs",
+        "2",
+        "--max-points",
+        "150",
+    ]);
+    let results = part.join("results.jsonl");
+    assert_eq!(sorted_lines(&results).len(), 150);
+    assert!(
+        !part.join("summary.json").exists(),
+        "a stopped run is not finalised"
+    );
+    // A killed writer may leave half a line behind: resume must drop it.
+    let mut text = std::fs::read_to_string(&results).unwrap();
+    text.push_str("{\"id\":\"0123");
+    std::fs::write(&results, text).unwrap();
+
+    // Without --resume the directory is refused, untouched.
+    let o = accelforge(&["sweep", "--spec", s(&spec), "--out", s(&part)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&part),
+        "--jobs",
+        "2",
+        "--resume",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["run"]["resumed"], 150);
+    assert_eq!(summary["run"]["evaluated"], 576 - 150);
+    assert_eq!(
+        sorted_lines(&results),
+        sorted_lines(&full.join("results.jsonl"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(part.join("pareto.csv")).unwrap(),
+        std::fs::read_to_string(full.join("pareto.csv")).unwrap()
+    );
+}
+
+#[test]
+fn a_killed_sweep_resumes_to_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "large.toml", LARGE);
+    let out = dir.path().join("killed");
+    let results = out.join("results.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args(["sweep", "--spec", s(&spec), "--out", s(&out), "--jobs", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some results are on disk (or let it finish if the machine is fast).
+    let start = std::time::Instant::now();
+    loop {
+        let n = std::fs::read(&results)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0);
+        if n >= 500 || start.elapsed().as_secs() > 60 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--jobs",
+        "2",
+        "--resume",
+    ]);
+    let lines = sorted_lines(&results);
+    assert_eq!(lines.len(), 10_240);
+    let ids: std::collections::HashSet<&str> = lines.iter().map(|l| &l[7..23]).collect();
+    assert_eq!(ids.len(), 10_240, "no point twice, none missing");
+}
+
+#[test]
+fn three_shards_merged_equal_the_unsharded_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "medium.toml", MEDIUM);
+    let full = dir.path().join("full");
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&full),
+        "--jobs",
+        "2",
+    ]);
+    let mut shards = Vec::new();
+    for i in 1..=3 {
+        let d = dir.path().join(format!("shard{i}"));
+        let o = ok(&[
+            "sweep",
+            "--spec",
+            s(&spec),
+            "--out",
+            s(&d),
+            "--shard",
+            &format!("{i}/3"),
+            "--json",
+        ]);
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(summary["counts"]["points"], 192, "576 / 3");
+        shards.push(d);
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(|d| s(d)));
+    // A shard given twice is deduplicated.
+    args.push(s(&shards[0]));
+    args.extend(["--out", s(&merged)]);
+    let o = ok(&args);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("192 duplicates"));
+    assert_eq!(
+        sorted_lines(&merged.join("results.jsonl")),
+        sorted_lines(&full.join("results.jsonl"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(merged.join("pareto.csv")).unwrap(),
+        std::fs::read_to_string(full.join("pareto.csv")).unwrap()
+    );
+    assert_eq!(
+        sorted_lines(&merged.join("results.csv")),
+        sorted_lines(&full.join("results.csv"))
+    );
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("summary.json")).unwrap())
+            .unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(a["counts"], b["counts"]);
+    assert_eq!(a["best"], b["best"]);
+
+    // Shards of a different spec do not merge.
+    let other = write_spec(
+        dir.path(),
+        "other.toml",
+        &MEDIUM.replace("pynq-z2", "kv260"),
+    );
+    let od = dir.path().join("other");
+    ok(&[
+        "sweep",
+        "--spec",
+        s(&other),
+        "--out",
+        s(&od),
+        "--shard",
+        "1/3",
+    ]);
+    let o = accelforge(&[
+        "merge",
+        s(&shards[0]),
+        s(&od),
+        "--out",
+        s(&dir.path().join("bad")),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("different sweep specs"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn spec_errors_name_the_file_and_key_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            MEDIUM.replace("stream_bits", "stream_bitz"),
+            "systolic",
+            "stream_bitz",
+        ),
+        (
+            MEDIUM.replace("max_k = 128", "max_k = { start = 8, stop = 64 }"),
+            "systolic.max_k",
+            "stop",
+        ),
+        (
+            MEDIUM.replace(
+                "[systolic]",
+                "[constraints]\nlimits = [\"dsp << 3\"]\n[systolic]",
+            ),
+            "constraints.limits[0]",
+            "not a number",
+        ),
+        (
+            MEDIUM.replace("minimize = \"dsp\"", "minimize = \"dsps\""),
+            "objectives[1]",
+            "unknown metric",
+        ),
+        (
+            MEDIUM.replace("\"pynq-z2\"", "\"pynq-z9\""),
+            "boards[0]",
+            "pynq-z9",
+        ),
+        (MEDIUM.replace("m = 16,", "m = -1,"), "workload.layers", "m"),
+        (
+            MEDIUM.replace(
+                "rows = { start = 1, end = 12 }",
+                "rows = { start = 5, end = 2 }",
+            ),
+            "systolic.rows",
+            "below start",
+        ),
+    ];
+    for (i, (text, key, word)) in cases.iter().enumerate() {
+        let spec = write_spec(dir.path(), &format!("bad{i}.toml"), text);
+        let out = dir.path().join(format!("out{i}"));
+        let o = accelforge(&["sweep", "--spec", s(&spec), "--out", s(&out)]);
+        assert!(!o.status.success(), "case {i} succeeded");
+        let err = stderr(&o);
+        assert!(err.contains(&format!("bad{i}.toml")), "case {i}: {err}");
+        assert!(err.contains(key), "case {i}: expected key {key}: {err}");
+        assert!(err.contains(word), "case {i}: expected {word}: {err}");
+        assert!(!out.exists(), "case {i}: nothing may be written");
+    }
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        "/nonexistent/spec.toml",
+        "--out",
+        s(&dir.path().join("x")),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/nonexistent/spec.toml"));
+    let spec = write_spec(dir.path(), "ok.toml", MEDIUM);
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&dir.path().join("y")),
+        "--shard",
+        "4/3",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("1 <= I <= N"), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_two_pareto_points_in_verilator() {
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "tiny.toml",
+        r#"
+template = "systolic"
+objectives = [{ minimize = "latency_cycles" }, { minimize = "dsp" }]
+[systolic]
+rows = [2, 3]
+cols = [2, 3]
+stream_bits = 32
+max_k = 16
+n_chunk_tiles = 1
+[workload]
+layers = [{ type = "gemm", name = "g", m = 5, k = 7, n = 4 }]
+"#,
+    );
+    let out = dir.path().join("out");
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--verify",
+        "2",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = summary["verify"].as_array().unwrap();
+    assert_eq!(v.len(), 2, "{summary}");
+    for r in v {
+        assert_eq!(r["mismatches"], 0, "{r}");
+        assert_eq!(r["measured_cycles"], r["model_cycles"], "{r}");
+        assert!(r["outputs_checked"].as_u64().unwrap() >= 20);
+    }
+    let pareto = std::fs::read_to_string(out.join("pareto.csv")).unwrap();
+    assert!(
+        pareto
+            .lines()
+            .next()
+            .unwrap()
+            .contains("verified_measured_cycles")
+    );
+}
