@@ -75,6 +75,8 @@ fn map_text_mentions_the_provisional_model() {
         "pynq-z2",
         "--space",
         "small",
+        "--model",
+        "provisional",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
