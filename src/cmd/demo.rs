@@ -1,12 +1,15 @@
-//! `accelforge demo`: the README's main job on built-in defaults. Every stage is real — Verilog
-//! generated, linted, simulated in Verilator against the golden model, bundled for two boards —
-//! and prints where its output went.
+//! `accelforge demo`: the README's main job on built-in defaults. Every stage is real: a built-in
+//! workload mapped onto two boards by the MILP mapper, the chosen arrays generated and bundled for
+//! Vivado, one layer each simulated in Verilator against the golden model and the mapper's
+//! prediction, a design-space sweep with its best point re-simulated, and the reports. Each stage
+//! prints where its output went.
 
 use std::path::{Path, PathBuf};
 
 use accelforge_hdl::Design;
 use accelforge_hdl::blocks::{fifo, pipeline, ram, skid};
 use accelforge_hdl::tools;
+use accelforge_mapper::{MapOptions, SystolicTemplateModel, Workload, map};
 use accelforge_templates::systolic::layer::Gemm;
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_gemm};
 use accelforge_templates::systolic::{SystolicParams, cost, rtl};
@@ -22,59 +25,56 @@ pub struct DemoArgs {
     pub out: PathBuf,
 }
 
-/// One board of the demo and the array sized for it.
-struct Target {
-    board: &'static str,
-    params: SystolicParams,
-    layer: Gemm,
-}
-
-fn targets() -> Vec<Target> {
-    vec![
-        // PYNQ-Z2: 220 DSP48E1, 140 BRAM36 — an 8x8 array leaves room for the DMA and PS glue.
-        Target {
-            board: "pynq-z2",
-            params: SystolicParams {
-                rows: 8,
-                cols: 8,
-                max_n_chunk: 32,
-                ..SystolicParams::default()
-            },
-            layer: Gemm {
-                m: 64,
-                k: 128,
-                n: 64,
-            },
-        },
-        // ZCU102: 2,520 DSP48E2 — the 16x16 array of the README's utilisation figure.
-        Target {
-            board: "zcu102",
-            params: SystolicParams {
-                rows: 16,
-                cols: 16,
-                max_n_chunk: 64,
-                ..SystolicParams::default()
-            },
-            layer: Gemm {
-                m: 128,
-                k: 256,
-                n: 128,
-            },
-        },
-    ]
-}
+/// The built-in workload the demo maps, and the boards it maps it onto.
+const WORKLOAD: &str = "mlp";
+const BOARDS: [&str; 2] = ["pynq-z2", "zcu102"];
+const SWEEP_SPEC: &str = include_str!("demo_sweep.toml");
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    if args.out.exists() {
-        std::fs::remove_dir_all(&args.out)
-            .with_context(|| format!("clearing `{}`", args.out.display()))?;
+    let out = &args.out;
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))?;
     }
-    blocks(&args.out.join("blocks"))?;
-    let targets = targets();
-    println!("[2/3] systolic-array bundles for Zynq boards");
-    for t in &targets {
-        let design = rtl::design(&t.params)?;
-        let res = cost::resources(&t.params)?;
+    blocks(&out.join("blocks"))?;
+
+    let db = accelforge_boards::BoardDb::builtin()?;
+    let workload = Workload::builtin(WORKLOAD)?;
+    println!(
+        "[2/6] mapping the built-in workload `{WORKLOAD}` ({} layers) with the MILP mapper",
+        workload.layers.len()
+    );
+    let mut mapped = Vec::new();
+    for name in BOARDS {
+        let board = db.get(name)?;
+        let model = SystolicTemplateModel::for_workload(&workload);
+        let report = map(&model, &workload, board, &MapOptions::new(board))
+            .with_context(|| format!("mapping `{WORKLOAD}` onto {name}"))?;
+        let params: SystolicParams = serde_json::from_value(report.params.clone())
+            .context("reading the chosen configuration")?;
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir)?;
+        accelforge_hdl::write_atomic(
+            &dir.join("map.json"),
+            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+        )?;
+        println!(
+            "      {name:<8} {}x{} array, {} DSP of {}, {:.3} ms per inference at {} MHz ({:?}) -> {}",
+            params.rows,
+            params.cols,
+            report.resources.dsp,
+            report.budget.dsp,
+            report.objective_seconds * 1e3,
+            report.clock_mhz,
+            report.status,
+            dir.join("map.json").display()
+        );
+        mapped.push((name, params, report));
+    }
+
+    println!("[3/6] Zynq bundles for the chosen configurations");
+    for (name, params, _) in &mapped {
+        let design = rtl::design(params)?;
+        let res = cost::resources(params)?;
         let estimate = accelforge_boards::ResourceEstimate {
             lut: res.lut,
             ff: res.ff,
@@ -82,7 +82,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             bram18: res.bram18 + 2 * res.bram36,
             uram: res.uram,
         };
-        let dir = args.out.join(t.board);
+        let dir = out.join(name).join("bundle");
         let bundle = BundleArgs {
             board: None,
             boards_dir: None,
@@ -91,31 +91,40 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             force: true,
         };
         let manifest = bundle.write(
-            t.board,
+            name,
             &dir,
             &design,
-            serde_json::to_value(&t.params)?,
+            serde_json::to_value(params)?,
             estimate,
             (1 << 26) - 1,
         )?;
         println!(
-            "      {:<8} {}x{} array: {} DSP, {} BRAM36 (estimate) -> {} ({} files; `vivado -mode batch -source build.tcl`)",
-            t.board,
-            t.params.rows,
-            t.params.cols,
-            res.dsp,
-            res.bram36,
-            dir.display(),
-            manifest.files.len()
+            "      {name:<8} {} files in {} (build: `vivado -mode batch -source build.tcl`)",
+            manifest.files.len(),
+            dir.display()
         );
     }
-    println!("[3/3] one layer per board in Verilator against the golden model");
-    for t in &targets {
-        let r = t.params.resolve()?;
-        let (a, b) = random_gemm_operands(&r, &t.layer, 1);
-        let report = run_gemm(
-            &t.params,
-            &t.layer,
+
+    println!(
+        "[4/6] one layer per board in Verilator against the golden model and the mapper's prediction"
+    );
+    for (name, params, report) in &mapped {
+        // The layer with the most work: the one whose prediction matters most.
+        let layer = report
+            .layers
+            .iter()
+            .max_by_key(|l| l.macs)
+            .context("the workload has no layers")?;
+        let g = Gemm {
+            m: u32::try_from(layer.gemm.m)?,
+            k: u32::try_from(layer.gemm.k)?,
+            n: u32::try_from(layer.gemm.n)?,
+        };
+        let r = params.resolve()?;
+        let (a, b) = random_gemm_operands(&r, &g, 1);
+        let sim = run_gemm(
+            params,
+            &g,
             &a,
             &b,
             &SimOptions {
@@ -123,54 +132,99 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ..SimOptions::default()
             },
         )
-        .with_context(|| {
-            format!(
-                "simulating GEMM {}x{}x{} on the {} array",
-                t.layer.m, t.layer.k, t.layer.n, t.board
-            )
-        })?;
+        .with_context(|| format!("simulating layer `{}` on the {name} array", layer.name))?;
         println!(
-            "      {:<8} GEMM {}x{}x{}: {} cycles (model {}), utilisation {:.3}, {} outputs checked, {} mismatches, {:.0} cycles/s{}",
-            t.board,
-            t.layer.m,
-            t.layer.k,
-            t.layer.n,
-            report.cycles,
-            report.model_cycles,
-            report.utilization,
-            report.outputs_checked,
-            report.mismatches,
-            report.sim_cycles_per_second,
-            if report.build_cached {
-                ""
-            } else {
-                " (Verilator build included once)"
-            }
+            "      {name:<8} layer {} ({}x{}x{}): {} cycles simulated, {} predicted by the mapper, utilisation {:.3}, {} outputs checked, {} mismatches",
+            layer.name,
+            g.m,
+            g.k,
+            g.n,
+            sim.cycles,
+            layer.compute_cycles,
+            sim.utilization,
+            sim.outputs_checked,
+            sim.mismatches
         );
         ensure!(
-            report.mismatches == 0,
-            "{}: {} outputs differ from the golden model",
-            t.board,
-            report.mismatches
+            sim.mismatches == 0,
+            "{name}: {} outputs differ from the golden model",
+            sim.mismatches
         );
         ensure!(
-            report.cycles == report.model_cycles,
-            "{}: the cycle model disagrees with Verilator",
-            t.board
+            sim.cycles == layer.compute_cycles && sim.cycles == sim.model_cycles,
+            "{name}: the cycle model disagrees with Verilator"
         );
-        let path = args.out.join(t.board).join("sim.json");
+        let dir = out.join(name).join("sim");
+        std::fs::create_dir_all(&dir)?;
         accelforge_hdl::write_atomic(
-            &path,
-            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+            &dir.join("sim.json"),
+            (serde_json::to_string_pretty(&sim)? + "\n").as_bytes(),
         )?;
     }
-    println!("done: everything is under {}", args.out.display());
+
+    let sweep_dir = out.join("sweep");
+    println!(
+        "[5/6] design-space sweep (analytic models, best point re-run in Verilator) into {}",
+        sweep_dir.display()
+    );
+    let spec_path = out.join("sweep.toml");
+    accelforge_hdl::write_atomic(&spec_path, SWEEP_SPEC.as_bytes())?;
+    let spec = accelforge_sweep::Spec::parse(SWEEP_SPEC, &spec_path)?;
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let opts = accelforge_sweep::RunOptions {
+        out: sweep_dir.clone(),
+        jobs,
+        resume: false,
+        shard: None,
+        max_points: None,
+    };
+    let done = accelforge_sweep::sweep(&spec, &opts, 1, &accelforge_sweep::NoProgress)?;
+    let summary = done.summary.context("the demo sweep stopped early")?;
+    let failures = accelforge_sweep::verification_failures(&summary);
+    ensure!(
+        failures.is_empty(),
+        "sweep verification failed: {failures:?}"
+    );
+    println!(
+        "      {} points at {:.0} points/s; {} on the Pareto front; verified in Verilator: {}",
+        done.run.evaluated,
+        summary.run.as_ref().map_or(0.0, |r| r.points_per_second),
+        summary.pareto_points,
+        summary
+            .verify
+            .iter()
+            .map(|v| format!(
+                "{} cycles = model, {} mismatches",
+                v.measured_cycles, v.mismatches
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+
+    println!("[6/6] reports");
+    for dir in [
+        sweep_dir.clone(),
+        out.join(BOARDS[0]),
+        out.join(BOARDS[0]).join("sim"),
+    ] {
+        let report_dir = dir.join("report");
+        let rendered = accelforge_reports::render(&dir, &report_dir)?;
+        println!(
+            "      {:?}: {} ({} charts, PNG and SVG)",
+            rendered.kind,
+            rendered.html.display(),
+            rendered.charts.len()
+        );
+    }
+    println!("done: everything is under {}", out.display());
     Ok(())
 }
 
 /// Stage 1: the building blocks, generated, linted and parsed by a second tool.
 fn blocks(dir: &Path) -> anyhow::Result<()> {
-    println!("[1/3] building blocks into {}", dir.display());
+    println!("[1/6] building blocks into {}", dir.display());
     let designs: Vec<Design> = vec![
         pipeline::design(&pipeline::PipelineParams {
             width: 16,
