@@ -504,16 +504,21 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
         wacc
     };
     let sbits = u64::from(super::pe::shift_bits(&r));
-    // Per-PE costs, roughly calibrated on Yosys xc7 runs of 16×16 int8 arrays (the DSP48E1
-    // absorbs the accumulator register of `dsp` PEs).
+    // Structural counts per PE and for the array's periphery (the DSP48E1 absorbs the
+    // accumulator register of `dsp` PEs); `calibration` scales them to what Yosys measures.
     let (pe_ff, pe_lut) = match p.pe {
         PeKind::Dsp => (wa + wb + 1 + eff_acc, eff_acc + 4),
         PeKind::ShiftAdd => (wa + bw + 1 + 2 * eff_acc, (wa + wb) * sbits + 2 * eff_acc),
     };
-    let ff = pes * pe_ff + cc * (cc + 1) / 2 * wo + 400;
     let fifo_lut = (1 + 16 + cc * wo).div_ceil(2) * u64::from(r.out_fifo_depth).div_ceil(32);
     let skew_lut = rr * (wa + 1) + cc * bw;
-    let lut = pes * pe_lut + cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb + 500;
+    let features = super::calibration::Features {
+        pe_lut: pes * pe_lut,
+        periphery_lut: cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb,
+        pe_ff: pes * pe_ff,
+        periphery_ff: cc * (cc + 1) / 2 * wo + sb,
+    };
+    let (lut, ff) = super::calibration::predict(p.pe, &features);
     Ok(Resources {
         lut,
         ff,

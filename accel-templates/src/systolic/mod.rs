@@ -40,6 +40,7 @@
 //! ```
 #![allow(clippy::too_many_lines)]
 
+pub mod calibration;
 pub mod cost;
 pub mod error;
 pub mod layer;
