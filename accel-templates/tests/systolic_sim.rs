@@ -5,7 +5,7 @@
 use accelforge_hdl::tools;
 use accelforge_templates::systolic::layer::{Conv2d, Gemm};
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_conv2d, run_gemm};
-use accelforge_templates::systolic::{PeKind, SystolicParams, cost};
+use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost};
 
 fn check(p: &SystolicParams, g: Gemm, seed: u64, bp: f64) {
     let r = p.resolve().expect("params");
@@ -17,6 +17,10 @@ fn check(p: &SystolicParams, g: Gemm, seed: u64, bp: f64) {
     };
     let rep = run_gemm(p, &g, &a, &b, &opts).expect("simulation runs");
     assert_eq!(rep.mismatches, 0, "{p:?} {g:?}: {rep:?}");
+    eprintln!(
+        "{:?} {g:?} bp {bp}: sim {} model {} util {:.3}",
+        p.dataflow, rep.cycles, rep.model_cycles, rep.utilization
+    );
     assert_eq!(rep.outputs_checked, u64::from(g.m) * u64::from(g.n));
     let model = cost::cycles(p, &g).expect("model").cycles;
     if bp == 0.0 {
@@ -194,4 +198,68 @@ fn gemm_256_on_16x16_int8_reaches_target_utilization() {
     assert_eq!(rep.cycles, rep.model_cycles);
     assert!(rep.utilization >= 0.85, "{rep:?}");
     eprintln!("256^3 on 16x16: {rep:?}");
+}
+
+// ---- weight-stationary: the same cases as output-stationary ----
+
+fn ws(p: SystolicParams) -> SystolicParams {
+    SystolicParams {
+        dataflow: Dataflow::Ws,
+        ..p
+    }
+}
+
+#[test]
+fn ws_dsp_odd_array_many_shapes() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    // max_k 40 on 3 rows gives M blocks of 39 rows; max_k 8 below gives blocks of 6.
+    let p = ws(SystolicParams {
+        rows: 3,
+        cols: 5,
+        max_k: 40,
+        max_n_chunk: 10,
+        ..Default::default()
+    });
+    for (i, g) in [
+        gemm(7, 9, 13),
+        gemm(1, 1, 1),
+        gemm(3, 40, 5),
+        gemm(10, 1, 21),
+        gemm(6, 2, 10),
+        gemm(4, 5, 31),
+        gemm(80, 7, 12),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(&p, g, i as u64, 0.0);
+    }
+    check(&p, gemm(8, 17, 23), 99, 0.3);
+    check(&p, gemm(45, 11, 14), 98, 0.2);
+    let conv = Conv2d {
+        h: 6,
+        w: 5,
+        c: 2,
+        k: 7,
+        r: 3,
+        s: 3,
+        stride: 2,
+        pad: 1,
+    };
+    let rep = run_conv2d(
+        &p,
+        &conv,
+        &SimOptions {
+            seed: 5,
+            ..Default::default()
+        },
+    )
+    .expect("conv");
+    assert_eq!(rep.mismatches, 0);
+    assert_eq!(rep.cycles, rep.model_cycles);
+    let small_blocks = SystolicParams { max_k: 8, ..p };
+    check(&small_blocks, gemm(20, 8, 11), 7, 0.0);
+    check(&small_blocks, gemm(13, 5, 6), 8, 0.3);
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SystolicError};
 use super::layer::Gemm;
-use super::params::{PeKind, Resolved, SystolicParams};
+use super::params::{Dataflow, PeKind, Resolved, SystolicParams};
 
 /// Result of the cycle model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,17 @@ struct Event {
 pub fn cycles(p: &SystolicParams, g: &Gemm) -> Result<CycleEstimate> {
     let r = p.resolve()?;
     g.check(p)?;
+    if p.dataflow == Dataflow::Ws {
+        let run = super::cost_ws::run(&r, g)?;
+        let macs = g.macs();
+        return Ok(CycleEstimate {
+            cycles: run.cycles,
+            macs,
+            utilization: macs as f64 / (run.cycles as f64 * f64::from(r.r) * f64::from(r.c)),
+            input_beats: run.in_beats,
+            output_beats: run.out_beats,
+        });
+    }
     let mut s = Ctrl::new(&r, g);
     let cycles = s.run()?;
     let macs = g.macs();

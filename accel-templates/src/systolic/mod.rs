@@ -41,6 +41,7 @@
 #![allow(clippy::too_many_lines)]
 
 pub mod cost;
+mod cost_ws;
 pub mod error;
 pub mod layer;
 pub mod model;
@@ -48,6 +49,7 @@ pub mod params;
 pub mod pe;
 pub mod rtl;
 mod rtl_util;
+mod rtl_ws;
 pub mod sim;
 
 pub use error::{Result, SystolicError};
