@@ -46,6 +46,14 @@ pub(super) fn design(r: &Resolved) -> Result<Design> {
     Ok(d)
 }
 
+/// `x + c` modulo 2^width(x): a base address stepping past the last tile never gets used, and
+/// with a single tile the step itself may not fit the address width.
+fn add_wrap(x: &Expr, c: u64) -> HResult<Expr> {
+    let w = x.width();
+    let mask = if w >= 64 { u64::MAX } else { (1u64 << w) - 1 };
+    x.add(&lit(c & mask, w)?)
+}
+
 /// `if (rst) a else b` as one statement.
 fn rst_or(rst: &Expr, on_rst: Vec<Stmt>, run: Vec<Stmt>) -> HResult<Stmt> {
     Stmt::if_else(rst.clone(), on_rst, run)
@@ -169,7 +177,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             gt_c(&ld_crem.e(), c64)?,
             vec![
                 set(&ld_crem, crem_next)?,
-                set(&ld_wbase, add_c(&ld_wbase.e(), r64)?)?,
+                set(&ld_wbase, add_wrap(&ld_wbase.e(), r64)?)?,
             ],
             vec![
                 set(&ld_wb, ld_wb.e().not())?,
@@ -328,7 +336,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             gt_c(&is_crem.e(), c64)?,
             vec![
                 set(&is_crem, sub_c(&is_crem.e(), c64)?)?,
-                set(&is_abase, add_c(&is_abase.e(), mb)?)?,
+                set(&is_abase, add_wrap(&is_abase.e(), mb)?)?,
             ],
             vec![
                 set(&is_abase, Expr::zero(acc_aw))?,
@@ -442,7 +450,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             gt_c(&wf_crem.e(), c64)?,
             vec![
                 set(&wf_crem, sub_c(&wf_crem.e(), c64)?)?,
-                set(&wf_tbase, add_c(&wf_tbase.e(), r64)?)?,
+                set(&wf_tbase, add_wrap(&wf_tbase.e(), r64)?)?,
             ],
             vec![
                 set(&wf_tbase, Expr::zero(w_off_w))?,
@@ -835,7 +843,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             gt_c(&dr_crem.e(), c64)?,
             vec![
                 set(&dr_crem, sub_c(&dr_crem.e(), c64)?)?,
-                set(&dr_tbase, add_c(&dr_tbase.e(), mb)?)?,
+                set(&dr_tbase, add_wrap(&dr_tbase.e(), mb)?)?,
             ],
             vec![
                 set(&dr_tbase, Expr::zero(acc_aw))?,
@@ -844,7 +852,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
                     gt_c(&dr_grem.e(), r64)?,
                     vec![
                         set(&dr_grem, sub_c(&dr_grem.e(), r64)?)?,
-                        set(&dr_gbase, add_c(&dr_gbase.e(), r64)?)?,
+                        set(&dr_gbase, add_wrap(&dr_gbase.e(), r64)?)?,
                     ],
                     block_done,
                 )?,
