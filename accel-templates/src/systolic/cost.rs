@@ -12,6 +12,9 @@
 //! FIFO (C + 2 cycles for the first row, then one row every other cycle). Stretches where
 //! nothing but counters advance are skipped in one step, so a model evaluation costs
 //! O(tiles + output rows), not O(cycles).
+//!
+//! The weight-stationary controller has its own mirror (same cycle definition), stepped one
+//! period at a time: loader, weight feeder, issuer, accumulator-bank flags, drain, output FIFO.
 
 use std::collections::VecDeque;
 
@@ -497,11 +500,22 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
         PeKind::ShiftAdd => 0,
     };
     let (mut b36, mut b18) = (0, 0);
-    for (count, depth) in [
-        (u64::from(r.qa), 2 * u64::from(r.a_bank_depth)),
-        (u64::from(r.qb), 2 * u64::from(r.b_bank_depth)),
-    ] {
-        let (x, y) = bram_for(sb, depth);
+    // (memories, width, depth) of every block RAM.
+    let mems = if p.dataflow == Dataflow::Ws {
+        vec![
+            (u64::from(r.qa), sb, 2 * u64::from(r.ws_a_depth)),
+            (u64::from(r.qb), sb, 2 * u64::from(r.ws_w_depth)),
+            // Accumulator buffer: one memory per column and bank.
+            (2 * cc, wacc, u64::from(r.ws_acc_depth)),
+        ]
+    } else {
+        vec![
+            (u64::from(r.qa), sb, 2 * u64::from(r.a_bank_depth)),
+            (u64::from(r.qb), sb, 2 * u64::from(r.b_bank_depth)),
+        ]
+    };
+    for (count, width, depth) in mems {
+        let (x, y) = bram_for(width, depth);
         b36 += count * x;
         b18 += count * y;
     }
@@ -521,10 +535,17 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
         PeKind::Dsp => (wa + wb + 1 + eff_acc, eff_acc + 4),
         PeKind::ShiftAdd => (wa + bw + 1 + 2 * eff_acc, (wa + wb) * sbits + 2 * eff_acc),
     };
-    let ff = pes * pe_ff + cc * (cc + 1) / 2 * wo + 400;
+    let mut ff = pes * pe_ff + cc * (cc + 1) / 2 * wo + 400;
     let fifo_lut = (1 + 16 + cc * wo).div_ceil(2) * u64::from(r.out_fifo_depth).div_ceil(32);
     let skew_lut = rr * (wa + 1) + cc * bw;
-    let lut = pes * pe_lut + cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb + 500;
+    let mut lut = pes * pe_lut + cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb + 500;
+    if p.dataflow == Dataflow::Ws {
+        // Second weight register per PE, the accumulator adders and bank muxes per column, and
+        // the control chain along the bottom (rough, like the rest of the LUT/FF figures).
+        let acc_aw = u64::from(accelforge_hdl::clog2(u64::from(r.ws_acc_depth)).max(1));
+        ff += pes * bw + (rr + cc) * (4 + acc_aw) + cc * wo;
+        lut += pes * bw / 2 + cc * (2 * wacc + 2 * acc_aw);
+    }
     Ok(Resources {
         lut,
         ff,

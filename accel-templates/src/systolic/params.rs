@@ -49,7 +49,9 @@ pub struct SystolicParams {
     pub output_type: String,
     /// PE kind.
     pub pe: PeKind,
-    /// Largest reduction length K a command may use (depth of the operand buffers).
+    /// Largest reduction length K a command may use (depth of the operand buffers). For the
+    /// weight-stationary dataflow it also sets the M block (rows of A per accumulator bank):
+    /// the largest multiple of `rows` not above it.
     pub max_k: u32,
     /// Columns of B kept on chip at once (a multiple of `cols`); A is streamed once per chunk.
     pub max_n_chunk: u32,
@@ -119,7 +121,8 @@ pub struct Resolved {
     pub a_bank_depth: u32,
     /// Words per B bank (power of two ≥ tiles_per_chunk·max_k).
     pub b_bank_depth: u32,
-    /// Output FIFO rows (power of two ≥ 2R).
+    /// Output FIFO rows (power of two ≥ 2R; 4 for weight-stationary, whose drain reads one
+    /// row per cycle two cycles ahead of the FIFO).
     pub out_fifo_depth: u32,
     /// Minimum cycles between two tile starts, so the output chain never collides.
     pub min_period: u32,
@@ -376,6 +379,27 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("multiple of cols")
+        );
+    }
+
+    #[test]
+    fn ws_m_block_is_whole_row_groups_within_max_k() {
+        let p = SystolicParams {
+            dataflow: Dataflow::Ws,
+            rows: 3,
+            max_k: 40,
+            max_n_chunk: 16,
+            cols: 4,
+            ..Default::default()
+        };
+        let r = p.resolve().unwrap();
+        assert_eq!((r.ws_m_block, r.ws_a_depth, r.ws_acc_depth), (39, 64, 256));
+        let bad = SystolicParams { max_k: 2, ..p };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_k >= rows")
         );
     }
 
