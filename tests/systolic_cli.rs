@@ -187,3 +187,71 @@ fn bad_input_gets_one_clear_message() {
 fn accelforge_hdl_available() -> bool {
     accelforge_hdl::tools::available_for_tests("verilator")
 }
+
+#[test]
+fn weight_stationary_gen_estimate_and_sim_agree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("ws");
+    let mut gen_args = vec![
+        "gen",
+        "systolic",
+        "--dataflow",
+        "ws",
+        "--json",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    gen_args.extend_from_slice(ARRAY);
+    let v = json(&run(&gen_args));
+    assert!(
+        v["top"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("af_systolic_ws_3x4"))
+    );
+    assert_eq!(v["resources"]["dsp"], 12);
+    let mut est = vec![
+        "estimate",
+        "gemm",
+        "--m",
+        "13",
+        "--k",
+        "11",
+        "--n",
+        "9",
+        "--dataflow",
+        "ws",
+        "--json",
+    ];
+    est.extend_from_slice(ARRAY);
+    let e = json(&run(&est));
+    if !accelforge_hdl_available() {
+        return;
+    }
+    let mut sim = vec![
+        "sim",
+        "gemm",
+        "--m",
+        "13",
+        "--k",
+        "11",
+        "--n",
+        "9",
+        "--dataflow",
+        "ws",
+        "--seed",
+        "4",
+        "--json",
+    ];
+    sim.extend_from_slice(ARRAY);
+    let s = json(&run(&sim));
+    assert_eq!(s["mismatches"], 0);
+    assert_eq!(s["outputs_checked"], 117);
+    assert_eq!(
+        s["cycles"], e["cycles"],
+        "estimate == sim without back-pressure"
+    );
+    let mut bp = sim.clone();
+    bp.extend_from_slice(&["--backpressure", "0.3", "--pe", "shift-add"]);
+    let s = json(&run(&bp));
+    assert_eq!(s["mismatches"], 0);
+}

@@ -2,11 +2,11 @@
 //! deterministic.
 
 use accelforge_hdl::tools::{self, DesignFiles};
-use accelforge_templates::systolic::{PeKind, SystolicParams, rtl};
+use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, rtl};
 
 fn configs() -> Vec<SystolicParams> {
     let base = SystolicParams::default();
-    vec![
+    let mut v = vec![
         SystolicParams {
             rows: 3,
             cols: 5,
@@ -48,8 +48,18 @@ fn configs() -> Vec<SystolicParams> {
             max_n_chunk: 14,
             ..base.clone()
         },
-        base,
-    ]
+        base.clone(),
+    ];
+    // Every configuration again as weight-stationary.
+    let ws: Vec<SystolicParams> = v
+        .iter()
+        .map(|p| SystolicParams {
+            dataflow: Dataflow::Ws,
+            ..p.clone()
+        })
+        .collect();
+    v.extend(ws);
+    v
 }
 
 #[test]

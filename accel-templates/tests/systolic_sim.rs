@@ -5,7 +5,7 @@
 use accelforge_hdl::tools;
 use accelforge_templates::systolic::layer::{Conv2d, Gemm};
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_conv2d, run_gemm};
-use accelforge_templates::systolic::{PeKind, SystolicParams, cost};
+use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost};
 
 fn check(p: &SystolicParams, g: Gemm, seed: u64, bp: f64) {
     let r = p.resolve().expect("params");
@@ -17,6 +17,10 @@ fn check(p: &SystolicParams, g: Gemm, seed: u64, bp: f64) {
     };
     let rep = run_gemm(p, &g, &a, &b, &opts).expect("simulation runs");
     assert_eq!(rep.mismatches, 0, "{p:?} {g:?}: {rep:?}");
+    eprintln!(
+        "{:?} {g:?} bp {bp}: sim {} model {} util {:.3}",
+        p.dataflow, rep.cycles, rep.model_cycles, rep.utilization
+    );
     assert_eq!(rep.outputs_checked, u64::from(g.m) * u64::from(g.n));
     let model = cost::cycles(p, &g).expect("model").cycles;
     if bp == 0.0 {
@@ -194,4 +198,214 @@ fn gemm_256_on_16x16_int8_reaches_target_utilization() {
     assert_eq!(rep.cycles, rep.model_cycles);
     assert!(rep.utilization >= 0.85, "{rep:?}");
     eprintln!("256^3 on 16x16: {rep:?}");
+}
+
+// ---- weight-stationary: the same cases as output-stationary ----
+
+fn ws(p: SystolicParams) -> SystolicParams {
+    SystolicParams {
+        dataflow: Dataflow::Ws,
+        ..p
+    }
+}
+
+#[test]
+fn ws_dsp_odd_array_many_shapes() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    // max_k 40 on 3 rows gives M blocks of 39 rows; max_k 8 below gives blocks of 6.
+    let p = ws(SystolicParams {
+        rows: 3,
+        cols: 5,
+        max_k: 40,
+        max_n_chunk: 10,
+        ..Default::default()
+    });
+    for (i, g) in [
+        gemm(7, 9, 13),
+        gemm(1, 1, 1),
+        gemm(3, 40, 5),
+        gemm(10, 1, 21),
+        gemm(6, 2, 10),
+        gemm(4, 5, 31),
+        gemm(80, 7, 12),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(&p, g, i as u64, 0.0);
+    }
+    check(&p, gemm(8, 17, 23), 99, 0.3);
+    check(&p, gemm(45, 11, 14), 98, 0.2);
+    let conv = Conv2d {
+        h: 6,
+        w: 5,
+        c: 2,
+        k: 7,
+        r: 3,
+        s: 3,
+        stride: 2,
+        pad: 1,
+    };
+    let rep = run_conv2d(
+        &p,
+        &conv,
+        &SimOptions {
+            seed: 5,
+            ..Default::default()
+        },
+    )
+    .expect("conv");
+    assert_eq!(rep.mismatches, 0);
+    assert_eq!(rep.cycles, rep.model_cycles);
+    let small_blocks = SystolicParams { max_k: 8, ..p };
+    check(&small_blocks, gemm(20, 8, 11), 7, 0.0);
+    check(&small_blocks, gemm(13, 5, 6), 8, 0.3);
+}
+
+#[test]
+fn ws_single_pe_and_single_column() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = ws(SystolicParams {
+        rows: 1,
+        cols: 1,
+        max_k: 8,
+        max_n_chunk: 1,
+        stream_bits: 32,
+        ..Default::default()
+    });
+    check(&p, gemm(3, 5, 2), 1, 0.0);
+    check(&p, gemm(1, 8, 3), 2, 0.0);
+    check(&p, gemm(11, 3, 3), 3, 0.4);
+    let p = ws(SystolicParams {
+        rows: 5,
+        cols: 1,
+        max_k: 16,
+        max_n_chunk: 2,
+        output_type: "ap_fixed<8,8,AP_TRN,AP_SAT>".into(),
+        ..Default::default()
+    });
+    check(&p, gemm(11, 6, 3), 4, 0.0);
+    check(&p, gemm(2, 16, 5), 5, 0.25);
+    let p = ws(SystolicParams {
+        rows: 1,
+        cols: 4,
+        max_k: 16,
+        max_n_chunk: 8,
+        ..Default::default()
+    });
+    check(&p, gemm(7, 16, 9), 6, 0.0);
+    check(&p, gemm(17, 3, 5), 7, 0.3);
+}
+
+#[test]
+fn ws_shift_add_fractional_types_relu() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = ws(SystolicParams {
+        rows: 4,
+        cols: 3,
+        pe: PeKind::ShiftAdd,
+        input_type: "ap_ufixed<8,4>".into(),
+        weight_type: "ap_fixed<6,2>".into(),
+        acc_type: "ap_fixed<24,16>".into(),
+        output_type: "ap_fixed<8,4,AP_RND_CONV,AP_SAT>".into(),
+        stream_bits: 48,
+        relu: true,
+        max_k: 64,
+        max_n_chunk: 6,
+        ..Default::default()
+    });
+    check(&p, gemm(5, 7, 8), 1, 0.0);
+    check(&p, gemm(9, 64, 6), 2, 0.0);
+    check(&p, gemm(70, 13, 7), 3, 0.0);
+    check(&p, gemm(6, 13, 7), 4, 0.3);
+    let conv = Conv2d {
+        h: 7,
+        w: 6,
+        c: 3,
+        k: 5,
+        r: 3,
+        s: 2,
+        stride: 2,
+        pad: 1,
+    };
+    let rep = run_conv2d(
+        &p,
+        &conv,
+        &SimOptions {
+            seed: 11,
+            ..Default::default()
+        },
+    )
+    .expect("conv");
+    assert_eq!(rep.mismatches, 0);
+    assert_eq!(rep.cycles, rep.model_cycles);
+}
+
+#[test]
+fn ws_wide_types_wide_stream_and_rounding_modes() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = ws(SystolicParams {
+        rows: 2,
+        cols: 7,
+        input_type: "ap_fixed<16,8>".into(),
+        weight_type: "ap_fixed<16,4>".into(),
+        acc_type: "ap_fixed<40,20>".into(),
+        output_type: "ap_ufixed<16,8,AP_RND,AP_SAT_ZERO>".into(),
+        stream_bits: 128,
+        max_k: 32,
+        max_n_chunk: 14,
+        ..Default::default()
+    });
+    check(&p, gemm(5, 11, 15), 1, 0.0);
+    check(&p, gemm(3, 32, 29), 2, 0.35);
+    for out in [
+        "ap_fixed<8,4,AP_RND_INF,AP_SAT_SYM>",
+        "ap_fixed<8,3,AP_TRN_ZERO,AP_WRAP>",
+        "ap_fixed<8,5,AP_RND_MIN_INF,AP_SAT>",
+        "ap_fixed<8,5,AP_RND,AP_WRAP_SM>",
+        "ap_fixed<8,5,AP_RND_CONV,AP_WRAP,2>",
+    ] {
+        let p = ws(SystolicParams {
+            rows: 2,
+            cols: 2,
+            input_type: "ap_fixed<8,4>".into(),
+            weight_type: "ap_fixed<8,4>".into(),
+            acc_type: "ap_fixed<24,16>".into(),
+            output_type: out.into(),
+            max_k: 16,
+            max_n_chunk: 4,
+            ..Default::default()
+        });
+        check(&p, gemm(5, 16, 7), 7, 0.0);
+    }
+}
+
+#[test]
+fn ws_gemm_256_on_16x16_int8_utilization() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = ws(SystolicParams {
+        rows: 16,
+        cols: 16,
+        max_k: 256,
+        max_n_chunk: 64,
+        ..Default::default()
+    });
+    let g = gemm(256, 256, 256);
+    let r = p.resolve().expect("params");
+    let (a, b) = random_gemm_operands(&r, &g, 256);
+    let rep = run_gemm(&p, &g, &a, &b, &SimOptions::default()).expect("simulation runs");
+    assert_eq!(rep.mismatches, 0);
+    assert_eq!(rep.cycles, rep.model_cycles);
+    assert!(rep.utilization >= 0.85, "{rep:?}");
+    eprintln!("ws 256^3 on 16x16: {rep:?}");
 }

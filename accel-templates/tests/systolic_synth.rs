@@ -2,7 +2,7 @@
 //! block RAM matches the resource model. Slow (one synthesis each).
 
 use accelforge_hdl::tools::{self, DesignFiles, Family};
-use accelforge_templates::systolic::{PeKind, SystolicParams, cost, rtl};
+use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
 
 fn synth_check(p: &SystolicParams) {
     let d = rtl::design(p).expect("design");
@@ -46,5 +46,18 @@ fn shift_add_array_16x16_uses_no_dsp() {
     }
     let p = array16(PeKind::ShiftAdd);
     assert_eq!(cost::resources(&p).expect("model").dsp, 0);
+    synth_check(&p);
+}
+
+#[test]
+fn ws_dsp_array_8x8_dsp_and_block_ram_match_the_model() {
+    if !tools::available_for_tests("yosys") {
+        return;
+    }
+    let p = SystolicParams {
+        dataflow: Dataflow::Ws,
+        ..SystolicParams::default()
+    };
+    assert_eq!(cost::resources(&p).expect("model").dsp, 64);
     synth_check(&p);
 }

@@ -12,6 +12,9 @@
 //! FIFO (C + 2 cycles for the first row, then one row every other cycle). Stretches where
 //! nothing but counters advance are skipped in one step, so a model evaluation costs
 //! O(tiles + output rows), not O(cycles).
+//!
+//! The weight-stationary controller has its own mirror (same cycle definition), stepped one
+//! period at a time: loader, weight feeder, issuer, accumulator-bank flags, drain, output FIFO.
 
 use std::collections::VecDeque;
 
@@ -19,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SystolicError};
 use super::layer::Gemm;
-use super::params::{PeKind, Resolved, SystolicParams};
+use super::params::{Dataflow, PeKind, Resolved, SystolicParams};
 
 /// Result of the cycle model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -48,6 +51,17 @@ struct Event {
 pub fn cycles(p: &SystolicParams, g: &Gemm) -> Result<CycleEstimate> {
     let r = p.resolve()?;
     g.check(p)?;
+    if p.dataflow == Dataflow::Ws {
+        let run = super::cost_ws::run(&r, g)?;
+        let macs = g.macs();
+        return Ok(CycleEstimate {
+            cycles: run.cycles,
+            macs,
+            utilization: macs as f64 / (run.cycles as f64 * f64::from(r.r) * f64::from(r.c)),
+            input_beats: run.in_beats,
+            output_beats: run.out_beats,
+        });
+    }
     let mut s = Ctrl::new(&r, g);
     let cycles = s.run()?;
     let macs = g.macs();
@@ -486,11 +500,22 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
         PeKind::ShiftAdd => 0,
     };
     let (mut b36, mut b18) = (0, 0);
-    for (count, depth) in [
-        (u64::from(r.qa), 2 * u64::from(r.a_bank_depth)),
-        (u64::from(r.qb), 2 * u64::from(r.b_bank_depth)),
-    ] {
-        let (x, y) = bram_for(sb, depth);
+    // (memories, width, depth) of every block RAM.
+    let mems = if p.dataflow == Dataflow::Ws {
+        vec![
+            (u64::from(r.qa), sb, 2 * u64::from(r.ws_a_depth)),
+            (u64::from(r.qb), sb, 2 * u64::from(r.ws_w_depth)),
+            // Accumulator buffer: one memory per column and bank.
+            (2 * cc, wacc, u64::from(r.ws_acc_depth)),
+        ]
+    } else {
+        vec![
+            (u64::from(r.qa), sb, 2 * u64::from(r.a_bank_depth)),
+            (u64::from(r.qb), sb, 2 * u64::from(r.b_bank_depth)),
+        ]
+    };
+    for (count, width, depth) in mems {
+        let (x, y) = bram_for(width, depth);
         b36 += count * x;
         b18 += count * y;
     }
@@ -512,12 +537,21 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
     };
     let fifo_lut = (1 + 16 + cc * wo).div_ceil(2) * u64::from(r.out_fifo_depth).div_ceil(32);
     let skew_lut = rr * (wa + 1) + cc * bw;
-    let features = super::calibration::Features {
+    let mut features = super::calibration::Features {
         pe_lut: pes * pe_lut,
         periphery_lut: cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb,
         pe_ff: pes * pe_ff,
         periphery_ff: cc * (cc + 1) / 2 * wo + sb,
     };
+    if p.dataflow == Dataflow::Ws {
+        // Second weight register per PE, the accumulator adders and bank muxes per column, and
+        // the control chain along the bottom.
+        let acc_aw = u64::from(accelforge_hdl::clog2(u64::from(r.ws_acc_depth)).max(1));
+        features.pe_ff += pes * bw;
+        features.periphery_ff += (rr + cc) * (4 + acc_aw) + cc * wo;
+        features.pe_lut += pes * bw / 2;
+        features.periphery_lut += cc * (2 * wacc + 2 * acc_aw);
+    }
     let (lut, ff) = super::calibration::predict(p.pe, &features);
     Ok(Resources {
         lut,

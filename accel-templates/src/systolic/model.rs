@@ -14,6 +14,20 @@
 //! ```
 //! A is therefore streamed once per B chunk. Input TLAST is ignored.
 //!
+//! Weight-stationary arrays (`dataflow = ws`) take a different operand order. With
+//! `Mb` = the largest multiple of R not above `max_k` (the M block):
+//!
+//! ```text
+//! for each chunk j of Nc columns of B (n0 = j·Nc):
+//!     for each M block of Mb rows of A (m0, mv = valid rows):
+//!         for each K-slice of R rows of K (k0 = s·R, kv = valid rows):
+//!             for each column tile t of C columns in the chunk (c0, cv):
+//!                 for i in 0..kv: ceil(cv/Eb) beats carrying B[k0+i][c0 .. c0+cv]
+//!             for m in 0..mv: ceil(kv/Ea) beats carrying A[m0+m][k0 .. k0+kv]
+//! ```
+//! so B is streamed once per M block and A once per chunk. The output order is the same for
+//! both dataflows.
+//!
 //! # Output order (`m_axis`)
 //! For each chunk, each row block, each column tile of the chunk: each of its `rv` rows as
 //! `ceil(cv/Eo)` beats carrying `C[r][c0 .. c0+cv]` (unused lanes zero). TLAST marks the last
@@ -23,7 +37,7 @@ use ndarray::{Array2, Array3, Array4};
 
 use super::error::{Result, SystolicError};
 use super::layer::{Conv2d, Gemm};
-use super::params::Resolved;
+use super::params::{Dataflow, Resolved};
 use crate::qfx::Converter;
 
 /// One AXI4-Stream beat: data as little-endian 64-bit words, and TLAST.
@@ -216,6 +230,13 @@ pub fn input_beats(r: &Resolved, g: &Gemm, a: &Array2<i64>, b: &Array2<i64>) -> 
     let sb = r.p.stream_bits;
     let (wa, wb) = (r.ta.width(), r.tb.width());
     let mut beats = Vec::new();
+    if r.p.dataflow == Dataflow::Ws {
+        ws_input_beats(r, g, a, b, &mut beats);
+        if let Some(last) = beats.last_mut() {
+            last.1 = true;
+        }
+        return Ok(beats);
+    }
     for (n0, ncw) in chunks(r, g.n) {
         for t in 0..ncw.div_ceil(r.c) {
             let c0 = n0 + t * r.c;
@@ -246,6 +267,43 @@ pub fn input_beats(r: &Resolved, g: &Gemm, a: &Array2<i64>, b: &Array2<i64>) -> 
         last.1 = true;
     }
     Ok(beats)
+}
+
+/// Weight-stationary operand order (see the module docs).
+fn ws_input_beats(r: &Resolved, g: &Gemm, a: &Array2<i64>, b: &Array2<i64>, out: &mut Vec<Beat>) {
+    let sb = r.p.stream_bits;
+    let (wa, wb) = (r.ta.width(), r.tb.width());
+    let mb = r.ws_m_block;
+    for (n0, ncw) in chunks(r, g.n) {
+        for blk in 0..g.m.div_ceil(mb) {
+            let m0 = blk * mb;
+            let mv = mb.min(g.m - m0);
+            for s in 0..g.k.div_ceil(r.r) {
+                let k0 = s * r.r;
+                let kv = r.r.min(g.k - k0);
+                for t in 0..ncw.div_ceil(r.c) {
+                    let c0 = n0 + t * r.c;
+                    let cv = r.c.min(n0 + ncw - c0);
+                    for i in 0..kv {
+                        for bt in 0..cv.div_ceil(r.eb) {
+                            let lanes: Vec<i64> = (bt * r.eb..((bt + 1) * r.eb).min(cv))
+                                .map(|l| b[((k0 + i) as usize, (c0 + l) as usize)])
+                                .collect();
+                            out.push((pack(&lanes, wb, sb), false));
+                        }
+                    }
+                }
+                for row in 0..mv {
+                    for bt in 0..kv.div_ceil(r.ea) {
+                        let lanes: Vec<i64> = (bt * r.ea..((bt + 1) * r.ea).min(kv))
+                            .map(|l| a[((m0 + row) as usize, (k0 + l) as usize)])
+                            .collect();
+                        out.push((pack(&lanes, wa, sb), false));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The output beats the accelerator must produce for result `c` (M×N raw output codes).

@@ -49,7 +49,9 @@ pub struct SystolicParams {
     pub output_type: String,
     /// PE kind.
     pub pe: PeKind,
-    /// Largest reduction length K a command may use (depth of the operand buffers).
+    /// Largest reduction length K a command may use (depth of the operand buffers). For the
+    /// weight-stationary dataflow it also sets the M block (rows of A per accumulator bank):
+    /// the largest multiple of `rows` not above it.
     pub max_k: u32,
     /// Columns of B kept on chip at once (a multiple of `cols`); A is streamed once per chunk.
     pub max_n_chunk: u32,
@@ -119,10 +121,21 @@ pub struct Resolved {
     pub a_bank_depth: u32,
     /// Words per B bank (power of two ≥ tiles_per_chunk·max_k).
     pub b_bank_depth: u32,
-    /// Output FIFO rows (power of two ≥ 2R).
+    /// Output FIFO rows (power of two ≥ 2R; 4 for weight-stationary, whose drain reads one
+    /// row per cycle two cycles ahead of the FIFO).
     pub out_fifo_depth: u32,
     /// Minimum cycles between two tile starts, so the output chain never collides.
     pub min_period: u32,
+    /// Weight-stationary only: rows of A per M block (the largest multiple of R not above
+    /// `max_k`); the A buffer holds one block's K-slice and the accumulator buffer one block.
+    pub ws_m_block: u32,
+    /// Weight-stationary only: words per A-buffer bank (power of two ≥ `ws_m_block`, ≥ 2).
+    pub ws_a_depth: u32,
+    /// Weight-stationary only: words per weight-buffer bank (power of two ≥ tiles·R, ≥ 2).
+    pub ws_w_depth: u32,
+    /// Weight-stationary only: accumulators per column per accumulator bank (power of two ≥
+    /// tiles·`ws_m_block`).
+    pub ws_acc_depth: u32,
 }
 
 fn perr(msg: impl Into<String>) -> SystolicError {
@@ -152,11 +165,6 @@ impl SystolicParams {
                 "rows and cols must be 1..=64 (got {}x{})",
                 p.rows, p.cols
             )));
-        }
-        if p.dataflow == Dataflow::Ws {
-            return Err(perr(
-                "dataflow `ws` (weight-stationary) is not implemented yet; use `os`",
-            ));
         }
         let parse = |what: &str, s: &str| -> Result<QType> {
             s.parse::<QType>().map_err(|e| perr(format!("{what}: {e}")))
@@ -252,6 +260,34 @@ impl SystolicParams {
                 "the B buffer (max_n_chunk/cols x max_k words per bank) exceeds 2^20 words",
             ));
         }
+        // Weight-stationary: `max_k` also bounds the M block, so the A buffer has the same depth
+        // as the output-stationary one; blocks are whole R-row groups so that draining a block
+        // in the output-stationary order needs no reordering across blocks.
+        let (ws_m_block, ws_a_depth, ws_w_depth, ws_acc_depth) = if p.dataflow == Dataflow::Ws {
+            if p.max_k < r {
+                return Err(perr(format!(
+                    "dataflow ws needs max_k >= rows ({r}): max_k also sets the M block \
+                     (got {})",
+                    p.max_k
+                )));
+            }
+            let mb = p.max_k / r * r;
+            let acc = (tiles_per_chunk * mb).next_power_of_two();
+            if acc > 1 << 20 {
+                return Err(perr(
+                    "the ws accumulator buffer (max_n_chunk/cols x M block per column) exceeds \
+                     2^20 words; lower max_k or max_n_chunk",
+                ));
+            }
+            (
+                mb,
+                mb.next_power_of_two().max(2),
+                (tiles_per_chunk * r).next_power_of_two().max(2),
+                acc,
+            )
+        } else {
+            (0, 0, 0, 0)
+        };
         Ok(Resolved {
             p: p.clone(),
             r,
@@ -272,8 +308,16 @@ impl SystolicParams {
             tiles_per_chunk,
             a_bank_depth,
             b_bank_depth,
-            out_fifo_depth: (2 * r).next_power_of_two().max(2),
+            out_fifo_depth: if p.dataflow == Dataflow::Ws {
+                4
+            } else {
+                (2 * r).next_power_of_two().max(2)
+            },
             min_period: 2 * r - 1,
+            ws_m_block,
+            ws_a_depth,
+            ws_w_depth,
+            ws_acc_depth,
         })
     }
 
@@ -335,6 +379,27 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("multiple of cols")
+        );
+    }
+
+    #[test]
+    fn ws_m_block_is_whole_row_groups_within_max_k() {
+        let p = SystolicParams {
+            dataflow: Dataflow::Ws,
+            rows: 3,
+            max_k: 40,
+            max_n_chunk: 16,
+            cols: 4,
+            ..Default::default()
+        };
+        let r = p.resolve().unwrap();
+        assert_eq!((r.ws_m_block, r.ws_a_depth, r.ws_acc_depth), (39, 64, 256));
+        let bad = SystolicParams { max_k: 2, ..p };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_k >= rows")
         );
     }
 

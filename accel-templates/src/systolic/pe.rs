@@ -74,31 +74,7 @@ pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
     let f_out = m.output_reg("f_out", 1)?;
     let out_out = m.output_reg_signed("out_out", r.wacc)?;
     let acc = m.reg_signed("acc", r.wacc)?;
-    let wp = r.wa + r.wb;
-    let prod: Expr = match r.p.pe {
-        PeKind::Dsp => {
-            let p = m.product("prod", &a_in.e(), &b_in.e().as_signed())?;
-            p.e()
-        }
-        PeKind::ShiftAdd => {
-            let sb = shift_bits(r);
-            // Field layout, most significant first: z1 n1 s1 z2 n2 s2.
-            let term = |m: &mut ModuleBuilder, k: u32| -> Result<Expr> {
-                let base = if k == 0 { 2 + sb } else { 0 };
-                let s = b_in.slice(base + sb - 1, base)?;
-                let n = b_in.bit(base + sb)?;
-                let z = b_in.bit(base + sb + 1)?;
-                let a_ext = sext(m, &format!("a_ext{k}"), &a_in.e(), wp)?;
-                let sh = m.wire_from(&format!("sh{k}"), a_ext.shl_by(&s)?)?;
-                let signed_term = Expr::mux(&n, &sh.e().neg(), &sh.e())?;
-                Expr::mux(&z, &signed_term, &Expr::zero(wp).as_signed())
-            };
-            let t1 = term(&mut m, 0)?;
-            let t2 = term(&mut m, 1)?;
-            let p = m.wire_from("prod", t1.add(&t2)?)?;
-            p.e()
-        }
-    };
+    let prod = product(&mut m, r, &a_in.e(), &b_in.e())?;
     let p_ext = sext(&mut m, "prod_w", &prod, r.wacc)?;
     let zero_acc = Expr::zero(r.wacc).as_signed();
     m.clocked(
@@ -117,6 +93,88 @@ pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
                 Expr::mux(&f_in.e(), &zero_acc, &acc.e())?.add(&p_ext)?,
             )?,
             Stmt::set(&out_out, Expr::mux(&f_in.e(), &acc.e(), &out_in.e())?)?,
+        ],
+    )?;
+    Ok(m.finish())
+}
+
+/// The PE's multiply: `a × b` at full width (`wa + wb` bits, signed), as one DSP product wire
+/// or as two shifted terms selected by the weight's CSD fields.
+fn product(m: &mut ModuleBuilder, r: &Resolved, a: &Expr, b: &Expr) -> Result<Expr> {
+    let wp = r.wa + r.wb;
+    match r.p.pe {
+        PeKind::Dsp => {
+            let p = m.product("prod", a, &b.as_signed())?;
+            Ok(p.e())
+        }
+        PeKind::ShiftAdd => {
+            let sb = shift_bits(r);
+            let b_sig = m.wire_from("w_fields", b.clone())?;
+            // Field layout, most significant first: z1 n1 s1 z2 n2 s2.
+            let term = |m: &mut ModuleBuilder, k: u32| -> Result<Expr> {
+                let base = if k == 0 { 2 + sb } else { 0 };
+                let s = b_sig.slice(base + sb - 1, base)?;
+                let n = b_sig.bit(base + sb)?;
+                let z = b_sig.bit(base + sb + 1)?;
+                let a_ext = sext(m, &format!("a_ext{k}"), a, wp)?;
+                let sh = m.wire_from(&format!("sh{k}"), a_ext.shl_by(&s)?)?;
+                let signed_term = Expr::mux(&n, &sh.e().neg(), &sh.e())?;
+                Expr::mux(&z, &signed_term, &Expr::zero(wp).as_signed())
+            };
+            let t1 = term(m, 0)?;
+            let t2 = term(m, 1)?;
+            let p = m.wire_from("prod", t1.add(&t2)?)?;
+            Ok(p.e())
+        }
+    }
+}
+
+/// The weight-stationary PE. Two weight registers: `w_sh` is a stage of the column's shadow
+/// chain (shifted in from above while `wsh` is high, so the next tile's weights load while the
+/// current tile computes) and `w_act` the weight in use. The tile-start flag travels with the
+/// first A row of a tile; the PE switches to the shadow weight exactly in that cycle, so a
+/// column can hold two tiles' worth of A rows at once without a bubble. The partial sum
+/// `p_out = p_in + a_in·w` moves one row down per cycle.
+pub(crate) fn pe_ws_module(r: &Resolved, name: &str) -> Result<Module> {
+    let mut m = ModuleBuilder::new(name)?;
+    m.doc(format!(
+        "Weight-stationary PE: {} x {} -> {}-bit partial sums ({}).",
+        r.ta,
+        r.tb,
+        r.wacc,
+        match r.p.pe {
+            PeKind::Dsp => "DSP multiply",
+            PeKind::ShiftAdd => "shift-add, no DSP",
+        }
+    ));
+    let bw = b_lane_width(r);
+    let clk = m.input("clk", 1)?;
+    let rst = m.input("rst", 1)?;
+    let a_in = m.input_signed("a_in", r.wa)?;
+    let f_in = m.input("f_in", 1)?;
+    let w_in = m.input("w_in", bw)?;
+    let wsh = m.input("wsh", 1)?;
+    let p_in = m.input_signed("p_in", r.wacc)?;
+    let a_out = m.output_reg_signed("a_out", r.wa)?;
+    let f_out = m.output_reg("f_out", 1)?;
+    let w_sh = m.output_reg("w_out", bw)?;
+    let p_out = m.output_reg_signed("p_out", r.wacc)?;
+    let w_act = m.reg("w_act", bw)?;
+    let w_eff = m.wire_from("w_eff", Expr::mux(&f_in.e(), &w_sh.e(), &w_act.e())?)?;
+    let prod = product(&mut m, r, &a_in.e(), &w_eff.e())?;
+    let p_ext = sext(&mut m, "prod_w", &prod, r.wacc)?;
+    m.clocked(
+        &clk,
+        vec![
+            Stmt::set(&a_out, a_in.e())?,
+            Stmt::if_else(
+                rst.e(),
+                vec![Stmt::set(&f_out, Expr::bool(false))?],
+                vec![Stmt::set(&f_out, f_in.e())?],
+            )?,
+            Stmt::if_(wsh.e(), vec![Stmt::set(&w_sh, w_in.e())?])?,
+            Stmt::set(&w_act, w_eff.e())?,
+            Stmt::set(&p_out, p_in.e().add(&p_ext)?)?,
         ],
     )?;
     Ok(m.finish())

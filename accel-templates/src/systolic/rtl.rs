@@ -19,7 +19,7 @@ use accelforge_hdl::{
 };
 
 use super::error::{HdlContext, Result};
-use super::params::{PeKind, Resolved, SystolicParams};
+use super::params::{Dataflow, PeKind, Resolved, SystolicParams};
 use super::pe::{b_lane_width, pe_module, shift_bits};
 use super::rtl_util::*;
 use crate::units::requantize::emit_requantize;
@@ -30,6 +30,9 @@ pub const DIM_BITS: u32 = 16;
 /// Generates the whole design: top module plus the PE module.
 pub fn design(p: &SystolicParams) -> Result<Design> {
     let r = p.resolve()?;
+    if p.dataflow == Dataflow::Ws {
+        return super::rtl_ws::design(&r);
+    }
     let prefix = p.module_prefix();
     let pe_name = format!("{prefix}_pe");
     let pe = pe_module(&r, &pe_name).ctx(&pe_name)?;
@@ -42,7 +45,7 @@ pub fn design(p: &SystolicParams) -> Result<Design> {
 
 /// A register bank of `stages` stages (each `w` bits) delaying `input`; returns the last stage
 /// (or the input itself for zero stages).
-fn delay(
+pub(super) fn delay(
     m: &mut ModuleBuilder,
     clk: &Sig,
     rst: Option<&Sig>,
@@ -71,7 +74,7 @@ fn delay(
     Ok(cur)
 }
 
-fn zero_like(e: &Expr) -> Expr {
+pub(super) fn zero_like(e: &Expr) -> Expr {
     if e.signed() {
         Expr::zero(e.width()).as_signed()
     } else {
@@ -81,7 +84,7 @@ fn zero_like(e: &Expr) -> Expr {
 
 /// A simple dual-port block RAM with a registered read; returns the read-data register.
 #[allow(clippy::too_many_arguments)]
-fn bram(
+pub(super) fn bram(
     m: &mut ModuleBuilder,
     clk: &Sig,
     name: &str,
@@ -928,7 +931,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
 
 /// Shift-add weight decoder for column `j`: NAF digits from `h = 3x`, then the lowest two
 /// non-zero digits as `{z1, n1, s1, z2, n2, s2}`.
-fn csd_encode(m: &mut ModuleBuilder, r: &Resolved, j: u32, val: &Expr) -> HResult<Expr> {
+pub(super) fn csd_encode(m: &mut ModuleBuilder, r: &Resolved, j: u32, val: &Expr) -> HResult<Expr> {
     let wb = r.wb;
     let mw = wb + 2;
     let sbits = shift_bits(r);
