@@ -2,6 +2,7 @@
 //! arm to [`run`].
 
 pub mod boards;
+pub mod calibrate;
 pub mod demo;
 pub mod estimate;
 // `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
@@ -40,6 +41,8 @@ pub enum Command {
     Doctor,
     /// Board database: list boards, show one with the source of every number.
     Boards(boards::BoardsArgs),
+    /// Regenerate the resource-model calibration against Yosys (data file and report).
+    Calibrate(calibrate::CalibrateArgs),
     /// Map a workload onto a board: choose engine configuration(s) under the board's budget.
     Map(map::MapArgs),
     /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Boards(a) => boards::run(a),
         Command::Map(a) => map::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Qfx(a) => qfx::run(a),
         Command::Gen(a) => generate::run(a),
         Command::Sim(a) => sim::run(a),

@@ -133,3 +133,73 @@ pub fn mape(pairs: &[(u64, u64)]) -> f64 {
 pub fn load() -> Option<Calibration> {
     committed()
 }
+
+/// The calibration grid: small to medium arrays of both PE kinds and both dataflows, a few
+/// stream widths and buffer sizes (int8 operands, the template's defaults otherwise).
+pub fn grid() -> Vec<SystolicParams> {
+    use super::params::Dataflow;
+    let mut v = Vec::new();
+    for pe in [PeKind::Dsp, PeKind::ShiftAdd] {
+        for (rows, cols, stream_bits, dataflow) in [
+            (2, 2, 64, Dataflow::Os),
+            (2, 4, 32, Dataflow::Os),
+            (4, 2, 64, Dataflow::Os),
+            (4, 4, 64, Dataflow::Os),
+            (4, 4, 32, Dataflow::Os),
+            (3, 5, 64, Dataflow::Os),
+            (4, 8, 64, Dataflow::Os),
+            (8, 4, 32, Dataflow::Os),
+            (6, 6, 64, Dataflow::Os),
+            (8, 8, 64, Dataflow::Os),
+            (4, 4, 64, Dataflow::Ws),
+            (8, 8, 64, Dataflow::Ws),
+        ] {
+            v.push(SystolicParams { rows, cols, pe, stream_bits, dataflow, max_k: 128, max_n_chunk: 2 * cols, ..SystolicParams::default() });
+        }
+    }
+    v
+}
+
+/// Fits LUT and FF coefficients per PE kind to synthesised points.
+pub fn fit(reference: &str, points: Vec<Point>) -> Option<Calibration> {
+    let fit_kind = |pe: PeKind| -> Option<Fit> {
+        let pts: Vec<&Point> = points.iter().filter(|p| p.params.pe == pe).collect();
+        let lut = fit3(&pts.iter().map(|p| (p.features.pe_lut as f64, p.features.periphery_lut as f64, p.lut as f64)).collect::<Vec<_>>())?;
+        let ff = fit3(&pts.iter().map(|p| (p.features.pe_ff as f64, p.features.periphery_ff as f64, p.ff as f64)).collect::<Vec<_>>())?;
+        Some(Fit { lut, ff })
+    };
+    Some(Calibration { reference: reference.to_string(), dsp: fit_kind(PeKind::Dsp)?, shift_add: fit_kind(PeKind::ShiftAdd)?, points })
+}
+
+/// A Markdown table of predicted against synthesised resources, with the mean errors.
+pub fn report(c: &Calibration) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Systolic-array resource calibration\n");
+    let _ = writeln!(s, "Reference: {}. Regenerate with `accelforge calibrate` (Yosys runs in parallel).\n", c.reference);
+    let _ = writeln!(s, "DSP and BRAM are counted, not fitted, and must match exactly; LUT and FF are");
+    let _ = writeln!(s, "fitted per PE kind (`lut = c0 + c1·pe_lut + c2·periphery_lut`, FF likewise).\n");
+    let _ = writeln!(s, "Yosys is not Vivado: its LUT counts come from its own ABC mapping, and for UltraScale+");
+    let _ = writeln!(s, "(`-family xcup`) it keeps MAC registers in fabric, so LUT/FF there are pessimistic. The");
+    let _ = writeln!(s, "figures below are for 7-series (`-family xc7`).\n");
+    let _ = writeln!(s, "| config | LUT model | LUT yosys | err | FF model | FF yosys | err | DSP model/yosys | BRAM18 model/yosys |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let (mut lut_pairs, mut ff_pairs) = (Vec::new(), Vec::new());
+    let mut exact = true;
+    for p in &c.points {
+        let (lut, ff) = predict_with(Some(c), p.params.pe, &p.features);
+        let model = super::cost::resources(&p.params).ok();
+        let (dsp, bram18) = model.map_or((0, 0), |m| (m.dsp, m.bram18 + 2 * m.bram36));
+        exact &= dsp == p.dsp && bram18 == p.bram18;
+        lut_pairs.push((lut, p.lut));
+        ff_pairs.push((ff, p.ff));
+        let err = |a: u64, b: u64| (a as f64 - b as f64) / b.max(1) as f64 * 100.0;
+        let _ = writeln!(
+            s,
+            "| {}x{} {:?} {:?} {}b | {lut} | {} | {:+.1}% | {ff} | {} | {:+.1}% | {dsp}/{} | {bram18}/{} |",
+            p.params.rows, p.params.cols, p.params.dataflow, p.params.pe, p.params.stream_bits, p.lut, err(lut, p.lut), p.ff, err(ff, p.ff), p.dsp, p.bram18
+        );
+    }
+    let _ = writeln!(s, "\nMean absolute error: LUT {:.1} %, FF {:.1} %. DSP and BRAM exact on every point: {exact}.", 100.0 * mape(&lut_pairs), 100.0 * mape(&ff_pairs));
+    s
+}

@@ -480,6 +480,15 @@ pub fn bram_for(width: u64, depth: u64) -> (u64, u64) {
 
 /// The resource model.
 pub fn resources(p: &SystolicParams) -> Result<Resources> {
+    Ok(model(p)?.0)
+}
+
+/// The structural counts the LUT/FF calibration scales (see [`super::calibration`]).
+pub fn features(p: &SystolicParams) -> Result<super::calibration::Features> {
+    Ok(model(p)?.1)
+}
+
+fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)> {
     let r = p.resolve()?;
     let (rr, cc) = (u64::from(r.r), u64::from(r.c));
     let pes = rr * cc;
@@ -553,12 +562,12 @@ pub fn resources(p: &SystolicParams) -> Result<Resources> {
         features.periphery_lut += cc * (2 * wacc + 2 * acc_aw);
     }
     let (lut, ff) = super::calibration::predict(p.pe, &features);
-    Ok(Resources {
+    Ok((Resources {
         lut,
         ff,
         dsp,
         bram18: b18,
         bram36: b36,
         uram: 0,
-    })
+    }, features))
 }
