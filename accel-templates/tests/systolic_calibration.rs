@@ -16,8 +16,17 @@ fn committed_calibration_meets_its_targets() {
     for p in &cal.points {
         let model = cost::resources(&p.params).unwrap();
         assert_eq!(model.dsp, p.dsp, "DSP of {:?}", p.params);
-        assert_eq!(model.bram18 + 2 * model.bram36, p.bram18, "BRAM of {:?}", p.params);
-        assert_eq!(cost::features(&p.params).unwrap(), p.features, "the data file is stale: run `accelforge calibrate`");
+        assert_eq!(
+            model.bram18 + 2 * model.bram36,
+            p.bram18,
+            "BRAM of {:?}",
+            p.params
+        );
+        assert_eq!(
+            cost::features(&p.params).unwrap(),
+            p.features,
+            "the data file is stale: run `accelforge calibrate`"
+        );
         lut.push((model.lut, p.lut));
         ff.push((model.ff, p.ff));
     }
@@ -30,7 +39,14 @@ fn a_configuration_outside_the_grid_predicts_close_to_yosys() {
     if !tools::available_for_tests("yosys") {
         return;
     }
-    let p = SystolicParams { rows: 5, cols: 3, pe: PeKind::Dsp, max_k: 128, max_n_chunk: 6, ..SystolicParams::default() };
+    let p = SystolicParams {
+        rows: 5,
+        cols: 3,
+        pe: PeKind::Dsp,
+        max_k: 128,
+        max_n_chunk: 6,
+        ..SystolicParams::default()
+    };
     let design = rtl::design(&p).unwrap();
     let files = DesignFiles::new(&design).unwrap();
     let r = tools::synth(&files.paths, design.top_name(), Family::Xc7).unwrap();

@@ -154,7 +154,16 @@ pub fn grid() -> Vec<SystolicParams> {
             (4, 4, 64, Dataflow::Ws),
             (8, 8, 64, Dataflow::Ws),
         ] {
-            v.push(SystolicParams { rows, cols, pe, stream_bits, dataflow, max_k: 128, max_n_chunk: 2 * cols, ..SystolicParams::default() });
+            v.push(SystolicParams {
+                rows,
+                cols,
+                pe,
+                stream_bits,
+                dataflow,
+                max_k: 128,
+                max_n_chunk: 2 * cols,
+                ..SystolicParams::default()
+            });
         }
     }
     v
@@ -164,11 +173,36 @@ pub fn grid() -> Vec<SystolicParams> {
 pub fn fit(reference: &str, points: Vec<Point>) -> Option<Calibration> {
     let fit_kind = |pe: PeKind| -> Option<Fit> {
         let pts: Vec<&Point> = points.iter().filter(|p| p.params.pe == pe).collect();
-        let lut = fit3(&pts.iter().map(|p| (p.features.pe_lut as f64, p.features.periphery_lut as f64, p.lut as f64)).collect::<Vec<_>>())?;
-        let ff = fit3(&pts.iter().map(|p| (p.features.pe_ff as f64, p.features.periphery_ff as f64, p.ff as f64)).collect::<Vec<_>>())?;
+        let lut = fit3(
+            &pts.iter()
+                .map(|p| {
+                    (
+                        p.features.pe_lut as f64,
+                        p.features.periphery_lut as f64,
+                        p.lut as f64,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        let ff = fit3(
+            &pts.iter()
+                .map(|p| {
+                    (
+                        p.features.pe_ff as f64,
+                        p.features.periphery_ff as f64,
+                        p.ff as f64,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )?;
         Some(Fit { lut, ff })
     };
-    Some(Calibration { reference: reference.to_string(), dsp: fit_kind(PeKind::Dsp)?, shift_add: fit_kind(PeKind::ShiftAdd)?, points })
+    Some(Calibration {
+        reference: reference.to_string(),
+        dsp: fit_kind(PeKind::Dsp)?,
+        shift_add: fit_kind(PeKind::ShiftAdd)?,
+        points,
+    })
 }
 
 /// A Markdown table of predicted against synthesised resources, with the mean errors.
@@ -176,13 +210,32 @@ pub fn report(c: &Calibration) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "# Systolic-array resource calibration\n");
-    let _ = writeln!(s, "Reference: {}. Regenerate with `accelforge calibrate` (Yosys runs in parallel).\n", c.reference);
-    let _ = writeln!(s, "DSP and BRAM are counted, not fitted, and must match exactly; LUT and FF are");
-    let _ = writeln!(s, "fitted per PE kind (`lut = c0 + c1·pe_lut + c2·periphery_lut`, FF likewise).\n");
-    let _ = writeln!(s, "Yosys is not Vivado: its LUT counts come from its own ABC mapping, and for UltraScale+");
-    let _ = writeln!(s, "(`-family xcup`) it keeps MAC registers in fabric, so LUT/FF there are pessimistic. The");
+    let _ = writeln!(
+        s,
+        "Reference: {}. Regenerate with `accelforge calibrate` (Yosys runs in parallel).\n",
+        c.reference
+    );
+    let _ = writeln!(
+        s,
+        "DSP and BRAM are counted, not fitted, and must match exactly; LUT and FF are"
+    );
+    let _ = writeln!(
+        s,
+        "fitted per PE kind (`lut = c0 + c1·pe_lut + c2·periphery_lut`, FF likewise).\n"
+    );
+    let _ = writeln!(
+        s,
+        "Yosys is not Vivado: its LUT counts come from its own ABC mapping, and for UltraScale+"
+    );
+    let _ = writeln!(
+        s,
+        "(`-family xcup`) it keeps MAC registers in fabric, so LUT/FF there are pessimistic. The"
+    );
     let _ = writeln!(s, "figures below are for 7-series (`-family xc7`).\n");
-    let _ = writeln!(s, "| config | LUT model | LUT yosys | err | FF model | FF yosys | err | DSP model/yosys | BRAM18 model/yosys |");
+    let _ = writeln!(
+        s,
+        "| config | LUT model | LUT yosys | err | FF model | FF yosys | err | DSP model/yosys | BRAM18 model/yosys |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     let (mut lut_pairs, mut ff_pairs) = (Vec::new(), Vec::new());
     let mut exact = true;
@@ -197,9 +250,24 @@ pub fn report(c: &Calibration) -> String {
         let _ = writeln!(
             s,
             "| {}x{} {:?} {:?} {}b | {lut} | {} | {:+.1}% | {ff} | {} | {:+.1}% | {dsp}/{} | {bram18}/{} |",
-            p.params.rows, p.params.cols, p.params.dataflow, p.params.pe, p.params.stream_bits, p.lut, err(lut, p.lut), p.ff, err(ff, p.ff), p.dsp, p.bram18
+            p.params.rows,
+            p.params.cols,
+            p.params.dataflow,
+            p.params.pe,
+            p.params.stream_bits,
+            p.lut,
+            err(lut, p.lut),
+            p.ff,
+            err(ff, p.ff),
+            p.dsp,
+            p.bram18
         );
     }
-    let _ = writeln!(s, "\nMean absolute error: LUT {:.1} %, FF {:.1} %. DSP and BRAM exact on every point: {exact}.", 100.0 * mape(&lut_pairs), 100.0 * mape(&ff_pairs));
+    let _ = writeln!(
+        s,
+        "\nMean absolute error: LUT {:.1} %, FF {:.1} %. DSP and BRAM exact on every point: {exact}.",
+        100.0 * mape(&lut_pairs),
+        100.0 * mape(&ff_pairs)
+    );
     s
 }

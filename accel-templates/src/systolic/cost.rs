@@ -562,12 +562,15 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
         features.periphery_lut += cc * (2 * wacc + 2 * acc_aw);
     }
     let (lut, ff) = super::calibration::predict(p.pe, &features);
-    Ok((Resources {
-        lut,
-        ff,
-        dsp,
-        bram18: b18,
-        bram36: b36,
-        uram: 0,
-    }, features))
+    Ok((
+        Resources {
+            lut,
+            ff,
+            dsp,
+            bram18: b18,
+            bram36: b36,
+            uram: 0,
+        },
+        features,
+    ))
 }
