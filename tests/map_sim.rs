@@ -80,3 +80,53 @@ fn mapped_layer_cycles_equal_simulated_cycles() {
         );
     }
 }
+
+/// The configuration the mapper picks for the smallest board fits it by Yosys too, not only by
+/// the calibrated model.
+#[test]
+fn mapped_configuration_fits_by_yosys() {
+    if !accelforge_hdl::tools::available_for_tests("yosys") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let params_path = tmp.path().join("cora.json");
+    let map = run_json(&[
+        "map",
+        "--workload",
+        "mlp",
+        "--board",
+        "cora-z7-07s",
+        "--space",
+        "small",
+        "--json",
+        "--params-out",
+        params_path.to_str().unwrap(),
+    ]);
+    let params: accelforge_templates::systolic::SystolicParams =
+        serde_json::from_str(&std::fs::read_to_string(&params_path).unwrap()).unwrap();
+    let design = accelforge_templates::systolic::rtl::design(&params).unwrap();
+    let files = accelforge_hdl::tools::DesignFiles::new(&design).unwrap();
+    let r = accelforge_hdl::tools::synth(
+        &files.paths,
+        design.top_name(),
+        accelforge_hdl::tools::Family::Xc7,
+    )
+    .unwrap();
+    let budget = &map["budget"];
+    for (what, used) in [
+        ("dsp", r.dsp),
+        ("bram18", r.bram18_equivalent()),
+        ("lut", r.lut),
+        ("ff", r.ff),
+    ] {
+        assert!(
+            used <= budget[what].as_u64().unwrap(),
+            "{what}: yosys {used} > budget {}",
+            budget[what]
+        );
+        let predicted = map["resources"][what].as_u64().unwrap();
+        if what == "dsp" || what == "bram18" {
+            assert_eq!(predicted, used, "{what} is counted exactly");
+        }
+    }
+}

@@ -100,3 +100,34 @@ fn wrapped_systolic_array_computes_gemms_over_axi() {
         sb.finish().unwrap();
     }
 }
+
+/// The wrapped array lints clean and synthesises for both board families.
+#[test]
+fn wrapped_systolic_array_lints_and_synthesises() {
+    use accelforge_hdl::tools::{self, DesignFiles, Family};
+    if !tools::available_for_tests("verilator") || !tools::available_for_tests("yosys") {
+        return;
+    }
+    let p = SystolicParams {
+        rows: 2,
+        cols: 2,
+        max_k: 64,
+        max_n_chunk: 4,
+        ..SystolicParams::default()
+    };
+    let core = rtl::design(&p).unwrap();
+    let accel = interface_for_core(core.top(), "af_systolic_top", 100.0, 1 << 20).unwrap();
+    let wrapped = wrap(&core, &accel).unwrap();
+    let files = DesignFiles::new(&wrapped).unwrap();
+    let lint = tools::lint(&files.paths, Some(wrapped.top_name())).unwrap();
+    assert!(lint.is_clean(), "{:?}", lint.diagnostics);
+    tools::parse_check(&files.paths, Some(wrapped.top_name())).unwrap();
+    for family in [Family::Xc7, Family::Xcup] {
+        let r = tools::synth(&files.paths, wrapped.top_name(), family).unwrap();
+        assert_eq!(r.dsp, 4, "{family}: {r:?}");
+        assert!(
+            r.bram18_equivalent() > 0,
+            "{family}: operand buffers are block RAM"
+        );
+    }
+}

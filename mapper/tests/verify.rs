@@ -44,6 +44,17 @@ fn tiny() -> SearchSpace {
 /// Every built-in workload × board × formulation whose (pruned) space has at most 10^5 points:
 /// CBC, microlp and the exhaustive search reach the same objective, and the choice fits.
 fn ilp_equals_exhaustive_on(w: &str, min_compared: usize) {
+    ilp_equals_exhaustive_with(&ProvisionalSystolicModel, w, min_compared, true);
+}
+
+/// [`ilp_equals_exhaustive_on`] for any engine model; `full_overlay` also tries the board's
+/// whole default space for the overlay formulation.
+fn ilp_equals_exhaustive_with<M: accelforge_mapper::EngineModel>(
+    model: &M,
+    w: &str,
+    min_compared: usize,
+    full_overlay: bool,
+) {
     let db = BoardDb::builtin().unwrap();
     let mut compared = 0;
     let mut skipped = Vec::new();
@@ -55,7 +66,9 @@ fn ilp_equals_exhaustive_on(w: &str, min_compared: usize) {
             for f in FORMULATIONS {
                 // microlp is pure Rust and slow in unoptimised test builds, so it is compared on
                 // the small spaces only.
-                let spaces = if f == Formulation::Overlay {
+                let spaces = if f == Formulation::Overlay && !full_overlay {
+                    vec![(SearchSpace::small(), &[Solver::Cbc, Solver::Microlp][..])]
+                } else if f == Formulation::Overlay {
                     vec![
                         (SearchSpace::for_board(board), &[Solver::Cbc][..]),
                         (SearchSpace::small(), &[Solver::Cbc, Solver::Microlp][..]),
@@ -67,9 +80,15 @@ fn ilp_equals_exhaustive_on(w: &str, min_compared: usize) {
                     ]
                 };
                 for (space, solvers) in spaces {
-                    let inst =
-                        build_instance(&ProvisionalSystolicModel, &workload, board, &space, None)
-                            .unwrap();
+                    let inst = match build_instance(model, &workload, board, &space, None) {
+                        Ok(inst) => inst,
+                        // A model may offer nothing in a space (e.g. a dataflow it lacks).
+                        Err(MapperError::SearchSpace(why)) => {
+                            skipped.push(format!("{w}/{}: {why}", board.name));
+                            continue;
+                        }
+                        Err(e) => panic!("{e}"),
+                    };
                     let pruned = prune(&inst.problem, f, true);
                     if pruned.problem.configs() == 0 {
                         skipped.push(format!("{w}/{}/{}: nothing fits", board.name, f.name()));
@@ -137,6 +156,16 @@ fn ilp_equals_exhaustive_on(w: &str, min_compared: usize) {
         compared >= min_compared,
         "{w}: only {compared} instances were small enough"
     );
+}
+
+/// The same verification with the systolic template's exact models (the mapper's default).
+#[test]
+fn ilp_equals_exhaustive_with_the_template_model() {
+    for w in ["mlp", "vit-tiny"] {
+        let workload = Workload::builtin(w).unwrap();
+        let model = accelforge_mapper::SystolicTemplateModel::for_workload(&workload);
+        ilp_equals_exhaustive_with(&model, w, 10, false);
+    }
 }
 
 #[test]
