@@ -43,12 +43,14 @@ impl Sig {
     pub fn slice(&self, msb: u32, lsb: u32) -> Result<Expr> {
         self.check_select(msb, lsb)?;
         if self.width == 1 {
-            // A scalar has no bit range in Verilog: `x[0]` is illegal, `x` is the bit.
-            return Ok(Expr {
+            // A scalar has no bit range in Verilog: `x[0]` is illegal, `x` is the bit. A part
+            // select is unsigned, so a signed scalar is wrapped to keep that meaning.
+            let bit = Expr {
                 kind: ExprKind::Ref(self.name.clone()),
                 width: 1,
-                signed: false,
-            });
+                signed: self.signed,
+            };
+            return Ok(if self.signed { bit.as_unsigned() } else { bit });
         }
         Ok(Expr {
             kind: ExprKind::Slice {
