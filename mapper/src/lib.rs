@@ -1,6 +1,7 @@
 //! accelforge-mapper: choose accelerator configurations for a workload under a board's budget.
 //!
-//! A workload is a list of layers (GEMM, dense, conv2d) lowered to GEMM shapes. An
+//! A workload is a list of layers (GEMM, dense, conv2d lowered to GEMM shapes; MoE layers,
+//! which only [`MoeTemplateModel`] runs). An
 //! [`EngineModel`] turns a [`SearchSpace`] into configurations and prices every layer on every
 //! configuration (cycles, DDR bytes, tiling options) and every configuration in resources.
 //! Three formulations choose among them — **overlay** (one time-shared engine), **dataflow**
@@ -31,6 +32,7 @@ pub mod exhaustive;
 pub mod ilp;
 pub mod mapping;
 pub mod model;
+pub mod moe;
 pub mod problem;
 pub mod provisional;
 pub mod systolic;
@@ -43,10 +45,11 @@ pub use mapping::{
     build_instance, map, solve_pruned,
 };
 pub use model::{Dataflow, EngineModel, SearchSpace};
+pub use moe::MoeTemplateModel;
 pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
 pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};
 pub use systolic::SystolicTemplateModel;
 pub use workload::{
-    BUILTINS, Conv2d, GemmShape, Layer, LayerOp, Lowered, QfxTypes, Workload, builtin_names,
-    parse_workload,
+    BUILTINS, Conv2d, GemmShape, Layer, LayerOp, Lowered, MoeShape, QfxTypes, Workload,
+    builtin_names, parse_workload,
 };

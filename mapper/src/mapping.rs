@@ -346,7 +346,7 @@ fn report<M: EngineModel>(
             engine: e,
             gemm: low.gemm,
             groups: low.groups,
-            macs: low.macs().saturating_mul(layer.repeat),
+            macs: layer.macs().saturating_mul(layer.repeat),
             tiling: json(&inst.tilings[l][c][o])?,
             compute_cycles: cost.compute,
             ddr_bytes: cost.bytes,

@@ -180,6 +180,10 @@ impl EngineModel for ProvisionalSystolicModel {
     }
 
     fn tilings(&self, cfg: &ProvisionalSystolicConfig, layer: &Layer) -> Vec<ProvisionalTiling> {
+        // Routing-dependent, and not a GEMM: a GEMM engine does not run `moe` layers.
+        if layer.moe().is_some() {
+            return Vec::new();
+        }
         let g = layer.lower().gemm;
         match cfg.dataflow {
             Dataflow::WeightStationary => {

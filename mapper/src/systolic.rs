@@ -8,7 +8,7 @@
 //! is the workload's largest reduction length (rounded up to a multiple of 64), so every layer
 //! fits. The template implements the output-stationary dataflow (weight-stationary is rejected
 //! by its `validate()` and skipped here). Operand types are the template's defaults (int8 ×
-//! int8 → 32-bit accumulator → int8).
+//! int8 → 32-bit accumulator → int8). `moe` layers are not runnable on this engine.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +40,7 @@ impl SystolicTemplateModel {
         let max_k = workload
             .layers
             .iter()
+            .filter(|l| l.moe().is_none())
             .map(|l| l.lower().gemm.k)
             .max()
             .unwrap_or(64)
@@ -77,6 +78,11 @@ impl SystolicTemplateModel {
 
     /// Cycles and beats of a layer: its lowered GEMM, once per group.
     fn layer(&self, cfg: &SystolicParams, layer: &Layer) -> Option<(u64, u64)> {
+        // An MoE layer's GEMMs depend on the routing and its gate/top-k/combine are not GEMMs:
+        // this engine cannot run it (the MoE template model does).
+        if layer.moe().is_some() {
+            return None;
+        }
         let lowered = layer.lower();
         let g = lowered.gemm;
         let (c, b) = self.gemm(cfg, g.m, g.k, g.n)?;

@@ -26,6 +26,14 @@
 //! stride = 1                    # optional, default 1
 //! pad = 1                       # optional, default 0
 //! depthwise = false             # optional, default false
+//!
+//! [[layer]]
+//! kind = "moe"                  # a Mixture-of-Experts layer (gate, top-k, expert FFNs)
+//! tokens = 16
+//! d_model = 16
+//! d_ff = 32
+//! experts = 8
+//! top_k = 2
 //! ```
 //!
 //! Lowering (what the engine actually computes, `A[M×K] · B[K×N]`, A = activations,
@@ -38,6 +46,13 @@
 //!   channel multiplier), each a GEMM with M = OH·OW, K = kernel_h·kernel_w, N = c_out/c_in.
 //!   With N = 1 a systolic array uses one column of PEs: that poor utilisation is the truth
 //!   of depthwise layers on a GEMM engine, so it is modelled rather than hidden.
+//! - `moe {tokens, d_model, d_ff, experts, top_k}`: *not* a single GEMM shape — which expert
+//!   sees which token is data-dependent, and the two expert layers have different shapes. For
+//!   reports only it lowers to its expert work under any routing: 2 GEMMs with
+//!   M = tokens·top_k, K = d_model, N = d_ff (the second layer, K = d_ff, N = d_model, has the
+//!   same MACs); [`Layer::macs`] adds the gate GEMV (tokens·d_model·experts). GEMM engines
+//!   (the systolic models) do not run `moe` layers; the MoE template model
+//!   (`crate::moe::MoeTemplateModel`) runs only them.
 
 use std::path::Path;
 
@@ -110,6 +125,22 @@ impl Conv2d {
     }
 }
 
+/// A Mixture-of-Experts layer: a gate GEMV over `experts`, top-`top_k` routing, and per
+/// routed (token, expert) pair an expert FFN `d_model → d_ff → d_model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MoeShape {
+    /// Tokens per batch.
+    pub tokens: u64,
+    /// Model width.
+    pub d_model: u64,
+    /// Expert hidden width.
+    pub d_ff: u64,
+    /// Number of experts.
+    pub experts: u64,
+    /// Experts per token.
+    pub top_k: u64,
+}
+
 /// What a layer computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -127,6 +158,8 @@ pub enum LayerOp {
     },
     /// A 2-D convolution.
     Conv2d(Conv2d),
+    /// A Mixture-of-Experts layer.
+    Moe(MoeShape),
 }
 
 /// QFX type strings of a layer, kept verbatim; the numerics crate validates them.
@@ -210,12 +243,33 @@ impl Layer {
                     }
                 }
             }
+            // Reporting only (see the module docs): the expert FFNs as two GEMMs of equal MACs.
+            LayerOp::Moe(e) => Lowered {
+                gemm: GemmShape {
+                    m: e.tokens * e.top_k,
+                    k: e.d_model,
+                    n: e.d_ff,
+                },
+                groups: 2,
+            },
         }
     }
 
-    /// Multiply-accumulates of one run of the layer (without `repeat`).
+    /// The MoE shape of a `moe` layer; `None` for GEMM-like layers.
+    pub fn moe(&self) -> Option<MoeShape> {
+        match self.op {
+            LayerOp::Moe(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Multiply-accumulates of one run of the layer (without `repeat`); for a `moe` layer the
+    /// gate GEMV plus the expert FFNs of every routed pair.
     pub fn macs(&self) -> u64 {
-        self.lower().macs()
+        let gate = self.moe().map_or(0, |e| {
+            e.tokens.saturating_mul(e.d_model).saturating_mul(e.experts)
+        });
+        self.lower().macs().saturating_add(gate)
     }
 }
 
@@ -253,7 +307,7 @@ impl Workload {
         parse_workload(&text, &path.display().to_string(), &stem)
     }
 
-    /// A built-in workload by name (`mlp`, `resnet18`, `mobilenet`, `vit-tiny`).
+    /// A built-in workload by name (`mlp`, `resnet18`, `mobilenet`, `vit-tiny`, `moe-tiny`).
     pub fn builtin(name: &str) -> Result<Workload> {
         let key = name.to_ascii_lowercase().replace('_', "-");
         let (n, text) = BUILTINS.iter().find(|(n, _)| *n == key).ok_or_else(|| {
@@ -286,6 +340,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("resnet18", include_str!("workloads/resnet18.toml")),
     ("mobilenet", include_str!("workloads/mobilenet.toml")),
     ("vit-tiny", include_str!("workloads/vit-tiny.toml")),
+    ("moe-tiny", include_str!("workloads/moe-tiny.toml")),
 ];
 
 /// Names of the built-in workloads.
@@ -330,11 +385,16 @@ struct RawLayer {
     stride: Option<u64>,
     pad: Option<u64>,
     depthwise: Option<bool>,
+    tokens: Option<u64>,
+    d_model: Option<u64>,
+    d_ff: Option<u64>,
+    experts: Option<u64>,
+    top_k: Option<u64>,
 }
 
 impl RawLayer {
     /// (key, present) for every shape key, to reject keys that belong to another kind.
-    fn shape_keys(&self) -> [(&'static str, bool); 15] {
+    fn shape_keys(&self) -> [(&'static str, bool); 20] {
         [
             ("m", self.m.is_some()),
             ("k", self.k.is_some()),
@@ -351,6 +411,11 @@ impl RawLayer {
             ("stride", self.stride.is_some()),
             ("pad", self.pad.is_some()),
             ("depthwise", self.depthwise.is_some()),
+            ("tokens", self.tokens.is_some()),
+            ("d_model", self.d_model.is_some()),
+            ("d_ff", self.d_ff.is_some()),
+            ("experts", self.experts.is_some()),
+            ("top_k", self.top_k.is_some()),
         ]
     }
 }
@@ -392,7 +457,7 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
         let kind = rl.kind.as_deref().ok_or_else(|| {
             e(
                 "kind",
-                "missing: one of \"gemm\", \"dense\", \"conv2d\"".into(),
+                "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\"".into(),
             )
         })?;
         let allowed: &[&str] = match kind {
@@ -409,10 +474,13 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
                 "pad",
                 "depthwise",
             ],
+            "moe" => &["tokens", "d_model", "d_ff", "experts", "top_k"],
             other => {
                 return Err(e(
                     "kind",
-                    format!("unknown kind \"{other}\": expected \"gemm\", \"dense\" or \"conv2d\""),
+                    format!(
+                        "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\" or \"moe\""
+                    ),
                 ));
             }
         };
@@ -447,6 +515,27 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
                 in_features: dim("in_features", rl.in_features)?,
                 out_features: dim("out_features", rl.out_features)?,
             },
+            "moe" => {
+                let m = MoeShape {
+                    tokens: dim("tokens", rl.tokens)?,
+                    d_model: dim("d_model", rl.d_model)?,
+                    d_ff: dim("d_ff", rl.d_ff)?,
+                    experts: dim("experts", rl.experts)?,
+                    top_k: dim("top_k", rl.top_k)?,
+                };
+                // Only what makes the layer meaningless is rejected here; what a particular
+                // engine can build (powers of two, ranges) is that engine model's business.
+                if m.top_k > m.experts {
+                    return Err(e(
+                        "top_k",
+                        format!(
+                            "top_k {} exceeds the number of experts {}",
+                            m.top_k, m.experts
+                        ),
+                    ));
+                }
+                LayerOp::Moe(m)
+            }
             _ => {
                 let c = Conv2d {
                     h: dim("h", rl.h)?,
@@ -667,6 +756,30 @@ mod tests {
         assert_eq!((l, k.as_deref()), (None, Some("nam")));
         let (l, k, _) = err_of("name='x'\n");
         assert_eq!((l, k.as_deref()), (None, Some("layer")));
+    }
+
+    #[test]
+    fn moe_layers_parse_and_errors_name_the_key() {
+        let ok = "[[layer]]\nkind='moe'\ntokens=16\nd_model=16\nd_ff=32\nexperts=8\ntop_k=2\n";
+        let w = parse_workload(ok, "t", "t").unwrap();
+        let m = w.layers[0].moe().unwrap();
+        assert_eq!((m.tokens, m.d_ff, m.experts, m.top_k), (16, 32, 8, 2));
+        assert_eq!(w.layers[0].name, "moe0");
+        // Gate GEMV + 32 routed pairs × two expert GEMMs.
+        assert_eq!(w.total_macs(), 16 * 16 * 8 + 2 * 32 * 16 * 32);
+        let (l, k, _) = err_of(&format!("{ok}m=3\n"));
+        assert_eq!((l, k.as_deref()), (Some(0), Some("m")));
+        let (l, k, m) = err_of(&ok.replace("top_k=2\n", ""));
+        assert_eq!((l, k.as_deref()), (Some(0), Some("top_k")));
+        assert!(m.contains("missing"), "{m}");
+        let (l, k, _) = err_of(&ok.replace("experts=8", "experts=0"));
+        assert_eq!((l, k.as_deref()), (Some(0), Some("experts")));
+        let (l, k, _) = err_of(&ok.replace("top_k=2", "top_k=9"));
+        assert_eq!((l, k.as_deref()), (Some(0), Some("top_k")));
+        let (l, k, _) = err_of("[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\nexperts=4\n");
+        assert_eq!((l, k.as_deref()), (Some(0), Some("experts")));
+        let (l, k, _) = err_of(&format!("{ok}bogus=1\n"));
+        assert_eq!((l, k.as_deref()), (Some(0), Some("bogus")));
     }
 
     #[test]

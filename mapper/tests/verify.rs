@@ -1,4 +1,5 @@
 //! The MILPs against exhaustive search: built-in workloads × boards, and random instances.
+#![allow(clippy::unwrap_used)]
 
 use accelforge_boards::BoardDb;
 use accelforge_mapper::problem::{Res, res_fits};
@@ -189,7 +190,7 @@ fn ilp_equals_exhaustive_vit_tiny() {
 fn every_builtin_workload_is_covered() {
     assert_eq!(
         builtin_names(),
-        ["mlp", "resnet18", "mobilenet", "vit-tiny"]
+        ["mlp", "resnet18", "mobilenet", "vit-tiny", "moe-tiny"]
     );
 }
 

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use accelforge_boards::BoardDb;
 use accelforge_mapper::{
-    Formulation, MapOptions, MapReport, Method, ProvisionalSystolicModel, SearchSpace, SolveStatus,
-    Solver, SystolicTemplateModel, Workload, exhaustive::DEFAULT_POINT_LIMIT, map,
+    Formulation, MapOptions, MapReport, Method, MoeTemplateModel, ProvisionalSystolicModel,
+    SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
+    exhaustive::DEFAULT_POINT_LIMIT, map,
 };
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -15,7 +16,7 @@ use clap::{Args, ValueEnum};
 /// minimise latency within the board's LUT/FF/DSP/BRAM/URAM budget.
 #[derive(Debug, Args)]
 pub struct MapArgs {
-    /// Workload: a TOML file, or a built-in (mlp, resnet18, mobilenet, vit-tiny).
+    /// Workload: a TOML file, or a built-in (mlp, resnet18, mobilenet, vit-tiny, moe-tiny).
     #[arg(long, value_name = "FILE|NAME")]
     pub workload: String,
     /// Board name (see `accelforge boards list`).
@@ -55,11 +56,13 @@ pub struct MapArgs {
     #[arg(long)]
     pub json: bool,
     /// Write the chosen configuration as JSON to this file (with the default model, a
-    /// `params.json` that `gen systolic --params` and `sim gemm --params` take).
+    /// `params.json` that `gen systolic --params` and `sim gemm --params` take; with
+    /// `--model moe`, the MoE core's `MoeParams`).
     #[arg(long, value_name = "FILE")]
     pub params_out: Option<PathBuf>,
     /// Cost model: `template` (the systolic template's exact cycle model and its resource
-    /// model) or `provisional` (a textbook model, for comparison).
+    /// model), `provisional` (a textbook model, for comparison) or `moe` (the MoE template's
+    /// models; runs only `moe` layers, e.g. the `moe-tiny` workload).
     #[arg(long, value_enum, default_value_t = ModelArg::Template)]
     pub model: ModelArg,
 }
@@ -71,6 +74,8 @@ pub enum ModelArg {
     Template,
     /// The mapper's provisional textbook model.
     Provisional,
+    /// The MoE template's own models (exact cycles under balanced routing).
+    Moe,
 }
 
 /// `--formulation`.
@@ -157,6 +162,14 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
             &opts,
         ),
         ModelArg::Provisional => map(&ProvisionalSystolicModel, &workload, board, &opts),
+        ModelArg::Moe => map(
+            // Same clock as the mapping, so the weight stream is sized for the DDR rate the
+            // formulation charges.
+            &MoeTemplateModel::for_board(&workload, board, opts.clock_mhz),
+            &workload,
+            board,
+            &opts,
+        ),
     }
     .with_context(|| {
         format!(

@@ -1,0 +1,288 @@
+//! The MoE template's own models as a mapper engine: its exact cycle model
+//! (`accelforge_templates::moe::cost::cycles`, equal to Verilator) and its resource model, for
+//! the very `MoeParams` that `gen moe`/`sim moe` take.
+//!
+//! Mapping of the search space onto the template's knobs:
+//! - the layer shape (tokens, d_model, d_ff, experts, top_k) is fixed by the hardware, so every
+//!   distinct `moe` shape of the workload gets its own candidates and a configuration runs only
+//!   layers of exactly its shape (an overlay of two different MoE shapes is infeasible);
+//! - `lanes` from the space's `rows`, `simd` from its `cols` (the template's `validate()` keeps
+//!   powers of two up to 16 that divide d_model, d_ff and experts);
+//! - the weight stream (`ddr_bytes_per_cycle`) is the board's DDR bytes per PL cycle, capped by
+//!   the space's stream width and rounded down to what the core accepts (a power-of-two number
+//!   of weights per beat that divides `lanes × simd`);
+//! - `queue_depth` = tokens, so no (token, expert) pair is ever dropped, whatever the routing;
+//! - types, gate mode and activation are the template's defaults (int8 weights); the layer's
+//!   QFX type strings are not applied yet.
+//!
+//! Routing is data-dependent, and the cycle model needs the expert loads. The mapper prices a
+//! **balanced** routing with expert reordering: the `tokens·top_k` pairs spread evenly over the
+//! experts, each active expert loaded once. With `experts ≤ tokens·top_k` that streams every
+//! expert's weights, which is what bounds a weight-streaming MoE core; skewed routings stream
+//! fewer experts and are rarely slower.
+
+use accelforge_boards::{Board, ResourceEstimate};
+use accelforge_templates::moe::MoeParams;
+use accelforge_templates::moe::cost::{self, CycleReport};
+
+use crate::model::{EngineModel, SearchSpace};
+use crate::workload::{Layer, MoeShape, Workload};
+
+/// The MoE template's exact models for a given workload and weight-stream rate.
+#[derive(Debug, Clone)]
+pub struct MoeTemplateModel {
+    /// Distinct MoE shapes of the workload, in order of first appearance.
+    shapes: Vec<MoeShape>,
+    /// DDR bytes the board delivers per PL cycle.
+    ddr_bytes_per_cycle: f64,
+}
+
+impl MoeTemplateModel {
+    /// A model for the `moe` layers of `workload` whose weight stream may carry at most
+    /// `ddr_bytes_per_cycle` bytes per cycle.
+    pub fn new(workload: &Workload, ddr_bytes_per_cycle: f64) -> Self {
+        let mut shapes = Vec::new();
+        for s in workload.layers.iter().filter_map(Layer::moe) {
+            if !shapes.contains(&s) {
+                shapes.push(s);
+            }
+        }
+        MoeTemplateModel {
+            shapes,
+            ddr_bytes_per_cycle,
+        }
+    }
+
+    /// [`new`](Self::new) with the DDR rate of `board` at `clock_mhz` (default: the board's
+    /// default PL clock) — pass the same clock as `MapOptions::clock_mhz`.
+    pub fn for_board(workload: &Workload, board: &Board, clock_mhz: Option<f64>) -> Self {
+        let clock = clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
+        Self::new(workload, board.ddr_bytes_per_pl_cycle(clock))
+    }
+
+    /// The layer shape a configuration was built for.
+    fn shape_of(p: &MoeParams) -> MoeShape {
+        MoeShape {
+            tokens: u64::from(p.tokens),
+            d_model: u64::from(p.d_model),
+            d_ff: u64::from(p.d_ff),
+            experts: u64::from(p.experts),
+            top_k: u64::from(p.top_k),
+        }
+    }
+
+    /// The priced routing: `tokens·top_k` pairs spread evenly, expert `i` taking one more while
+    /// `i` is below the remainder; experts without tokens are not loaded.
+    pub fn balanced_loads(p: &MoeParams) -> Vec<(u32, u32)> {
+        let pairs = p.tokens * p.top_k;
+        let base = pairs / p.experts;
+        let extra = pairs % p.experts;
+        (0..p.experts)
+            .map(|e| (e, base + u32::from(e < extra)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    /// The cycle report of `layer` on `cfg`, or `None` when the configuration is not built for
+    /// this layer.
+    fn report(&self, cfg: &MoeParams, layer: &Layer) -> Option<CycleReport> {
+        let shape = layer.moe()?;
+        if shape != Self::shape_of(cfg) {
+            return None;
+        }
+        cost::cycles(cfg, &Self::balanced_loads(cfg)).ok()
+    }
+
+    /// Bytes the core's token streams move: tokens in, results out.
+    fn token_bytes(cfg: &MoeParams) -> u64 {
+        let td = u64::from(cfg.tokens) * u64::from(cfg.d_model);
+        td * u64::from(cfg.input_bytes() + cfg.output_bytes())
+    }
+}
+
+/// Largest power of two `≤ x` (`x ≥ 1`).
+fn floor_pow2(x: u32) -> u32 {
+    1 << (31 - x.leading_zeros())
+}
+
+impl EngineModel for MoeTemplateModel {
+    type Config = MoeParams;
+    type Tiling = ();
+
+    fn name(&self) -> &str {
+        "moe-template"
+    }
+
+    fn note(&self) -> Option<&str> {
+        Some(
+            "cycles from the MoE template's exact model (equal to Verilator) under balanced routing with expert reordering; DSP and BRAM from its resource model; LUT/FF not modelled (reported as 0); default types (int8 weights)",
+        )
+    }
+
+    fn candidates(&self, space: &SearchSpace) -> Vec<MoeParams> {
+        let mut out: Vec<MoeParams> = Vec::new();
+        // The board's rate in whole bytes; a fraction of a byte per cycle cannot fill a beat.
+        let board_bytes = if self.ddr_bytes_per_cycle.is_finite() && self.ddr_bytes_per_cycle >= 1.0
+        {
+            self.ddr_bytes_per_cycle.min(64.0).floor() as u32
+        } else {
+            return out;
+        };
+        for shape in &self.shapes {
+            let dim = |x: u64| u32::try_from(x).ok();
+            let (Some(tokens), Some(d_model), Some(d_ff), Some(experts), Some(top_k)) = (
+                dim(shape.tokens),
+                dim(shape.d_model),
+                dim(shape.d_ff),
+                dim(shape.experts),
+                dim(shape.top_k),
+            ) else {
+                continue;
+            };
+            for &lanes in &space.rows {
+                for &simd in &space.cols {
+                    for &stream_bits in &space.stream_bits {
+                        let base = MoeParams {
+                            tokens,
+                            d_model,
+                            d_ff,
+                            experts,
+                            top_k,
+                            lanes,
+                            simd,
+                            queue_depth: tokens,
+                            ..MoeParams::default()
+                        };
+                        let bpw = base.weight_bytes();
+                        let cap = board_bytes.min(stream_bits / 8);
+                        if cap < bpw || lanes == 0 || simd == 0 {
+                            continue;
+                        }
+                        // Weights per beat must be a power of two dividing lanes × simd (one
+                        // weight-buffer word); take the widest the bus allows.
+                        let per_beat = floor_pow2(cap / bpw).min(lanes.saturating_mul(simd));
+                        let p = MoeParams {
+                            ddr_bytes_per_cycle: per_beat * bpw,
+                            ..base
+                        };
+                        if p.validate().is_ok() && !out.contains(&p) {
+                            out.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn tilings(&self, cfg: &MoeParams, layer: &Layer) -> Vec<()> {
+        if self.report(cfg, layer).is_some() {
+            vec![()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn layer_cycles(&self, cfg: &MoeParams, layer: &Layer, _: &()) -> Option<u64> {
+        self.report(cfg, layer).map(|r| r.cycles)
+    }
+
+    fn ddr_bytes(&self, cfg: &MoeParams, layer: &Layer, _: &()) -> u64 {
+        self.report(cfg, layer).map_or(u64::MAX, |r| {
+            r.weight_bytes.saturating_add(Self::token_bytes(cfg))
+        })
+    }
+
+    fn stream_bytes_per_cycle(&self, cfg: &MoeParams) -> f64 {
+        f64::from(cfg.ddr_bytes_per_cycle)
+    }
+
+    /// The cycle model already includes the weight-stream stalls (the stream runs at
+    /// `cfg.ddr_bytes_per_cycle`, at most the board's rate), and tokens travel on their own
+    /// stream in parallel; the board's DDR still has to carry weights and tokens together, so
+    /// the latency is the larger of the two.
+    fn layer_latency(
+        &self,
+        cfg: &MoeParams,
+        layer: &Layer,
+        tiling: &(),
+        ddr_bytes_per_cycle: f64,
+    ) -> Option<u64> {
+        let cycles = self.layer_cycles(cfg, layer, tiling)?;
+        if ddr_bytes_per_cycle <= 0.0 || !ddr_bytes_per_cycle.is_finite() {
+            return None;
+        }
+        let transfer = (self.ddr_bytes(cfg, layer, tiling) as f64 / ddr_bytes_per_cycle).ceil();
+        Some(cycles.max(transfer as u64))
+    }
+
+    fn resources(&self, cfg: &MoeParams) -> ResourceEstimate {
+        match cost::resources(cfg) {
+            Ok(r) => ResourceEstimate {
+                lut: 0,
+                ff: 0,
+                dsp: r.dsp,
+                bram18: r.bram18,
+                uram: 0,
+            },
+            // Unbuildable configurations are filtered in `candidates`; make any other one
+            // unaffordable rather than free.
+            Err(_) => ResourceEstimate {
+                lut: u64::MAX / 4,
+                ff: u64::MAX / 4,
+                dsp: u64::MAX / 4,
+                bram18: u64::MAX / 4,
+                uram: u64::MAX / 4,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::parse_workload;
+
+    const TINY: &str =
+        "[[layer]]\nkind='moe'\ntokens=16\nd_model=16\nd_ff=32\nexperts=8\ntop_k=2\n";
+
+    #[test]
+    fn balanced_loads_cover_every_pair() {
+        let p = MoeParams {
+            experts: 8,
+            tokens: 5,
+            top_k: 2,
+            ..MoeParams::default()
+        };
+        let loads = MoeTemplateModel::balanced_loads(&p);
+        assert_eq!(loads.iter().map(|l| l.1).sum::<u32>(), 10);
+        assert_eq!(loads.len(), 8);
+        assert!(loads.iter().all(|l| l.1 <= p.tokens));
+    }
+
+    #[test]
+    fn candidates_are_valid_and_run_only_their_shape() {
+        let w = parse_workload(
+            &format!("{TINY}[[layer]]\nkind='gemm'\nm=4\nk=4\nn=4\n"),
+            "t",
+            "t",
+        )
+        .unwrap();
+        let model = MoeTemplateModel::new(&w, 10.0);
+        let c = model.candidates(&SearchSpace::small());
+        // lanes, simd ∈ {4, 8} (16 does not divide 8 experts), two stream widths.
+        assert!(!c.is_empty());
+        for p in &c {
+            p.validate().unwrap();
+            assert!(p.ddr_bytes_per_cycle <= 8);
+            assert_eq!(model.tilings(p, &w.layers[0]).len(), 1);
+            assert!(model.tilings(p, &w.layers[1]).is_empty());
+        }
+        // Below one byte per cycle nothing can be built.
+        assert!(
+            MoeTemplateModel::new(&w, 0.5)
+                .candidates(&SearchSpace::small())
+                .is_empty()
+        );
+    }
+}
