@@ -172,3 +172,51 @@ fn unknown_workload_lists_the_builtins() {
     let err = stderr(&o);
     assert!(err.contains("mlp") && err.contains("vit-tiny"), "{err}");
 }
+
+#[test]
+fn map_moe_from_a_file_on_zcu102_and_kv260() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("moe.toml");
+    std::fs::write(
+        &file,
+        "[[layer]]\nname = 'experts'\nkind = 'moe'\ntokens = 16\nd_model = 16\nd_ff = 32\nexperts = 8\ntop_k = 2\n",
+    )
+    .unwrap();
+    for board in ["zcu102", "kv260"] {
+        let params = dir.path().join(format!("{board}.json"));
+        let run = |extra: &[&str]| {
+            let mut args = vec![
+                "map",
+                "--workload",
+                file.to_str().unwrap(),
+                "--board",
+                board,
+                "--model",
+                "moe",
+                "--json",
+            ];
+            args.extend_from_slice(extra);
+            let o = accelforge(&args);
+            assert!(o.status.success(), "{}", stderr(&o));
+            serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+        };
+        let v = run(&["--params-out", params.to_str().unwrap()]);
+        let ex = run(&["--exhaustive"]);
+        assert_eq!(v["model"], "moe-template");
+        assert_eq!(v["status"]["kind"], "optimal");
+        assert_eq!(v["objective"], ex["objective"]);
+        assert_eq!(v["layers"][0]["name"], "experts");
+        for line in ["lut", "ff", "dsp", "bram18", "uram"] {
+            assert!(v["resources"][line].as_u64().unwrap() <= v["budget"][line].as_u64().unwrap());
+        }
+        // The written parameters are the MoE core's own, ready for its generator.
+        let p: accelforge_templates::moe::MoeParams =
+            serde_json::from_str(&std::fs::read_to_string(&params).unwrap()).unwrap();
+        p.validate().unwrap();
+        assert_eq!((p.tokens, p.experts, p.top_k), (16, 8, 2));
+    }
+    // The systolic model cannot run an MoE layer, and says so.
+    let o = accelforge(&["map", "--workload", "moe-tiny", "--board", "kv260"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot run"), "{}", stderr(&o));
+}
