@@ -12,6 +12,8 @@
 //!   the space's stream width and rounded down to what the core accepts (a power-of-two number
 //!   of weights per beat that divides `lanes × simd`);
 //! - `queue_depth` = tokens, so no (token, expert) pair is ever dropped, whatever the routing;
+//! - the space's `dataflows` and `buffer_depths` do not apply (the core has one dataflow and
+//!   sizes its buffers from the layer shape);
 //! - types, gate mode and activation are the template's defaults (int8 weights); the layer's
 //!   QFX type strings are not applied yet.
 //!
