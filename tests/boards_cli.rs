@@ -1,5 +1,7 @@
 //! End-to-end tests of `accelforge boards`.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use std::process::{Command, Output};
 
 fn accelforge(args: &[&str]) -> Output {

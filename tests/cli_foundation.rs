@@ -1,5 +1,7 @@
 //! End-to-end tests of the foundation's CLI: lint, synth, and their errors.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use std::process::Command;
 
 fn accelforge() -> Command {

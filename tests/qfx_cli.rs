@@ -1,5 +1,7 @@
 //! End-to-end tests of `accelforge qfx` through the built binary.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -1,5 +1,7 @@
 //! End-to-end tests of `accelforge gen systolic`, `sim` and `estimate` through the built binary.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use std::process::{Command, Output};
 
 use serde_json::Value;

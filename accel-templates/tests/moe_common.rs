@@ -1,4 +1,6 @@
 //! Shared helpers of the MoE tests (included with `#[path]`, not a test target of its own).
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 #![allow(dead_code)]
 
 use accelforge_hdl::Design;
@@ -16,6 +18,7 @@ pub fn opts() -> BuildOptions {
     }
 }
 
+#[allow(missing_debug_implementations)] // a test handle; Sim has no Debug
 pub struct SimH(pub Sim);
 
 impl Harness for SimH {

@@ -1,5 +1,7 @@
 //! The MoE core in Verilator against the golden model and the cycle model.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 #[path = "moe_common.rs"]
 mod common;
 

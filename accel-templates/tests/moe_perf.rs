@@ -3,6 +3,8 @@
 //! sweep of the DDR rate shows the bandwidth-bound and compute-bound regimes; the resource model
 //! matches Yosys on a small configuration.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 #[path = "moe_common.rs"]
 mod common;
 

@@ -2,6 +2,8 @@
 //! and simulated cycles equal to the cycle model in every run (uniform and skewed routing, both
 //! processing orders, queue overflow), plus runs with random back-pressure on every stream.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 #[path = "moe_common.rs"]
 mod common;
 

@@ -5,6 +5,8 @@
 //! division), and does the wrap modes on explicit bit vectors, so it shares no code or shape with
 //! the library's bit-twiddling implementation.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_templates::qfx::{Converter, Overflow, QType, Quant};
 
 /// Exact quantization of `raw × 2^−f_src` to units of 2^−f_dst: returns (T, Q).

@@ -1,5 +1,7 @@
 //! Property tests (seeded, so every run checks the same cases).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_templates::qfx::{
     CalibrationMethod, Fx, Overflow, QType, Quant, calibrate, calibration_type, nearest_csd2,
     nearest_pow2, product_type, quantization_mse, range_int_bits, sum_type,

@@ -1,5 +1,7 @@
 //! Every sample vector produced by the real ap_fixed headers must convert bit for bit.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_templates::qfx::{Converter, QType};
 
 const SAMPLES: &str = concat!(

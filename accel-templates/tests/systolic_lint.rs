@@ -1,6 +1,8 @@
 //! Every generated configuration lints clean under `verilator --lint-only -Wall` and is
 //! deterministic.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::tools::{self, DesignFiles};
 use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, rtl};
 

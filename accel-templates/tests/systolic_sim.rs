@@ -2,6 +2,8 @@
 //! GEMM shapes (not multiples of the array) and conv2d; the analytic cycle model equals the
 //! simulated cycle count whenever there is no back-pressure, and is a lower bound with it.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::tools;
 use accelforge_templates::systolic::layer::{Conv2d, Gemm};
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_conv2d, run_gemm};

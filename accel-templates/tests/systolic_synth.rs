@@ -1,6 +1,8 @@
 //! Yosys: the 16×16 int8 `dsp` array uses exactly R·C DSP48E1, the `shift-add` array none, and
 //! block RAM matches the resource model. Slow (one synthesis each).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
 

@@ -1,6 +1,8 @@
 //! Board database: built-ins load and validate, malformed user files name file and key, user
 //! directories override, name lookup is tolerant.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use std::path::Path;
 
 use accelforge_boards::{

@@ -1,6 +1,8 @@
 //! The Zynq wrapper around the bring-up core lints clean, parses in Icarus, and synthesises for
 //! both families; its ports are exactly what the Vivado script and PYNQ driver expect.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_boards::zynq::{loopback, wrapper};
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 

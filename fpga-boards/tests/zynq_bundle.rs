@@ -2,6 +2,8 @@
 //! every built-in board, the stub itself catches mistakes, the Python driver compiles and its
 //! register constants match the interface, and generation is fast.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -493,7 +495,8 @@ fn interface_validation_names_the_field() {
     let db = BoardDb::builtin().expect("built-ins");
     let board = db.get("pynq-z2").expect("pynq-z2");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cases: Vec<(Box<dyn Fn(&mut AccelInterface)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut AccelInterface)>;
+    let cases: Vec<(Mutation, &str)> = vec![
         (Box::new(|a| a.in_stream_bits = 24), "in_stream_bits"),
         (Box::new(|a| a.args[1].offset = 0x0C), "args[1].offset"),
         (

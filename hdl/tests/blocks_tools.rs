@@ -1,6 +1,8 @@
 //! Every building block, over a range of parameters, lints clean under `verilator -Wall`, parses
 //! in Icarus and synthesises in Yosys for both families.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::Design;
 use accelforge_hdl::blocks::{fifo, mac_grid, pipeline, ram, skid};
 use accelforge_hdl::tools::{self, DesignFiles, Family};

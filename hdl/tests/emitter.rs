@@ -1,5 +1,7 @@
 //! Snapshot tests of emitted Verilog, and properties of the builder and printer.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 use accelforge_hdl::blocks::{fifo, pipeline, ram, skid};
 use accelforge_hdl::{Design, Expr, HdlError, ModuleBuilder, Stmt};
 use proptest::prelude::*;

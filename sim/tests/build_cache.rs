@@ -1,5 +1,7 @@
 //! Build cache, build errors, tracing.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 mod common;
 
 use accelforge_sim::{BuildOptions, DesignSpec, SimError, build, clear_cache};

@@ -1,5 +1,7 @@
 //! Counter design: reset, poke/peek, step, run_until, port errors, wide ports.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 mod common;
 
 use accelforge_sim::{DesignSpec, ResetSpec, SimError, build};

@@ -1,5 +1,7 @@
 //! AXI-Stream agents, scoreboard, deadlock detection and parallel simulation.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 mod common;
 
 use accelforge_sim::{

@@ -1,4 +1,6 @@
 //! Shared helpers for the integration tests.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 #![allow(dead_code)]
 
 use accelforge_sim::{BuildOptions, DesignSpec, ResetSpec};
