@@ -74,6 +74,50 @@ pub(super) fn delay(
     Ok(cur)
 }
 
+/// The A side of the operand feed, the same for both dataflows: the A buffers' words joined,
+/// split into one lane per row (unsigned types get a zero sign bit), zeroed on idle cycles, and
+/// skewed by the row index; the tile flag is skewed alongside. Returns `(a lanes, flag lanes)`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn a_row_feed(
+    m: &mut ModuleBuilder,
+    r: &Resolved,
+    clk: &Sig,
+    rst: &Sig,
+    a_rdata: &[Sig],
+    a_vd: &Sig,
+    flag_d: &Sig,
+) -> HResult<(Vec<Expr>, Vec<Expr>)> {
+    let rr = r.r;
+    let a_words: Vec<Expr> = a_rdata.iter().rev().map(|s| s.e()).collect();
+    let a_all = m.wire_from("a_word", Expr::concat(&a_words)?)?;
+    if r.qa * r.ea > rr {
+        m.allow_unused(a_all.name())?;
+    }
+    let wa_t = r.ta.width();
+    let mut a_row_in = Vec::new();
+    let mut f_row_in = Vec::new();
+    for i in 0..rr {
+        let raw = a_all.slice(i * wa_t + wa_t - 1, i * wa_t)?;
+        let val = if r.ta.is_signed() {
+            raw.as_signed()
+        } else {
+            Expr::concat(&[Expr::zero(1), raw])?.as_signed()
+        };
+        let gated = Expr::mux(&a_vd.e(), &val, &Expr::zero(r.wa).as_signed())?;
+        let lane = m.wire_from(&format!("a_lane{i}"), gated)?;
+        a_row_in.push(delay(m, clk, None, &format!("a_sk{i}"), &lane.e(), i)?);
+        f_row_in.push(delay(
+            m,
+            clk,
+            Some(rst),
+            &format!("f_sk{i}"),
+            &flag_d.e(),
+            i,
+        )?);
+    }
+    Ok((a_row_in, f_row_in))
+}
+
 pub(super) fn zero_like(e: &Expr) -> Expr {
     if e.signed() {
         Expr::zero(e.width()).as_signed()
@@ -583,45 +627,13 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             vec![set(&a_vd, rd.e())?, set(&flag_d, flag.e())?],
         )?],
     )?;
-    let a_words: Vec<Expr> = a_rdata.iter().rev().map(|s| s.e()).collect();
-    let a_all = m.wire_from("a_word", Expr::concat(&a_words)?)?;
-    if r.qa * r.ea > rr {
-        m.allow_unused(a_all.name())?;
-    }
     let b_words: Vec<Expr> = b_rdata.iter().rev().map(|s| s.e()).collect();
     let b_all = m.wire_from("b_word", Expr::concat(&b_words)?)?;
     if r.qb * r.eb > cc {
         m.allow_unused(b_all.name())?;
     }
-    let (wa_t, wb_t) = (r.ta.width(), r.tb.width());
-    let mut a_row_in = Vec::new();
-    let mut f_row_in = Vec::new();
-    for i in 0..rr {
-        let raw = a_all.slice(i * wa_t + wa_t - 1, i * wa_t)?;
-        let val = if r.ta.is_signed() {
-            raw.as_signed()
-        } else {
-            Expr::concat(&[Expr::zero(1), raw])?.as_signed()
-        };
-        let gated = Expr::mux(&a_vd.e(), &val, &Expr::zero(r.wa).as_signed())?;
-        let lane = m.wire_from(&format!("a_lane{i}"), gated)?;
-        a_row_in.push(delay(
-            &mut m,
-            &clk,
-            None,
-            &format!("a_sk{i}"),
-            &lane.e(),
-            i,
-        )?);
-        f_row_in.push(delay(
-            &mut m,
-            &clk,
-            Some(&rst),
-            &format!("f_sk{i}"),
-            &flag_d.e(),
-            i,
-        )?);
-    }
+    let wb_t = r.tb.width();
+    let (a_row_in, f_row_in) = a_row_feed(&mut m, r, &clk, &rst, &a_rdata, &a_vd, &flag_d)?;
     let bw = b_lane_width(r);
     let mut b_col_in = Vec::new();
     for j in 0..cc {

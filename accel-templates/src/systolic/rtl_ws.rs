@@ -29,7 +29,7 @@ use accelforge_hdl::{
 use super::error::{HdlContext, Result};
 use super::params::{PeKind, Resolved};
 use super::pe::{b_lane_width, pe_ws_module};
-use super::rtl::{DIM_BITS, bram, csd_encode, delay};
+use super::rtl::{DIM_BITS, a_row_feed, bram, csd_encode, delay};
 use super::rtl_util::*;
 use crate::units::requantize::emit_requantize;
 
@@ -620,45 +620,13 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
         )?],
     )?;
     m.clocked(&clk, vec![set(&w_keep_d, wf_keep)?])?;
-    let a_words: Vec<Expr> = a_rdata.iter().rev().map(|s| s.e()).collect();
-    let a_all = m.wire_from("a_word", Expr::concat(&a_words)?)?;
-    if r.qa * r.ea > rr {
-        m.allow_unused(a_all.name())?;
-    }
     let w_words: Vec<Expr> = w_rdata.iter().rev().map(|s| s.e()).collect();
     let w_all = m.wire_from("w_word", Expr::concat(&w_words)?)?;
     if r.qb * r.eb > cc {
         m.allow_unused(w_all.name())?;
     }
-    let (wa_t, wb_t) = (r.ta.width(), r.tb.width());
-    let mut a_row_in = Vec::new();
-    let mut f_row_in = Vec::new();
-    for i in 0..rr {
-        let raw = a_all.slice(i * wa_t + wa_t - 1, i * wa_t)?;
-        let val = if r.ta.is_signed() {
-            raw.as_signed()
-        } else {
-            Expr::concat(&[Expr::zero(1), raw])?.as_signed()
-        };
-        let gated = Expr::mux(&a_vd.e(), &val, &Expr::zero(r.wa).as_signed())?;
-        let lane = m.wire_from(&format!("a_lane{i}"), gated)?;
-        a_row_in.push(delay(
-            &mut m,
-            &clk,
-            None,
-            &format!("a_sk{i}"),
-            &lane.e(),
-            i,
-        )?);
-        f_row_in.push(delay(
-            &mut m,
-            &clk,
-            Some(&rst),
-            &format!("f_sk{i}"),
-            &flag_d.e(),
-            i,
-        )?);
-    }
+    let wb_t = r.tb.width();
+    let (a_row_in, f_row_in) = a_row_feed(&mut m, r, &clk, &rst, &a_rdata, &a_vd, &flag_d)?;
     // Weight rows past K (the last K-slice) load as zeros, so the stale A lanes they meet add
     // nothing; columns past N only reach results that are never sent.
     let bw = b_lane_width(r);
