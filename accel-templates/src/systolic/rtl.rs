@@ -118,6 +118,136 @@ pub(super) fn a_row_feed(
     Ok((a_row_in, f_row_in))
 }
 
+/// The result path's streaming ports.
+pub(super) struct OutputPorts<'a> {
+    pub clk: &'a Sig,
+    pub rst: &'a Expr,
+    pub tdata: &'a Sig,
+    pub tvalid: &'a Sig,
+    pub tready: &'a Sig,
+    pub tlast: &'a Sig,
+}
+
+/// One requantized result row entering the output FIFO, and the wire that reports a row leaving.
+pub(super) struct FifoRow<'a> {
+    pub push: &'a Sig,
+    pub last: &'a Sig,
+    pub cv: &'a Sig,
+    pub data: Expr,
+    /// Driven here: high in the cycle the head row's last beat is taken.
+    pub pop: &'a Sig,
+}
+
+/// The output FIFO (LUT RAM, asynchronous read) and the serializer that sends each row as
+/// ⌈valid columns / Eo⌉ beats, TLAST on the result's last beat — shared by both dataflows.
+/// Returns the condition "the result's last beat is transferred".
+pub(super) fn output_fifo(
+    m: &mut ModuleBuilder,
+    r: &Resolved,
+    port: &OutputPorts<'_>,
+    row: &FifoRow<'_>,
+    fifo_aw: u32,
+    credit_w: u32,
+) -> HResult<Expr> {
+    let (cc, wo, sb, lane_w) = (r.c, r.tout.width(), r.p.stream_bits, row.cv.width());
+    let fifo_w = 1 + lane_w + cc * wo;
+    let fifo = m.memory(
+        "out_fifo",
+        fifo_w,
+        r.out_fifo_depth,
+        false,
+        Some("distributed"),
+    )?;
+    let wr_ptr = m.reg("fifo_wr", fifo_aw)?;
+    let rd_ptr = m.reg("fifo_rd", fifo_aw)?;
+    let count = m.reg("fifo_count", credit_w)?;
+    m.clocked(
+        port.clk,
+        vec![Stmt::if_(
+            row.push.e(),
+            vec![Stmt::assign(
+                LValue::word(&fifo, &wr_ptr.e())?,
+                Expr::concat(&[row.last.e(), row.cv.e(), row.data.clone()])?,
+            )?],
+        )?],
+    )?;
+    let head = m.wire_from("fifo_head", fifo.read(&rd_ptr.e())?)?;
+    let head_last = head.bit(fifo_w - 1)?;
+    let head_cv = head.slice(fifo_w - 2, cc * wo)?;
+    let ob = m.reg("ob_beat", clog2(u64::from(r.qo)).max(1))?;
+    let ob_lane = m.reg("ob_lane", lane_w)?;
+    m.assign_sig(port.tvalid, count.e().ne(&Expr::zero(credit_w))?)?;
+    let row_last_beat = m.wire_from(
+        "ob_row_end",
+        add_c(&ob_lane.e(), u64::from(r.eo))?.ge(&head_cv)?,
+    )?;
+    m.assign_sig(port.tlast, head_last.and(&row_last_beat.e())?)?;
+    let xfer = m.wire_from("ob_xfer", port.tvalid.e().and(&port.tready.e())?)?;
+    m.assign_sig(row.pop, xfer.e().and(&row_last_beat.e())?)?;
+    // Beat mux: beat b carries lanes b·Eo .. b·Eo+Eo−1 of the head row (zeros past C).
+    let mut arms = Vec::new();
+    let data_w = cc * wo;
+    for b in 0..r.qo {
+        let lo = b * sb;
+        let hi = (lo + sb).min(data_w);
+        let part = head.slice(hi - 1, lo)?;
+        let part = if hi - lo < sb {
+            Expr::concat(&[Expr::zero(sb - (hi - lo)), part])?
+        } else {
+            part
+        };
+        arms.push((
+            vec![lit(u64::from(b), ob.width())?],
+            vec![set(port.tdata, part)?],
+        ));
+    }
+    m.comb(vec![
+        set(port.tdata, Expr::zero(sb))?,
+        Stmt::case(ob.e(), arms, vec![])?,
+    ])?;
+    let one = |e: Expr| Expr::concat(&[Expr::zero(credit_w - 1), e]);
+    let last_xfer = xfer.e().and(&port.tlast.e())?;
+    m.clocked(
+        port.clk,
+        vec![Stmt::if_else(
+            port.rst.clone(),
+            vec![
+                set(&wr_ptr, Expr::zero(fifo_aw))?,
+                set(&rd_ptr, Expr::zero(fifo_aw))?,
+                set(&count, Expr::zero(credit_w))?,
+                set(&ob, Expr::zero(ob.width()))?,
+                set(&ob_lane, Expr::zero(lane_w))?,
+            ],
+            vec![
+                Stmt::if_(row.push.e(), vec![set(&wr_ptr, inc(&wr_ptr)?)?])?,
+                set(
+                    &count,
+                    count
+                        .e()
+                        .add(&one(row.push.e())?)?
+                        .sub(&one(row.pop.e())?)?,
+                )?,
+                Stmt::if_(
+                    xfer.e(),
+                    vec![Stmt::if_else(
+                        row_last_beat.e(),
+                        vec![
+                            set(&ob, Expr::zero(ob.width()))?,
+                            set(&ob_lane, Expr::zero(lane_w))?,
+                            set(&rd_ptr, inc(&rd_ptr)?)?,
+                        ],
+                        vec![
+                            set(&ob, inc(&ob)?)?,
+                            set(&ob_lane, add_c(&ob_lane.e(), u64::from(r.eo))?)?,
+                        ],
+                    )?],
+                )?,
+            ],
+        )?],
+    )?;
+    Ok(last_xfer)
+}
+
 pub(super) fn zero_like(e: &Expr) -> Expr {
     if e.signed() {
         Expr::zero(e.width()).as_signed()
@@ -813,97 +943,26 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     let row_data = Expr::concat(&masked)?;
 
     // ---- output FIFO (LUT RAM, asynchronous read) and serializer ----
-    let fifo_w = 1 + lane_w + cc * wo;
-    let fifo = m.memory(
-        "out_fifo",
-        fifo_w,
-        r.out_fifo_depth,
-        false,
-        Some("distributed"),
-    )?;
-    let wr_ptr = m.reg("fifo_wr", fifo_aw)?;
-    let rd_ptr = m.reg("fifo_rd", fifo_aw)?;
-    let count = m.reg("fifo_count", credit_w)?;
-    m.clocked(
-        &clk,
-        vec![Stmt::if_(
-            push.e(),
-            vec![Stmt::assign(
-                LValue::word(&fifo, &wr_ptr.e())?,
-                Expr::concat(&[row_last.e(), row_cv.e(), row_data])?,
-            )?],
-        )?],
-    )?;
-    let head = m.wire_from("fifo_head", fifo.read(&rd_ptr.e())?)?;
-    let head_last = head.bit(fifo_w - 1)?;
-    let head_cv = head.slice(fifo_w - 2, cc * wo)?;
-    let ob = m.reg("ob_beat", clog2(u64::from(r.qo)).max(1))?;
-    let ob_lane = m.reg("ob_lane", lane_w)?;
-    let tvalid = count.e().ne(&Expr::zero(credit_w))?;
-    m.assign_sig(&m_tvalid, tvalid)?;
-    let row_last_beat = m.wire_from(
-        "ob_row_end",
-        add_c(&ob_lane.e(), u64::from(r.eo))?.ge(&head_cv)?,
-    )?;
-    m.assign_sig(&m_tlast, head_last.and(&row_last_beat.e())?)?;
-    let xfer = m.wire_from("ob_xfer", m_tvalid.e().and(&m_tready.e())?)?;
-    m.assign_sig(&pop_w, xfer.e().and(&row_last_beat.e())?)?;
-    let pop = pop_w;
-    // Beat mux: beat b carries lanes b·Eo .. b·Eo+Eo−1 of the head row (zeros past C).
-    let mut arms = Vec::new();
-    let data_w = cc * wo;
-    for b in 0..r.qo {
-        let lo = b * sb;
-        let hi = (lo + sb).min(data_w);
-        let part = head.slice(hi - 1, lo)?;
-        let part = if hi - lo < sb {
-            Expr::concat(&[Expr::zero(sb - (hi - lo)), part])?
-        } else {
-            part
-        };
-        arms.push((
-            vec![lit(u64::from(b), ob.width())?],
-            vec![set(&m_tdata, part)?],
-        ));
-    }
-    m.comb(vec![
-        set(&m_tdata, Expr::zero(sb))?,
-        Stmt::case(ob.e(), arms, vec![])?,
-    ])?;
-    let cnt_push = Expr::concat(&[Expr::zero(credit_w - 1), push.e()])?;
-    let cnt_pop = Expr::concat(&[Expr::zero(credit_w - 1), pop.e()])?;
-    let last_xfer = xfer.e().and(&m_tlast.e())?;
-    m.clocked(
-        &clk,
-        vec![Stmt::if_else(
-            rst.e(),
-            vec![
-                set(&wr_ptr, Expr::zero(fifo_aw))?,
-                set(&rd_ptr, Expr::zero(fifo_aw))?,
-                set(&count, Expr::zero(credit_w))?,
-                set(&ob, Expr::zero(ob.width()))?,
-                set(&ob_lane, Expr::zero(lane_w))?,
-            ],
-            vec![
-                Stmt::if_(push.e(), vec![set(&wr_ptr, inc(&wr_ptr)?)?])?,
-                set(&count, count.e().add(&cnt_push)?.sub(&cnt_pop)?)?,
-                Stmt::if_(
-                    xfer.e(),
-                    vec![Stmt::if_else(
-                        row_last_beat.e(),
-                        vec![
-                            set(&ob, Expr::zero(ob.width()))?,
-                            set(&ob_lane, Expr::zero(lane_w))?,
-                            set(&rd_ptr, inc(&rd_ptr)?)?,
-                        ],
-                        vec![
-                            set(&ob, inc(&ob)?)?,
-                            set(&ob_lane, add_c(&ob_lane.e(), u64::from(r.eo))?)?,
-                        ],
-                    )?],
-                )?,
-            ],
-        )?],
+    let last_xfer = output_fifo(
+        &mut m,
+        r,
+        &OutputPorts {
+            clk: &clk,
+            rst: &rst.e(),
+            tdata: &m_tdata,
+            tvalid: &m_tvalid,
+            tready: &m_tready,
+            tlast: &m_tlast,
+        },
+        &FifoRow {
+            push: &push,
+            last: &row_last,
+            cv: &row_cv,
+            data: row_data,
+            pop: &pop_w,
+        },
+        fifo_aw,
+        credit_w,
     )?;
 
     // ---- command / status ----

@@ -23,13 +23,15 @@
 //! last row has copied the shadow. A drain read in period d reaches the FIFO in d+2.
 
 use accelforge_hdl::{
-    Design, Expr, HdlError, LValue, Module, ModuleBuilder, Result as HResult, Stmt, clog2,
+    Design, Expr, HdlError, Module, ModuleBuilder, Result as HResult, Stmt, clog2,
 };
 
 use super::error::{HdlContext, Result};
 use super::params::{PeKind, Resolved};
 use super::pe::{b_lane_width, pe_ws_module};
-use super::rtl::{DIM_BITS, a_row_feed, bram, csd_encode, delay};
+use super::rtl::{
+    DIM_BITS, FifoRow, OutputPorts, a_row_feed, bram, csd_encode, delay, output_fifo,
+};
 use super::rtl_util::*;
 use crate::units::requantize::emit_requantize;
 
@@ -971,97 +973,39 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     let row_data = Expr::concat(&masked)?;
 
     // ---- output FIFO (LUT RAM, asynchronous read) and serializer ----
-    let fifo_w = 1 + lane_w + cc * wo;
-    let fifo = m.memory(
-        "out_fifo",
-        fifo_w,
-        r.out_fifo_depth,
-        false,
-        Some("distributed"),
+    let pop = m.wire("out_pop", 1)?;
+    let last_xfer = output_fifo(
+        &mut m,
+        r,
+        &OutputPorts {
+            clk: &clk,
+            rst: &rst_e,
+            tdata: &m_tdata,
+            tvalid: &m_tvalid,
+            tready: &m_tready,
+            tlast: &m_tlast,
+        },
+        &FifoRow {
+            push: &push,
+            last: &row_last,
+            cv: &row_cv,
+            data: row_data,
+            pop: &pop,
+        },
+        fifo_aw,
+        credit_w,
     )?;
-    let wr_ptr = m.reg("fifo_wr", fifo_aw)?;
-    let rd_ptr = m.reg("fifo_rd", fifo_aw)?;
-    let count = m.reg("fifo_count", credit_w)?;
-    m.clocked(
-        &clk,
-        vec![Stmt::if_(
-            push.e(),
-            vec![Stmt::assign(
-                LValue::word(&fifo, &wr_ptr.e())?,
-                Expr::concat(&[row_last.e(), row_cv.e(), row_data])?,
-            )?],
-        )?],
-    )?;
-    let head = m.wire_from("fifo_head", fifo.read(&rd_ptr.e())?)?;
-    let head_last = head.bit(fifo_w - 1)?;
-    let head_cv = head.slice(fifo_w - 2, cc * wo)?;
-    let ob = m.reg("ob_beat", clog2(u64::from(r.qo)).max(1))?;
-    let ob_lane = m.reg("ob_lane", lane_w)?;
-    m.assign_sig(&m_tvalid, count.e().ne(&Expr::zero(credit_w))?)?;
-    let row_last_beat = m.wire_from(
-        "ob_row_end",
-        add_c(&ob_lane.e(), u64::from(r.eo))?.ge(&head_cv)?,
-    )?;
-    m.assign_sig(&m_tlast, head_last.and(&row_last_beat.e())?)?;
-    let xfer = m.wire_from("ob_xfer", m_tvalid.e().and(&m_tready.e())?)?;
-    let pop = m.wire_from("out_pop", xfer.e().and(&row_last_beat.e())?)?;
-    let mut arms = Vec::new();
-    let data_w = cc * wo;
-    for b in 0..r.qo {
-        let lo = b * sb;
-        let hi = (lo + sb).min(data_w);
-        let part = head.slice(hi - 1, lo)?;
-        let part = if hi - lo < sb {
-            Expr::concat(&[Expr::zero(sb - (hi - lo)), part])?
-        } else {
-            part
-        };
-        arms.push((
-            vec![lit(u64::from(b), ob.width())?],
-            vec![set(&m_tdata, part)?],
-        ));
-    }
-    m.comb(vec![
-        set(&m_tdata, Expr::zero(sb))?,
-        Stmt::case(ob.e(), arms, vec![])?,
-    ])?;
+    // Output credits: taken when a drain starts, returned when its row leaves the FIFO.
     let one = |e: Expr| Expr::concat(&[Expr::zero(credit_w - 1), e]);
-    let last_xfer = xfer.e().and(&m_tlast.e())?;
     m.clocked(
         &clk,
         vec![rst_or(
             &rst_e,
-            vec![
-                set(&wr_ptr, Expr::zero(fifo_aw))?,
-                set(&rd_ptr, Expr::zero(fifo_aw))?,
-                set(&count, Expr::zero(credit_w))?,
-                set(&credits, lit(u64::from(r.out_fifo_depth), credit_w)?)?,
-                set(&ob, Expr::zero(ob.width()))?,
-                set(&ob_lane, Expr::zero(lane_w))?,
-            ],
-            vec![
-                Stmt::if_(push.e(), vec![set(&wr_ptr, inc(&wr_ptr)?)?])?,
-                set(&count, count.e().add(&one(push.e())?)?.sub(&one(pop.e())?)?)?,
-                set(
-                    &credits,
-                    credits.e().sub(&one(dr_go.e())?)?.add(&one(pop.e())?)?,
-                )?,
-                Stmt::if_(
-                    xfer.e(),
-                    vec![Stmt::if_else(
-                        row_last_beat.e(),
-                        vec![
-                            set(&ob, Expr::zero(ob.width()))?,
-                            set(&ob_lane, Expr::zero(lane_w))?,
-                            set(&rd_ptr, inc(&rd_ptr)?)?,
-                        ],
-                        vec![
-                            set(&ob, inc(&ob)?)?,
-                            set(&ob_lane, add_c(&ob_lane.e(), u64::from(r.eo))?)?,
-                        ],
-                    )?],
-                )?,
-            ],
+            vec![set(&credits, lit(u64::from(r.out_fifo_depth), credit_w)?)?],
+            vec![set(
+                &credits,
+                credits.e().sub(&one(dr_go.e())?)?.add(&one(pop.e())?)?,
+            )?],
         )?],
     )?;
 
