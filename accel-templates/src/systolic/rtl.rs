@@ -118,6 +118,91 @@ pub(super) fn a_row_feed(
     Ok((a_row_in, f_row_in))
 }
 
+/// The ports every systolic top shares: the Zynq core contract with an `M x K x N` command.
+pub(super) struct GemmPorts {
+    pub clk: Sig,
+    pub rst: Sig,
+    pub cmd_valid: Sig,
+    pub cmd_ready: Sig,
+    pub cmd_m: Sig,
+    pub cmd_k: Sig,
+    pub cmd_n: Sig,
+    pub busy: Sig,
+    pub done: Sig,
+    pub error: Sig,
+    pub s_tdata: Sig,
+    pub s_tvalid: Sig,
+    pub s_tready: Sig,
+    pub m_tdata: Sig,
+    pub m_tvalid: Sig,
+    pub m_tready: Sig,
+    pub m_tlast: Sig,
+}
+
+/// Declares [`GemmPorts`] (command dimensions `db` bits, streams `sb` bits) in port order.
+pub(super) fn gemm_ports(m: &mut ModuleBuilder, db: u32, sb: u32) -> HResult<GemmPorts> {
+    let clk = m.input("clk", 1)?;
+    let rst = m.input("rst", 1)?;
+    let cmd_valid = m.input("cmd_valid", 1)?;
+    let cmd_ready = m.output("cmd_ready", 1)?;
+    let cmd_m = m.input("cmd_m", db)?;
+    let cmd_k = m.input("cmd_k", db)?;
+    let cmd_n = m.input("cmd_n", db)?;
+    let busy = m.output_reg("busy", 1)?;
+    let done = m.output_reg("done", 1)?;
+    let error = m.output_reg("error", 1)?;
+    let s_tdata = m.input("s_axis_tdata", sb)?;
+    let s_tvalid = m.input("s_axis_tvalid", 1)?;
+    let s_tready = m.output("s_axis_tready", 1)?;
+    let s_tlast = m.input("s_axis_tlast", 1)?;
+    let m_tdata = m.output_reg("m_axis_tdata", sb)?;
+    let m_tvalid = m.output("m_axis_tvalid", 1)?;
+    let m_tready = m.input("m_axis_tready", 1)?;
+    let m_tlast = m.output("m_axis_tlast", 1)?;
+    // TLAST on the input carries no information: the command fixes how many beats follow.
+    let unused_tlast = m.wire_from("s_axis_tlast_unused", s_tlast.e())?;
+    m.allow_unused(unused_tlast.name())?;
+    Ok(GemmPorts {
+        clk,
+        rst,
+        cmd_valid,
+        cmd_ready,
+        cmd_m,
+        cmd_k,
+        cmd_n,
+        busy,
+        done,
+        error,
+        s_tdata,
+        s_tvalid,
+        s_tready,
+        m_tdata,
+        m_tvalid,
+        m_tready,
+        m_tlast,
+    })
+}
+
+/// The command handshake: ready while idle; a command with a zero dimension or `K > max_k` is
+/// accepted but rejected (it raises `done` without running). Returns the wires
+/// `(accept, reject, start_cmd, bad_k)`; `bad_k` (K too long) is what sets `error`.
+pub(super) fn command_accept(
+    m: &mut ModuleBuilder,
+    (cmd_valid, cmd_ready, busy): (&Sig, &Sig, &Sig),
+    [cmd_m, cmd_k, cmd_n]: [&Sig; 3],
+    max_k: u32,
+) -> HResult<(Sig, Sig, Sig, Expr)> {
+    m.assign_sig(cmd_ready, busy.e().not())?;
+    let accept = m.wire_from("accept", cmd_valid.e().and(&busy.e().not())?)?;
+    let bad_k = gt_c(&cmd_k.e(), u64::from(max_k))?;
+    let empty = eq_c(&cmd_m.e(), 0)?
+        .or(&eq_c(&cmd_k.e(), 0)?)?
+        .or(&eq_c(&cmd_n.e(), 0)?)?;
+    let reject = m.wire_from("reject", bad_k.or(&empty)?)?;
+    let start_cmd = m.wire_from("start_cmd", accept.e().and(&reject.e().not())?)?;
+    Ok((accept, reject, start_cmd, bad_k))
+}
+
 /// The result path's streaming ports.
 pub(super) struct OutputPorts<'a> {
     pub clk: &'a Sig,
@@ -309,27 +394,25 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     m.doc("Stream order and cycle model: see accelforge_templates::systolic docs.");
 
     // ---- ports ----
-    let clk = m.input("clk", 1)?;
-    let rst = m.input("rst", 1)?;
-    let cmd_valid = m.input("cmd_valid", 1)?;
-    let cmd_ready = m.output("cmd_ready", 1)?;
-    let cmd_m = m.input("cmd_m", db)?;
-    let cmd_k = m.input("cmd_k", db)?;
-    let cmd_n = m.input("cmd_n", db)?;
-    let busy = m.output_reg("busy", 1)?;
-    let done = m.output_reg("done", 1)?;
-    let error = m.output_reg("error", 1)?;
-    let s_tdata = m.input("s_axis_tdata", sb)?;
-    let s_tvalid = m.input("s_axis_tvalid", 1)?;
-    let s_tready = m.output("s_axis_tready", 1)?;
-    let s_tlast = m.input("s_axis_tlast", 1)?;
-    let m_tdata = m.output_reg("m_axis_tdata", sb)?;
-    let m_tvalid = m.output("m_axis_tvalid", 1)?;
-    let m_tready = m.input("m_axis_tready", 1)?;
-    let m_tlast = m.output("m_axis_tlast", 1)?;
-    // TLAST on the input carries no information: the command fixes how many beats follow.
-    let unused_tlast = m.wire_from("s_axis_tlast_unused", s_tlast.e())?;
-    m.allow_unused(unused_tlast.name())?;
+    let GemmPorts {
+        clk,
+        rst,
+        cmd_valid,
+        cmd_ready,
+        cmd_m,
+        cmd_k,
+        cmd_n,
+        busy,
+        done,
+        error,
+        s_tdata,
+        s_tvalid,
+        s_tready,
+        m_tdata,
+        m_tvalid,
+        m_tready,
+        m_tlast,
+    } = gemm_ports(&mut m, db, sb)?;
 
     let lane_w = 16u32; // lane counters and valid-lane counts (≤ 64 lanes)
     let a_off_w = clog2(u64::from(r.a_bank_depth)).max(1);
@@ -343,14 +426,12 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     let kk = m.reg("k_len", db)?;
     let m_len = m.reg("m_len", db)?;
     let per_eff = m.reg("period", db)?;
-    m.assign_sig(&cmd_ready, busy.e().not())?;
-    let accept = m.wire_from("accept", cmd_valid.e().and(&busy.e().not())?)?;
-    let bad_k = gt_c(&cmd_k.e(), u64::from(p.max_k))?;
-    let empty = eq_c(&cmd_m.e(), 0)?
-        .or(&eq_c(&cmd_k.e(), 0)?)?
-        .or(&eq_c(&cmd_n.e(), 0)?)?;
-    let reject = m.wire_from("reject", bad_k.or(&empty)?)?;
-    let start_cmd = m.wire_from("start_cmd", accept.e().and(&reject.e().not())?)?;
+    let (accept, reject, start_cmd, bad_k) = command_accept(
+        &mut m,
+        (&cmd_valid, &cmd_ready, &busy),
+        [&cmd_m, &cmd_k, &cmd_n],
+        p.max_k,
+    )?;
     let min_period = lit(u64::from(r.min_period), db)?;
     let cmd_period = Expr::mux(&cmd_k.e().gt(&min_period)?, &cmd_k.e(), &min_period)?;
 

@@ -23,14 +23,15 @@
 //! last row has copied the shadow. A drain read in period d reaches the FIFO in d+2.
 
 use accelforge_hdl::{
-    Design, Expr, HdlError, Module, ModuleBuilder, Result as HResult, Stmt, clog2,
+    Design, Expr, HdlError, Module, ModuleBuilder, Result as HResult, Sig, Stmt, clog2,
 };
 
 use super::error::{HdlContext, Result};
 use super::params::{PeKind, Resolved};
 use super::pe::{b_lane_width, pe_ws_module};
 use super::rtl::{
-    DIM_BITS, FifoRow, OutputPorts, a_row_feed, bram, csd_encode, delay, output_fifo,
+    DIM_BITS, FifoRow, GemmPorts, OutputPorts, a_row_feed, bram, command_accept, csd_encode, delay,
+    gemm_ports, output_fifo,
 };
 use super::rtl_util::*;
 use crate::units::requantize::emit_requantize;
@@ -61,6 +62,82 @@ fn rst_or(rst: &Expr, on_rst: Vec<Stmt>, run: Vec<Stmt>) -> HResult<Stmt> {
     Stmt::if_else(rst.clone(), on_rst, run)
 }
 
+/// The counters of the WS loop nest (B chunks, M blocks, K-slices, column tiles) that the issuer
+/// and the weight feeder each step through on their own.
+struct LoopNest<'a> {
+    nrem: &'a Sig,
+    crem: &'a Sig,
+    mrem: &'a Sig,
+    krem: &'a Sig,
+    /// Cleared after the last chunk.
+    left: &'a Sig,
+    /// Buffer offset of the current tile, advanced by `base_step` per tile.
+    base: &'a Sig,
+    base_step: u64,
+    /// Buffer bank, toggled per K-slice.
+    bank: &'a Sig,
+}
+
+/// The loop bounds both walkers share.
+struct NestDims<'a> {
+    chunk: u64,
+    block: u64,
+    rows: u64,
+    cols: u64,
+    k_len: &'a Sig,
+    m_len: &'a Sig,
+}
+
+/// The updates when a tile ends: next tile, else next K-slice, else (after `on_block_done`) next
+/// M block, else next chunk, else done.
+fn ws_tile_done(
+    n: &LoopNest<'_>,
+    d: &NestDims<'_>,
+    on_block_done: Vec<Stmt>,
+) -> HResult<Vec<Stmt>> {
+    let nrem_next = sub_c(&n.nrem.e(), d.chunk)?;
+    let chunk_done = vec![Stmt::if_else(
+        gt_c(&n.nrem.e(), d.chunk)?,
+        vec![
+            set(n.nrem, nrem_next.clone())?,
+            set(n.crem, min_c(&nrem_next, d.chunk)?)?,
+        ],
+        vec![set(n.left, Expr::bool(false))?],
+    )?];
+    let mut block_done = on_block_done;
+    block_done.push(Stmt::if_else(
+        gt_c(&n.mrem.e(), d.block)?,
+        vec![set(n.mrem, sub_c(&n.mrem.e(), d.block)?)?],
+        {
+            let mut v = vec![set(n.mrem, d.m_len.e())?];
+            v.extend(chunk_done);
+            v
+        },
+    )?);
+    let base_w = n.base.width();
+    Ok(vec![Stmt::if_else(
+        gt_c(&n.crem.e(), d.cols)?,
+        vec![
+            set(n.crem, sub_c(&n.crem.e(), d.cols)?)?,
+            set(n.base, add_wrap(&n.base.e(), n.base_step)?)?,
+        ],
+        vec![
+            set(n.base, Expr::zero(base_w))?,
+            set(n.bank, n.bank.e().not())?,
+            set(n.crem, min_c(&n.nrem.e(), d.chunk)?)?,
+            Stmt::if_else(
+                gt_c(&n.krem.e(), d.rows)?,
+                vec![set(n.krem, sub_c(&n.krem.e(), d.rows)?)?],
+                {
+                    let mut v = vec![set(n.krem, d.k_len.e())?];
+                    v.extend(block_done);
+                    v
+                },
+            )?,
+        ],
+    )?])
+}
+
 fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     let p = &r.p;
     let (rr, cc) = (r.r, r.c);
@@ -85,27 +162,25 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     m.doc("Stream order and cycle model: see accelforge_templates::systolic docs.");
 
     // ---- ports ----
-    let clk = m.input("clk", 1)?;
-    let rst = m.input("rst", 1)?;
-    let cmd_valid = m.input("cmd_valid", 1)?;
-    let cmd_ready = m.output("cmd_ready", 1)?;
-    let cmd_m = m.input("cmd_m", db)?;
-    let cmd_k = m.input("cmd_k", db)?;
-    let cmd_n = m.input("cmd_n", db)?;
-    let busy = m.output_reg("busy", 1)?;
-    let done = m.output_reg("done", 1)?;
-    let error = m.output_reg("error", 1)?;
-    let s_tdata = m.input("s_axis_tdata", sb)?;
-    let s_tvalid = m.input("s_axis_tvalid", 1)?;
-    let s_tready = m.output("s_axis_tready", 1)?;
-    let s_tlast = m.input("s_axis_tlast", 1)?;
-    let m_tdata = m.output_reg("m_axis_tdata", sb)?;
-    let m_tvalid = m.output("m_axis_tvalid", 1)?;
-    let m_tready = m.input("m_axis_tready", 1)?;
-    let m_tlast = m.output("m_axis_tlast", 1)?;
-    // TLAST on the input carries no information: the command fixes how many beats follow.
-    let unused_tlast = m.wire_from("s_axis_tlast_unused", s_tlast.e())?;
-    m.allow_unused(unused_tlast.name())?;
+    let GemmPorts {
+        clk,
+        rst,
+        cmd_valid,
+        cmd_ready,
+        cmd_m,
+        cmd_k,
+        cmd_n,
+        busy,
+        done,
+        error,
+        s_tdata,
+        s_tvalid,
+        s_tready,
+        m_tdata,
+        m_tvalid,
+        m_tready,
+        m_tlast,
+    } = gemm_ports(&mut m, db, sb)?;
 
     let lane_w = 16u32;
     let nc = u64::from(p.max_n_chunk);
@@ -121,14 +196,20 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     // ---- command ----
     let kk = m.reg("k_len", db)?;
     let m_len = m.reg("m_len", db)?;
-    m.assign_sig(&cmd_ready, busy.e().not())?;
-    let accept = m.wire_from("accept", cmd_valid.e().and(&busy.e().not())?)?;
-    let bad_k = gt_c(&cmd_k.e(), u64::from(p.max_k))?;
-    let empty = eq_c(&cmd_m.e(), 0)?
-        .or(&eq_c(&cmd_k.e(), 0)?)?
-        .or(&eq_c(&cmd_n.e(), 0)?)?;
-    let reject = m.wire_from("reject", bad_k.or(&empty)?)?;
-    let start_cmd = m.wire_from("start_cmd", accept.e().and(&reject.e().not())?)?;
+    let (accept, reject, start_cmd, bad_k) = command_accept(
+        &mut m,
+        (&cmd_valid, &cmd_ready, &busy),
+        [&cmd_m, &cmd_k, &cmd_n],
+        p.max_k,
+    )?;
+    let nest_dims = NestDims {
+        chunk: nc,
+        block: mb,
+        rows: r64,
+        cols: c64,
+        k_len: &kk,
+        m_len: &m_len,
+    };
 
     // ---- loader: per K-slice, the weight rows of every tile of the chunk, then the A rows ----
     let ld_act = m.reg("ld_act", 1)?;
@@ -313,48 +394,20 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     let m_acc = fit(&mut m, "is_m_acc", &m_cur.e(), acc_aw)?;
     let acc_addr = m.wire_from("is_acc_addr", is_abase.e().add(&m_acc)?)?;
     {
-        let nrem_next = sub_c(&is_nrem.e(), nc)?;
-        let chunk_done = vec![Stmt::if_else(
-            gt_c(&is_nrem.e(), nc)?,
-            vec![
-                set(&is_nrem, nrem_next.clone())?,
-                set(&is_crem, min_c(&nrem_next, nc)?)?,
-            ],
-            vec![set(&is_left, Expr::bool(false))?],
-        )?];
-        let block_done = vec![
-            set(&is_acb, is_acb.e().not())?,
-            Stmt::if_else(
-                gt_c(&is_mrem.e(), mb)?,
-                vec![set(&is_mrem, sub_c(&is_mrem.e(), mb)?)?],
-                {
-                    let mut v = vec![set(&is_mrem, m_len.e())?];
-                    v.extend(chunk_done);
-                    v
-                },
-            )?,
-        ];
-        let tile_done = vec![Stmt::if_else(
-            gt_c(&is_crem.e(), c64)?,
-            vec![
-                set(&is_crem, sub_c(&is_crem.e(), c64)?)?,
-                set(&is_abase, add_wrap(&is_abase.e(), mb)?)?,
-            ],
-            vec![
-                set(&is_abase, Expr::zero(acc_aw))?,
-                set(&is_ab, is_ab.e().not())?,
-                set(&is_crem, min_c(&is_nrem.e(), nc)?)?,
-                Stmt::if_else(
-                    gt_c(&is_krem.e(), r64)?,
-                    vec![set(&is_krem, sub_c(&is_krem.e(), r64)?)?],
-                    {
-                        let mut v = vec![set(&is_krem, kk.e())?];
-                        v.extend(block_done);
-                        v
-                    },
-                )?,
-            ],
-        )?];
+        let tile_done = ws_tile_done(
+            &LoopNest {
+                nrem: &is_nrem,
+                crem: &is_crem,
+                mrem: &is_mrem,
+                krem: &is_krem,
+                left: &is_left,
+                base: &is_abase,
+                base_step: mb,
+                bank: &is_ab,
+            },
+            &nest_dims,
+            vec![set(&is_acb, is_acb.e().not())?],
+        )?;
         let run = vec![Stmt::if_(
             rd.e(),
             vec![Stmt::if_else(
@@ -430,45 +483,20 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     ])?;
     let hold_after = u64::from(rr.saturating_sub(2));
     {
-        let nrem_next = sub_c(&wf_nrem.e(), nc)?;
-        let chunk_done = vec![Stmt::if_else(
-            gt_c(&wf_nrem.e(), nc)?,
-            vec![
-                set(&wf_nrem, nrem_next.clone())?,
-                set(&wf_crem, min_c(&nrem_next, nc)?)?,
-            ],
-            vec![set(&wf_left, Expr::bool(false))?],
-        )?];
-        let block_done = vec![Stmt::if_else(
-            gt_c(&wf_mrem.e(), mb)?,
-            vec![set(&wf_mrem, sub_c(&wf_mrem.e(), mb)?)?],
-            {
-                let mut v = vec![set(&wf_mrem, m_len.e())?];
-                v.extend(chunk_done);
-                v
+        let tile_done = ws_tile_done(
+            &LoopNest {
+                nrem: &wf_nrem,
+                crem: &wf_crem,
+                mrem: &wf_mrem,
+                krem: &wf_krem,
+                left: &wf_left,
+                base: &wf_tbase,
+                base_step: r64,
+                bank: &wf_wb,
             },
-        )?];
-        let tile_done = vec![Stmt::if_else(
-            gt_c(&wf_crem.e(), c64)?,
-            vec![
-                set(&wf_crem, sub_c(&wf_crem.e(), c64)?)?,
-                set(&wf_tbase, add_wrap(&wf_tbase.e(), r64)?)?,
-            ],
-            vec![
-                set(&wf_tbase, Expr::zero(w_off_w))?,
-                set(&wf_wb, wf_wb.e().not())?,
-                set(&wf_crem, min_c(&wf_nrem.e(), nc)?)?,
-                Stmt::if_else(
-                    gt_c(&wf_krem.e(), r64)?,
-                    vec![set(&wf_krem, sub_c(&wf_krem.e(), r64)?)?],
-                    {
-                        let mut v = vec![set(&wf_krem, kk.e())?];
-                        v.extend(block_done);
-                        v
-                    },
-                )?,
-            ],
-        )?];
+            &nest_dims,
+            Vec::new(),
+        )?;
         let run = vec![
             Stmt::if_else(
                 start.e(),
