@@ -36,18 +36,9 @@ fn gemm(m: u32, k: u32, n: u32) -> Gemm {
     Gemm { m, k, n }
 }
 
-#[test]
-fn os_dsp_odd_array_many_shapes() {
-    if !tools::available_for_tests("verilator") {
-        return;
-    }
-    let p = SystolicParams {
-        rows: 3,
-        cols: 5,
-        max_k: 40,
-        max_n_chunk: 10,
-        ..Default::default()
-    };
+/// Six awkward GEMM shapes (plus `extra`, as (shape, seed, stall probability)) cycle-exact
+/// without back-pressure, one with it, and a stride-2 padded conv2d lowered by im2col.
+fn odd_array_many_shapes(p: &SystolicParams, extra: &[(Gemm, u64, f64)]) {
     for (i, g) in [
         gemm(7, 9, 13),
         gemm(1, 1, 1),
@@ -59,9 +50,12 @@ fn os_dsp_odd_array_many_shapes() {
     .into_iter()
     .enumerate()
     {
-        check(&p, g, i as u64, 0.0);
+        check(p, g, i as u64, 0.0);
     }
-    check(&p, gemm(8, 17, 23), 99, 0.3);
+    check(p, gemm(8, 17, 23), 99, 0.3);
+    for &(g, seed, stall) in extra {
+        check(p, g, seed, stall);
+    }
     // conv2d, stride 2, padding 1, lowered by im2col on the host.
     let conv = Conv2d {
         h: 6,
@@ -74,7 +68,7 @@ fn os_dsp_odd_array_many_shapes() {
         pad: 1,
     };
     let rep = run_conv2d(
-        &p,
+        p,
         &conv,
         &SimOptions {
             seed: 5,
@@ -84,6 +78,21 @@ fn os_dsp_odd_array_many_shapes() {
     .expect("conv");
     assert_eq!(rep.mismatches, 0);
     assert_eq!(rep.cycles, rep.model_cycles);
+}
+
+#[test]
+fn os_dsp_odd_array_many_shapes() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = SystolicParams {
+        rows: 3,
+        cols: 5,
+        max_k: 40,
+        max_n_chunk: 10,
+        ..Default::default()
+    };
+    odd_array_many_shapes(&p, &[]);
 }
 
 #[test]
@@ -224,43 +233,10 @@ fn ws_dsp_odd_array_many_shapes() {
         max_n_chunk: 10,
         ..Default::default()
     });
-    for (i, g) in [
-        gemm(7, 9, 13),
-        gemm(1, 1, 1),
-        gemm(3, 40, 5),
-        gemm(10, 1, 21),
-        gemm(6, 2, 10),
-        gemm(4, 5, 31),
-        gemm(80, 7, 12),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        check(&p, g, i as u64, 0.0);
-    }
-    check(&p, gemm(8, 17, 23), 99, 0.3);
-    check(&p, gemm(45, 11, 14), 98, 0.2);
-    let conv = Conv2d {
-        h: 6,
-        w: 5,
-        c: 2,
-        k: 7,
-        r: 3,
-        s: 3,
-        stride: 2,
-        pad: 1,
-    };
-    let rep = run_conv2d(
+    odd_array_many_shapes(
         &p,
-        &conv,
-        &SimOptions {
-            seed: 5,
-            ..Default::default()
-        },
-    )
-    .expect("conv");
-    assert_eq!(rep.mismatches, 0);
-    assert_eq!(rep.cycles, rep.model_cycles);
+        &[(gemm(80, 7, 12), 6, 0.0), (gemm(45, 11, 14), 98, 0.2)],
+    );
     let small_blocks = SystolicParams { max_k: 8, ..p };
     check(&small_blocks, gemm(20, 8, 11), 7, 0.0);
     check(&small_blocks, gemm(13, 5, 6), 8, 0.3);
