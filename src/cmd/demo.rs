@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use accelforge_hdl::Design;
 use accelforge_hdl::blocks::{fifo, pipeline, ram, skid};
 use accelforge_hdl::tools;
-use accelforge_mapper::{MapOptions, SystolicTemplateModel, Workload, map};
+use accelforge_mapper::{MapOptions, MoeTemplateModel, SystolicTemplateModel, Workload, map};
+use accelforge_templates::moe::MoeParams;
 use accelforge_templates::systolic::layer::Gemm;
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_gemm};
 use accelforge_templates::systolic::{SystolicParams, cost, rtl};
@@ -29,6 +30,10 @@ pub struct DemoArgs {
 const WORKLOAD: &str = "mlp";
 const BOARDS: [&str; 2] = ["pynq-z2", "zcu102"];
 const SWEEP_SPEC: &str = include_str!("demo_sweep.toml");
+/// The built-in MoE workload, the board it is mapped onto, and the routing skew of its batch.
+const MOE_WORKLOAD: &str = "moe-tiny";
+const MOE_BOARD: &str = "kv260";
+const MOE_SKEW: f64 = 1.0;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let out = &args.out;
@@ -40,7 +45,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let db = accelforge_boards::BoardDb::builtin()?;
     let workload = Workload::builtin(WORKLOAD)?;
     println!(
-        "[2/6] mapping the built-in workload `{WORKLOAD}` ({} layers) with the MILP mapper",
+        "[2/7] mapping the built-in workload `{WORKLOAD}` ({} layers) with the MILP mapper",
         workload.layers.len()
     );
     let mut mapped = Vec::new();
@@ -71,7 +76,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         mapped.push((name, params, report));
     }
 
-    println!("[3/6] Zynq bundles for the chosen configurations");
+    println!("[3/7] Zynq bundles for the chosen configurations");
     for (name, params, _) in &mapped {
         let design = rtl::design(params)?;
         let res = cost::resources(params)?;
@@ -106,7 +111,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     println!(
-        "[4/6] one layer per board in Verilator against the golden model and the mapper's prediction"
+        "[4/7] one layer per board in Verilator against the golden model and the mapper's prediction"
     );
     for (name, params, report) in &mapped {
         // The layer with the most work: the one whose prediction matters most.
@@ -164,7 +169,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let sweep_dir = out.join("sweep");
     println!(
-        "[5/6] design-space sweep (analytic models, best point re-run in Verilator) into {}",
+        "[5/7] design-space sweep (analytic models, best point re-run in Verilator) into {}",
         sweep_dir.display()
     );
     let spec_path = out.join("sweep.toml");
@@ -203,11 +208,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             .join("; ")
     );
 
-    println!("[6/6] reports");
+    moe_stage(out, &db)?;
+
+    println!("[7/7] reports");
     for dir in [
         sweep_dir.clone(),
         out.join(BOARDS[0]),
         out.join(BOARDS[0]).join("sim"),
+        out.join(MOE_BOARD),
     ] {
         let report_dir = dir.join("report");
         let rendered = accelforge_reports::render(&dir, &report_dir)?;
@@ -222,9 +230,82 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stage 6: the MoE core sized by the mapper for a board, then one skewed batch simulated with
+/// and without expert reordering, each against the golden model and the cycle model.
+fn moe_stage(out: &Path, db: &accelforge_boards::BoardDb) -> anyhow::Result<()> {
+    let workload = Workload::builtin(MOE_WORKLOAD)?;
+    let board = db.get(MOE_BOARD)?;
+    println!(
+        "[6/7] Mixture-of-Experts: `{MOE_WORKLOAD}` mapped onto {MOE_BOARD}, one batch in Verilator with and without reordering"
+    );
+    let model = MoeTemplateModel::for_board(&workload, board, None);
+    let report = map(&model, &workload, board, &MapOptions::new(board))
+        .with_context(|| format!("mapping `{MOE_WORKLOAD}` onto {MOE_BOARD}"))?;
+    let params: MoeParams = serde_json::from_value(report.params.clone())
+        .context("reading the chosen MoE configuration")?;
+    let dir = out.join(MOE_BOARD);
+    std::fs::create_dir_all(&dir)?;
+    accelforge_hdl::write_atomic(
+        &dir.join("map.json"),
+        (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+    )?;
+    println!(
+        "      lanes {} x simd {}, {}-byte weight stream, {} DSP of {}, {} BRAM18 of {} -> {}",
+        params.lanes,
+        params.simd,
+        params.ddr_bytes_per_cycle,
+        report.resources.dsp,
+        report.budget.dsp,
+        report.resources.bram18,
+        report.budget.bram18,
+        dir.join("map.json").display()
+    );
+    let mut runs = Vec::new();
+    for reorder in [true, false] {
+        let o = super::moe::simulate(&params, 1, MOE_SKEW, reorder)?;
+        let loads = o.run.requests.len().saturating_sub(1);
+        println!(
+            "      {:<13} {} cycles simulated = {} by the model, {} expert loads for {} active experts, {} outputs checked, {} mismatches",
+            if reorder { "reordered" } else { "token order" },
+            o.run.cycles,
+            o.model.cycles,
+            loads,
+            o.golden.routing.active_experts(),
+            o.check.outputs_checked,
+            o.check.mismatches
+        );
+        ensure!(
+            o.check.mismatches == 0,
+            "MoE ({}): {} outputs differ from the golden model",
+            if reorder { "reordered" } else { "token order" },
+            o.check.mismatches
+        );
+        ensure!(
+            o.run.cycles == o.model.cycles,
+            "MoE: the cycle model ({}) disagrees with Verilator ({})",
+            o.model.cycles,
+            o.run.cycles
+        );
+        runs.push(serde_json::json!({
+            "reorder": reorder,
+            "cycles": o.run.cycles,
+            "model_cycles": o.model.cycles,
+            "expert_loads": loads,
+            "active_experts": o.golden.routing.active_experts(),
+            "outputs_checked": o.check.outputs_checked,
+            "mismatches": o.check.mismatches,
+        }));
+    }
+    accelforge_hdl::write_atomic(
+        &dir.join("moe_sim.json"),
+        (serde_json::to_string_pretty(&runs)? + "\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
 /// Stage 1: the building blocks, generated, linted and parsed by a second tool.
 fn blocks(dir: &Path) -> anyhow::Result<()> {
-    println!("[1/6] building blocks into {}", dir.display());
+    println!("[1/7] building blocks into {}", dir.display());
     let designs: Vec<Design> = vec![
         pipeline::design(&pipeline::PipelineParams {
             width: 16,

@@ -212,24 +212,55 @@ fn prepare(
     Ok((p, data, g, c))
 }
 
-/// `sim moe`.
-pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
-    let (p, data, g, model_c) = prepare(&args.moe, &args.run)?;
-    let design = rtl::design(&p).context("generating the MoE core")?;
+/// One batch simulated in Verilator, with what it is checked against.
+pub struct MoeSimOutcome {
+    /// What the simulation did.
+    pub run: tb::RunReport,
+    /// The run compared with the golden model.
+    pub check: tb::Check,
+    /// The golden model's routing and outputs.
+    pub golden: model::MoeGolden,
+    /// The analytic cycle model for the same routing.
+    pub model: cost::CycleReport,
+}
+
+/// Builds (cached) and simulates one batch of random tokens and weights drawn from `seed` (routing
+/// skewed by `skew`), with or without expert reordering, and checks it against the golden model.
+pub fn simulate(
+    p: &MoeParams,
+    seed: u64,
+    skew: f64,
+    reorder: bool,
+) -> anyhow::Result<MoeSimOutcome> {
+    let data = model::MoeData::random(p, seed, skew).context("generating test data")?;
+    let golden = model::golden(p, &data, reorder).context("golden model")?;
+    let model_c = cost::cycles(p, &golden.routing.load_shape()).context("cycle model")?;
+    let design = rtl::design(p).context("generating the MoE core")?;
     let compiled = build(&DesignSpec::from_hdl(&design), &BuildOptions::default())
         .context("building the MoE core with Verilator")?;
     let mut h = SimH(compiled.sim().context("starting the simulation")?);
     h.reset().map_err(anyhow::Error::msg)?;
     let limit = model_c.cycles * 4 + 100_000;
-    let run = tb::run_batch(
-        &mut h,
-        &p,
-        &data,
-        !args.run.no_reorder,
-        Stalls::default(),
-        limit,
-    )?;
-    let chk = tb::check(&p, &g, &run);
+    let run = tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), limit)?;
+    let check = tb::check(p, &golden, &run);
+    Ok(MoeSimOutcome {
+        run,
+        check,
+        golden,
+        model: model_c,
+    })
+}
+
+/// `sim moe`.
+pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
+    let p = args.moe.params()?;
+    let reorder = !args.run.no_reorder;
+    let MoeSimOutcome {
+        run,
+        check: chk,
+        golden: g,
+        model: model_c,
+    } = simulate(&p, args.run.seed, args.run.skew, reorder)?;
     let cycles = run.cycles.max(1) as f64;
     let v = json!({
         "cycles": run.cycles,
@@ -242,7 +273,7 @@ pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
         "dropped": run.dropped,
         "compute_utilization": model_c.mac_cycles as f64 / cycles,
         "bandwidth_utilization": run.weight_beats as f64 / cycles,
-        "reorder": !args.run.no_reorder,
+        "reorder": reorder,
     });
     print_report(&v, args.run.json)?;
     if chk.mismatches > 0 {
