@@ -17,7 +17,7 @@ pub struct SystolicAxes {
     pub rows: IntAxis,
     /// PE columns.
     pub cols: IntAxis,
-    /// `os` (and `ws` once the template implements it).
+    /// `os` (output-stationary, the default) and/or `ws` (weight-stationary).
     #[serde(default)]
     pub dataflow: OneOrMany<Dataflow>,
     /// `dsp` or `shift-add`.
