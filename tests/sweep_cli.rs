@@ -454,3 +454,117 @@ layers = [{ type = "gemm", name = "g", m = 5, k = 7, n = 4 }]
             .contains("verified_measured_cycles")
     );
 }
+
+const MOE: &str = r#"
+template = "moe"
+boards = ["kv260", "zcu102"]
+objectives = [{ minimize = "latency_cycles" }, { minimize = "dsp" }]
+[moe]
+lanes = [1, 2, 4, 8]
+simd = [2, 4, 8]
+ddr_bytes_per_cycle = [1, 2, 4, 8, 16]
+reorder = [true, false]
+[workload]
+layers = [{ type = "moe", name = "experts", tokens = 8, d_model = 16, d_ff = 32, experts = 4, top_k = 2, repeat = 3 }]
+"#;
+
+#[test]
+fn moe_sweep_prices_reordering_and_bandwidth_and_verifies_in_verilator() {
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "moe.toml", MOE);
+    let out = dir.path().join("out");
+    let o = ok(&[
+        "sweep",
+        "--spec",
+        s(&spec),
+        "--out",
+        s(&out),
+        "--verify",
+        "1",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["counts"]["points"], 4 * 3 * 5 * 2, "{summary}");
+    let v = summary["verify"].as_array().unwrap();
+    assert_eq!(v.len(), 1, "{summary}");
+    assert_eq!(v[0]["mismatches"], 0, "{}", v[0]);
+    assert_eq!(v[0]["measured_cycles"], v[0]["model_cycles"], "{}", v[0]);
+
+    // Per point: with reordering every expert streams once, so fewer weight bytes and no more
+    // cycles than token order; more stream bandwidth never costs cycles.
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["status"] == "ok")
+        .collect();
+    assert!(recs.len() > 20, "{} feasible points", recs.len());
+    let find = |lanes: u64, simd: u64, ddr: u64, reorder: bool| {
+        recs.iter().find(|r| {
+            r["params"]["lanes"] == lanes
+                && r["params"]["simd"] == simd
+                && r["params"]["ddr_bytes_per_cycle"] == ddr
+                && r["params"]["reorder"] == reorder
+        })
+    };
+    let metric = |r: &serde_json::Value, m: &str| r["metrics"][m].as_f64().unwrap();
+    let mut compared = 0;
+    for r in recs.iter().filter(|r| r["params"]["reorder"] == true) {
+        let (l, sd, d) = (
+            r["params"]["lanes"].as_u64().unwrap(),
+            r["params"]["simd"].as_u64().unwrap(),
+            r["params"]["ddr_bytes_per_cycle"].as_u64().unwrap(),
+        );
+        let t = find(l, sd, d, false).unwrap();
+        assert!(metric(r, "ddr_bytes") < metric(t, "ddr_bytes"), "{r}");
+        assert!(metric(r, "latency_cycles") <= metric(t, "latency_cycles"), "{r}");
+        // The workload repeats the layer three times.
+        assert_eq!(
+            metric(r, "latency_cycles"),
+            3.0 * r["layers"][0]["cycles"].as_f64().unwrap()
+        );
+        if let Some(wider) = find(l, sd, d * 2, true) {
+            assert!(metric(wider, "latency_cycles") <= metric(r, "latency_cycles"));
+        }
+        compared += 1;
+    }
+    assert!(compared > 10);
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("ddr_bytes_per_cycle"));
+}
+
+#[test]
+fn moe_spec_errors_name_the_layer_or_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let two_shapes = MOE.replace(
+        "repeat = 3 }]",
+        "repeat = 3 }, { type = \"moe\", name = \"wide\", tokens = 8, d_model = 32, d_ff = 32, experts = 4, top_k = 2 }]",
+    );
+    let gemm_in_moe = MOE.replace(
+        "repeat = 3 }]",
+        "repeat = 3 }, { type = \"gemm\", name = \"fc\", m = 4, k = 4, n = 4 }]",
+    );
+    let moe_in_systolic = MOE
+        .replace("template = \"moe\"", "template = \"systolic\"")
+        .replace("[moe]", "[systolic]\nrows = 2\ncols = 2\n[moe]");
+    let cases = [
+        (two_shapes, "workload", "different shapes"),
+        (gemm_in_moe, "workload", "`fc`"),
+        (moe_in_systolic, "workload", "`experts`"),
+        (MOE.replace("[moe]", "[mo]"), "mo", "unknown field"),
+        (MOE.replace("simd", "simd_x"), "moe", "simd_x"),
+    ];
+    for (i, (text, key, word)) in cases.iter().enumerate() {
+        let spec = write_spec(dir.path(), &format!("bad{i}.toml"), text);
+        let out = dir.path().join(format!("out{i}"));
+        let o = accelforge(&["sweep", "--spec", s(&spec), "--out", s(&out)]);
+        assert!(!o.status.success(), "case {i} succeeded");
+        let err = stderr(&o);
+        assert!(err.contains(key), "case {i}: expected key {key}: {err}");
+        assert!(err.contains(word), "case {i}: expected {word}: {err}");
+        assert!(!out.exists(), "case {i}: nothing may be written");
+    }
+}

@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-use accelforge_sim::{BuildOptions, DesignSpec, PortHandle, Sim, build};
-use accelforge_templates::moe::tb::{self, Harness, Stalls};
+use accelforge_sim::BuildOptions;
+use accelforge_templates::moe::sim::{self, MoeSimOutcome};
+use accelforge_templates::moe::tb::Stalls;
 use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, cost, model, rtl};
 use accelforge_templates::qfx::QType;
 use anyhow::{Context, bail};
@@ -172,30 +173,6 @@ pub struct GenMoeArgs {
     pub out: PathBuf,
 }
 
-struct SimH(Sim);
-
-impl Harness for SimH {
-    type Port = PortHandle;
-    fn port(&mut self, name: &str) -> Result<PortHandle, String> {
-        self.0.port(name).map_err(|e| e.to_string())
-    }
-    fn poke(&mut self, p: PortHandle, v: u64) -> Result<(), String> {
-        self.0.poke(p, v).map_err(|e| e.to_string())
-    }
-    fn poke_wide(&mut self, p: PortHandle, words: &[u64]) -> Result<(), String> {
-        self.0.poke_wide(p, words).map_err(|e| e.to_string())
-    }
-    fn peek(&mut self, p: PortHandle) -> Result<u64, String> {
-        self.0.peek(p).map_err(|e| e.to_string())
-    }
-    fn step(&mut self) -> Result<(), String> {
-        self.0.step().map_err(|e| e.to_string())
-    }
-    fn reset(&mut self) -> Result<(), String> {
-        self.0.reset(2).map_err(|e| e.to_string())
-    }
-}
-
 fn prepare(
     moe: &MoeOpts,
     run: &RunOpts,
@@ -212,20 +189,8 @@ fn prepare(
     Ok((p, data, g, c))
 }
 
-/// One batch simulated in Verilator, with what it is checked against.
-pub struct MoeSimOutcome {
-    /// What the simulation did.
-    pub run: tb::RunReport,
-    /// The run compared with the golden model.
-    pub check: tb::Check,
-    /// The golden model's routing and outputs.
-    pub golden: model::MoeGolden,
-    /// The analytic cycle model for the same routing.
-    pub model: cost::CycleReport,
-}
-
-/// Builds (cached) and simulates one batch of random tokens and weights drawn from `seed` (routing
-/// skewed by `skew`), with or without expert reordering, and checks it against the golden model.
+/// Simulates one batch of random tokens and weights drawn from `seed` (routing skewed by
+/// `skew`) with or without expert reordering, checked against the golden model.
 pub fn simulate(
     p: &MoeParams,
     seed: u64,
@@ -233,22 +198,13 @@ pub fn simulate(
     reorder: bool,
 ) -> anyhow::Result<MoeSimOutcome> {
     let data = model::MoeData::random(p, seed, skew).context("generating test data")?;
-    let golden = model::golden(p, &data, reorder).context("golden model")?;
-    let model_c = cost::cycles(p, &golden.routing.load_shape()).context("cycle model")?;
-    let design = rtl::design(p).context("generating the MoE core")?;
-    let compiled = build(&DesignSpec::from_hdl(&design), &BuildOptions::default())
-        .context("building the MoE core with Verilator")?;
-    let mut h = SimH(compiled.sim().context("starting the simulation")?);
-    h.reset().map_err(anyhow::Error::msg)?;
-    let limit = model_c.cycles * 4 + 100_000;
-    let run = tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), limit)?;
-    let check = tb::check(p, &golden, &run);
-    Ok(MoeSimOutcome {
-        run,
-        check,
-        golden,
-        model: model_c,
-    })
+    Ok(sim::simulate(
+        p,
+        &data,
+        reorder,
+        Stalls::default(),
+        &BuildOptions::default(),
+    )?)
 }
 
 /// `sim moe`.

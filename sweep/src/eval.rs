@@ -79,6 +79,12 @@ impl EvalCtx {
                 };
                 self.record(index, params, raw)
             }
+            TemplateSpace::Moe(s) => {
+                let pt = s.point(index);
+                let params = serde_json::to_value(&pt).unwrap_or(serde_json::Value::Null);
+                let raw = crate::moe::evaluate(&pt, &s.shape(), self);
+                self.record(index, params, raw)
+            }
         }
     }
 
@@ -89,6 +95,10 @@ impl EvalCtx {
                 let (p, _) = s.params(index);
                 point_id(self.template, &serde_json::to_value(&p).unwrap_or_default())
             }
+            TemplateSpace::Moe(s) => point_id(
+                self.template,
+                &serde_json::to_value(s.point(index)).unwrap_or_default(),
+            ),
         }
     }
 

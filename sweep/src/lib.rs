@@ -35,6 +35,7 @@
 pub mod axis;
 pub mod error;
 pub mod eval;
+pub mod moe;
 pub mod run;
 pub mod spec;
 pub mod systolic;

@@ -93,6 +93,10 @@ pub fn meta(spec: &Spec, shard: Option<Shard>) -> SweepMeta {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        TemplateSpace::Moe(_) => crate::moe::PARAM_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     SweepMeta {
         format: FORMAT,

@@ -11,15 +11,18 @@ use sha2::{Digest, Sha256};
 
 use crate::axis::{IntAxis, OneOrMany};
 use crate::error::{Result, SweepError, io_err};
+use crate::moe::{MoeAxes, MoeSpace};
 use crate::systolic::{SystolicAxes, SystolicSpace};
 
-/// Templates a sweep can explore. A new template (e.g. `moe`) adds a variant here, a table of
-/// axes in [`SpecFile`] and a space in [`TemplateSpace`].
+/// Templates a sweep can explore. A new template adds a variant here, a table of axes in
+/// [`SpecFile`] and a space in [`TemplateSpace`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TemplateKind {
     /// The systolic-array GEMM/conv2d engine.
     Systolic,
+    /// The Mixture-of-Experts layer core.
+    Moe,
 }
 
 impl TemplateKind {
@@ -27,6 +30,7 @@ impl TemplateKind {
     pub fn name(self) -> &'static str {
         match self {
             TemplateKind::Systolic => "systolic",
+            TemplateKind::Moe => "moe",
         }
     }
 }
@@ -107,7 +111,30 @@ fn one() -> u32 {
     1
 }
 
-/// A layer as written: `{ type = "gemm", m, k, n }` or `{ type = "conv2d", h, w, c, k, r, s }`.
+/// A Mixture-of-Experts layer as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeSpec {
+    /// Name (default `layer<i>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Runs per inference (default 1).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// Tokens per batch.
+    pub tokens: u32,
+    /// Model width.
+    pub d_model: u32,
+    /// Expert hidden width.
+    pub d_ff: u32,
+    /// Experts.
+    pub experts: u32,
+    /// Experts per token.
+    pub top_k: u32,
+}
+
+/// A layer as written: `{ type = "gemm", m, k, n }`, `{ type = "conv2d", h, w, c, k, r, s }` or
+/// `{ type = "moe", tokens, d_model, d_ff, experts, top_k }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum LayerSpec {
@@ -115,6 +142,8 @@ pub enum LayerSpec {
     Gemm(GemmSpec),
     /// Convolution.
     Conv2d(Conv2dSpec),
+    /// Mixture-of-Experts layer (template `moe`).
+    Moe(MoeSpec),
 }
 
 /// `[workload]`: inline layers or a file of `[[layer]]` tables (relative to the spec).
@@ -160,6 +189,9 @@ pub struct SpecFile {
     /// Axes of the systolic template.
     #[serde(default)]
     pub systolic: Option<SystolicAxes>,
+    /// Axes of the MoE template.
+    #[serde(default)]
+    pub moe: Option<MoeAxes>,
 }
 
 /// A comparison in a limit.
@@ -203,19 +235,56 @@ impl Limit {
     }
 }
 
-/// A workload layer lowered to the GEMM the array runs.
+/// The shape an MoE core is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MoeLayerShape {
+    /// Tokens per batch.
+    pub tokens: u32,
+    /// Model width.
+    pub d_model: u32,
+    /// Expert hidden width.
+    pub d_ff: u32,
+    /// Experts.
+    pub experts: u32,
+    /// Experts per token.
+    pub top_k: u32,
+}
+
+/// What a workload layer asks of the hardware.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkOp {
+    /// A GEMM-like layer (GEMM or conv2d lowered by im2col), for the systolic array.
+    Gemm {
+        /// The layer as the template describes it.
+        layer: Layer,
+        /// Its GEMM.
+        gemm: Gemm,
+    },
+    /// A Mixture-of-Experts layer, for the MoE core.
+    Moe(MoeLayerShape),
+}
+
+/// A workload layer as the sweep evaluates it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkLayer {
     /// Name.
     pub name: String,
-    /// `gemm` or `conv2d`.
+    /// `gemm`, `conv2d` or `moe`.
     pub kind: &'static str,
-    /// The layer as the template describes it.
-    pub layer: Layer,
-    /// Its GEMM.
-    pub gemm: Gemm,
+    /// The layer.
+    pub op: WorkOp,
     /// Runs per inference.
     pub repeat: u64,
+}
+
+impl WorkLayer {
+    /// The GEMM of a GEMM-like layer.
+    pub fn gemm(&self) -> Option<&Gemm> {
+        match &self.op {
+            WorkOp::Gemm { gemm, .. } => Some(gemm),
+            WorkOp::Moe(_) => None,
+        }
+    }
 }
 
 /// A board resolved from the database.
@@ -232,6 +301,8 @@ pub struct SweepBoard {
 pub enum TemplateSpace {
     /// Systolic arrays.
     Systolic(SystolicSpace),
+    /// MoE cores.
+    Moe(MoeSpace),
 }
 
 /// A validated spec.
@@ -318,7 +389,9 @@ impl Spec {
                 .unwrap_or_else(|| "sweep".into())
         });
 
-        // Template axes: exactly the table of the chosen template.
+        let layers = load_workload(&raw.workload, path)?;
+
+        // Template axes: exactly the table of the chosen template, which must run every layer.
         let space = match raw.template {
             TemplateKind::Systolic => {
                 let axes = raw.systolic.as_ref().ok_or_else(|| {
@@ -329,14 +402,50 @@ impl Spec {
                             .into(),
                     )
                 })?;
+                if let Some(l) = layers.iter().find(|l| l.gemm().is_none()) {
+                    return Err(spec_err(
+                        "workload",
+                        format!(
+                            "layer `{}` is a {} layer, which the systolic template does not run (sweep it with template = \"moe\")",
+                            l.name, l.kind
+                        ),
+                    ));
+                }
                 TemplateSpace::Systolic(
                     SystolicSpace::from_axes(axes)
                         .map_err(|(k, p)| spec_err(&format!("systolic.{k}"), p))?,
                 )
             }
+            TemplateKind::Moe => {
+                let axes = raw.moe.as_ref().ok_or_else(|| {
+                    spec_err(
+                        "moe",
+                        "template = \"moe\" needs a [moe] table of parameter axes (at least lanes and simd)"
+                            .into(),
+                    )
+                })?;
+                let shape = moe_shape(&layers).map_err(|p| spec_err("workload", p))?;
+                TemplateSpace::Moe(
+                    MoeSpace::from_axes(axes, shape)
+                        .map_err(|(k, p)| spec_err(&format!("moe.{k}"), p))?,
+                )
+            }
         };
-
-        let layers = load_workload(&raw.workload, path)?;
+        for (t, present) in [
+            (TemplateKind::Systolic, raw.systolic.is_some()),
+            (TemplateKind::Moe, raw.moe.is_some()),
+        ] {
+            if present && t != raw.template {
+                return Err(spec_err(
+                    t.name(),
+                    format!(
+                        "a [{}] table does nothing in a sweep of template = \"{}\"; remove it",
+                        t.name(),
+                        raw.template.name()
+                    ),
+                ));
+            }
+        }
 
         // Boards.
         let db = BoardDb::load(None)?;
@@ -442,6 +551,7 @@ impl Spec {
     pub fn total_points(&self) -> u64 {
         match &self.space {
             TemplateSpace::Systolic(s) => s.len(),
+            TemplateSpace::Moe(s) => s.len(),
         }
     }
 
@@ -486,13 +596,25 @@ impl Spec {
     pub fn workload_layers(&self) -> Vec<WorkloadLayer> {
         self.layers
             .iter()
-            .map(|l| WorkloadLayer {
-                name: l.name.clone(),
-                kind: l.kind.to_string(),
-                m: u64::from(l.gemm.m),
-                k: u64::from(l.gemm.k),
-                n: u64::from(l.gemm.n),
-                repeat: l.repeat,
+            .map(|l| match &l.op {
+                WorkOp::Gemm { gemm, .. } => WorkloadLayer {
+                    name: l.name.clone(),
+                    kind: l.kind.to_string(),
+                    m: u64::from(gemm.m),
+                    k: u64::from(gemm.k),
+                    n: u64::from(gemm.n),
+                    repeat: l.repeat,
+                },
+                // The report's table has GEMM columns: M = tokens, K = d_model, N = d_ff, and
+                // the kind names the experts.
+                WorkOp::Moe(s) => WorkloadLayer {
+                    name: l.name.clone(),
+                    kind: format!("moe (E={}, top-{})", s.experts, s.top_k),
+                    m: u64::from(s.tokens),
+                    k: u64::from(s.d_model),
+                    n: u64::from(s.d_ff),
+                    repeat: l.repeat,
+                },
             })
             .collect()
     }
@@ -597,6 +719,37 @@ fn load_workload(w: &WorkloadSpec, spec_path: &Path) -> Result<Vec<WorkLayer>> {
     for (i, s) in specs.into_iter().enumerate() {
         let key = format!("{prefix}[{i}]");
         let (name, repeat, layer, kind) = match s {
+            LayerSpec::Moe(m) => {
+                let repeat = m.repeat.unwrap_or(1);
+                if repeat == 0 {
+                    return Err(spec_err(
+                        &file,
+                        format!("{key}.repeat"),
+                        "must be at least 1".into(),
+                    ));
+                }
+                let name = m.name.unwrap_or_else(|| format!("layer{i}"));
+                if out.iter().any(|l: &WorkLayer| l.name == name) {
+                    return Err(spec_err(
+                        &file,
+                        format!("{key}.name"),
+                        format!("layer name `{name}` is used twice"),
+                    ));
+                }
+                out.push(WorkLayer {
+                    name,
+                    kind: "moe",
+                    op: WorkOp::Moe(MoeLayerShape {
+                        tokens: m.tokens,
+                        d_model: m.d_model,
+                        d_ff: m.d_ff,
+                        experts: m.experts,
+                        top_k: m.top_k,
+                    }),
+                    repeat: u64::from(repeat),
+                });
+                continue;
+            }
             LayerSpec::Gemm(g) => (
                 g.name,
                 g.repeat,
@@ -652,8 +805,7 @@ fn load_workload(w: &WorkloadSpec, spec_path: &Path) -> Result<Vec<WorkLayer>> {
         out.push(WorkLayer {
             name,
             kind,
-            layer,
-            gemm,
+            op: WorkOp::Gemm { layer, gemm },
             repeat: u64::from(repeat),
         });
     }
@@ -670,4 +822,30 @@ pub(crate) fn int_values(
         None => Ok(default.to_vec()),
         Some(a) => a.values().map_err(|p| (key.to_string(), p)),
     }
+}
+
+/// The one shape every layer of an MoE workload must have (a core is built for one shape).
+fn moe_shape(layers: &[WorkLayer]) -> std::result::Result<MoeLayerShape, String> {
+    let mut shape: Option<(MoeLayerShape, &str)> = None;
+    for l in layers {
+        let WorkOp::Moe(s) = l.op else {
+            return Err(format!(
+                "layer `{}` is a {} layer, which the MoE template does not run (sweep it with template = \"systolic\")",
+                l.name, l.kind
+            ));
+        };
+        match shape {
+            None => shape = Some((s, &l.name)),
+            Some((first, name)) if first != s => {
+                return Err(format!(
+                    "layers `{name}` and `{}` have different shapes; an MoE core is built for one (tokens, d_model, d_ff, experts, top_k), so sweep them separately",
+                    l.name
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    shape
+        .map(|(s, _)| s)
+        .ok_or_else(|| "the workload has no layers".to_string())
 }

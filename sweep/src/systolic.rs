@@ -273,7 +273,11 @@ pub fn evaluate(p: &SystolicParams, ctx: &EvalCtx) -> Result<Raw, String> {
     let beat_bytes = u64::from(p.stream_bits / 8);
     let mut layers = Vec::with_capacity(ctx.layers.len());
     for l in &ctx.layers {
-        let est = cost::cycles(p, &l.gemm).map_err(|e| format!("layer `{}`: {e}", l.name))?;
+        // The spec admits only GEMM-like layers for this template.
+        let Some(gemm) = l.gemm() else {
+            return Err(format!("layer `{}` is not a GEMM-like layer", l.name));
+        };
+        let est = cost::cycles(p, gemm).map_err(|e| format!("layer `{}`: {e}", l.name))?;
         layers.push(LayerRaw {
             cycles: est.cycles,
             macs: est.macs,

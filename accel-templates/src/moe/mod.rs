@@ -51,6 +51,7 @@ pub mod cost;
 pub mod model;
 pub mod params;
 pub mod rtl;
+pub mod sim;
 pub mod tb;
 
 pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};

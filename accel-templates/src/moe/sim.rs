@@ -1,0 +1,88 @@
+//! Runs the MoE core in Verilator (through `accelforge-sim`) with the testbench of [`super::tb`]
+//! and checks it against the golden model and the cycle model — what `sim moe`, the sweep's
+//! `--verify` and the demo share.
+
+use accelforge_sim::{BuildOptions, DesignSpec, PortHandle, Sim, build};
+
+use super::model::{self, MoeData, MoeGolden};
+use super::params::MoeParams;
+use super::tb::{self, Check, Harness, RunReport, Stalls};
+use super::{MoeError, Result, cost, rtl};
+
+/// [`Harness`] over a Verilator simulation.
+#[allow(missing_debug_implementations)] // Sim holds a loaded library and has no Debug
+pub struct SimHarness(pub Sim);
+
+impl Harness for SimHarness {
+    type Port = PortHandle;
+    fn port(&mut self, name: &str) -> std::result::Result<PortHandle, String> {
+        self.0.port(name).map_err(|e| e.to_string())
+    }
+    fn poke(&mut self, p: PortHandle, v: u64) -> std::result::Result<(), String> {
+        self.0.poke(p, v).map_err(|e| e.to_string())
+    }
+    fn poke_wide(&mut self, p: PortHandle, words: &[u64]) -> std::result::Result<(), String> {
+        self.0.poke_wide(p, words).map_err(|e| e.to_string())
+    }
+    fn peek(&mut self, p: PortHandle) -> std::result::Result<u64, String> {
+        self.0.peek(p).map_err(|e| e.to_string())
+    }
+    fn step(&mut self) -> std::result::Result<(), String> {
+        self.0.step().map_err(|e| e.to_string())
+    }
+    fn reset(&mut self) -> std::result::Result<(), String> {
+        self.0.reset(2).map_err(|e| e.to_string())
+    }
+}
+
+/// One batch simulated in Verilator, with what it is checked against.
+#[derive(Debug, Clone)]
+pub struct MoeSimOutcome {
+    /// What the simulation did.
+    pub run: RunReport,
+    /// The run compared with the golden model.
+    pub check: Check,
+    /// The golden model's routing and outputs.
+    pub golden: MoeGolden,
+    /// The analytic cycle model for the same routing.
+    pub model: cost::CycleReport,
+}
+
+impl MoeSimOutcome {
+    /// Expert loads the core requested (every request but the gate matrix's).
+    pub fn expert_loads(&self) -> usize {
+        self.run.requests.len().saturating_sub(1)
+    }
+}
+
+/// Builds the core (cached by `opts`), runs one batch of `data` with or without expert
+/// reordering, and checks it against the golden model.
+pub fn simulate(
+    p: &MoeParams,
+    data: &MoeData,
+    reorder: bool,
+    stalls: Stalls,
+    opts: &BuildOptions,
+) -> Result<MoeSimOutcome> {
+    let golden = model::golden(p, data, reorder)?;
+    let model_c = cost::cycles(p, &golden.routing.load_shape())?;
+    let design = rtl::design(p)?;
+    let compiled = build(&DesignSpec::from_hdl(&design), opts)
+        .map_err(|e| MoeError::Sim(format!("building the MoE core with Verilator: {e}")))?;
+    let mut h = SimHarness(
+        compiled
+            .sim()
+            .map_err(|e| MoeError::Sim(format!("starting the simulation: {e}")))?,
+    );
+    h.reset().map_err(MoeError::Sim)?;
+    // Generous: stalls stretch the run, the model bounds the stall-free one.
+    let limit = model_c.cycles * 4 + 100_000;
+    let run = tb::run_batch(&mut h, p, data, reorder, stalls, limit)?;
+    let check = tb::check(p, &golden, &run);
+    Ok(MoeSimOutcome {
+        run,
+        check,
+        golden,
+        model: model_c,
+    })
+}

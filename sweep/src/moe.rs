@@ -1,0 +1,361 @@
+//! The Mixture-of-Experts space: axes, lazy enumeration, and evaluation of one point with the
+//! MoE template's exact cycle model and its resource model.
+//!
+//! An MoE core is built for one layer shape (tokens per batch, d_model, d_ff, experts, top_k),
+//! so the workload's `moe` layers must all have that shape; the axes are the core's knobs.
+//!
+//! Routing is data-dependent and the cycle model needs it. A point is priced on the
+//! **balanced** routing: token `t` picks experts `(t·k + j) mod E`, `j < k`, which spreads the
+//! `T·k` pairs evenly (the routing the mapper prices). It goes through the template's own
+//! admission and grouping (`moe::model::route`), so queue overflow drops pairs exactly as the
+//! hardware does, and `reorder = false` processes the pairs in token order, reloading an
+//! expert's weights at every change of expert.
+
+use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, cost, model};
+use accelforge_templates::qfx::QType;
+use ndarray::Array2;
+use serde::Deserialize;
+
+use crate::axis::{IntAxis, OneOrMany};
+use crate::eval::{EvalCtx, LayerRaw, Raw};
+use crate::spec::{MoeLayerShape, int_values};
+
+/// `[moe]`: one axis per knob of the core. Missing axes take the template's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeAxes {
+    /// Output neurons computed in parallel.
+    pub lanes: IntAxis,
+    /// Inputs per lane per cycle.
+    pub simd: IntAxis,
+    /// Weight-stream bytes per cycle (the DDR rate the core sees); default 4.
+    #[serde(default)]
+    pub ddr_bytes_per_cycle: Option<IntAxis>,
+    /// Per-expert queue capacity; default: the layer's tokens (no pair is ever dropped).
+    #[serde(default)]
+    pub queue_depth: Option<IntAxis>,
+    /// `softmax` or `renorm`.
+    #[serde(default)]
+    pub gate: OneOrMany<GateMode>,
+    /// `relu` or `gelu`.
+    #[serde(default)]
+    pub activation: OneOrMany<FfnActivation>,
+    /// Token types.
+    #[serde(default)]
+    pub input_type: OneOrMany<String>,
+    /// Gate and expert weight types.
+    #[serde(default)]
+    pub weight_type: OneOrMany<String>,
+    /// Gate logit types.
+    #[serde(default)]
+    pub logit_type: OneOrMany<String>,
+    /// Expert hidden types.
+    #[serde(default)]
+    pub hidden_type: OneOrMany<String>,
+    /// Expert output types.
+    #[serde(default)]
+    pub expert_out_type: OneOrMany<String>,
+    /// Layer output types.
+    #[serde(default)]
+    pub output_type: OneOrMany<String>,
+    /// Group tokens by expert (true, the default) or process them in token order (false).
+    #[serde(default)]
+    pub reorder: OneOrMany<bool>,
+}
+
+/// One point: the core's knobs, flat (one CSV column each), and the processing order of its
+/// commands. The layer shape is the workload's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoePoint {
+    /// Output neurons in parallel.
+    pub lanes: u32,
+    /// Inputs per lane per cycle.
+    pub simd: u32,
+    /// Weight-stream bytes per cycle.
+    pub ddr_bytes_per_cycle: u32,
+    /// Per-expert queue capacity.
+    pub queue_depth: u32,
+    /// Gate weights.
+    pub gate: GateMode,
+    /// Expert activation.
+    pub activation: FfnActivation,
+    /// Token type.
+    pub input_type: QType,
+    /// Weight type.
+    pub weight_type: QType,
+    /// Logit type.
+    pub logit_type: QType,
+    /// Hidden type.
+    pub hidden_type: QType,
+    /// Expert output type.
+    pub expert_out_type: QType,
+    /// Layer output type.
+    pub output_type: QType,
+    /// Expert reordering (the command's `reorder` argument).
+    pub reorder: bool,
+}
+
+impl MoePoint {
+    /// The core's parameters for a layer of `shape` (not validated).
+    pub fn params(&self, shape: &MoeLayerShape) -> MoeParams {
+        MoeParams {
+            tokens: shape.tokens,
+            d_model: shape.d_model,
+            d_ff: shape.d_ff,
+            experts: shape.experts,
+            top_k: shape.top_k,
+            lanes: self.lanes,
+            simd: self.simd,
+            ddr_bytes_per_cycle: self.ddr_bytes_per_cycle,
+            queue_depth: self.queue_depth,
+            gate_mode: self.gate,
+            activation: self.activation,
+            types: MoeTypes {
+                input: self.input_type,
+                weight: self.weight_type,
+                logit: self.logit_type,
+                hidden: self.hidden_type,
+                expert_out: self.expert_out_type,
+                output: self.output_type,
+            },
+            ..MoeParams::default()
+        }
+    }
+}
+
+/// Parameter names, in CSV column order (the fields of [`MoePoint`]).
+pub const PARAM_NAMES: [&str; 13] = [
+    "lanes",
+    "simd",
+    "ddr_bytes_per_cycle",
+    "queue_depth",
+    "gate",
+    "activation",
+    "input_type",
+    "weight_type",
+    "logit_type",
+    "hidden_type",
+    "expert_out_type",
+    "output_type",
+    "reorder",
+];
+
+/// The expanded axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoeSpace {
+    shape: MoeLayerShape,
+    lanes: Vec<u32>,
+    simd: Vec<u32>,
+    ddr: Vec<u32>,
+    queue: Vec<u32>,
+    gate: Vec<GateMode>,
+    activation: Vec<FfnActivation>,
+    types: [Vec<QType>; 6],
+    reorder: Vec<bool>,
+    radices: Vec<u64>,
+    len: u64,
+}
+
+fn or_default<T: Clone>(v: &OneOrMany<T>, d: T) -> Vec<T> {
+    if v.0.is_empty() {
+        vec![d]
+    } else {
+        v.0.clone()
+    }
+}
+
+impl MoeSpace {
+    /// Expands and checks the axes for a workload of `shape`; errors are `(key, problem)`.
+    pub fn from_axes(a: &MoeAxes, shape: MoeLayerShape) -> Result<MoeSpace, (String, String)> {
+        let d = MoeParams::default();
+        let dt = MoeTypes::default();
+        let type_axis = |key: &str, v: &OneOrMany<String>, default: QType| {
+            if v.0.is_empty() {
+                return Ok(vec![default]);
+            }
+            v.0.iter()
+                .map(|x| {
+                    x.parse::<QType>()
+                        .map_err(|e| (key.to_string(), format!("`{x}`: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let types = [
+            type_axis("input_type", &a.input_type, dt.input)?,
+            type_axis("weight_type", &a.weight_type, dt.weight)?,
+            type_axis("logit_type", &a.logit_type, dt.logit)?,
+            type_axis("hidden_type", &a.hidden_type, dt.hidden)?,
+            type_axis("expert_out_type", &a.expert_out_type, dt.expert_out)?,
+            type_axis("output_type", &a.output_type, dt.output)?,
+        ];
+        let mut s = MoeSpace {
+            shape,
+            lanes: a.lanes.values().map_err(|p| ("lanes".to_string(), p))?,
+            simd: a.simd.values().map_err(|p| ("simd".to_string(), p))?,
+            ddr: int_values(
+                &a.ddr_bytes_per_cycle,
+                "ddr_bytes_per_cycle",
+                &[d.ddr_bytes_per_cycle],
+            )?,
+            queue: int_values(&a.queue_depth, "queue_depth", &[shape.tokens])?,
+            gate: or_default(&a.gate, d.gate_mode),
+            activation: or_default(&a.activation, d.activation),
+            types,
+            reorder: or_default(&a.reorder, true),
+            radices: Vec::new(),
+            len: 0,
+        };
+        let mut radices = vec![
+            s.lanes.len(),
+            s.simd.len(),
+            s.ddr.len(),
+            s.queue.len(),
+            s.gate.len(),
+            s.activation.len(),
+        ];
+        radices.extend(s.types.iter().map(Vec::len));
+        radices.push(s.reorder.len());
+        s.radices = radices.into_iter().map(|n| n as u64).collect();
+        s.len = s
+            .radices
+            .iter()
+            .try_fold(1u64, |acc, &r| acc.checked_mul(r))
+            .ok_or_else(|| {
+                (
+                    "(axes)".to_string(),
+                    "the space has more than 2^64 points".to_string(),
+                )
+            })?;
+        Ok(s)
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty space (never: every axis has a value).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The point `index` (mixed radix; the last axis varies fastest).
+    pub fn point(&self, index: u64) -> MoePoint {
+        let mut digits = [0usize; 13];
+        let mut rest = index;
+        for (dg, r) in digits.iter_mut().zip(&self.radices).rev() {
+            *dg = (rest % r) as usize;
+            rest /= r;
+        }
+        let t = |i: usize| self.types[i][digits[6 + i]];
+        MoePoint {
+            lanes: self.lanes[digits[0]],
+            simd: self.simd[digits[1]],
+            ddr_bytes_per_cycle: self.ddr[digits[2]],
+            queue_depth: self.queue[digits[3]],
+            gate: self.gate[digits[4]],
+            activation: self.activation[digits[5]],
+            input_type: t(0),
+            weight_type: t(1),
+            logit_type: t(2),
+            hidden_type: t(3),
+            expert_out_type: t(4),
+            output_type: t(5),
+            reorder: self.reorder[digits[12]],
+        }
+    }
+
+    /// The layer shape every point is built for.
+    pub fn shape(&self) -> MoeLayerShape {
+        self.shape
+    }
+}
+
+/// Gate logits (raw) that make token `t` pick experts `(t·k + j) mod E` in slot order `j`:
+/// the balanced routing.
+pub fn balanced_logits(p: &MoeParams) -> Array2<i64> {
+    let (tt, e, k) = (p.tokens as usize, p.experts as usize, p.top_k as usize);
+    // Slot j gets 1 - j and every other expert 1 - k: distinct, no ties, and representable in
+    // the narrowest logit type the template takes (2 bits hold -2..=1).
+    let mut logits = Array2::from_elem((tt, e), 1 - k as i64);
+    for t in 0..tt {
+        for j in 0..k {
+            logits[[t, (t * k + j) % e]] = 1 - j as i64;
+        }
+    }
+    logits
+}
+
+/// Evaluates one point on the workload: every layer has the core's shape.
+pub fn evaluate(pt: &MoePoint, shape: &MoeLayerShape, ctx: &EvalCtx) -> Result<Raw, String> {
+    let p = &pt.params(shape);
+    p.validate().map_err(|e| e.to_string())?;
+    let res = cost::resources(p).map_err(|e| e.to_string())?;
+    let routing =
+        model::route(p, balanced_logits(p), pt.reorder).map_err(|e| format!("routing: {e}"))?;
+    let c = cost::cycles(p, &routing.load_shape()).map_err(|e| e.to_string())?;
+    let (tt, dm, dff, e) = (
+        u64::from(p.tokens),
+        u64::from(p.d_model),
+        u64::from(p.d_ff),
+        u64::from(p.experts),
+    );
+    let kept_pairs = tt * u64::from(p.top_k) - routing.dropped as u64;
+    let macs = tt * dm * e + kept_pairs * 2 * dm * dff;
+    let token_bytes = tt * dm * u64::from(p.input_bytes() + p.output_bytes());
+    let layer = LayerRaw {
+        cycles: c.cycles,
+        macs,
+        ddr_bytes: c.weight_bytes + token_bytes,
+    };
+    Ok(Raw {
+        pes: u64::from(p.lanes) * u64::from(p.simd),
+        // LUT/FF join when the MoE resource model gains its calibration.
+        lut: 0,
+        ff: 0,
+        dsp: res.dsp,
+        bram18: res.bram18,
+        uram: 0,
+        layers: vec![layer; ctx.layers.len()],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_logits_route_like_the_mappers_balanced_loads() {
+        let p = MoeParams {
+            tokens: 10,
+            experts: 8,
+            top_k: 2,
+            ..MoeParams::default()
+        };
+        let r = model::route(&p, balanced_logits(&p), true).unwrap();
+        // 20 pairs over 8 experts: experts 0..3 take 3, 4..7 take 2, one load each.
+        let shape = r.load_shape();
+        assert_eq!(shape.len(), 8);
+        for (e, n) in shape {
+            assert_eq!(n, if e < 4 { 3 } else { 2 }, "expert {e}");
+        }
+        assert_eq!(r.dropped, 0);
+        let token_order = model::route(&p, balanced_logits(&p), false).unwrap();
+        assert_eq!(token_order.loads.len(), 20);
+    }
+
+    #[test]
+    fn queue_overflow_drops_pairs() {
+        let p = MoeParams {
+            tokens: 16,
+            experts: 4,
+            top_k: 2,
+            queue_depth: 5,
+            ..MoeParams::default()
+        };
+        let r = model::route(&p, balanced_logits(&p), true).unwrap();
+        // 32 pairs, 8 per expert, 5 admitted each.
+        assert_eq!(r.dropped, 12);
+    }
+}
