@@ -520,7 +520,10 @@ fn moe_sweep_prices_reordering_and_bandwidth_and_verifies_in_verilator() {
         );
         let t = find(l, sd, d, false).unwrap();
         assert!(metric(r, "ddr_bytes") < metric(t, "ddr_bytes"), "{r}");
-        assert!(metric(r, "latency_cycles") <= metric(t, "latency_cycles"), "{r}");
+        assert!(
+            metric(r, "latency_cycles") <= metric(t, "latency_cycles"),
+            "{r}"
+        );
         // The workload repeats the layer three times.
         assert_eq!(
             metric(r, "latency_cycles"),
@@ -567,4 +570,102 @@ fn moe_spec_errors_name_the_layer_or_table() {
         assert!(err.contains(word), "case {i}: expected {word}: {err}");
         assert!(!out.exists(), "case {i}: nothing may be written");
     }
+}
+
+/// The sweep reads the mapper's workloads too: a built-in by name, or a file whose layers say
+/// `kind = ...`. Both equal the same layers written in the sweep's own `type = ...` format.
+#[test]
+fn mapper_workloads_sweep_like_their_sweep_format_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = r#"
+template = "systolic"
+objectives = [{ minimize = "latency_cycles" }, { minimize = "dsp" }]
+[systolic]
+rows = [4, 8]
+cols = [4, 8]
+max_k = 1024
+[workload]
+"#;
+    std::fs::write(
+        dir.path().join("mapper_fmt.toml"),
+        "[[layer]]\nname = 'c'\nkind = 'conv2d'\nh = 8\nw = 8\nc_in = 3\nc_out = 8\nkernel_h = 3\nkernel_w = 3\npad = 1\n\
+         [[layer]]\nname = 'dw'\nkind = 'conv2d'\nh = 8\nw = 8\nc_in = 8\nc_out = 8\nkernel_h = 3\nkernel_w = 3\npad = 1\ndepthwise = true\n",
+    )
+    .unwrap();
+    let variants = [
+        ("builtin", "builtin = \"mlp\"\n".to_string()),
+        (
+            "own",
+            "layers = [{ type = \"gemm\", name = \"fc1\", m = 32, k = 784, n = 512 }, \
+             { type = \"gemm\", name = \"fc2\", m = 32, k = 512, n = 256 }, \
+             { type = \"gemm\", name = \"fc3\", m = 32, k = 256, n = 10 }]\n"
+                .to_string(),
+        ),
+        ("mapperfile", "file = \"mapper_fmt.toml\"\n".to_string()),
+        (
+            // The depthwise layer: 8 groups of M = 64, K = 9, N = 1.
+            "ownconv",
+            "layers = [{ type = \"conv2d\", name = \"c\", h = 8, w = 8, c = 3, k = 8, r = 3, s = 3, pad = 1 }, \
+             { type = \"gemm\", name = \"dw\", m = 64, k = 9, n = 1, repeat = 8 }]\n"
+                .to_string(),
+        ),
+    ];
+    let mut latency = Vec::new();
+    for (name, workload) in &variants {
+        let spec = write_spec(
+            dir.path(),
+            &format!("{name}.toml"),
+            &(head.to_string() + workload),
+        );
+        let out = dir.path().join(name);
+        ok(&["sweep", "--spec", s(&spec), "--out", s(&out)]);
+        let mut l: Vec<String> = std::fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let r: serde_json::Value = serde_json::from_str(line).unwrap();
+                format!("{} {}", r["params"], r["metrics"]["latency_cycles"])
+            })
+            .collect();
+        l.sort();
+        assert_eq!(l.len(), 4, "{name}");
+        latency.push(l);
+    }
+    assert_eq!(
+        latency[0], latency[1],
+        "built-in mlp vs the same layers inline"
+    );
+    assert_eq!(
+        latency[2], latency[3],
+        "mapper-format file vs the same layers inline"
+    );
+
+    let moe_on_systolic = write_spec(
+        dir.path(),
+        "bad.toml",
+        &(head.to_string() + "builtin = \"moe-tiny\"\n"),
+    );
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        s(&moe_on_systolic),
+        "--out",
+        s(&dir.path().join("bad")),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("template = \"moe\""), "{}", stderr(&o));
+    let unknown = write_spec(
+        dir.path(),
+        "bad2.toml",
+        &(head.to_string() + "builtin = \"resnet99\"\n"),
+    );
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        s(&unknown),
+        "--out",
+        s(&dir.path().join("bad2")),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("workload.builtin"), "{}", stderr(&o));
 }

@@ -158,11 +158,7 @@ pub struct MoeSpace {
 }
 
 fn or_default<T: Clone>(v: &OneOrMany<T>, d: T) -> Vec<T> {
-    if v.0.is_empty() {
-        vec![d]
-    } else {
-        v.0.clone()
-    }
+    if v.0.is_empty() { vec![d] } else { v.0.clone() }
 }
 
 impl MoeSpace {

@@ -146,13 +146,19 @@ pub enum LayerSpec {
     Moe(MoeSpec),
 }
 
-/// `[workload]`: inline layers or a file of `[[layer]]` tables (relative to the spec).
+/// `[workload]`: inline layers, a file of `[[layer]]` tables (relative to the spec; the sweep's
+/// `type = ...` tables or a mapper workload file with `kind = ...` tables), or a mapper
+/// built-in workload by name.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// A TOML file with `[[layer]]` tables.
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// A built-in workload of the mapper (`mlp`, `resnet18`, `mobilenet`, `vit-tiny`,
+    /// `moe-tiny`).
+    #[serde(default)]
+    pub builtin: Option<String>,
     /// Inline layers.
     #[serde(default)]
     pub layers: Vec<LayerSpec>,
@@ -674,47 +680,65 @@ fn load_workload(w: &WorkloadSpec, spec_path: &Path) -> Result<Vec<WorkLayer>> {
         key,
         problem,
     };
-    let (specs, file, prefix): (Vec<LayerSpec>, PathBuf, &str) =
-        match (&w.file, w.layers.is_empty()) {
-            (Some(_), false) => {
+    let given = [w.file.is_some(), !w.layers.is_empty(), w.builtin.is_some()];
+    if given.iter().filter(|&&g| g).count() > 1 {
+        return Err(spec_err(
+            spec_path,
+            "workload".into(),
+            "give one of `file`, `layers` or `builtin`".into(),
+        ));
+    }
+    let (specs, file, prefix): (Vec<LayerSpec>, PathBuf, &str) = match (&w.file, &w.builtin) {
+        (None, Some(name)) => {
+            let wl = accelforge_mapper::Workload::builtin(name)
+                .map_err(|e| spec_err(spec_path, "workload.builtin".into(), e.to_string()))?;
+            return from_mapper_workload(&wl, spec_path, "workload.builtin");
+        }
+        (None, None) if w.layers.is_empty() => {
+            return Err(spec_err(
+                spec_path,
+                "workload".into(),
+                "no layers: add `layers = [{ type = \"gemm\", m = 64, k = 64, n = 64 }]`, \
+                 `file = \"layers.toml\"` or `builtin = \"mlp\"`"
+                    .into(),
+            ));
+        }
+        (None, _) => (w.layers.clone(), spec_path.to_path_buf(), "workload.layers"),
+        (Some(f), _) => {
+            let full = spec_path.parent().unwrap_or(Path::new(".")).join(f);
+            let text =
+                std::fs::read_to_string(&full).map_err(io_err("reading workload file", &full))?;
+            if is_mapper_format(&text) {
+                let stem = full
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "workload".into());
+                let wl = accelforge_mapper::workload::parse_workload(
+                    &text,
+                    &full.display().to_string(),
+                    &stem,
+                )
+                .map_err(|e| spec_err(&full, "layer".into(), e.to_string()))?;
+                return from_mapper_workload(&wl, &full, "layer");
+            }
+            let de = toml::Deserializer::new(&text);
+            let wf: WorkloadFile = serde_path_to_error::deserialize(de).map_err(|e| {
+                spec_err(
+                    &full,
+                    e.path().to_string(),
+                    e.into_inner().message().trim().to_string(),
+                )
+            })?;
+            if wf.layer.is_empty() {
                 return Err(spec_err(
-                    spec_path,
-                    "workload".into(),
-                    "give either `file` or `layers`, not both".into(),
+                    &full,
+                    "layer".into(),
+                    "the file has no [[layer]]".into(),
                 ));
             }
-            (None, true) => {
-                return Err(spec_err(
-                    spec_path,
-                    "workload".into(),
-                    "no layers: add `layers = [{ type = \"gemm\", m = 64, k = 64, n = 64 }]` or \
-                 `file = \"layers.toml\"`"
-                        .into(),
-                ));
-            }
-            (None, false) => (w.layers.clone(), spec_path.to_path_buf(), "workload.layers"),
-            (Some(f), true) => {
-                let full = spec_path.parent().unwrap_or(Path::new(".")).join(f);
-                let text = std::fs::read_to_string(&full)
-                    .map_err(io_err("reading workload file", &full))?;
-                let de = toml::Deserializer::new(&text);
-                let wf: WorkloadFile = serde_path_to_error::deserialize(de).map_err(|e| {
-                    spec_err(
-                        &full,
-                        e.path().to_string(),
-                        e.into_inner().message().trim().to_string(),
-                    )
-                })?;
-                if wf.layer.is_empty() {
-                    return Err(spec_err(
-                        &full,
-                        "layer".into(),
-                        "the file has no [[layer]]".into(),
-                    ));
-                }
-                (wf.layer, full, "layer")
-            }
-        };
+            (wf.layer, full, "layer")
+        }
+    };
     let mut out = Vec::with_capacity(specs.len());
     for (i, s) in specs.into_iter().enumerate() {
         let key = format!("{prefix}[{i}]");
@@ -848,4 +872,101 @@ fn moe_shape(layers: &[WorkLayer]) -> std::result::Result<MoeLayerShape, String>
     shape
         .map(|(s, _)| s)
         .ok_or_else(|| "the workload has no layers".to_string())
+}
+
+/// Whether a workload file is in the mapper's format: its layers say `kind = ...` (the sweep's
+/// own tables say `type = ...`).
+fn is_mapper_format(text: &str) -> bool {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return false; // the sweep's parser reports the syntax error with its position
+    };
+    table
+        .get("layer")
+        .and_then(|l| l.as_array())
+        .is_some_and(|layers| {
+            layers
+                .iter()
+                .any(|l| l.as_table().is_some_and(|t| t.contains_key("kind")))
+        })
+}
+
+/// The layers of a mapper workload as the sweep evaluates them: GEMM-like layers lowered as the
+/// mapper lowers them (a depthwise convolution's groups become `repeat`), `moe` layers as they
+/// are. The layers' QFX type strings do not apply: a sweep's types are its axes.
+fn from_mapper_workload(
+    wl: &accelforge_mapper::Workload,
+    file: &Path,
+    prefix: &str,
+) -> Result<Vec<WorkLayer>> {
+    use accelforge_mapper::workload::LayerOp;
+    let mut out: Vec<WorkLayer> = Vec::with_capacity(wl.layers.len());
+    for (i, l) in wl.layers.iter().enumerate() {
+        let fail = |problem: String| SweepError::Spec {
+            file: file.to_path_buf(),
+            key: format!("{prefix}[{i}]"),
+            problem,
+        };
+        let dim = |what: &str, v: u64| {
+            u32::try_from(v).map_err(|_| fail(format!("{what} = {v} does not fit 32 bits")))
+        };
+        if out.iter().any(|x| x.name == l.name) {
+            return Err(fail(format!("layer name `{}` is used twice", l.name)));
+        }
+        let (kind, op, groups) = match &l.op {
+            LayerOp::Moe(m) => (
+                "moe",
+                WorkOp::Moe(MoeLayerShape {
+                    tokens: dim("tokens", m.tokens)?,
+                    d_model: dim("d_model", m.d_model)?,
+                    d_ff: dim("d_ff", m.d_ff)?,
+                    experts: dim("experts", m.experts)?,
+                    top_k: dim("top_k", m.top_k)?,
+                }),
+                1,
+            ),
+            LayerOp::Conv2d(c) if !c.depthwise => {
+                let conv = Conv2d {
+                    h: dim("h", c.h)?,
+                    w: dim("w", c.w)?,
+                    c: dim("c_in", c.c_in)?,
+                    k: dim("c_out", c.c_out)?,
+                    r: dim("kernel_h", c.kernel_h)?,
+                    s: dim("kernel_w", c.kernel_w)?,
+                    stride: dim("stride", c.stride)?,
+                    pad: dim("pad", c.pad)?,
+                };
+                let layer = Layer::Conv2d(conv);
+                let gemm = layer.gemm().map_err(|e| fail(e.to_string()))?;
+                ("conv2d", WorkOp::Gemm { layer, gemm }, 1)
+            }
+            op => {
+                let lowered = l.lower();
+                let gemm = Gemm {
+                    m: dim("M", lowered.gemm.m)?,
+                    k: dim("K", lowered.gemm.k)?,
+                    n: dim("N", lowered.gemm.n)?,
+                };
+                let kind = match op {
+                    LayerOp::Conv2d(_) => "depthwise",
+                    LayerOp::Dense { .. } => "dense",
+                    _ => "gemm",
+                };
+                (
+                    kind,
+                    WorkOp::Gemm {
+                        layer: Layer::Gemm(gemm),
+                        gemm,
+                    },
+                    lowered.groups,
+                )
+            }
+        };
+        out.push(WorkLayer {
+            name: l.name.clone(),
+            kind,
+            op,
+            repeat: l.repeat.saturating_mul(groups),
+        });
+    }
+    Ok(out)
 }
