@@ -109,6 +109,21 @@ fn ddr_rate_sweep_shows_the_roofline_knee() {
     assert!(rows.windows(2).all(|w| w[1].1.cycles <= w[0].1.cycles));
 }
 
+/// Lint, Yosys `synth_xilinx` (xc7) and the resource model on one configuration: DSP and
+/// BRAM18 (a RAMB36 counts two) equal.
+fn yosys_matches_model(p: &MoeParams) -> cost::ResourceReport {
+    let d = rtl::design(p).expect("moe perf step");
+    assert_eq!(d.files(), rtl::design(p).expect("moe perf step").files());
+    lint_clean(&d);
+    let files = DesignFiles::new(&d).expect("moe perf step");
+    let r = tools::synth(&files.paths, d.top_name(), Family::Xc7).expect("moe perf step");
+    let model = cost::resources(p).expect("moe perf step");
+    eprintln!("yosys: {r:?}\nmodel: {model:?}");
+    assert_eq!(r.dsp, model.dsp);
+    assert_eq!(r.bram18 + 2 * r.bram36, model.bram18);
+    model
+}
+
 #[test]
 fn resource_model_matches_yosys_and_verilog_is_deterministic() {
     if !tools::available_for_tests("yosys") {
@@ -126,13 +141,34 @@ fn resource_model_matches_yosys_and_verilog_is_deterministic() {
         queue_depth: 4,
         ..MoeParams::default()
     };
-    let d = rtl::design(&p).expect("moe perf step");
-    assert_eq!(d.files(), rtl::design(&p).expect("moe perf step").files());
-    lint_clean(&d);
-    let files = DesignFiles::new(&d).expect("moe perf step");
-    let r = tools::synth(&files.paths, d.top_name(), Family::Xc7).expect("moe perf step");
-    let model = cost::resources(&p).expect("moe perf step");
-    eprintln!("yosys: {r:?}\nmodel: {model:?}");
-    assert_eq!(r.dsp, model.dsp);
-    assert_eq!(r.bram18 + 2 * r.bram36, model.bram18);
+    yosys_matches_model(&p);
+}
+
+/// No dimension a power of two: the hidden banks are 768 rows deep (block RAM at a depth that
+/// is not a power of two), the weight buffer 96 words, six experts.
+#[test]
+fn resource_model_matches_yosys_without_powers_of_two() {
+    if !tools::available_for_tests("yosys") {
+        return;
+    }
+    let p = MoeParams {
+        tokens: 16,
+        d_model: 24,
+        d_ff: 96,
+        experts: 6,
+        top_k: 2,
+        lanes: 2,
+        simd: 2,
+        ddr_bytes_per_cycle: 2,
+        queue_depth: 16,
+        ..MoeParams::default()
+    };
+    let model = yosys_matches_model(&p);
+    let hbuf = cost::memories(&p)
+        .into_iter()
+        .find(|(n, _, _)| n == "hbuf_0")
+        .expect("moe perf step");
+    assert_eq!(hbuf.2, 768);
+    assert!(cost::is_block(&hbuf.0, hbuf.2));
+    assert_eq!(model.bram18, 3, "weight buffer + two hidden banks");
 }

@@ -468,3 +468,78 @@ impl MoeParams {
         u64::from(self.experts + 1 + 1 + self.gate_frac_bits + 1 + self.top_k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(d_model: u32, d_ff: u32, experts: u32, lanes: u32, simd: u32) -> MoeParams {
+        MoeParams {
+            d_model,
+            d_ff,
+            experts,
+            lanes,
+            simd,
+            ..MoeParams::default()
+        }
+    }
+
+    fn err(p: &MoeParams) -> String {
+        match p.validate() {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("{p:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn real_shapes_are_accepted() {
+        for (dm, dff, e) in [
+            (384, 1536, 16),
+            (768, 3072, 16),
+            (4096, 14336, 8),
+            (24, 40, 6),
+        ] {
+            let mut p = shape(dm, dff, e, 2, 8);
+            p.ddr_bytes_per_cycle = 16;
+            p.validate().unwrap();
+        }
+        let mut p = shape(1024, 16384, 256, 8, 8);
+        p.tokens = MAX_TOKENS;
+        p.queue_depth = MAX_TOKENS;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_parameter_and_the_fix() {
+        let e = err(&shape(100, 32, 4, 8, 4));
+        assert!(
+            e.contains("d_model = 100") && e.contains("96 or 104"),
+            "{e}"
+        );
+        let e = err(&shape(16, 36, 4, 4, 8));
+        assert!(e.contains("d_ff = 36") && e.contains("32 or 40"), "{e}");
+        let e = err(&shape(16, 32, 6, 4, 4));
+        assert!(e.contains("experts = 6") && e.contains("lanes"), "{e}");
+        let e = err(&shape(8192, 32, 4, 4, 4));
+        assert!(e.contains("d_model = 8192") && e.contains("4096"), "{e}");
+        let e = err(&shape(16, 32, 4, 3, 4));
+        assert!(e.contains("lanes = 3") && e.contains("power of two"), "{e}");
+        let e = err(&shape(16, 32, 1, 1, 4));
+        assert!(e.contains("experts = 1"), "{e}");
+    }
+
+    #[test]
+    fn buffer_rows_are_exact() {
+        // ViT-S on an 8-wide bank: 48 x rows per token, 192 h rows per position, logits of 12
+        // experts in 2 rows (the second part-filled).
+        let mut p = shape(384, 1536, 12, 4, 8);
+        p.tokens = 16;
+        p.queue_depth = 5;
+        p.validate().unwrap();
+        let l = BufferLayout::of(&p);
+        assert_eq!((l.x_stride, l.h_stride, l.l_stride), (48, 192, 2));
+        assert_eq!((l.x_rows, l.h_rows, l.l_rows), (768, 960, 32));
+        // Queues of min(16, 5) entries for 12 experts outnumber the 32 kept pairs.
+        assert_eq!(l.list_rows, 60);
+    }
+}

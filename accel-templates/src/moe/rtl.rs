@@ -6,6 +6,12 @@
 //! the gate GEMV and both expert layers; a job is one weight tile (`lanes` output neurons) applied
 //! to a list of tokens.
 //!
+//! Addressing: element `i` of a token's vector sits in bank `i mod nb`, row
+//! `base(token) + i / nb` (see `params::BufferLayout`). Streams walked in order (input, output,
+//! gate jobs, hidden rows, routing) keep the base in a register advanced by a constant stride;
+//! expert jobs walk their tokens in queue order, so each list entry carries the token's row base,
+//! computed when routing dispatched it. Adders only, no multipliers, any dimension.
+//!
 //! State machines (cycle counts are those of `cost.rs`):
 //! - phase: IDLE → LOAD (tokens in) → GATE (gate tiles) → ROUTE (per token: scan, scores,
 //!   divide, dispatch) → PLAN (expert-load list) → EXPERT (expert tiles) → OUT (combine, stream
