@@ -144,31 +144,35 @@ fn resource_model_matches_yosys_and_verilog_is_deterministic() {
     yosys_matches_model(&p);
 }
 
-/// No dimension a power of two: the hidden banks are 768 rows deep (block RAM at a depth that
-/// is not a power of two), the weight buffer 96 words, six experts.
+/// A real layer shape, no dimension a power of two: ViT-S / M3ViT (d_model 384, d_ff 1536, 16
+/// experts, top-2) on an 8x8 array. Block RAMs at depths 384 (the 512-bit weight buffer), 768
+/// (token and expert-output banks) and 3072 (hidden banks); 66 DSPs, none for addressing.
 #[test]
-fn resource_model_matches_yosys_without_powers_of_two() {
+fn resource_model_matches_yosys_on_the_vit_s_shape() {
     if !tools::available_for_tests("yosys") {
         return;
     }
     let p = MoeParams {
         tokens: 16,
-        d_model: 24,
-        d_ff: 96,
-        experts: 6,
+        d_model: 384,
+        d_ff: 1536,
+        experts: 16,
         top_k: 2,
-        lanes: 2,
-        simd: 2,
-        ddr_bytes_per_cycle: 2,
+        lanes: 8,
+        simd: 8,
+        ddr_bytes_per_cycle: 64,
         queue_depth: 16,
         ..MoeParams::default()
     };
     let model = yosys_matches_model(&p);
-    let hbuf = cost::memories(&p)
-        .into_iter()
-        .find(|(n, _, _)| n == "hbuf_0")
-        .expect("moe perf step");
-    assert_eq!(hbuf.2, 768);
-    assert!(cost::is_block(&hbuf.0, hbuf.2));
-    assert_eq!(model.bram18, 3, "weight buffer + two hidden banks");
+    let depth = |name: &str| {
+        cost::memories(&p)
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .map(|m| m.2)
+    };
+    assert_eq!(depth("weight_buffer"), Some(384));
+    assert_eq!(depth("xbuf_0"), Some(768));
+    assert_eq!(depth("hbuf_7"), Some(3072));
+    assert_eq!(model.dsp, 66);
 }
