@@ -131,3 +131,68 @@ fn impossible_parameters_are_refused_with_the_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ddr_bytes_per_cycle"));
 }
+
+/// A real layer shape, ViT-S / M3ViT (d_model 384, d_ff 1536, 16 experts, top-2) on an 8x8
+/// array with a 64-byte weight stream: bit-exact and cycle-exact against the estimate.
+#[test]
+fn vit_s_shape_simulates_exactly() {
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let shape = [
+        "--json",
+        "--seed",
+        "5",
+        "--skew",
+        "0.5",
+        "--tokens",
+        "16",
+        "--d-model",
+        "384",
+        "--d-ff",
+        "1536",
+        "--experts",
+        "16",
+        "--top-k",
+        "2",
+        "--lanes",
+        "8",
+        "--simd",
+        "8",
+        "--ddr-bytes-per-cycle",
+        "64",
+    ];
+    let mut a = vec!["sim", "moe"];
+    a.extend(shape);
+    let s = json(&a);
+    a[0] = "estimate";
+    let e = json(&a);
+    assert_eq!(s["mismatches"], 0, "{s}");
+    assert_eq!(s["outputs_checked"], 16 * 384);
+    assert_eq!(s["cycles"], e["cycles"], "{s} {e}");
+    assert_eq!(s["cycles"], s["model_cycles"]);
+    assert_eq!(s["expert_loads"], e["expert_loads"]);
+    assert_eq!(e["dsp"], 8 * 8 + 2);
+}
+
+#[test]
+fn dimensions_off_the_banking_are_refused_with_the_fix() {
+    let out = accelforge()
+        .args(["estimate", "moe", "--d-model", "100", "--lanes", "8"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("d_model = 100"), "{err}");
+    assert!(err.contains("96 or 104"), "{err}");
+    let out = accelforge()
+        .args(["estimate", "moe", "--experts", "6", "--lanes", "4"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("experts = 6") && err.contains("4 or 8"),
+        "{err}"
+    );
+}

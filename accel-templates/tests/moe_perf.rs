@@ -109,6 +109,21 @@ fn ddr_rate_sweep_shows_the_roofline_knee() {
     assert!(rows.windows(2).all(|w| w[1].1.cycles <= w[0].1.cycles));
 }
 
+/// Lint, Yosys `synth_xilinx` (xc7) and the resource model on one configuration: DSP and
+/// BRAM18 (a RAMB36 counts two) equal.
+fn yosys_matches_model(p: &MoeParams) -> cost::ResourceReport {
+    let d = rtl::design(p).expect("moe perf step");
+    assert_eq!(d.files(), rtl::design(p).expect("moe perf step").files());
+    lint_clean(&d);
+    let files = DesignFiles::new(&d).expect("moe perf step");
+    let r = tools::synth(&files.paths, d.top_name(), Family::Xc7).expect("moe perf step");
+    let model = cost::resources(p).expect("moe perf step");
+    eprintln!("yosys: {r:?}\nmodel: {model:?}");
+    assert_eq!(r.dsp, model.dsp);
+    assert_eq!(r.bram18 + 2 * r.bram36, model.bram18);
+    model
+}
+
 #[test]
 fn resource_model_matches_yosys_and_verilog_is_deterministic() {
     if !tools::available_for_tests("yosys") {
@@ -126,13 +141,38 @@ fn resource_model_matches_yosys_and_verilog_is_deterministic() {
         queue_depth: 4,
         ..MoeParams::default()
     };
-    let d = rtl::design(&p).expect("moe perf step");
-    assert_eq!(d.files(), rtl::design(&p).expect("moe perf step").files());
-    lint_clean(&d);
-    let files = DesignFiles::new(&d).expect("moe perf step");
-    let r = tools::synth(&files.paths, d.top_name(), Family::Xc7).expect("moe perf step");
-    let model = cost::resources(&p).expect("moe perf step");
-    eprintln!("yosys: {r:?}\nmodel: {model:?}");
-    assert_eq!(r.dsp, model.dsp);
-    assert_eq!(r.bram18 + 2 * r.bram36, model.bram18);
+    yosys_matches_model(&p);
+}
+
+/// A real layer shape, no dimension a power of two: ViT-S / M3ViT (d_model 384, d_ff 1536, 16
+/// experts, top-2) on an 8x8 array. Block RAMs at depths 384 (the 512-bit weight buffer), 768
+/// (token and expert-output banks) and 3072 (hidden banks); 66 DSPs, none for addressing.
+#[test]
+fn resource_model_matches_yosys_on_the_vit_s_shape() {
+    if !tools::available_for_tests("yosys") {
+        return;
+    }
+    let p = MoeParams {
+        tokens: 16,
+        d_model: 384,
+        d_ff: 1536,
+        experts: 16,
+        top_k: 2,
+        lanes: 8,
+        simd: 8,
+        ddr_bytes_per_cycle: 64,
+        queue_depth: 16,
+        ..MoeParams::default()
+    };
+    let model = yosys_matches_model(&p);
+    let depth = |name: &str| {
+        cost::memories(&p)
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .map(|m| m.2)
+    };
+    assert_eq!(depth("weight_buffer"), Some(384));
+    assert_eq!(depth("xbuf_0"), Some(768));
+    assert_eq!(depth("hbuf_7"), Some(3072));
+    assert_eq!(model.dsp, 66);
 }

@@ -47,10 +47,12 @@ fn params(
     }
 }
 
-/// Runs every seed x skew x order on one build; returns (runs, dropped pairs seen).
+/// Lints the design, then runs every seed x skew x order on one build; returns (runs, dropped
+/// pairs seen).
 fn run_case(c: &Case) -> (usize, u64) {
     let p = &c.p;
     let d = rtl::design(p).expect("moe sweep step");
+    lint_clean(&d);
     let compiled = compile(&d);
     let mut runs = 0;
     let mut dropped = 0;
@@ -197,4 +199,48 @@ fn two_batches_back_to_back_on_one_core() {
         assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
         h.0.step().expect("moe sweep step");
     }
+}
+
+/// Dimensions that are not powers of two (only multiples of max(lanes, simd)), with E = 4, 8
+/// and 16, both k, both orders, skewed routing and a queue that overflows.
+#[test]
+fn sweep_non_power_of_two_dims() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    // d_model 24, d_ff 40, 2x2 array, 16-bit weights: 2 beats per word.
+    let mut a = params(7, 24, 40, 4, 2, 2, 2, 2, 3);
+    a.types.weight = t("ap_fixed<16,2,AP_RND,AP_SAT>");
+    // d_model 48, d_ff 96, d_ff/nb = 12 rows per load position; queue 5 overflows.
+    let mut b = params(12, 48, 96, 8, 1, 4, 8, 8, 5);
+    b.activation = FfnActivation::Gelu;
+    // d_ff < d_model (40 > 24: the weight buffer is sized by d_model), renorm gate.
+    let mut c = params(10, 40, 24, 16, 2, 8, 4, 16, 4);
+    c.gate_mode = GateMode::Renorm;
+    let mut dropped = 0;
+    for c in [
+        Case { p: a, seeds: &[21] },
+        Case { p: b, seeds: &[22] },
+        Case { p: c, seeds: &[23] },
+    ] {
+        dropped += run_case(&c).1;
+    }
+    assert!(dropped > 0, "a queue-overflow case must drop pairs");
+}
+
+/// Expert counts that are not powers of two (multiples of `lanes`): 6 and 12, the latter not a
+/// multiple of max(lanes, simd) = 8 either, so a token's logits end in a part-filled row.
+#[test]
+fn sweep_non_power_of_two_experts() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let mut a = params(9, 24, 48, 6, 2, 2, 2, 2, 9);
+    a.gate_mode = GateMode::Renorm;
+    let b = params(8, 48, 40, 12, 2, 4, 8, 4, 2);
+    let mut dropped = 0;
+    for c in [Case { p: a, seeds: &[31] }, Case { p: b, seeds: &[32] }] {
+        dropped += run_case(&c).1;
+    }
+    assert!(dropped > 0, "the queue-overflow case must drop pairs");
 }

@@ -37,13 +37,13 @@ pub struct MoeOpts {
     /// Tokens per batch.
     #[arg(long, default_value_t = 16)]
     pub tokens: u32,
-    /// Model width (power of two).
+    /// Model width (a multiple of max(lanes, simd), up to 4096).
     #[arg(long, default_value_t = 16)]
     pub d_model: u32,
-    /// Expert hidden width (power of two).
+    /// Expert hidden width (a multiple of max(lanes, simd), up to 16384).
     #[arg(long, default_value_t = 32)]
     pub d_ff: u32,
-    /// Number of experts (power of two).
+    /// Number of experts (a multiple of lanes, up to 256).
     #[arg(long, default_value_t = 4)]
     pub experts: u32,
     /// Experts per token (1 or 2).

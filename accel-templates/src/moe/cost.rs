@@ -24,7 +24,7 @@
 use serde::Serialize;
 
 use super::Result;
-use super::params::MoeParams;
+use super::params::{BufferLayout, MoeParams};
 
 /// Cycle-model result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -181,48 +181,35 @@ pub fn bram18_for(width: u64, depth: u64) -> u64 {
     .unwrap_or(0)
 }
 
-/// Every memory of the core: (name, word bits, words), as the RTL declares them.
+/// Every memory of the core that may map to block RAM: (name, word bits, words), as the RTL
+/// declares them. Depths are exact row counts ([`BufferLayout`], at least 2), not powers of
+/// two: the RTL addresses rows with base-plus-offset adders.
 pub fn memories(p: &MoeParams) -> Vec<(String, u64, u64)> {
     let nb = u64::from(p.banks());
-    let pow = |n: u64| n.next_power_of_two().max(2);
+    let depth = |rows: u64| rows.max(2);
+    let lay = BufferLayout::of(p);
     let t = u64::from(p.tokens);
-    let tp = pow(t);
     let mut v = vec![(
         "weight_buffer".to_string(),
         u64::from(p.lanes * p.simd * p.types.weight.width()),
-        pow(2 * u64::from(p.max_k() / p.simd)),
+        depth(2 * u64::from(p.max_k() / p.simd)),
     )];
     let bank = |name: &str, v: &mut Vec<(String, u64, u64)>, w: u32, rows: u64| {
         for b in 0..nb {
-            v.push((format!("{name}_{b}"), u64::from(w), pow(rows)));
+            v.push((format!("{name}_{b}"), u64::from(w), depth(rows)));
         }
     };
-    bank(
-        "xbuf",
-        &mut v,
-        p.types.input.width(),
-        tp * u64::from(p.d_model) / nb,
-    );
-    bank(
-        "hbuf",
-        &mut v,
-        p.types.hidden.width(),
-        pow(u64::from(p.max_load_tokens())) * u64::from(p.d_ff) / nb,
-    );
-    bank(
-        "lbuf",
-        &mut v,
-        p.types.logit.width(),
-        tp * u64::from(p.experts) / nb,
-    );
+    bank("xbuf", &mut v, p.types.input.width(), lay.x_rows);
+    bank("hbuf", &mut v, p.types.hidden.width(), lay.h_rows);
+    bank("lbuf", &mut v, p.types.logit.width(), lay.l_rows);
     for s in 0..p.top_k {
         bank(
             &format!("ybuf{s}"),
             &mut v,
             p.types.expert_out.width(),
-            tp * u64::from(p.d_model) / nb,
+            lay.x_rows,
         );
-        v.push((format!("gw{s}"), u64::from(p.gate_frac_bits + 1), tp));
+        v.push((format!("gw{s}"), u64::from(p.gate_frac_bits + 1), depth(t)));
     }
     v
 }

@@ -16,6 +16,15 @@
 //! # Ok::<(), accelforge_templates::moe::MoeError>(())
 //! ```
 //!
+//! # Shapes
+//! `d_model` (≤ 4096) and `d_ff` (≤ 16384) may be any multiple of `max(lanes, simd)`, `experts`
+//! (2..=256) any multiple of `lanes`, `tokens` and `queue_depth` up to 1024: real layers such
+//! as ViT-S/M3ViT (384 / 1536, 16 experts) fit. Only `lanes` and `simd` are powers of two (an
+//! element's buffer bank is its index's low bits). Buffers are exactly as deep as their rows
+//! ([`params::BufferLayout`]): a row address is a per-token base plus an offset, and bases
+//! advance by a constant stride with an adder (or travel in the token list), so no multiplier
+//! is spent on addressing and the cycle behaviour does not depend on the shape's factors.
+//!
 //! # Protocol
 //! Ports: the Zynq core contract (`clk`, `rst`, `s_axis_*`, `m_axis_*` with `tlast`,
 //! `cmd_valid`/`cmd_ready`, `cmd_reorder`, one-cycle `done`) plus the weight stream

@@ -72,22 +72,25 @@ impl Default for MoeTypes {
 pub struct MoeParams {
     /// Tokens per batch (one command processes exactly this many).
     pub tokens: u32,
-    /// Model width (power of two, a multiple of `max(lanes, simd)`).
+    /// Model width: any multiple of `max(lanes, simd)` in 2..=4096 (e.g. 384 or 768 for
+    /// ViT-S/B).
     pub d_model: u32,
-    /// Expert hidden width (power of two, a multiple of `max(lanes, simd)`).
+    /// Expert hidden width: any multiple of `max(lanes, simd)` in 2..=16384.
     pub d_ff: u32,
-    /// Number of experts (power of two, a multiple of `lanes`... see [`MoeParams::validate`]).
+    /// Number of experts: any multiple of `lanes` in 2..=256 (the gate GEMV computes `lanes`
+    /// logits per weight tile); need not be a power of two.
     pub experts: u32,
     /// Experts per token: 1 or 2.
     pub top_k: u32,
-    /// Output neurons computed in parallel (power of two).
+    /// Output neurons computed in parallel (power of two, 1..=16: the buffer bank of an
+    /// element is its index's low bits).
     pub lanes: u32,
-    /// Inputs per lane per cycle (power of two).
+    /// Inputs per lane per cycle (power of two, 1..=16).
     pub simd: u32,
     /// Width of the weight stream in bytes: the DDR delivers this many bytes per cycle.
     pub ddr_bytes_per_cycle: u32,
-    /// Capacity of each expert's token queue; a (token, expert) pair beyond it is dropped and
-    /// counted (its gate weight becomes 0), in both processing orders.
+    /// Capacity of each expert's token queue (1..=1024, any value); a (token, expert) pair
+    /// beyond it is dropped and counted (its gate weight becomes 0), in both processing orders.
     pub queue_depth: u32,
     /// Gate weight computation.
     pub gate_mode: GateMode,
@@ -146,9 +149,86 @@ fn range(what: &str, v: u32, lo: u32, hi: u32) -> Result<()> {
     Ok(())
 }
 
+/// `v` must be a multiple of `step` (`why` says which hardware needs it); the message offers
+/// the nearest multiples within `lo..=hi`.
+fn multiple(what: &str, v: u32, step: u32, why: &str, lo: u32, hi: u32) -> Result<()> {
+    if v.is_multiple_of(step) {
+        return Ok(());
+    }
+    let down = v / step * step;
+    let up = down + step;
+    let near: Vec<String> = [down, up]
+        .into_iter()
+        .filter(|&c| c >= lo && c <= hi)
+        .map(|c| c.to_string())
+        .collect();
+    let hint = if near.is_empty() {
+        format!("reduce {why}")
+    } else {
+        format!("use {}", near.join(" or "))
+    };
+    Err(MoeError::Params(format!(
+        "{what} = {v} must be a multiple of {why} = {step}; {hint}"
+    )))
+}
+
 /// log2 of a power of two.
 pub(crate) fn log2(v: u32) -> u32 {
     v.trailing_zeros()
+}
+
+/// Largest `tokens` (and `queue_depth`).
+pub const MAX_TOKENS: u32 = 1024;
+/// Largest `d_model`.
+pub const MAX_D_MODEL: u32 = 4096;
+/// Largest `d_ff`.
+pub const MAX_D_FF: u32 = 16384;
+/// Largest `experts`.
+pub const MAX_EXPERTS: u32 = 256;
+
+/// Row layout of the core's buffers, shared by the RTL and the resource model. Every
+/// activation buffer is `max(lanes, simd)` one-element banks; element `i` of a token's vector
+/// lives in bank `i mod nb`, row `base + i / nb`, where a token's (or load position's) `base`
+/// is its index times the stride. Nothing here needs a power of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferLayout {
+    /// Rows per token in the token (x) and expert-output (y) buffers: `d_model / nb`.
+    pub x_stride: u64,
+    /// Rows per load position in the hidden (h) buffer: `d_ff / nb`.
+    pub h_stride: u64,
+    /// Rows per token in the logit (l) buffer: `ceil(experts / nb)`.
+    pub l_stride: u64,
+    /// Rows of each x and y bank: `tokens · x_stride`.
+    pub x_rows: u64,
+    /// Rows of each h bank: `min(tokens, queue_depth) · h_stride`.
+    pub h_rows: u64,
+    /// Rows of each l bank: `tokens · l_stride`.
+    pub l_rows: u64,
+    /// Entries of the token list: the expert queues (`experts · min(tokens, queue_depth)`,
+    /// queue e from entry `e · min(tokens, queue_depth)`) or, without reordering, every kept
+    /// pair in arrival order (`tokens · top_k`), whichever is larger.
+    pub list_rows: u64,
+}
+
+impl BufferLayout {
+    /// The layout of `p` (assumed valid).
+    pub fn of(p: &MoeParams) -> Self {
+        let nb = u64::from(p.banks());
+        let t = u64::from(p.tokens);
+        let mlt = u64::from(p.max_load_tokens());
+        let x_stride = u64::from(p.d_model) / nb;
+        let h_stride = u64::from(p.d_ff) / nb;
+        let l_stride = u64::from(p.experts).div_ceil(nb);
+        BufferLayout {
+            x_stride,
+            h_stride,
+            l_stride,
+            x_rows: t * x_stride,
+            h_rows: mlt * h_stride,
+            l_rows: t * l_stride,
+            list_rows: (u64::from(p.experts) * mlt).max(t * u64::from(p.top_k)),
+        }
+    }
 }
 
 /// Bits needed to count `0..n` (at least 1).
@@ -160,31 +240,31 @@ impl MoeParams {
     /// Checks every range and divisibility the hardware relies on; the message names the
     /// parameter and what would fix it.
     pub fn validate(&self) -> Result<()> {
-        range("tokens", self.tokens, 1, 256)?;
+        range("tokens", self.tokens, 1, MAX_TOKENS)?;
         pow2("lanes", self.lanes, 1, 16)?;
         pow2("simd", self.simd, 1, 16)?;
-        pow2("d_model", self.d_model, 2, 256)?;
-        pow2("d_ff", self.d_ff, 2, 1024)?;
-        pow2("experts", self.experts, 2, 64)?;
+        range("d_model", self.d_model, 2, MAX_D_MODEL)?;
+        range("d_ff", self.d_ff, 2, MAX_D_FF)?;
+        range("experts", self.experts, 2, MAX_EXPERTS)?;
         if self.top_k != 1 && self.top_k != 2 {
             return Err(MoeError::Params(format!(
                 "top_k = {} must be 1 or 2",
                 self.top_k
             )));
         }
-        range("queue_depth", self.queue_depth, 1, 256)?;
+        range("queue_depth", self.queue_depth, 1, MAX_TOKENS)?;
         let nb = self.banks();
-        for (what, v) in [
-            ("d_model", self.d_model),
-            ("d_ff", self.d_ff),
-            ("experts", self.experts),
-        ] {
-            if !v.is_multiple_of(nb) {
-                return Err(MoeError::Params(format!(
-                    "{what} = {v} must be a multiple of max(lanes, simd) = {nb} (buffers are banked that wide)"
-                )));
-            }
-        }
+        let banked = "max(lanes, simd) (activation buffers are banked that wide)";
+        multiple("d_model", self.d_model, nb, banked, 2, MAX_D_MODEL)?;
+        multiple("d_ff", self.d_ff, nb, banked, 2, MAX_D_FF)?;
+        multiple(
+            "experts",
+            self.experts,
+            self.lanes,
+            "lanes (the gate GEMV computes lanes logits per weight tile)",
+            2,
+            MAX_EXPERTS,
+        )?;
         for (what, t) in [
             ("input", &self.types.input),
             ("weight", &self.types.weight),
@@ -348,12 +428,6 @@ impl MoeParams {
         (self.types.logit.frac_bits() + 4 - self.score_table_bits as i32).max(0) as u32
     }
 
-    /// Queue capacity rounded up to a power of two: queue `e` occupies list addresses
-    /// `{e, pos}`.
-    pub fn queue_pow2(&self) -> u32 {
-        self.queue_depth.next_power_of_two()
-    }
-
     /// Largest number of tokens one expert load can hold.
     pub fn max_load_tokens(&self) -> u32 {
         self.tokens.min(self.queue_depth)
@@ -392,5 +466,80 @@ impl MoeParams {
     /// (E+1), score numerators (1), restoring division (Fw+1), dispatch one slot per cycle (k).
     pub fn route_cycles_per_token(&self) -> u64 {
         u64::from(self.experts + 1 + 1 + self.gate_frac_bits + 1 + self.top_k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(d_model: u32, d_ff: u32, experts: u32, lanes: u32, simd: u32) -> MoeParams {
+        MoeParams {
+            d_model,
+            d_ff,
+            experts,
+            lanes,
+            simd,
+            ..MoeParams::default()
+        }
+    }
+
+    fn err(p: &MoeParams) -> String {
+        match p.validate() {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("{p:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn real_shapes_are_accepted() {
+        for (dm, dff, e) in [
+            (384, 1536, 16),
+            (768, 3072, 16),
+            (4096, 14336, 8),
+            (24, 40, 6),
+        ] {
+            let mut p = shape(dm, dff, e, 2, 8);
+            p.ddr_bytes_per_cycle = 16;
+            p.validate().unwrap();
+        }
+        let mut p = shape(1024, 16384, 256, 8, 8);
+        p.tokens = MAX_TOKENS;
+        p.queue_depth = MAX_TOKENS;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_parameter_and_the_fix() {
+        let e = err(&shape(100, 32, 4, 8, 4));
+        assert!(
+            e.contains("d_model = 100") && e.contains("96 or 104"),
+            "{e}"
+        );
+        let e = err(&shape(16, 36, 4, 4, 8));
+        assert!(e.contains("d_ff = 36") && e.contains("32 or 40"), "{e}");
+        let e = err(&shape(16, 32, 6, 4, 4));
+        assert!(e.contains("experts = 6") && e.contains("lanes"), "{e}");
+        let e = err(&shape(8192, 32, 4, 4, 4));
+        assert!(e.contains("d_model = 8192") && e.contains("4096"), "{e}");
+        let e = err(&shape(16, 32, 4, 3, 4));
+        assert!(e.contains("lanes = 3") && e.contains("power of two"), "{e}");
+        let e = err(&shape(16, 32, 1, 1, 4));
+        assert!(e.contains("experts = 1"), "{e}");
+    }
+
+    #[test]
+    fn buffer_rows_are_exact() {
+        // ViT-S on an 8-wide bank: 48 x rows per token, 192 h rows per position, logits of 12
+        // experts in 2 rows (the second part-filled).
+        let mut p = shape(384, 1536, 12, 4, 8);
+        p.tokens = 16;
+        p.queue_depth = 5;
+        p.validate().unwrap();
+        let l = BufferLayout::of(&p);
+        assert_eq!((l.x_stride, l.h_stride, l.l_stride), (48, 192, 2));
+        assert_eq!((l.x_rows, l.h_rows, l.l_rows), (768, 960, 32));
+        // Queues of min(16, 5) entries for 12 experts outnumber the 32 kept pairs.
+        assert_eq!(l.list_rows, 60);
     }
 }

@@ -6,6 +6,12 @@
 //! the gate GEMV and both expert layers; a job is one weight tile (`lanes` output neurons) applied
 //! to a list of tokens.
 //!
+//! Addressing: element `i` of a token's vector sits in bank `i mod nb`, row
+//! `base(token) + i / nb` (see `params::BufferLayout`). Streams walked in order (input, output,
+//! gate jobs, hidden rows, routing) keep the base in a register advanced by a constant stride;
+//! expert jobs walk their tokens in queue order, so each list entry carries the token's row base,
+//! computed when routing dispatched it. Adders only, no multipliers, any dimension.
+//!
 //! State machines (cycle counts are those of `cost.rs`):
 //! - phase: IDLE → LOAD (tokens in) → GATE (gate tiles) → ROUTE (per token: scan, scores,
 //!   divide, dispatch) → PLAN (expert-load list) → EXPERT (expert tiles) → OUT (combine, stream
@@ -39,21 +45,6 @@ fn ltc(e: &Expr, v: u64) -> Result<Expr> {
 fn inc(s: &Sig) -> Result<Expr> {
     Ok(s.e().add(&ul(1, s.width())?)?)
 }
-/// `n` bits of `s` from bit `lo` (None when `n` is 0).
-fn field(s: &Sig, lo: u32, n: u32) -> Result<Option<Expr>> {
-    if n == 0 {
-        return Ok(None);
-    }
-    Ok(Some(s.slice(lo + n - 1, lo)?))
-}
-/// Concatenation of the present parts (most significant first); a zero bit when none are.
-fn cat(parts: Vec<Option<Expr>>) -> Result<Expr> {
-    let p: Vec<Expr> = parts.into_iter().flatten().collect();
-    if p.is_empty() {
-        return Ok(Expr::zero(1));
-    }
-    Ok(Expr::concat(&p)?)
-}
 /// Zero-extends (never truncates) to `w`.
 fn zx(e: &Expr, w: u32) -> Result<Expr> {
     Ok(e.zext(w)?)
@@ -74,28 +65,56 @@ fn mux(c: &Expr, a: &Expr, b: &Expr) -> Result<Expr> {
     Ok(Expr::mux(c, a, b)?)
 }
 
-/// A memory of `2^addr_bits` words (at least 2), with its read register.
+/// `w` bits of `s` from bit `lo`, zero-extended when `s` has fewer (a zero when it has none).
+/// Dropped bits are waived for lint: an address slice keeps only the bits its memory needs.
+fn fits(m: &mut ModuleBuilder, s: &Sig, lo: u32, w: u32) -> Result<Expr> {
+    let avail = s.width().saturating_sub(lo);
+    let n = avail.min(w);
+    if n < s.width() {
+        m.allow_unused(s.name())?;
+    }
+    if n == 0 {
+        return Ok(Expr::zero(w));
+    }
+    zx(&s.slice(lo + n - 1, lo)?, w)
+}
+
+/// A memory of `depth` words (at least 2; any depth, not only powers of two), with its read
+/// register.
 struct Ram {
     mem: Mem,
     aw: u32,
     signed: bool,
 }
 
+/// Words a memory of `rows` rows is declared with (at least 2, as [`super::cost::memories`]).
+fn mem_depth(rows: u64) -> u64 {
+    rows.max(2)
+}
+
+/// Address bits of a memory of `rows` rows.
+fn mem_aw(rows: u64) -> u32 {
+    accelforge_hdl::clog2(mem_depth(rows)).max(1)
+}
+
 fn ram(
     m: &mut ModuleBuilder,
     name: &str,
     width: u32,
-    addr_bits: u32,
+    rows: u64,
     signed: bool,
     style: &str,
 ) -> Result<Ram> {
-    let aw = addr_bits.max(1);
-    let mem = m.memory(name, width, 1 << aw, signed, Some(style))?;
+    let depth = u32::try_from(mem_depth(rows)).map_err(|_| {
+        super::MoeError::Params(format!("memory {name} would need {rows} words (too deep)"))
+    })?;
+    let mem = m.memory(name, width, depth, signed, Some(style))?;
+    let aw = mem.addr_width();
     Ok(Ram { mem, aw, signed })
 }
 
-fn style(name: &str, depth_bits: u32) -> &'static str {
-    if super::cost::is_block(name, 1u64 << depth_bits.max(1)) {
+fn style(name: &str, rows: u64) -> &'static str {
+    if super::cost::is_block(name, mem_depth(rows)) {
         "block"
     } else {
         "distributed"
@@ -165,22 +184,29 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let per_beat = p.weights_per_beat();
     let bpw = p.beats_per_word();
     let word_w = nl * ns * w_w;
-    let qp = p.queue_pow2();
     let mlt = p.max_load_tokens();
     let max_loads = p.max_loads();
     let (t1, t2) = p.expert_tiles();
     let gt = p.gate_tiles();
 
-    // Address-field widths.
-    let tb_a = accelforge_hdl::clog2(t_n); // token index in a row address
-    let jb_a = accelforge_hdl::clog2(u64::from(mlt)); // position in a load
+    // Buffer rows. Every activation buffer holds one row per `nb` elements of a token (or of a
+    // load position), rows of one token consecutive: row = base(token) + element / nb. The
+    // bases are multiples of a constant stride, kept in registers that an adder advances as
+    // tokens are walked in order (or, for expert jobs, carried in the token list), so no
+    // dimension needs to be a power of two and no multiplier is spent on addressing.
+    let lay = super::params::BufferLayout::of(p);
+    let (xs, hs, ls) = (lay.x_stride, lay.h_stride, lay.l_stride);
+    let xaw = mem_aw(lay.x_rows); // x and y buffers (token-major, d_model wide)
+    let haw = mem_aw(lay.h_rows);
+    let laww = mem_aw(lay.l_rows);
     let lg_nb = log2(nb);
     let lg_nbs = log2(nb / ns);
     let lg_nbl = log2(nb / nl);
     let kmax_words = p.max_k() / ns;
-    let kkb = log2(kmax_words); // word index in a tile (address bits)
-    let law = (log2(ne) + log2(qp)).max(accelforge_hdl::clog2(u64::from(max_loads)));
-    let law = law.max(1);
+    // Expert queue e starts at list entry e·min(tokens, queue_depth); without reordering the
+    // list is filled in arrival order. Either way it holds at most this many entries.
+    let law = mem_aw(lay.list_rows);
+    let wbaw = mem_aw(2 * u64::from(kmax_words));
 
     // Register widths.
     let tw = bits_for(t_n);
@@ -195,6 +221,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let tilew = bits_for(u64::from(gt.max(t1).max(t2)));
     let dw = bits_for(u64::from(dm));
     let ebw = bits_for(u64::from(ne) + 1);
+    let rbw = xaw.max(haw); // compute-side read base (x rows in gate jobs, h rows in layer 2)
+    let wbw = laww.max(haw); // compute-side write base (l rows in gate jobs, h rows in layer 1)
 
     let mut m = ModuleBuilder::new(TOP)?;
     m.doc(format!(
@@ -288,9 +316,10 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let c_drain = m.reg("c_drain", 2)?;
 
     // ---------------------------------------------------------------- load-list memories
-    let ld_exp = ram(&mut m, "ld_exp", ew, ldaw, false, "distributed")?;
-    let ld_base = ram(&mut m, "ld_base", law, ldaw, false, "distributed")?;
-    let ld_n = ram(&mut m, "ld_n", nw, ldaw, false, "distributed")?;
+    let ml = u64::from(max_loads);
+    let ld_exp = ram(&mut m, "ld_exp", ew, ml, false, "distributed")?;
+    let ld_base = ram(&mut m, "ld_base", law, ml, false, "distributed")?;
+    let ld_n = ram(&mut m, "ld_n", nw, ml, false, "distributed")?;
     // Written by routing (runs, without reordering) and by planning.
     let ld_we = m.reg("ld_we", 1)?;
     let ld_wa = m.reg("ld_wa", ldaw)?;
@@ -373,10 +402,22 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     } else {
         (beat_w.clone(), None)
     };
-    let wbuf = ram(&mut m, "weight_buffer", word_w, 1 + kkb, false, "block")?;
+    // Slot 1 starts at word K_max/simd: an adder with a constant, so K_max need not be a
+    // power of two (for one it is the old `{slot, word}` concatenation).
+    let wbuf = ram(
+        &mut m,
+        "weight_buffer",
+        word_w,
+        2 * u64::from(kmax_words),
+        false,
+        "block",
+    )?;
     let l_wr = m.wire_from("l_wr", and(&l_take.e(), &word_last_beat)?)?;
-    let l_waddr = cat(vec![Some(l_slot.e()), field(&l_word, 0, kkb)?])?;
-    let c_raddr = cat(vec![Some(c_slot.e()), field(&c_kk, 0, kkb)?])?;
+    let slot_off = |slot: &Sig| -> Result<Expr> {
+        mux(&slot.e(), &ul(u64::from(kmax_words), wbaw)?, &ul(0, wbaw)?)
+    };
+    let l_waddr = slot_off(&l_slot)?.add(&zx(&l_word.e(), wbaw)?)?;
+    let c_raddr = slot_off(&c_slot)?.add(&zx(&c_kk.e(), wbaw)?)?;
     let wq = sdp(
         &mut m,
         &clk,
@@ -385,14 +426,12 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         c_raddr,
         "wq",
     )?;
-    if kkb < kkw {
-        m.allow_unused(l_word.name())?;
-        m.allow_unused(c_kk.name())?;
-    }
 
     // ---------------------------------------------------------------- list memory
-    let list_w = tw + 1;
-    let list = ram(&mut m, "list", list_w, law, false, "distributed")?;
+    // An entry is (the token's x/y row base = token·d_model/nb, gate slot): the row base is
+    // computed while routing walks the tokens in order, so expert jobs need no multiplier.
+    let list_w = xaw + 1;
+    let list = ram(&mut m, "list", list_w, lay.list_rows, false, "distributed")?;
     let list_we = m.reg("list_we", 1)?;
     let list_wa = m.reg("list_wa", law)?;
     let list_wd = m.reg("list_wd", list_w)?;
@@ -425,15 +464,16 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let kk0 = m.wire_from("kk0", eqc(&c_kk.e(), 0)?)?;
     let entry = m.wire_from("entry", mux(&kk0.e(), &list_q.e(), &cur_entry.e())?)?;
     let c_l2 = m.wire_from("c_l2", and(&c_layer2.e(), &c_gate.e().logic_not())?)?;
-    // Gate jobs walk the tokens in order; expert jobs walk their load's list.
-    let c_token = m.wire_from(
-        "c_token",
-        mux(&c_gate.e(), &c_j.slice(tw - 1, 0)?, &entry.slice(tw, 1)?)?,
+    // Row base of the current position: gate jobs walk the tokens in order (the base
+    // register advances by d_model/nb per token), layer-2 jobs walk the load's hidden rows in
+    // order (by d_ff/nb per position); layer-1 jobs take the token's base from the list.
+    let c_rbase = m.reg("c_rbase", rbw)?;
+    let g_xbase = fits(&mut m, &c_rbase, 0, xaw)?;
+    let c_xbase = m.wire_from(
+        "c_xbase",
+        mux(&c_gate.e(), &g_xbase, &entry.slice(xaw, 1)?)?,
     )?;
     let c_eslot = m.wire_from("c_eslot", entry.bit(0)?)?;
-    if jw > tw {
-        m.allow_unused(c_j.name())?;
-    }
 
     // ---------------------------------------------------------------- compute issue
     let c_kk_last = m.wire_from(
@@ -474,14 +514,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         )?,
     )?;
     // Activation buffer read rows for this issue.
-    let x_row = cat(vec![
-        field(&c_token, 0, tb_a)?,
-        field(&c_kk, lg_nbs, log2(dm / nb))?,
-    ])?;
-    let h_row = cat(vec![
-        field(&c_j, 0, jb_a)?,
-        field(&c_kk, lg_nbs, log2(dff / nb))?,
-    ])?;
+    // Row = position base + word / (nb/simd); the word's bank group is its low bits (`grp`).
+    // Address bits above a buffer's depth are never set in the jobs that read it (x in gate
+    // and layer-1 jobs, h in layer-2 jobs), so the sums are taken at the memory's width.
+    let x_row = c_xbase.e().add(&fits(&mut m, &c_kk, lg_nbs, xaw)?)?;
+    let h_row = fits(&mut m, &c_rbase, 0, haw)?.add(&fits(&mut m, &c_kk, lg_nbs, haw)?)?;
     let grp = if lg_nbs > 0 {
         Some(m.wire_from("grp", c_kk.slice(lg_nbs - 1, 0)?)?)
     } else {
@@ -492,9 +529,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let v1 = m.reg("v1", 1)?;
     let first1 = m.reg("first1", 1)?;
     let last1 = m.reg("last1", 1)?;
-    let tok1 = m.reg("tok1", tw)?;
+    let yb1 = m.reg("yb1", xaw)?;
     let es1 = m.reg("es1", 1)?;
-    let j1 = m.reg("j1", jw)?;
     let grp1 = match &grp {
         Some(g) => Some(m.reg("grp1", g.width())?),
         None => None,
@@ -502,22 +538,17 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let v2 = m.reg("v2", 1)?;
     let first2 = m.reg("first2", 1)?;
     let last2 = m.reg("last2", 1)?;
-    let tok2 = m.reg("tok2", tw)?;
+    let yb2 = m.reg("yb2", xaw)?;
     let es2 = m.reg("es2", 1)?;
-    let j2 = m.reg("j2", jw)?;
     let v3 = m.reg("v3", 1)?;
-    let tok3 = m.reg("tok3", tw)?;
+    let yb3 = m.reg("yb3", xaw)?;
     let es3 = m.reg("es3", 1)?;
-    let j3 = m.reg("j3", jw)?;
-    if tb_a < tw {
-        m.allow_unused(tok3.name())?;
-    }
-    if jb_a < jw {
-        m.allow_unused(j3.name())?;
-    }
     if k == 1 {
         m.allow_unused(es3.name())?;
     }
+    // Stage-3 write row base for gate jobs (l rows, ceil(E/nb) per token) and layer-1 jobs
+    // (h rows, d_ff/nb per load position): results leave stage 3 once per position, in order.
+    let w_base = m.reg("w_base", wbw)?;
 
     // ---------------------------------------------------------------- activation buffers
     // Output-stage fields (the tile is stable until the drain ends).
@@ -526,7 +557,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     } else {
         None
     };
-    let tile_row = |dim: u32| -> Result<Option<Expr>> { field(&c_tile, lg_nbl, log2(dim / nb)) };
+    // Row offset of the tile's outputs in a position's rows: tile · lanes / nb.
+    let tile_row = |m: &mut ModuleBuilder, w: u32| -> Result<Expr> { fits(m, &c_tile, lg_nbl, w) };
     let bank_we = |b: u32, base: &Expr| -> Result<Expr> {
         match &out_grp {
             Some(g) => and(base, &eqc(&g.e(), u64::from(b / nl))?),
@@ -543,15 +575,9 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     )?;
     let v3_l2 = m.wire_from("v3_l2", and(&v3.e(), &c_l2.e())?)?;
 
-    // Input rows written by the load phase.
-    let in_row = cat(vec![
-        field(&in_t, 0, tb_a)?,
-        field(&in_d, lg_nb, log2(dm / nb))?,
-    ])?;
-    let x_rows_bits = tb_a + log2(dm / nb);
-    let h_rows_bits = jb_a + log2(dff / nb);
-    let l_rows_bits = tb_a + log2(ne / nb);
-    let y_rows_bits = tb_a + log2(dm / nb);
+    // Input rows written by the load phase: tokens arrive in order, so the row simply counts
+    // every nb-th beat (d_model is a multiple of nb, so a token's rows follow its predecessor's).
+    let in_row = m.reg("in_row", xaw)?;
 
     // Results of stage 3 (declared now, driven after the MAC array).
     let mut logit_out = Vec::new();
@@ -593,27 +619,30 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let r_i = m.reg("r_i", ebw)?;
     let o_t = m.reg("o_t", tw)?;
     let o_d = m.reg("o_d", dw)?;
-    let l_raddr = cat(vec![
-        field(&r_t, 0, tb_a)?,
-        field(&r_i, lg_nb, log2(ne / nb))?,
-    ])?;
-    let o_raddr = cat(vec![
-        field(&o_t, 0, tb_a)?,
-        field(&o_d, lg_nb, log2(dm / nb))?,
-    ])?;
-    if tb_a < tw {
-        m.allow_unused(r_t.name())?;
-        m.allow_unused(o_t.name())?;
-        m.allow_unused(in_t.name())?;
-    }
+    // Routing reads token r_t's logits from its row base (advanced by ceil(E/nb) per token)
+    // and records the token's x row base (advanced by d_model/nb) in the list.
+    let r_lbase = m.reg("r_lbase", laww)?;
+    let r_xbase = m.reg("r_xbase", xaw)?;
+    let l_raddr = r_lbase.e().add(&fits(&mut m, &r_i, lg_nb, laww)?)?;
+    // The output walks the y rows in order, like the input.
+    let o_row = m.reg("o_row", xaw)?;
+    let o_raddr = o_row.e();
+    // Stage-3 write rows (the tile's row offset plus the position's base).
+    let tr = tile_row(&mut m, haw)?;
+    let h_wrow = fits(&mut m, &w_base, 0, haw)?.add(&tr)?;
+    let tr = tile_row(&mut m, laww)?;
+    let l_wrow = fits(&mut m, &w_base, 0, laww)?.add(&tr)?;
+    let tr = tile_row(&mut m, xaw)?;
+    let y_wrow = yb3.e().add(&tr)?;
+    let (xr_n, hr_n, lr_n) = (lay.x_rows, lay.h_rows, lay.l_rows);
     for b in 0..nb {
         let xr = ram(
             &mut m,
             &format!("xbuf_{b}"),
             w_in,
-            x_rows_bits,
+            xr_n,
             true,
-            style("xbuf", x_rows_bits),
+            style("xbuf", xr_n),
         )?;
         let bank_hit = if lg_nb > 0 {
             eqc(&in_d.slice(lg_nb - 1, 0)?, u64::from(b))?
@@ -624,7 +653,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &clk,
             &xr,
-            (and(&in_beat.e(), &bank_hit)?, in_row.clone(), in_elem.e()),
+            (and(&in_beat.e(), &bank_hit)?, in_row.e(), in_elem.e()),
             x_row.clone(),
             &format!("xq{b}"),
         )?);
@@ -632,18 +661,17 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &format!("hbuf_{b}"),
             w_h,
-            h_rows_bits,
+            hr_n,
             true,
-            style("hbuf", h_rows_bits),
+            style("hbuf", hr_n),
         )?;
-        let h_wrow = cat(vec![field(&j3, 0, jb_a)?, tile_row(dff)?])?;
         hq.push(sdp(
             &mut m,
             &clk,
             &hr,
             (
                 bank_we(b, &v3_l1.e())?,
-                h_wrow,
+                h_wrow.clone(),
                 hidden_out[(b % nl) as usize].e(),
             ),
             h_row.clone(),
@@ -653,18 +681,17 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             &mut m,
             &format!("lbuf_{b}"),
             w_l,
-            l_rows_bits,
+            lr_n,
             true,
-            style("lbuf", l_rows_bits),
+            style("lbuf", lr_n),
         )?;
-        let l_wrow = cat(vec![field(&tok3, 0, tb_a)?, tile_row(ne)?])?;
         lq.push(sdp(
             &mut m,
             &clk,
             &lr,
             (
                 bank_we(b, &v3_gate.e())?,
-                l_wrow,
+                l_wrow.clone(),
                 logit_out[(b % nl) as usize].e(),
             ),
             l_raddr.clone(),
@@ -675,11 +702,10 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
                 &mut m,
                 &format!("ybuf{s}_{b}"),
                 w_y,
-                y_rows_bits,
+                xr_n,
                 true,
-                style("ybuf", y_rows_bits),
+                style("ybuf", xr_n),
             )?;
-            let y_wrow = cat(vec![field(&tok3, 0, tb_a)?, tile_row(dm)?])?;
             let slot_hit = if k == 1 {
                 Expr::bool(true)
             } else {
@@ -691,7 +717,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
                 &yr,
                 (
                     bank_we(b, &and(&v3_l2.e(), &slot_hit)?)?,
-                    y_wrow,
+                    y_wrow.clone(),
                     y_out[(b % nl) as usize].e(),
                 ),
                 o_raddr.clone(),
@@ -784,6 +810,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let dropped = m.reg("dropped", 16)?;
     m.assign_sig(&stat_dropped, dropped.e())?;
     let p_e = m.reg("p_e", ebw)?;
+    // Start of queue p_e in the list (p_e·min(tokens, queue_depth)), advanced as p_e counts.
+    let pe_qbase = m.reg("pe_qbase", law)?;
 
     // Score numerators.
     let fe1 = fe + 1;
@@ -882,47 +910,41 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     )?;
     let o_last_d = m.wire_from("o_last_d", eqc(&o_d.e(), u64::from(dm - 1))?)?;
     let o_final = m.wire_from("o_final", and(&o_last_d.e(), &eqc(&o_t.e(), t_n - 1)?)?)?;
-    let gw_rows = tb_a;
     let mut gwq = Vec::new();
     let gw_we = m.wire_from("gw_we", and(&ph(ROUTE)?, &eqc(&r_state.e(), R_DISP)?)?)?;
     // Dispatch decision (slot r_slot of token r_t).
     let d_exp = m.wire_from("d_exp", mux(&eqc(&r_slot.e(), 0)?, &bi1.e(), &bi2.e())?)?;
     let d_q = m.wire_from("d_q", mux(&eqc(&r_slot.e(), 0)?, &q0.e(), &q1.e())?)?;
+    // The chosen expert's fill count and the start of its queue in the list (a constant per
+    // expert, e·min(tokens, queue_depth), selected by the same case: no multiplier).
     let cnt_sel = m.reg("cnt_sel", cw)?;
+    let qb_sel = m.reg("qb_sel", law)?;
     let cnt_arms = (0..ne)
         .map(|e| {
             Ok((
                 vec![ul(u64::from(e), ew)?],
-                vec![set(&cnt_sel, cnts[e as usize].e())?],
+                vec![
+                    set(&cnt_sel, cnts[e as usize].e())?,
+                    set(&qb_sel, ul(u64::from(e) * u64::from(mlt), law)?)?,
+                ],
             ))
         })
         .collect::<Result<Vec<_>>>()?;
     m.comb(vec![Stmt::case(
         d_exp.e(),
         cnt_arms,
-        vec![set(&cnt_sel, ul(0, cw)?)?],
+        vec![set(&cnt_sel, ul(0, cw)?)?, set(&qb_sel, ul(0, law)?)?],
     )?])?;
     let d_kept = m.wire_from("d_kept", ltc(&cnt_sel.e(), u64::from(p.queue_depth))?)?;
     for s in 0..k {
-        let gr = ram(
-            &mut m,
-            &format!("gw{s}"),
-            fw + 1,
-            gw_rows,
-            false,
-            "distributed",
-        )?;
+        let gr = ram(&mut m, &format!("gw{s}"), fw + 1, t_n, false, "distributed")?;
         let hit = and(&gw_we.e(), &eqc(&r_slot.e(), u64::from(s))?)?;
         gwq.push(sdp(
             &mut m,
             &clk,
             &gr,
-            (
-                hit,
-                cat(vec![field(&r_t, 0, tb_a)?])?,
-                mux(&d_kept.e(), &d_q.e(), &ul(0, fw + 1)?)?,
-            ),
-            cat(vec![field(&o_t, 0, tb_a)?])?,
+            (hit, r_t.e(), mux(&d_kept.e(), &d_q.e(), &ul(0, fw + 1)?)?),
+            o_t.e(),
             &format!("gwq{s}"),
         )?);
     }
@@ -1016,6 +1038,10 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         z(&o_t)?,
         z(&o_d)?,
         z(&o_issued_all)?,
+        z(&in_row)?,
+        z(&r_lbase)?,
+        z(&r_xbase)?,
+        z(&o_row)?,
     ];
     for c in &cnts {
         on_start.push(z(c)?);
@@ -1029,6 +1055,14 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     ];
 
     // Input load.
+    // Whether element `d` is in the last bank of its row (every element when nb = 1).
+    let bank_last = |d: &Sig| -> Result<Expr> {
+        if lg_nb == 0 {
+            Ok(Expr::bool(true))
+        } else {
+            eqc(&d.slice(lg_nb - 1, 0)?, u64::from(nb - 1))
+        }
+    };
     body.push(if_(
         in_beat.e(),
         vec![
@@ -1037,6 +1071,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
                 vec![z(&in_d)?, set(&in_t, inc(&in_t)?)?],
                 vec![set(&in_d, inc(&in_d)?)?],
             )?,
+            if_(bank_last(&in_d)?, vec![set(&in_row, inc(&in_row)?)?])?,
             if_(in_last.e(), vec![set(&phase, ul(GATE, 3)?)?])?,
         ],
     )?);
@@ -1113,7 +1148,19 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     // Compute.
     body.push(if_(
         c_go.e(),
-        vec![set(&c_state, ul(C_RUN, 2)?)?, z(&c_j)?, z(&c_kk)?],
+        vec![
+            set(&c_state, ul(C_RUN, 2)?)?,
+            z(&c_j)?,
+            z(&c_kk)?,
+            z(&c_rbase)?,
+            z(&w_base)?,
+        ],
+    )?);
+    let r_stride = mux(&c_gate.e(), &ul(xs, rbw)?, &ul(hs, rbw)?)?;
+    let w_stride = mux(&c_gate.e(), &ul(ls, wbw)?, &ul(hs, wbw)?)?;
+    body.push(if_(
+        v3.e(),
+        vec![set(&w_base, w_base.e().add(&w_stride)?)?],
     )?);
     body.push(if_(
         c_run.e(),
@@ -1135,7 +1182,10 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
                                 vec![set(&c_load, inc(&c_load)?)?],
                             )?,
                         ],
-                        vec![set(&c_j, inc(&c_j)?)?],
+                        vec![
+                            set(&c_j, inc(&c_j)?)?,
+                            set(&c_rbase, c_rbase.e().add(&r_stride)?)?,
+                        ],
                     )?,
                 ],
                 vec![set(&c_kk, inc(&c_kk)?)?],
@@ -1180,15 +1230,13 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         set(&v1, c_run.e())?,
         set(&first1, kk0.e())?,
         set(&last1, kk_end.e())?,
-        set(&tok1, c_token.e())?,
+        set(&yb1, c_xbase.e())?,
         set(&es1, c_eslot.e())?,
-        set(&j1, c_j.e())?,
         set(&v2, v1.e())?,
         set(&first2, first1.e())?,
         set(&last2, last1.e())?,
-        set(&tok2, tok1.e())?,
+        set(&yb2, yb1.e())?,
         set(&es2, es1.e())?,
-        set(&j2, j1.e())?,
         set(&v3, and(&v2.e(), &last2.e())?)?,
     ];
     if let (Some(g), Some(g1)) = (&grp, &grp1) {
@@ -1197,11 +1245,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     for (ps, sum) in &psums {
         st1.push(set(ps, sum.clone())?);
     }
-    let mut capture = vec![
-        set(&tok3, tok2.e())?,
-        set(&es3, es2.e())?,
-        set(&j3, j2.e())?,
-    ];
+    let mut capture = vec![set(&yb3, yb2.e())?, set(&es3, es2.e())?];
     for l in 0..nl as usize {
         let base = mux(&first2.e(), &Expr::slit(0, wacc)?, &accs[l].e())?;
         let next = base.add(&psums[l].0.e())?;
@@ -1285,11 +1329,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     )?);
     body.push(if_(and(&ph(ROUTE)?, &eqc(&r_state.e(), R_DIV)?)?, div)?);
     // Dispatch.
-    let qaddr = cat(vec![Some(d_exp.e()), field(&cnt_sel, 0, log2(qp))?])?;
-    let qaddr = zx(&qaddr, law)?;
-    if cw > log2(qp) {
-        m.allow_unused(cnt_sel.name())?;
-    }
+    // A kept pair's position in its queue is below min(tokens, queue_depth), so it fits `law`.
+    let qaddr = qb_sel.e().add(&fits(&mut m, &cnt_sel, 0, law)?)?;
     let mut cnt_inc_arms = Vec::new();
     for e in 0..ne {
         cnt_inc_arms.push((
@@ -1313,7 +1354,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         set(&run_base, flat.e())?,
         set(&run_n, ul(1, nw)?)?,
     ]);
-    let token_entry = Expr::concat(&[r_t.e(), r_slot.e()])?;
+    let token_entry = Expr::concat(&[r_xbase.e(), r_slot.e()])?;
     let disp = vec![
         if_else(
             d_kept.e(),
@@ -1338,9 +1379,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             eqc(&r_slot.e(), u64::from(k - 1))?,
             vec![if_else(
                 eqc(&r_t.e(), t_n - 1)?,
-                vec![set(&phase, ul(PLAN, 3)?)?, z(&p_e)?],
+                vec![set(&phase, ul(PLAN, 3)?)?, z(&p_e)?, z(&pe_qbase)?],
                 vec![
                     set(&r_t, inc(&r_t)?)?,
+                    set(&r_lbase, r_lbase.e().add(&ul(ls, laww)?)?)?,
+                    set(&r_xbase, r_xbase.e().add(&ul(xs, xaw)?)?)?,
                     z(&r_i)?,
                     set(&r_state, ul(R_SCAN, 2)?)?,
                 ],
@@ -1371,13 +1414,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     } else {
         p_e.e()
     };
-    let pe_base = zx(
-        &cat(vec![
-            Some(pe_e.clone()),
-            (log2(qp) > 0).then(|| Expr::zero(log2(qp))),
-        ])?,
-        law,
-    )?;
+    let pe_base = pe_qbase.e();
     let pe_n = if cw >= nw {
         m.wire_from("pe_n", pe_cnt.slice(nw - 1, 0)?)?.e()
     } else {
@@ -1385,6 +1422,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     };
     let plan = vec![
         set(&p_e, inc(&p_e)?)?,
+        set(&pe_qbase, pe_qbase.e().add(&ul(u64::from(mlt), law)?)?)?,
         if_else(
             reorder.e(),
             vec![if_(
@@ -1415,6 +1453,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
             vec![set(&o_d, inc(&o_d)?)?],
         )?,
         if_(o_final.e(), vec![set(&o_issued_all, ul(1, 1)?)?])?,
+        if_(bank_last(&o_d)?, vec![set(&o_row, inc(&o_row)?)?])?,
     ];
     if let Some(os) = &o_sel1 {
         out_issue.push(set(os, o_d.slice(lg_nb - 1, 0)?)?);
