@@ -47,7 +47,10 @@ pub use board::{
 pub use budget::{BudgetReport, ResourceEstimate, Utilisation, check_budget};
 pub use db::{BOARDS_DIR_ENV, BoardDb, Entry, Origin, builtin_board, builtin_sources, lookup_key};
 pub use error::{BoardError, Result};
-pub use zynq::accel::{AccelInterface, PortDir, PortSpec, RegArg, Register, sanitize_identifier};
+pub use zynq::accel::{
+    AccelInterface, PortDir, PortSpec, RegArg, Register, SegmentMatrix, StatusReg, WeightFetch,
+    WeightLayout, WeightSegment, sanitize_identifier,
+};
 pub use zynq::bundle::{
     BundleFiles, BundleSpec, Manifest, ManifestBudget, ManifestFile, SourceFile, render_bundle,
     write_bundle,

@@ -7,6 +7,7 @@ access is logged so the test can check offsets and order.
 import numpy as np
 
 LOG = []
+_NEXT_ADDR = [0x1000_0000]
 
 
 class PynqBuffer(np.ndarray):
@@ -21,7 +22,12 @@ class PynqBuffer(np.ndarray):
 
 
 def allocate(shape, dtype):
-    return np.zeros(shape, dtype=dtype).view(PynqBuffer)
+    buf = np.zeros(shape, dtype=dtype).view(PynqBuffer)
+    # A page-aligned fake physical address, different for every buffer.
+    buf.physical_address = _NEXT_ADDR[0]
+    _NEXT_ADDR[0] += (buf.nbytes + 0xFFF) // 0x1000 * 0x1000 + 0x1000
+    LOG.append(("allocate", buf.nbytes, buf.physical_address))
+    return buf
 
 
 class FakeIP:

@@ -39,6 +39,7 @@ namespace eval ::stub {
         xilinx.com:ip:zynq_ultra_ps_e:3.4
         xilinx.com:ip:zynq_ultra_ps_e:3.5
         xilinx.com:ip:axi_dma:7.1
+        xilinx.com:ip:axi_datamover:5.1
         xilinx.com:ip:smartconnect:1.0
         xilinx.com:ip:proc_sys_reset:5.0
         xilinx.com:ip:xlconcat:2.1
@@ -300,6 +301,15 @@ namespace eval ::stub {
             c_m_axi_mm2s_data_width 32 c_m_axi_s2mm_data_width 32 \
             c_mm2s_burst_size 16 c_s2mm_burst_size 16 c_addr_width 32 \
             c_include_mm2s_dre 0 c_include_s2mm_dre 0 c_micro_dma 0 c_sg_include_stscntrl_strm 0] \
+        axi_datamover [dict create \
+            c_include_mm2s Full c_include_s2mm Full \
+            c_m_axi_mm2s_data_width 32 c_m_axis_mm2s_tdata_width 32 \
+            c_m_axi_s2mm_data_width 32 c_s_axis_s2mm_tdata_width 32 \
+            c_mm2s_burst_size 16 c_s2mm_burst_size 16 \
+            c_mm2s_btt_used 16 c_s2mm_btt_used 16 \
+            c_include_mm2s_dre 0 c_include_s2mm_dre 0 \
+            c_include_mm2s_stsfifo 1 c_include_s2mm_stsfifo 1 \
+            c_mm2s_include_sf 1 c_s2mm_include_sf 1 c_addr_width 32] \
         smartconnect [dict create NUM_SI 1 NUM_MI 1 NUM_CLKS 1] \
         proc_sys_reset [dict create C_EXT_RST_WIDTH 4 C_AUX_RST_WIDTH 4 C_EXT_RESET_HIGH 0 C_AUX_RESET_HIGH 0] \
         xlconcat [dict create NUM_PORTS 2] \
@@ -393,6 +403,30 @@ proc ::stub::pins_of {cell} {
                     {s2mm_introut pin O intr 1 0} {s2mm_prmry_reset_out_n pin O rst_n 1 0}
             }
         }
+        axi_datamover {
+            # PG022 port names. The status stream is required here although Vivado would let it
+            # dangle: with nobody taking status words the DataMover stops after its status FIFO
+            # fills, so an unconnected status stream is a hang on the board.
+            set cmdw [expr {32 + [cfg $cell c_addr_width] + 8}]
+            if {[cfg $cell c_include_mm2s] ne "Omit"} {
+                lappend L {M_AXI_MM2S intf master aximm 0 1} \
+                    [list M_AXIS_MM2S intf master axis [cfg $cell c_m_axis_mm2s_tdata_width] 1] \
+                    [list S_AXIS_MM2S_CMD intf slave axis $cmdw 1] \
+                    {M_AXIS_MM2S_STS intf master axis 8 1} \
+                    {m_axi_mm2s_aclk pin I clk 1 1} {m_axi_mm2s_aresetn pin I rst_n 1 1} \
+                    {m_axis_mm2s_cmdsts_aclk pin I clk 1 1} {m_axis_mm2s_cmdsts_aresetn pin I rst_n 1 1} \
+                    {mm2s_err pin O data 1 0}
+            }
+            if {[cfg $cell c_include_s2mm] ne "Omit"} {
+                lappend L {M_AXI_S2MM intf master aximm 0 1} \
+                    [list S_AXIS_S2MM intf slave axis [cfg $cell c_s_axis_s2mm_tdata_width] 1] \
+                    [list S_AXIS_S2MM_CMD intf slave axis $cmdw 1] \
+                    {M_AXIS_S2MM_STS intf master axis 8 1} \
+                    {m_axi_s2mm_aclk pin I clk 1 1} {m_axi_s2mm_aresetn pin I rst_n 1 1} \
+                    {m_axis_s2mm_cmdsts_awclk pin I clk 1 1} {m_axis_s2mm_cmdsts_aresetn pin I rst_n 1 1} \
+                    {s2mm_err pin O data 1 0}
+            }
+        }
         smartconnect {
             for {set i 0} {$i < [cfg $cell NUM_SI]} {incr i} {
                 lappend L [list [format S%02d_AXI $i] intf slave aximm 0 1]
@@ -450,8 +484,12 @@ proc ::stub::module_pins {ref} {
     dict for {bus sigs} $groups {
         if {[string match *_axis_* $bus]} {
             set slave [string match s_* $bus]
+            # TLAST is optional (a command stream has none); TDATA, TVALID, TREADY are not.
             foreach {sig fwd} {tdata 1 tvalid 1 tready 0 tlast 1} {
                 if {![dict exists $sigs $sig]} {
+                    if {$sig eq "tlast"} {
+                        continue
+                    }
                     fail "module $ref: stream $bus lacks ${bus}_$sig"
                 }
                 set want [expr {($fwd == $slave) ? "input" : "output"}]
@@ -621,6 +659,28 @@ proc get_bd_intf_pins {args} {
 proc ::stub::check_config_value {cell key value} {
     set ip [dict get $::stub::cells $cell ip]
     set int [string is integer -strict $value]
+    if {$ip eq "axi_datamover"} {
+        switch -glob -- $key {
+            c_include_mm2s - c_include_s2mm {
+                if {[lsearch -exact {Full Basic Omit} $value] < 0} {
+                    fail "set_property CONFIG.$key on $cell: channel type is Full, Basic or Omit, got '$value'"
+                }
+                return
+            }
+            c_mm2s_btt_used - c_s2mm_btt_used {
+                if {!$int || $value < 8 || $value > 23} {
+                    fail "set_property CONFIG.$key on $cell: BTT width is 8..23 bits, got '$value'"
+                }
+                return
+            }
+            c_include_*_dre - c_include_*_stsfifo - c_*_include_sf {
+                if {[lsearch -exact {0 1 true false} $value] < 0} {
+                    fail "set_property CONFIG.$key on $cell: must be 0/1/true/false, got '$value'"
+                }
+                return
+            }
+        }
+    }
     switch -glob -- $key {
         PCW_USE_* - PCW_EN_* - PCW_IRQ_F2P_INTR - PSU__USE__* - PSU__FPGA_PL0_ENABLE - c_include_* - c_micro_dma - C_EXT_RESET_HIGH - C_AUX_RESET_HIGH {
             if {$value ne "0" && $value ne "1"} {
@@ -925,6 +985,14 @@ proc validate_bd_design {args} {
                     if {!$driven} {
                         lappend problems "input pin $path has no driver"
                     }
+                }
+            }
+        }
+        if {[dict get $c ip] eq "axi_datamover"} {
+            # PG022: the stream may not be wider than the memory map.
+            foreach {st mm} {c_m_axis_mm2s_tdata_width c_m_axi_mm2s_data_width c_s_axis_s2mm_tdata_width c_m_axi_s2mm_data_width} {
+                if {[::stub::cfg $cell $st] > [::stub::cfg $cell $mm]} {
+                    lappend problems "$cell: $st ([::stub::cfg $cell $st]) exceeds $mm ([::stub::cfg $cell $mm])"
                 }
             }
         }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use accelforge_boards::{
     AccelInterface, Board, BoardDb, BoardError, BundleOptions, BundleSpec, PortDir,
-    ResourceEstimate, SourceFile, write_bundle,
+    ResourceEstimate, SegmentMatrix, SourceFile, StatusReg, WeightFetch, WeightLayout,
+    write_bundle,
 };
 
 const TOP: &str = "af_test_top";
@@ -623,4 +624,257 @@ print("DRIVER OK")
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An interface with status registers and a weight fetch (two segments, one 16 x 8 matrix
+/// each, 8-bit weights, 4-byte beats), for the board's address width.
+fn fetch_accel_for(board: &Board) -> AccelInterface {
+    let mut a = accel_for(board);
+    a.status.push(StatusReg {
+        name: "loads".into(),
+        offset: 0x1C,
+        bits: 7,
+        doc: "expert loads".into(),
+    });
+    let m = |index| SegmentMatrix {
+        array: "w".into(),
+        index: Some(index),
+        rows: 16,
+        cols: 8,
+    };
+    let fetch = WeightFetch::packed(
+        32,
+        accelforge_boards::zynq::dma_addr_bits(board.ps),
+        2,
+        WeightLayout {
+            lanes: 4,
+            simd: 2,
+            elem_bits: 8,
+            elem_bytes: 1,
+        },
+        vec![(1, "a".into(), vec![m(0)]), (0, "b".into(), vec![m(1)])],
+    );
+    a.with_weight_fetch(fetch)
+}
+
+#[test]
+fn weight_fetch_bundles_pass_the_stub_on_every_board() {
+    let db = BoardDb::builtin().expect("built-ins");
+    for board in db.boards() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let accel = fetch_accel_for(board);
+        let f = accel.weight_fetch.as_ref().unwrap();
+        assert_eq!(f.segments[1].offset, 128, "second segment 64-byte aligned");
+        assert_eq!(f.image_bytes(), 256);
+        let dir = tmp.path().join("b");
+        write_bundle(&dir, &spec(board, &accel)).expect("bundle");
+        let out = run_build(&dir, &accel, &[]);
+        assert_ok(&out, &board.name);
+        let t = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
+        assert!(t.contains("CONFIG.NUM_SI {3} CONFIG.NUM_MI {1}"));
+        assert!(t.contains("CONFIG.c_mm2s_btt_used {8}"));
+        let py = dir.join(format!("{TOP}_driver.py"));
+        let c = Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(&py)
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    }
+}
+
+#[test]
+fn stub_catches_mutated_datamover_wiring() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let accel = fetch_accel_for(board);
+    let dir = tmp.path().join("b");
+    write_bundle(&dir, &spec(board, &accel)).expect("bundle");
+    let original = std::fs::read_to_string(dir.join("build.tcl")).expect("read");
+    let cases = [
+        // S2MM left in: its interfaces dangle.
+        (
+            "CONFIG.c_include_s2mm {Omit}",
+            "CONFIG.c_include_s2mm {Full}",
+            "is not connected",
+        ),
+        // Weight stream width differs from the accelerator's.
+        (
+            "CONFIG.c_m_axis_mm2s_tdata_width {32}",
+            "CONFIG.c_m_axis_mm2s_tdata_width {64}",
+            "M_AXIS_MM2S TDATA 64 bits, /accel_0/s_axis_w TDATA 32 bits",
+        ),
+        // 64-bit addresses give a 104-bit command the 72-bit port cannot take.
+        (
+            "CONFIG.c_addr_width {32} \\\n] $datamover",
+            "CONFIG.c_addr_width {64} \\\n] $datamover",
+            "S_AXIS_MM2S_CMD TDATA 104 bits",
+        ),
+        // Status stream forgotten: the DataMover would stop once its status FIFO fills.
+        (
+            "connect_bd_intf_net [get_bd_intf_pins axi_datamover_0/M_AXIS_MM2S_STS] [get_bd_intf_pins accel_0/s_axis_mm2s_sts]\n",
+            "",
+            "M_AXIS_MM2S_STS is not connected",
+        ),
+        // BTT width out of PG022's range.
+        (
+            "CONFIG.c_mm2s_btt_used {8}",
+            "CONFIG.c_mm2s_btt_used {24}",
+            "BTT width is 8..23",
+        ),
+        // Interconnect with one slave port too few.
+        (
+            "CONFIG.NUM_SI {3} CONFIG.NUM_MI {1}",
+            "CONFIG.NUM_SI {2} CONFIG.NUM_MI {1}",
+            "has no intf 'S02_AXI'",
+        ),
+    ];
+    for (from, to, needle) in cases {
+        assert!(
+            original.contains(from),
+            "mutation anchor {from:?} not in build.tcl"
+        );
+        std::fs::write(dir.join("build.tcl"), original.replace(from, to)).expect("write");
+        let out = run_build(&dir, &accel, &[]);
+        assert_fails(&out, needle);
+    }
+}
+
+fn wf(a: &mut AccelInterface) -> &mut WeightFetch {
+    a.weight_fetch.as_mut().unwrap()
+}
+
+#[test]
+fn weight_fetch_validation_names_the_problem() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    type Mutation = Box<dyn Fn(&mut AccelInterface)>;
+    let cases: Vec<(Mutation, &str)> = vec![
+        (
+            Box::new(|a| wf(a).stream_bits = 24),
+            "cannot be carried by the AXI DataMover",
+        ),
+        (
+            Box::new(|a| wf(a).segments[0].bytes = 1 << 23),
+            "23-bit BTT",
+        ),
+        (
+            Box::new(|a| wf(a).segments[1].offset = 96),
+            "multiple of 64",
+        ),
+        (Box::new(|a| wf(a).segments[1].id = 1), "repeats"),
+        (Box::new(|a| wf(a).segments[0].id = 4), "2-bit wreq_id"),
+        (
+            Box::new(|a| wf(a).segments[0].matrices[0].rows = 6),
+            "multiple of lanes",
+        ),
+        (
+            Box::new(|a| {
+                let w = wf(a);
+                w.addr_bits = 64;
+                w.status_offset += 4;
+            }),
+            "64-bit addresses but processing_system7 needs 32",
+        ),
+        (Box::new(|a| wf(a).status_offset = 0x1C), "already used"),
+        (Box::new(|a| a.status[0].bits = 40), "status[0].bits"),
+    ];
+    for (i, (mutate, needle)) in cases.iter().enumerate() {
+        let mut accel = fetch_accel_for(board);
+        mutate(&mut accel);
+        let err = write_bundle(&tmp.path().join(format!("c{i}")), &spec(board, &accel))
+            .expect_err(needle);
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+        assert!(!tmp.path().join(format!("c{i}")).exists());
+    }
+}
+
+#[test]
+fn weight_fetch_driver_runs_against_fake_pynq() {
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !numpy {
+        assert!(std::env::var("CI").is_err(), "numpy is needed in CI");
+        eprintln!("WARNING: numpy missing: weight_fetch_driver_runs_against_fake_pynq did NOT run");
+        return;
+    }
+    let db = BoardDb::builtin().expect("built-ins");
+    for board in ["pynq-z2", "kv260"] {
+        let board = db.get(board).expect("board");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let accel = fetch_accel_for(board);
+        let dir = tmp.path().join("b");
+        write_bundle(&dir, &spec(board, &accel)).expect("bundle");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_pynq.py"),
+            dir.join("pynq.py"),
+        )
+        .unwrap();
+        // Segment "a" (id 1) holds w[0], "b" (id 0) holds w[1]. With 16 x 8 matrices, 4 lanes
+        // and 2 columns per word, byte j of a segment is W[4t + lane][2kk + s] with
+        // j = ((t * 4 + kk) * 4 + lane) * 2 + s.
+        let check = r#"
+import numpy as np
+import pynq
+import af_test_top_driver as d
+assert d.weight_shapes() == {"w": (2, 16, 8)}
+w = (np.arange(2 * 16 * 8, dtype=np.int64).reshape(2, 16, 8) % 200) - 100
+img = d.pack_weights(w=w)
+assert img.size == 256
+for seg, off in ((0, 0), (1, 128)):
+    for t in range(4):
+        for kk in range(4):
+            for lane in range(4):
+                for s in range(2):
+                    j = ((t * 4 + kk) * 4 + lane) * 2 + s
+                    assert img[off + j] == (int(w[seg][4 * t + lane][2 * kk + s]) & 0xFF), (seg, j)
+assert not img[128 + 128:].any()
+accel = d.AfTestTop()
+try:
+    accel.run_batch(np.zeros(8, np.uint8), out_beats=1)
+except RuntimeError as e:
+    assert "load_weights" in str(e)
+else:
+    raise AssertionError("ran without weights")
+addr = accel.load_weights(w=w)
+writes = [e[1:] for e in pynq.LOG if e[0] == "write"]
+assert (d.REG_WEIGHTS_BASE, addr & 0xFFFFFFFF) in writes
+assert ("REG_WEIGHTS_BASE_HI" in dir(d)) == (d.WEIGHT_ADDR_BITS == 64)
+if d.WEIGHT_ADDR_BITS == 64:
+    assert (d.REG_WEIGHTS_BASE_HI, addr >> 32) in writes
+accel.ip.regs[d.REG_STAT_LOADS] = 5
+y, status = accel.run_batch(np.arange(16, dtype=np.uint8), out_beats=2, rows=1)
+assert status == {"loads": 5}, status
+assert y.tolist() == [v + 1 for v in range(8)], y
+accel.ip.regs[d.REG_FETCH_STATUS] = d.FETCH_ERROR | d.FETCH_DECERR | (3 << d.FETCH_COUNT_SHIFT)
+fs = accel.fetch_status()
+assert fs["error"] and fs["decerr"] and fs["segments_done"] == 3, fs
+try:
+    accel.run_batch(np.arange(16, dtype=np.uint8), out_beats=2)
+except RuntimeError as e:
+    assert "weight fetch failed" in str(e)
+else:
+    raise AssertionError("fetch error not reported")
+print("FETCH DRIVER OK")
+"#;
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(check)
+            .current_dir(&dir)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains("FETCH DRIVER OK"),
+            "{}: {}\n{}",
+            board.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

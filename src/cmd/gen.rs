@@ -69,6 +69,33 @@ impl BundleArgs {
         estimate: accelforge_boards::ResourceEstimate,
         max_transfer_bytes: u64,
     ) -> anyhow::Result<accelforge_boards::Manifest> {
+        self.write_with(
+            board_name,
+            out,
+            core,
+            template_params,
+            estimate,
+            max_transfer_bytes,
+            |accel, _| Ok(accel),
+        )
+    }
+
+    /// [`BundleArgs::write`], letting `customize` complete the interface for the board (e.g. add
+    /// a weight fetch, whose address width depends on the PS).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_with(
+        &self,
+        board_name: &str,
+        out: &Path,
+        core: &accelforge_hdl::Design,
+        template_params: serde_json::Value,
+        estimate: accelforge_boards::ResourceEstimate,
+        max_transfer_bytes: u64,
+        customize: impl FnOnce(
+            accelforge_boards::AccelInterface,
+            &accelforge_boards::Board,
+        ) -> anyhow::Result<accelforge_boards::AccelInterface>,
+    ) -> anyhow::Result<accelforge_boards::Manifest> {
         use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
         use accelforge_boards::zynq::wrapper::interface_for_core;
         let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
@@ -78,6 +105,7 @@ impl BundleArgs {
         let top = format!("{}_zynq", core.top_name());
         let accel = interface_for_core(core.top(), &top, clock, max_transfer_bytes)
             .context("describing the accelerator's AXI interface")?;
+        let accel = customize(accel, board)?;
         let req = GenerateRequest {
             board,
             accel: &accel,

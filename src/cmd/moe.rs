@@ -163,7 +163,8 @@ pub struct EstimateMoeArgs {
     pub run: RunOpts,
 }
 
-/// `gen moe`: write the Verilog and the parameters.
+/// `gen moe`: write the Verilog and the parameters, or with `--board` a Zynq bundle whose
+/// weights are fetched from DDR by an AXI DataMover.
 #[derive(Debug, Args)]
 pub struct GenMoeArgs {
     #[command(flatten)]
@@ -171,6 +172,55 @@ pub struct GenMoeArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Print JSON (with `--board`: keys `top`, `bundle`, `params`, `resources`, `manifest`).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub bundle: super::generate::BundleArgs,
+}
+
+/// The weight fetch of a MoE core: the packed DDR image holds the gate matrix (request id
+/// `experts`) and then expert 0..E-1 (ids 0..E-1, first layer then second), each segment laid out
+/// as [`model::segment_beats`] streams it. `id_bits` is the width of the core's `wreq_id`.
+pub fn moe_weight_fetch(
+    p: &MoeParams,
+    addr_bits: u32,
+    id_bits: u32,
+) -> accelforge_boards::WeightFetch {
+    use accelforge_boards::{SegmentMatrix, WeightFetch, WeightLayout};
+    let mat = |array: &str, index: Option<u32>, rows: u32, cols: u32| SegmentMatrix {
+        array: array.to_string(),
+        index,
+        rows,
+        cols,
+    };
+    let mut segments = vec![(
+        p.experts,
+        "gate".to_string(),
+        vec![mat("gate", None, p.experts, p.d_model)],
+    )];
+    for e in 0..p.experts {
+        segments.push((
+            e,
+            format!("expert{e}"),
+            vec![
+                mat("w1", Some(e), p.d_ff, p.d_model),
+                mat("w2", Some(e), p.d_model, p.d_ff),
+            ],
+        ));
+    }
+    WeightFetch::packed(
+        p.ddr_bytes_per_cycle * 8,
+        addr_bits,
+        id_bits,
+        WeightLayout {
+            lanes: p.lanes,
+            simd: p.simd,
+            elem_bits: p.types.weight.width(),
+            elem_bytes: p.weight_bytes(),
+        },
+        segments,
+    )
 }
 
 fn prepare(
@@ -269,6 +319,9 @@ pub fn estimate_moe(args: EstimateMoeArgs) -> anyhow::Result<()> {
 pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
     let p = args.moe.params()?;
     let design = rtl::design(&p).context("generating the MoE core")?;
+    if let Some(board) = &args.bundle.board {
+        return gen_moe_bundle(&args, board, &p, &design);
+    }
     let written = design
         .write_to(&args.out)
         .with_context(|| format!("writing Verilog to {}", args.out.display()))?;
@@ -278,6 +331,62 @@ pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", pj.display()))?;
     for f in written.iter().chain([&pj]) {
         println!("{}", f.display());
+    }
+    Ok(())
+}
+
+fn gen_moe_bundle(
+    args: &GenMoeArgs,
+    board: &str,
+    p: &MoeParams,
+    design: &accelforge_hdl::Design,
+) -> anyhow::Result<()> {
+    let res = cost::resources(p)?;
+    // The MoE resource model counts DSPs and block RAM exactly but has no LUT/FF terms yet, so
+    // the budget check covers DSP and BRAM only.
+    let estimate = accelforge_boards::ResourceEstimate {
+        lut: 0,
+        ff: 0,
+        dsp: res.dsp,
+        bram18: res.bram18,
+        uram: 0,
+    };
+    let id_bits = design
+        .top()
+        .port("wreq_id")
+        .map(|port| port.width)
+        .context("the MoE core has no `wreq_id` port")?;
+    // One batch moves tokens x d_model elements each way.
+    let elems = u64::from(p.tokens) * u64::from(p.d_model);
+    let max_transfer = elems * u64::from(p.input_bytes().max(p.output_bytes()).next_power_of_two());
+    let manifest = args.bundle.write_with(
+        board,
+        &args.out,
+        design,
+        serde_json::to_value(p)?,
+        estimate,
+        max_transfer,
+        |accel, b| {
+            let addr_bits = accelforge_boards::zynq::dma_addr_bits(b.ps);
+            Ok(accel.with_weight_fetch(moe_weight_fetch(p, addr_bits, id_bits)))
+        },
+    )?;
+    if args.json {
+        let v = json!({ "top": design.top_name(), "bundle": args.out.display().to_string(), "params": p, "resources": res, "manifest": manifest });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("Zynq bundle for {board} in {}:", args.out.display());
+        for f in &manifest.files {
+            println!("  {:<40} {}", f.path, f.role);
+        }
+        println!(
+            "estimated: {} DSP, {} RAMB18 (the MoE model has no LUT/FF estimate)",
+            res.dsp, res.bram18
+        );
+        println!(
+            "build the bitstream with: cd {} && vivado -mode batch -source build.tcl",
+            args.out.display()
+        );
     }
     Ok(())
 }

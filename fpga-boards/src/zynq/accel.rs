@@ -32,6 +32,30 @@ pub const AP_AUTO_RESTART_BIT: u32 = 7;
 /// AXI DMA simple mode counts bytes in a register of at most 26 bits (PG021).
 pub const DMA_MAX_LENGTH_BITS: u32 = 26;
 
+/// The AXI DataMover's bytes-to-transfer field is at most 23 bits (PG022, `c_mm2s_btt_used`
+/// 8..=23), so one weight segment is at most 8,388,607 bytes.
+pub const DATAMOVER_MAX_BTT_BITS: u32 = 23;
+/// Smallest `c_mm2s_btt_used` the DataMover accepts.
+pub const DATAMOVER_MIN_BTT_BITS: u32 = 8;
+/// Alignment of every weight segment in the packed DDR image. Without the DataMover's
+/// realignment engine a transfer must start at a multiple of its memory-map width (at most 512
+/// bits here); 64 bytes covers every width and costs at most 63 bytes of padding per segment.
+pub const WEIGHT_SEGMENT_ALIGN: u64 = 64;
+/// Fetch status register: a DataMover status reported INTERR, DECERR or SLVERR.
+pub const FETCH_ERROR_BIT: u32 = 0;
+/// Fetch status register: INTERR seen (e.g. a zero byte count).
+pub const FETCH_INTERR_BIT: u32 = 1;
+/// Fetch status register: DECERR seen (the address decodes to nothing).
+pub const FETCH_DECERR_BIT: u32 = 2;
+/// Fetch status register: SLVERR seen (the memory reported an error).
+pub const FETCH_SLVERR_BIT: u32 = 3;
+/// Fetch status register: a DataMover command is waiting to be accepted.
+pub const FETCH_CMD_PENDING_BIT: u32 = 4;
+/// Fetch status register: low bit of the last status's TAG (4 bits, the segment id's low bits).
+pub const FETCH_LAST_TAG_LSB: u32 = 8;
+/// Fetch status register: low bit of the 16-bit count of segments completed this command.
+pub const FETCH_COUNT_LSB: u32 = 16;
+
 /// One scalar argument register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +68,163 @@ pub struct RegArg {
     pub bits: u32,
     /// One-line description for the driver's docstring.
     pub doc: String,
+}
+
+/// One read-only status register showing a core output `stat_<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReg {
+    /// Counter name; the core's port is `stat_<name>`, the driver's constant `REG_STAT_<NAME>`.
+    pub name: String,
+    /// Byte offset in the s_axi_control window (≥ 0x10, multiple of 4).
+    pub offset: u32,
+    /// Significant bits, 1..=32 (the port's width).
+    pub bits: u32,
+    /// One-line description.
+    pub doc: String,
+}
+
+/// How a template's weight matrices are laid out in a streamed segment: tiles of `lanes`
+/// consecutive rows; in a tile, words of `simd` columns (`kk` = 0, 1, …); in a word, lane-major
+/// (`W[t·lanes + lane][kk·simd + s]`); `beat_bytes / elem_bytes` elements per beat, element `i`
+/// in bytes `i·elem_bytes ..`, two's complement in the low `elem_bits` bits and zero above; the
+/// last beat of a segment is zero-padded. This is the MAC array's weight-buffer word order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightLayout {
+    /// Rows per tile (output neurons computed in parallel).
+    pub lanes: u32,
+    /// Columns per word (inputs per lane per cycle).
+    pub simd: u32,
+    /// Bits of one weight.
+    pub elem_bits: u32,
+    /// Bytes one weight occupies on the stream.
+    pub elem_bytes: u32,
+}
+
+/// One matrix of a weight segment: `arrays[array]` (or `arrays[array][index]`) in the driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentMatrix {
+    /// Name of the array the host passes (a Python keyword argument of `pack_weights`).
+    pub array: String,
+    /// Index into the array's first axis, for stacked matrices (one per expert).
+    pub index: Option<u32>,
+    /// Rows (a multiple of `lanes`).
+    pub rows: u32,
+    /// Columns (a multiple of `simd`).
+    pub cols: u32,
+}
+
+/// One segment of the packed weight image: what one weight request fetches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightSegment {
+    /// The id the core puts on `wreq_id` to ask for this segment.
+    pub id: u32,
+    /// Name for messages and the driver.
+    pub name: String,
+    /// Byte offset in the image (a multiple of [`WEIGHT_SEGMENT_ALIGN`]).
+    pub offset: u64,
+    /// Bytes streamed (the DataMover's BTT): whole beats, padding included.
+    pub bytes: u64,
+    /// The matrices streamed one after another.
+    pub matrices: Vec<SegmentMatrix>,
+}
+
+/// Weight fetch in the PL: the wrapper turns each `wreq` handshake of the core into an AXI
+/// DataMover MM2S command for that segment at `weights_base + offset` and streams the data into
+/// the core's `s_axis_w`, so weights come from DDR without the CPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightFetch {
+    /// Width of the weight stream (`s_axis_w_tdata`), the DataMover's MM2S stream width.
+    pub stream_bits: u32,
+    /// Address bits of the DataMover command: 32 (Zynq-7000) or 64 (UltraScale+).
+    pub addr_bits: u32,
+    /// Width of the core's `wreq_id`.
+    pub id_bits: u32,
+    /// How matrices are packed into segments.
+    pub layout: WeightLayout,
+    /// The segments in image order.
+    pub segments: Vec<WeightSegment>,
+    /// Offset of the `weights_base` register (low word; the high word follows at +4 when
+    /// `addr_bits` is 64).
+    pub base_offset: u32,
+    /// Offset of the read-only fetch status register.
+    pub status_offset: u32,
+}
+
+impl WeightFetch {
+    /// Lays `segments` (`(id, name, matrices)`, in image order) out one after another, each
+    /// aligned to [`WEIGHT_SEGMENT_ALIGN`] and sized as streamed. Register offsets are left at 0
+    /// for [`AccelInterface::with_weight_fetch`] to place.
+    pub fn packed(
+        stream_bits: u32,
+        addr_bits: u32,
+        id_bits: u32,
+        layout: WeightLayout,
+        segments: Vec<(u32, String, Vec<SegmentMatrix>)>,
+    ) -> Self {
+        let beat = u64::from(stream_bits / 8).max(1);
+        let per_beat = (beat / u64::from(layout.elem_bytes.max(1))).max(1);
+        let mut offset = 0u64;
+        let segments = segments
+            .into_iter()
+            .map(|(id, name, matrices)| {
+                let elems: u64 = matrices
+                    .iter()
+                    .map(|m| u64::from(m.rows) * u64::from(m.cols))
+                    .sum();
+                let bytes = elems.div_ceil(per_beat) * beat;
+                let seg = WeightSegment {
+                    id,
+                    name,
+                    offset,
+                    bytes,
+                    matrices,
+                };
+                offset = (offset + bytes).div_ceil(WEIGHT_SEGMENT_ALIGN) * WEIGHT_SEGMENT_ALIGN;
+                seg
+            })
+            .collect();
+        WeightFetch {
+            stream_bits,
+            addr_bits,
+            id_bits,
+            layout,
+            segments,
+            base_offset: 0,
+            status_offset: 0,
+        }
+    }
+
+    /// Bytes of the whole image (the end of the last segment).
+    pub fn image_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| s.offset + s.bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Bits of the DataMover's BTT field this design needs (`c_mm2s_btt_used`).
+    pub fn btt_bits(&self) -> u32 {
+        let largest = self.segments.iter().map(|s| s.bytes).max().unwrap_or(1);
+        (u64::BITS - largest.leading_zeros()).clamp(DATAMOVER_MIN_BTT_BITS, DATAMOVER_MAX_BTT_BITS)
+    }
+
+    /// Width of the DataMover command word: BTT/type/DSA/EOF/DRR (32 bits), the address, TAG
+    /// and reserved (4 + 4): 72 bits with 32-bit addresses, 104 with 64-bit (PG022).
+    pub fn cmd_bits(&self) -> u32 {
+        32 + self.addr_bits + 8
+    }
+
+    /// Memory-map data width of the DataMover: the stream width, at least 32 (PG022: the
+    /// stream may not be wider than the memory map, and the memory map is at least 32 bits).
+    pub fn mm_bits(&self) -> u32 {
+        self.stream_bits.max(32)
+    }
 }
 
 /// The accelerator's interface as the wrapped Verilog top exposes it.
@@ -62,6 +243,12 @@ pub struct AccelInterface {
     pub clock_mhz: f64,
     /// Largest single DMA transfer in bytes (sizes the DMA length register).
     pub max_transfer_bytes: u64,
+    /// Read-only status registers (the core's `stat_<name>` outputs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<StatusReg>,
+    /// Weight fetch from DDR through an AXI DataMover, for cores with a weight request port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_fetch: Option<WeightFetch>,
 }
 
 /// Direction of a top-level port.
@@ -96,6 +283,9 @@ pub struct Register {
     pub bits: u32,
     /// Description.
     pub doc: String,
+    /// Read-only (status): writes are ignored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 const PYTHON_KEYWORDS: &[&str] = &[
@@ -210,7 +400,25 @@ impl AccelInterface {
             args,
             clock_mhz,
             max_transfer_bytes,
+            status: Vec::new(),
+            weight_fetch: None,
         }
+    }
+
+    /// Adds weight fetch, placing its registers (`weights_base`, its high word when the
+    /// addresses have 64 bits, the fetch status) after every register used so far.
+    pub fn with_weight_fetch(mut self, mut fetch: WeightFetch) -> Self {
+        let next = self
+            .register_map()
+            .iter()
+            .map(|r| r.offset + 4)
+            .max()
+            .unwrap_or(FIRST_ARG_OFFSET)
+            .max(FIRST_ARG_OFFSET);
+        fetch.base_offset = next;
+        fetch.status_offset = next + if fetch.addr_bits > 32 { 8 } else { 4 };
+        self.weight_fetch = Some(fetch);
+        self
     }
 
     fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> BoardError {
@@ -316,6 +524,185 @@ impl AccelInterface {
             }
             used.push((a.offset, &a.name));
         }
+        for (i, st) in self.status.iter().enumerate() {
+            let f = |k: &str| format!("status[{i}].{k}");
+            if !is_identifier(&st.name) || st.name.starts_with('_') {
+                return Err(self.err(
+                    f("name"),
+                    format!("`{}` is not a usable identifier", st.name),
+                ));
+            }
+            if !(1..=32).contains(&st.bits) {
+                return Err(self.err(
+                    f("bits"),
+                    format!("{} must be 1..=32 (one 32-bit register)", st.bits),
+                ));
+            }
+            if self.status[..i]
+                .iter()
+                .any(|b| b.name.eq_ignore_ascii_case(&st.name))
+            {
+                return Err(self.err(f("name"), format!("`{}` repeats", st.name)));
+            }
+            if st.doc.contains(['\n', '\r']) {
+                return Err(self.err(f("doc"), "must be a single line"));
+            }
+        }
+        if let Some(wf) = &self.weight_fetch {
+            self.validate_fetch(wf)?;
+        }
+        // Every register (arguments, status, fetch) needs its own word.
+        let regs = self.register_map();
+        for (i, r) in regs.iter().enumerate() {
+            if r.offset < FIRST_ARG_OFFSET && i >= 4 {
+                return Err(self.err(
+                    r.const_name.clone(),
+                    format!(
+                        "offset 0x{:02X} is below 0x10 (0x00-0x0C are ap_ctrl/GIE/IER/ISR)",
+                        r.offset
+                    ),
+                ));
+            }
+            if r.offset % ARG_STRIDE != 0 || r.offset >= 0x1_0000 {
+                return Err(self.err(
+                    r.const_name.clone(),
+                    format!(
+                        "offset 0x{:X} must be a multiple of 4 inside the 64 KiB window",
+                        r.offset
+                    ),
+                ));
+            }
+            if let Some(o) = regs[..i].iter().find(|o| o.offset == r.offset) {
+                return Err(self.err(
+                    r.const_name.clone(),
+                    format!(
+                        "offset 0x{:02X} is already used by {}",
+                        r.offset, o.const_name
+                    ),
+                ));
+            }
+            if regs[..i].iter().any(|o| o.const_name == r.const_name) {
+                return Err(self.err(
+                    r.const_name.clone(),
+                    "two registers would get this driver constant",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_fetch(&self, wf: &WeightFetch) -> Result<()> {
+        let e = |field: &str, problem: String| self.err(format!("weight_fetch.{field}"), problem);
+        if !(8..=1024).contains(&wf.stream_bits) || !wf.stream_bits.is_power_of_two() {
+            return Err(e(
+                "stream_bits",
+                format!(
+                    "a {}-bit ({} byte) weight stream cannot be carried by the AXI DataMover, whose MM2S stream is 8, 16, 32, ..., 1024 bits: use a power-of-two number of bytes per cycle (1, 2, 4, ..., 128)",
+                    wf.stream_bits,
+                    f64::from(wf.stream_bits) / 8.0
+                ),
+            ));
+        }
+        if wf.addr_bits != 32 && wf.addr_bits != 64 {
+            return Err(e(
+                "addr_bits",
+                format!(
+                    "{} must be 32 (Zynq-7000) or 64 (UltraScale+)",
+                    wf.addr_bits
+                ),
+            ));
+        }
+        if !(1..=16).contains(&wf.id_bits) {
+            return Err(e("id_bits", format!("{} must be 1..=16", wf.id_bits)));
+        }
+        let l = &wf.layout;
+        let beat = wf.stream_bits / 8;
+        if l.lanes == 0
+            || l.simd == 0
+            || l.elem_bytes == 0
+            || l.elem_bits == 0
+            || l.elem_bits > 8 * l.elem_bytes
+            || l.elem_bits > 32
+            || !beat.is_multiple_of(l.elem_bytes)
+        {
+            return Err(e(
+                "layout",
+                format!(
+                    "lanes {} / simd {} / {}-bit weights in {} byte(s) do not pack into {beat}-byte beats",
+                    l.lanes, l.simd, l.elem_bits, l.elem_bytes
+                ),
+            ));
+        }
+        if wf.segments.is_empty() {
+            return Err(e("segments", "no segments".into()));
+        }
+        let per_beat = u64::from(beat / l.elem_bytes);
+        let max_btt = (1u64 << DATAMOVER_MAX_BTT_BITS) - 1;
+        for (i, s) in wf.segments.iter().enumerate() {
+            let f = |k: &str| format!("segments[{i}].{k}");
+            if u64::from(s.id) >= 1u64 << wf.id_bits {
+                return Err(e(
+                    &f("id"),
+                    format!("{} does not fit the {}-bit wreq_id", s.id, wf.id_bits),
+                ));
+            }
+            if wf.segments[..i].iter().any(|o| o.id == s.id) {
+                return Err(e(&f("id"), format!("segment id {} repeats", s.id)));
+            }
+            if s.bytes == 0 || s.bytes > max_btt {
+                return Err(e(
+                    &f("bytes"),
+                    format!(
+                        "segment `{}` is {} bytes; one AXI DataMover command moves 1..={max_btt} bytes (23-bit BTT): use smaller matrices",
+                        s.name, s.bytes
+                    ),
+                ));
+            }
+            if !s.offset.is_multiple_of(WEIGHT_SEGMENT_ALIGN) {
+                return Err(e(
+                    &f("offset"),
+                    format!("{} is not a multiple of {WEIGHT_SEGMENT_ALIGN}", s.offset),
+                ));
+            }
+            if let Some(o) = wf.segments[..i]
+                .iter()
+                .find(|o| s.offset < o.offset + o.bytes && o.offset < s.offset + s.bytes)
+            {
+                return Err(e(
+                    &f("offset"),
+                    format!("segment `{}` overlaps `{}`", s.name, o.name),
+                ));
+            }
+            let mut elems = 0u64;
+            for m in &s.matrices {
+                if !is_identifier(&m.array)
+                    || m.rows == 0
+                    || m.cols == 0
+                    || !m.rows.is_multiple_of(l.lanes)
+                    || !m.cols.is_multiple_of(l.simd)
+                {
+                    return Err(e(
+                        &f("matrices"),
+                        format!(
+                            "`{}` ({} x {}) must be a usable name with rows a multiple of lanes {} and columns of simd {}",
+                            m.array, m.rows, m.cols, l.lanes, l.simd
+                        ),
+                    ));
+                }
+                elems += u64::from(m.rows) * u64::from(m.cols);
+            }
+            if elems.div_ceil(per_beat) * u64::from(beat) != s.bytes {
+                return Err(e(
+                    &f("bytes"),
+                    format!(
+                        "segment `{}` holds {elems} weights, {} bytes as streamed, not {}",
+                        s.name,
+                        elems.div_ceil(per_beat) * u64::from(beat),
+                        s.bytes
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -323,11 +710,12 @@ impl AccelInterface {
     /// emits for four control registers plus a few arguments).
     pub fn ctrl_addr_bits(&self) -> u32 {
         let top = self
-            .args
+            .register_map()
             .iter()
-            .map(|a| a.offset + 4)
+            .map(|r| r.offset + 4)
             .max()
-            .unwrap_or(FIRST_ARG_OFFSET);
+            .unwrap_or(FIRST_ARG_OFFSET)
+            .max(FIRST_ARG_OFFSET);
         let bits = u32::BITS - (top - 1).leading_zeros();
         bits.max(6)
     }
@@ -347,24 +735,28 @@ impl AccelInterface {
                 bits: 8,
                 doc: "ap_ctrl: bit0 start, bit1 done, bit2 idle, bit3 ready, bit7 auto_restart"
                     .into(),
+                read_only: false,
             },
             Register {
                 const_name: "REG_GIE".into(),
                 offset: GIE_OFFSET,
                 bits: 1,
                 doc: "global interrupt enable".into(),
+                read_only: false,
             },
             Register {
                 const_name: "REG_IER".into(),
                 offset: IER_OFFSET,
                 bits: 2,
                 doc: "IP interrupt enable: bit0 done, bit1 ready".into(),
+                read_only: false,
             },
             Register {
                 const_name: "REG_ISR".into(),
                 offset: ISR_OFFSET,
                 bits: 2,
                 doc: "IP interrupt status (toggle on write): bit0 done, bit1 ready".into(),
+                read_only: false,
             },
         ];
         regs.extend(self.args.iter().map(|a| Register {
@@ -372,7 +764,43 @@ impl AccelInterface {
             offset: a.offset,
             bits: a.bits,
             doc: a.doc.clone(),
+            read_only: false,
         }));
+        regs.extend(self.status.iter().map(|s| Register {
+            const_name: status_const_name(&s.name),
+            offset: s.offset,
+            bits: s.bits,
+            doc: s.doc.clone(),
+            read_only: true,
+        }));
+        if let Some(f) = &self.weight_fetch {
+            regs.push(Register {
+                const_name: "REG_WEIGHTS_BASE".into(),
+                offset: f.base_offset,
+                bits: 32,
+                doc: "DDR byte address of the packed weight image (low 32 bits)".into(),
+                read_only: false,
+            });
+            if f.addr_bits > 32 {
+                regs.push(Register {
+                    const_name: "REG_WEIGHTS_BASE_HI".into(),
+                    offset: f.base_offset + 4,
+                    bits: f.addr_bits - 32,
+                    doc: "DDR byte address of the packed weight image (high bits)".into(),
+                    read_only: false,
+                });
+            }
+            regs.push(Register {
+                const_name: "REG_FETCH_STATUS".into(),
+                offset: f.status_offset,
+                bits: 32,
+                doc: format!(
+                    "weight fetch: bit{FETCH_ERROR_BIT} error, bit{FETCH_INTERR_BIT} INTERR, bit{FETCH_DECERR_BIT} DECERR, bit{FETCH_SLVERR_BIT} SLVERR, bit{FETCH_CMD_PENDING_BIT} command pending, bits{}:{FETCH_LAST_TAG_LSB} last tag, bits31:{FETCH_COUNT_LSB} segments done; cleared when a command starts",
+                    FETCH_LAST_TAG_LSB + 3
+                ),
+                read_only: true,
+            });
+        }
         regs
     }
 
@@ -396,6 +824,22 @@ impl AccelInterface {
             v.push(p(format!("{prefix}_tvalid"), data_dir, 1));
             v.push(p(format!("{prefix}_tready"), back, 1));
             v.push(p(format!("{prefix}_tlast"), data_dir, 1));
+        }
+        if let Some(f) = &self.weight_fetch {
+            v.push(p(
+                "m_axis_mm2s_cmd_tdata".into(),
+                PortDir::Output,
+                f.cmd_bits(),
+            ));
+            v.push(p("m_axis_mm2s_cmd_tvalid".into(), PortDir::Output, 1));
+            v.push(p("m_axis_mm2s_cmd_tready".into(), PortDir::Input, 1));
+            v.push(p("s_axis_mm2s_sts_tdata".into(), PortDir::Input, 8));
+            v.push(p("s_axis_mm2s_sts_tvalid".into(), PortDir::Input, 1));
+            v.push(p("s_axis_mm2s_sts_tready".into(), PortDir::Output, 1));
+            v.push(p("s_axis_w_tdata".into(), PortDir::Input, f.stream_bits));
+            v.push(p("s_axis_w_tvalid".into(), PortDir::Input, 1));
+            v.push(p("s_axis_w_tready".into(), PortDir::Output, 1));
+            v.push(p("s_axis_w_tlast".into(), PortDir::Input, 1));
         }
         let addr = self.ctrl_addr_bits();
         for (sig, dir, width) in AXI_LITE_PORTS {
@@ -429,4 +873,9 @@ impl AccelInterface {
 /// The Python constant name for an argument register.
 pub fn arg_const_name(arg: &str) -> String {
     format!("REG_ARG_{}", arg.to_ascii_uppercase())
+}
+
+/// The Python constant name for a status register.
+pub fn status_const_name(name: &str) -> String {
+    format!("REG_STAT_{}", name.to_ascii_uppercase())
 }

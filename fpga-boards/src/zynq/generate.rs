@@ -37,6 +37,9 @@ pub fn generate_bundle(
     core: &Design,
     req: &GenerateRequest<'_>,
 ) -> Result<Manifest, BoardError> {
+    // Interface and board problems (a weight stream the DataMover cannot carry, a segment too
+    // large for one command) are named before anything else is done.
+    super::ZynqDesign::new(req.board, req.accel, req.options.clone())?;
     let report = check_budget(req.board, &req.estimate);
     if !report.fits() && !req.allow_over_budget {
         let lines: Vec<String> = report

@@ -130,5 +130,7 @@ pub fn interface(name: &str, stream_bits: u32, clock_mhz: f64) -> AccelInterface
         ],
         clock_mhz,
         max_transfer_bytes: 65_535 * u64::from(stream_bits / 8),
+        status: Vec::new(),
+        weight_fetch: None,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accel;
 pub mod bundle;
+pub mod fetch;
 pub mod generate;
 pub mod loopback;
 pub mod pynq;
@@ -18,6 +19,15 @@ use accel::AccelInterface;
 /// `accelforge-boards <version>`, written into every generated file.
 pub fn generator_id() -> String {
     format!("accelforge-boards {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Address bits of the DMA engines on this PS: 32 on Zynq-7000; 64 on UltraScale+, whose DDR
+/// above 2 GiB sits at 0x8_0000_0000 where PYNQ may allocate.
+pub fn dma_addr_bits(ps: PsType) -> u32 {
+    match ps {
+        PsType::Ps7 => 32,
+        PsType::Psu => 64,
+    }
 }
 
 /// Knobs of the generated project.
@@ -118,6 +128,16 @@ impl<'a> ZynqDesign<'a> {
                 ))
             })?;
         let dma_port_width = port.widths.iter().copied().max().unwrap_or(32);
+        if let Some(f) = &accel.weight_fetch
+            && f.addr_bits != dma_addr_bits(board.ps)
+        {
+            return Err(mismatch(format!(
+                "the weight fetch uses {}-bit addresses but {} needs {} (DDR above 4 GiB on UltraScale+)",
+                f.addr_bits,
+                board.ps.ip_name(),
+                dma_addr_bits(board.ps)
+            )));
+        }
         Ok(Self {
             board,
             accel,

@@ -47,7 +47,7 @@ IN_BEAT_BYTES = @IN_BYTES@
 OUT_BEAT_BYTES = @OUT_BYTES@
 # The DMA length register has @LEN_BITS@ bits.
 MAX_TRANSFER_BYTES = @MAX_BYTES@
-
+@MODULE_EXTRA@
 
 class @CLASS@:
     """@TOP@ behind an AXI DMA: arguments by register, data by stream."""
@@ -119,13 +119,180 @@ class @CLASS@:
         finally:
             in_buf.freebuffer()
             out_buf.freebuffer()
-
+@CLASS_EXTRA@
 
 if __name__ == "__main__":
     accel = @CLASS@()
-    x = np.zeros(IN_BEAT_BYTES * 16, dtype=np.uint8)
+@MAIN@"#;
+
+const MAIN_PLAIN: &str = r#"    x = np.zeros(IN_BEAT_BYTES * 16, dtype=np.uint8)
     y = accel.run(x, out_beats=16@ARGS_EXAMPLE@)
     print("output:", y)
+"#;
+
+const MAIN_FETCH: &str = r#"    accel.load_weights(**{k: np.zeros(s, dtype=np.int64) for k, s in weight_shapes().items()})
+    x = np.zeros(IN_BEAT_BYTES * 16, dtype=np.uint8)
+    y, status = accel.run_batch(x, out_beats=16@ARGS_EXAMPLE@)
+    print("output:", y, "status:", status)
+"#;
+
+const STATUS_PY: &str = r#"
+# Read-only status registers: name -> (offset, significant bits).
+STATUS = {
+@STATUS_TABLE@}
+"#;
+
+const STATUS_METHODS: &str = r#"
+    def read_status(self):
+        """Read every status register: a dict of name -> value."""
+        return {name: self.ip.read(off) & ((1 << bits) - 1) for name, (off, bits) in STATUS.items()}
+"#;
+
+const FETCH_PY: &str = r#"
+# Weight fetch: the accelerator reads its weights itself, through an AXI DataMover, from one
+# packed image in DDR whose address is in REG_WEIGHTS_BASE. Each segment is what one weight
+# request fetches; pack_weights() builds the image, load_weights() puts it in DDR.
+WEIGHT_ADDR_BITS = @ADDR_BITS@
+WEIGHT_BEAT_BYTES = @BEAT_BYTES@
+WEIGHT_SEGMENT_ALIGN = @ALIGN@
+WEIGHT_IMAGE_BYTES = @IMAGE_BYTES@
+# Layout inside a segment: tiles of LANES rows; in a tile, words of SIMD columns; in a word,
+# lane-major W[t*LANES + lane][kk*SIMD + s]; WEIGHT_BEAT_BYTES // WEIGHT_BYTES weights per beat,
+# weight i in bytes i*WEIGHT_BYTES.., two's complement in the low WEIGHT_BITS bits, zero above;
+# the segment's last beat is zero-padded.
+LAYOUT_LANES = @LANES@
+LAYOUT_SIMD = @SIMD@
+WEIGHT_BITS = @ELEM_BITS@
+WEIGHT_BYTES = @ELEM_BYTES@
+# (request id, name, byte offset, bytes, [(array, index or None, rows, cols), ...]), image order.
+SEGMENTS = [
+@SEGMENTS_TABLE@]
+# REG_FETCH_STATUS bits.
+FETCH_ERROR = 1 << @ERR_BIT@
+FETCH_INTERR = 1 << @INTERR_BIT@
+FETCH_DECERR = 1 << @DECERR_BIT@
+FETCH_SLVERR = 1 << @SLVERR_BIT@
+FETCH_CMD_PENDING = 1 << @PENDING_BIT@
+FETCH_LAST_TAG_SHIFT = @TAG_LSB@
+FETCH_COUNT_SHIFT = @COUNT_LSB@
+
+
+def weight_shapes():
+    """The shape of every array pack_weights() takes: name -> tuple."""
+    shapes = {}
+    for _, _, _, _, mats in SEGMENTS:
+        for array, index, rows, cols in mats:
+            if index is None:
+                shapes[array] = (rows, cols)
+            else:
+                n = max(index + 1, shapes.get(array, (0,))[0])
+                shapes[array] = (n, rows, cols)
+    return shapes
+
+
+def _segment_elements(arrays, mats):
+    parts = []
+    for array, index, rows, cols in mats:
+        a = np.asarray(arrays[array])
+        m = a if index is None else a[index]
+        if m.shape != (rows, cols):
+            raise ValueError("%s%s has shape %s, expected (%d, %d)" % (
+                array, "" if index is None else "[%d]" % index, m.shape, rows, cols))
+        if not np.issubdtype(m.dtype, np.integer):
+            raise TypeError("%s holds %s; pass raw fixed-point integers" % (array, m.dtype))
+        m = m.astype(np.int64)
+        lo, hi = -(1 << (WEIGHT_BITS - 1)), (1 << WEIGHT_BITS) - 1
+        if m.size and (m.min() < lo or m.max() > hi):
+            raise ValueError("%s has values outside %d bits" % (array, WEIGHT_BITS))
+        # (tile, lane, word, s) -> (tile, word, lane, s): the weight-buffer word order.
+        t = m.reshape(rows // LAYOUT_LANES, LAYOUT_LANES, cols // LAYOUT_SIMD, LAYOUT_SIMD)
+        parts.append(t.transpose(0, 2, 1, 3).reshape(-1))
+    return np.concatenate(parts)
+
+
+def pack_weights(**arrays):
+    """Pack weight matrices (numpy integer arrays of raw fixed-point values, the shapes of
+    weight_shapes()) into the image the accelerator fetches: a uint8 array of
+    WEIGHT_IMAGE_BYTES bytes, every segment at its offset, gaps zero."""
+    need = weight_shapes()
+    unknown = sorted(set(arrays) - set(need))
+    missing = sorted(set(need) - set(arrays))
+    if unknown or missing:
+        raise TypeError("pack_weights: unknown %s, missing %s (expected %s)" % (unknown, missing, sorted(need)))
+    per_beat = WEIGHT_BEAT_BYTES // WEIGHT_BYTES
+    image = np.zeros(WEIGHT_IMAGE_BYTES, dtype=np.uint8)
+    for _, name, offset, nbytes, mats in SEGMENTS:
+        e = _segment_elements(arrays, mats)
+        raw = (e & ((1 << WEIGHT_BITS) - 1)).astype("<u8").view(np.uint8).reshape(-1, 8)
+        beats = -(-e.size // per_beat)
+        seg = np.zeros((beats * per_beat, WEIGHT_BYTES), dtype=np.uint8)
+        seg[: e.size] = raw[:, :WEIGHT_BYTES]
+        seg = seg.reshape(beats, per_beat * WEIGHT_BYTES)
+        if beats * WEIGHT_BEAT_BYTES != nbytes:
+            raise AssertionError("segment %s: %d beats but %d bytes" % (name, beats, nbytes))
+        image[offset : offset + nbytes] = seg.reshape(-1)
+    return image
+"#;
+
+const FETCH_METHODS: &str = r#"
+    def load_weights(self, **arrays):
+        """Pack the weights (see pack_weights), copy them into a DDR buffer and write its address
+        to REG_WEIGHTS_BASE. The buffer stays allocated until the next load_weights or
+        free_weights; returns its physical address."""
+        image = pack_weights(**arrays)
+        buf = allocate(shape=(image.nbytes,), dtype=np.uint8)
+        try:
+            buf[:] = image
+            buf.flush()
+            addr = int(buf.physical_address)
+            if addr % WEIGHT_SEGMENT_ALIGN:
+                raise RuntimeError("weight buffer at 0x%x is not %d-byte aligned" % (addr, WEIGHT_SEGMENT_ALIGN))
+            if addr + image.nbytes > (1 << WEIGHT_ADDR_BITS):
+                raise RuntimeError("weight buffer at 0x%x is beyond %d-bit addresses" % (addr, WEIGHT_ADDR_BITS))
+        except Exception:
+            buf.freebuffer()
+            raise
+        self.free_weights()
+        self.ip.write(REG_WEIGHTS_BASE, addr & 0xFFFFFFFF)
+@WRITE_HI@        self._weights = buf
+        return addr
+
+    def free_weights(self):
+        """Release the weight buffer (the accelerator must not run until the next load)."""
+        buf = getattr(self, "_weights", None)
+        self._weights = None
+        if buf is not None:
+            buf.freebuffer()
+
+    def fetch_status(self):
+        """Decode REG_FETCH_STATUS (cleared when a command starts)."""
+        v = self.ip.read(REG_FETCH_STATUS)
+        return {
+            "error": bool(v & FETCH_ERROR),
+            "interr": bool(v & FETCH_INTERR),
+            "decerr": bool(v & FETCH_DECERR),
+            "slverr": bool(v & FETCH_SLVERR),
+            "cmd_pending": bool(v & FETCH_CMD_PENDING),
+            "last_tag": (v >> FETCH_LAST_TAG_SHIFT) & 0xF,
+            "segments_done": (v >> FETCH_COUNT_SHIFT) & 0xFFFF,
+        }
+
+    def run_batch(self, data, out_beats, out_dtype=np.uint8, timeout_s=5.0, **args):
+        """Like run(), with the weights fetched from the image of load_weights(); returns
+        (output, status registers). Raises RuntimeError when the DataMover reported an error."""
+        if getattr(self, "_weights", None) is None:
+            raise RuntimeError("no weights: call load_weights() first")
+        try:
+            out = self.run(data, out_beats, out_dtype=out_dtype, timeout_s=timeout_s, **args)
+        except TimeoutError:
+            fs = self.fetch_status()
+            if fs["error"]:
+                raise RuntimeError("weight fetch failed: %s" % fs) from None
+            raise
+        fs = self.fetch_status()
+        if fs["error"]:
+            raise RuntimeError("weight fetch failed: %s" % fs)
+        return out, self.read_status()
 "#;
 
 /// The driver's module text.
@@ -169,7 +336,12 @@ pub fn driver(d: &ZynqDesign<'_>) -> String {
         .iter()
         .map(|a| format!(", {}=0", a.name))
         .collect::<String>();
-    let subs: [(&str, String); 24] = [
+    let (module_extra, class_extra, main) = extras(d);
+    let main = super::fill(main, &[("@ARGS_EXAMPLE@", args_example.clone())]);
+    let subs: [(&str, String); 27] = [
+        ("@MODULE_EXTRA@", module_extra),
+        ("@CLASS_EXTRA@", class_extra),
+        ("@MAIN@", main),
         ("@TOP@", d.accel.name.clone()),
         ("@BOARD@", d.board.display_name.clone()),
         ("@GEN@", super::generator_id()),
@@ -207,4 +379,85 @@ pub fn driver(d: &ZynqDesign<'_>) -> String {
         ),
     ];
     super::fill(DRIVER, &subs)
+}
+
+/// Driver text for status registers and weight fetch; empty for designs with neither, so their
+/// drivers stay as they were.
+fn extras(d: &ZynqDesign<'_>) -> (String, String, &'static str) {
+    let a = d.accel;
+    let mut module = String::new();
+    let mut class = String::new();
+    if !a.status.is_empty() || a.weight_fetch.is_some() {
+        let table = a
+            .status
+            .iter()
+            .map(|s| {
+                format!(
+                    "    \"{}\": ({}, {}),\n",
+                    s.name,
+                    super::accel::status_const_name(&s.name),
+                    s.bits
+                )
+            })
+            .collect::<String>();
+        module.push_str(&super::fill(STATUS_PY, &[("@STATUS_TABLE@", table)]));
+        class.push_str(STATUS_METHODS);
+    }
+    let Some(f) = &a.weight_fetch else {
+        return (module, class, MAIN_PLAIN);
+    };
+    let segments = f
+        .segments
+        .iter()
+        .map(|s| {
+            let mats = s
+                .matrices
+                .iter()
+                .map(|m| {
+                    format!(
+                        "(\"{}\", {}, {}, {})",
+                        m.array,
+                        m.index.map_or("None".to_string(), |i| i.to_string()),
+                        m.rows,
+                        m.cols
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "    ({}, \"{}\", {}, {}, [{}]),\n",
+                s.id, s.name, s.offset, s.bytes, mats
+            )
+        })
+        .collect::<String>();
+    use super::accel as ac;
+    let subs: Vec<(&str, String)> = vec![
+        ("@ADDR_BITS@", f.addr_bits.to_string()),
+        ("@BEAT_BYTES@", (f.stream_bits / 8).to_string()),
+        ("@ALIGN@", ac::WEIGHT_SEGMENT_ALIGN.to_string()),
+        ("@IMAGE_BYTES@", f.image_bytes().to_string()),
+        ("@LANES@", f.layout.lanes.to_string()),
+        ("@SIMD@", f.layout.simd.to_string()),
+        ("@ELEM_BITS@", f.layout.elem_bits.to_string()),
+        ("@ELEM_BYTES@", f.layout.elem_bytes.to_string()),
+        ("@SEGMENTS_TABLE@", segments),
+        ("@ERR_BIT@", ac::FETCH_ERROR_BIT.to_string()),
+        ("@INTERR_BIT@", ac::FETCH_INTERR_BIT.to_string()),
+        ("@DECERR_BIT@", ac::FETCH_DECERR_BIT.to_string()),
+        ("@SLVERR_BIT@", ac::FETCH_SLVERR_BIT.to_string()),
+        ("@PENDING_BIT@", ac::FETCH_CMD_PENDING_BIT.to_string()),
+        ("@TAG_LSB@", ac::FETCH_LAST_TAG_LSB.to_string()),
+        ("@COUNT_LSB@", ac::FETCH_COUNT_LSB.to_string()),
+        (
+            "@WRITE_HI@",
+            if f.addr_bits > 32 {
+                "        self.ip.write(REG_WEIGHTS_BASE_HI, addr >> 32)\n".to_string()
+            } else {
+                String::new()
+            },
+        ),
+    ];
+    module.push_str(&super::fill(FETCH_PY, &subs));
+    class.push_str(&super::fill(FETCH_METHODS, &subs));
+    (module, class, MAIN_FETCH)
 }

@@ -240,7 +240,7 @@ set_property -dict [list \
 set ctrl_smc [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:smartconnect] ctrl_smc]
 set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {2}] $ctrl_smc
 set data_smc [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:smartconnect] data_smc]
-set_property -dict [list CONFIG.NUM_SI {2} CONFIG.NUM_MI {1}] $data_smc
+set_property -dict [list CONFIG.NUM_SI {@DATA_SI@} CONFIG.NUM_MI {1}] $data_smc
 set rst [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:proc_sys_reset] rst_pl]
 set irq_concat [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:xlconcat] irq_concat]
 set_property -dict [list CONFIG.NUM_PORTS {3}] $irq_concat
@@ -285,7 +285,7 @@ connect_bd_net [get_bd_pins @DMA@/mm2s_introut] [get_bd_pins irq_concat/In1]
 connect_bd_net [get_bd_pins @DMA@/s2mm_introut] [get_bd_pins irq_concat/In2]
 connect_bd_net [get_bd_pins irq_concat/dout] [get_bd_pins @PS@/@IRQ@]
 
-assign_bd_address
+@FETCH_BD@assign_bd_address
 validate_bd_design
 save_bd_design
 
@@ -352,6 +352,38 @@ fn common_subs(d: &ZynqDesign<'_>, sources: &[String]) -> Vec<(&'static str, Str
     ]
 }
 
+const FETCH_BD: &str = r#"# Weight fetch: every weight request of the accelerator is an MM2S command to an AXI DataMover
+# (PG022), which reads the segment from DDR through data_smc and streams it into
+# @ACCEL@/s_axis_w; its status comes back to @ACCEL@ (errors show in REG_FETCH_STATUS).
+# MM2S only; no realignment engine (segments are @ALIGN@-byte aligned).
+set datamover [create_bd_cell -type ip -vlnv [af_vlnv xilinx.com:ip:axi_datamover] @DM@]
+set_property -dict [list \
+    CONFIG.c_include_mm2s {Full} \
+    CONFIG.c_include_s2mm {Omit} \
+    CONFIG.c_m_axi_mm2s_data_width {@DM_MM_BITS@} \
+    CONFIG.c_m_axis_mm2s_tdata_width {@DM_BITS@} \
+    CONFIG.c_mm2s_burst_size {16} \
+    CONFIG.c_mm2s_btt_used {@BTT_BITS@} \
+    CONFIG.c_include_mm2s_dre {0} \
+    CONFIG.c_include_mm2s_stsfifo {1} \
+    CONFIG.c_addr_width {@ADDR_BITS@} \
+] $datamover
+connect_bd_net [get_bd_pins @PS@/@CLK@] \
+    [get_bd_pins @DM@/m_axi_mm2s_aclk] \
+    [get_bd_pins @DM@/m_axis_mm2s_cmdsts_aclk]
+connect_bd_net [get_bd_pins rst_pl/peripheral_aresetn] \
+    [get_bd_pins @DM@/m_axi_mm2s_aresetn] \
+    [get_bd_pins @DM@/m_axis_mm2s_cmdsts_aresetn]
+connect_bd_intf_net [get_bd_intf_pins @ACCEL@/m_axis_mm2s_cmd] [get_bd_intf_pins @DM@/S_AXIS_MM2S_CMD]
+connect_bd_intf_net [get_bd_intf_pins @DM@/M_AXIS_MM2S_STS] [get_bd_intf_pins @ACCEL@/s_axis_mm2s_sts]
+connect_bd_intf_net [get_bd_intf_pins @DM@/M_AXIS_MM2S] [get_bd_intf_pins @ACCEL@/s_axis_w]
+connect_bd_intf_net [get_bd_intf_pins @DM@/M_AXI_MM2S] [get_bd_intf_pins data_smc/S02_AXI]
+
+"#;
+
+/// DataMover cell name (weight fetch designs only).
+pub const DATAMOVER_CELL: &str = "axi_datamover_0";
+
 /// `build.tcl`. `sources` are the file names under the bundle's `hdl/` directory.
 pub fn build_tcl(d: &ZynqDesign<'_>, sources: &[String]) -> String {
     let ps = ps_ports(d);
@@ -410,15 +442,32 @@ pub fn build_tcl(d: &ZynqDesign<'_>, sources: &[String]) -> String {
         ("@OUT_BITS@", d.accel.out_stream_bits.to_string()),
         ("@MM2S_MM_BITS@", in_mm.to_string()),
         ("@S2MM_MM_BITS@", out_mm.to_string()),
+        ("@ADDR_BITS@", super::dma_addr_bits(d.board.ps).to_string()),
         (
-            "@ADDR_BITS@",
-            // UltraScale+ DDR above 2 GiB sits at 0x8_0000_0000: PYNQ may allocate there.
-            match d.board.ps {
-                PsType::Ps7 => "32".to_string(),
-                PsType::Psu => "64".to_string(),
-            },
+            "@DATA_SI@",
+            if d.accel.weight_fetch.is_some() {
+                "3"
+            } else {
+                "2"
+            }
+            .to_string(),
         ),
     ]);
+    let fetch = match &d.accel.weight_fetch {
+        Some(f) => {
+            let mut fs = subs.clone();
+            fs.extend([
+                ("@DM@", DATAMOVER_CELL.to_string()),
+                ("@DM_BITS@", f.stream_bits.to_string()),
+                ("@DM_MM_BITS@", f.mm_bits().to_string()),
+                ("@BTT_BITS@", f.btt_bits().to_string()),
+                ("@ALIGN@", super::accel::WEIGHT_SEGMENT_ALIGN.to_string()),
+            ]);
+            fill(FETCH_BD, &fs)
+        }
+        None => String::new(),
+    };
+    subs.push(("@FETCH_BD@", fetch));
     out.push_str(&fill(COMMON_BD, &subs));
     out
 }

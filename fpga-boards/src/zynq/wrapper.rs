@@ -12,6 +12,14 @@
 //! (after its last output beat was accepted); a one-cycle pulse or a level held until the next
 //! command both work, because the wrapper reacts to its rising edge. Optional status outputs
 //! `busy` and `error` are accepted and left unconnected (a rejected command still raises `done`).
+//! Outputs `stat_<name>` (at most 32 bits) become read-only status registers.
+//!
+//! A core may also fetch its own weights: it asks for a *segment* with `wreq_valid`/`wreq_ready`
+//! and `wreq_id`, and takes the segment's beats on `s_axis_w_tdata/tvalid/tready/tlast`. The
+//! interface's [`super::accel::WeightFetch`] maps each id to a byte range of a packed image in
+//! DDR; the wrapper turns every request into an AXI DataMover MM2S command at
+//! `weights_base + offset` (module [`super::fetch`]) and exposes the DataMover's command, status
+//! and data streams as `m_axis_mm2s_cmd_*`, `s_axis_mm2s_sts_*` and `s_axis_w_*`.
 //!
 //! # Register behaviour (as Vitis HLS documents for `ap_ctrl_hs`)
 //! - 0x00 `ap_ctrl`: writing bit0 = 1 sets `ap_start`; it stays set until the core accepts the
@@ -20,18 +28,26 @@
 //!   accepted. bit7 `auto_restart` re-arms `ap_start` on each `done`.
 //! - 0x04 GIE (bit0), 0x08 IER (bit0 done, bit1 ready), 0x0C ISR (same bits, set by the events
 //!   enabled in IER, each bit toggled by writing 1). `interrupt = GIE & (ISR != 0)`.
-//! - Arguments from 0x10, 4 bytes apart, honouring `wstrb`. Reads of unmapped addresses return 0
-//!   with an OKAY response; every response is OKAY.
+//! - Arguments from 0x10, 4 bytes apart, honouring `wstrb`; then status registers (read-only,
+//!   writes ignored); then, with weight fetch, `weights_base` (and its high word for 64-bit
+//!   addresses) and the read-only fetch status. Reads of unmapped addresses return 0 with an
+//!   OKAY response; every response is OKAY.
 
 use accelforge_hdl::{Design, Dir, Expr, HdlError, Module, ModuleBuilder, Sig, Stmt};
 
 use super::accel::{
-    AP_AUTO_RESTART_BIT, AP_CTRL_OFFSET, AccelInterface, GIE_OFFSET, IER_OFFSET, ISR_OFFSET,
+    AP_AUTO_RESTART_BIT, AP_CTRL_OFFSET, ARG_STRIDE, AccelInterface, FIRST_ARG_OFFSET, GIE_OFFSET,
+    IER_OFFSET, ISR_OFFSET, StatusReg,
 };
 
 type R<T> = Result<T, HdlError>;
 
-fn check_core(core: &Module, accel: &AccelInterface) -> R<bool> {
+/// What the wrapper found on the core besides the contract's required ports.
+struct CoreShape {
+    has_tlast: bool,
+}
+
+fn check_core(core: &Module, accel: &AccelInterface) -> R<CoreShape> {
     let need = |name: &str, dir: Dir, width: u32| -> R<()> {
         match core.port(name) {
             Some(p) if p.dir == dir && p.width == width => Ok(()),
@@ -48,38 +64,92 @@ fn check_core(core: &Module, accel: &AccelInterface) -> R<bool> {
             ))),
         }
     };
-    need("clk", Dir::Input, 1)?;
-    need("rst", Dir::Input, 1)?;
-    need("s_axis_tdata", Dir::Input, accel.in_stream_bits)?;
-    need("s_axis_tvalid", Dir::Input, 1)?;
-    need("s_axis_tready", Dir::Output, 1)?;
-    need("m_axis_tdata", Dir::Output, accel.out_stream_bits)?;
-    need("m_axis_tvalid", Dir::Output, 1)?;
-    need("m_axis_tready", Dir::Input, 1)?;
-    need("m_axis_tlast", Dir::Output, 1)?;
-    need("cmd_valid", Dir::Input, 1)?;
-    need("cmd_ready", Dir::Output, 1)?;
-    need("done", Dir::Output, 1)?;
+    let mut known: Vec<String> = Vec::new();
+    let mut need_k = |name: &str, dir: Dir, width: u32| -> R<()> {
+        need(name, dir, width)?;
+        known.push(name.to_string());
+        Ok(())
+    };
+    need_k("clk", Dir::Input, 1)?;
+    need_k("rst", Dir::Input, 1)?;
+    need_k("s_axis_tdata", Dir::Input, accel.in_stream_bits)?;
+    need_k("s_axis_tvalid", Dir::Input, 1)?;
+    need_k("s_axis_tready", Dir::Output, 1)?;
+    need_k("m_axis_tdata", Dir::Output, accel.out_stream_bits)?;
+    need_k("m_axis_tvalid", Dir::Output, 1)?;
+    need_k("m_axis_tready", Dir::Input, 1)?;
+    need_k("m_axis_tlast", Dir::Output, 1)?;
+    need_k("cmd_valid", Dir::Input, 1)?;
+    need_k("cmd_ready", Dir::Output, 1)?;
+    need_k("done", Dir::Output, 1)?;
     for a in &accel.args {
-        need(&format!("cmd_{}", a.name), Dir::Input, a.bits)?;
+        need_k(&format!("cmd_{}", a.name), Dir::Input, a.bits)?;
     }
-    let optional = ["s_axis_tlast", "busy", "error"]
-        .iter()
-        .filter(|n| core.port(n).is_some())
-        .count();
+    for st in &accel.status {
+        need_k(&format!("stat_{}", st.name), Dir::Output, st.bits)?;
+    }
+    let has_tlast = core.port("s_axis_tlast").is_some();
+    if has_tlast {
+        need_k("s_axis_tlast", Dir::Input, 1)?;
+    }
     for status in ["busy", "error"] {
         if core.port(status).is_some() {
-            need(status, Dir::Output, 1)?;
+            need_k(status, Dir::Output, 1)?;
         }
     }
-    let expected = 12 + accel.args.len() + optional;
-    if core.ports().len() != expected {
+    let requests_weights = core.port("wreq_valid").is_some();
+    match (&accel.weight_fetch, requests_weights) {
+        (Some(f), true) => {
+            need_k("s_axis_w_tdata", Dir::Input, f.stream_bits)?;
+            need_k("s_axis_w_tvalid", Dir::Input, 1)?;
+            need_k("s_axis_w_tready", Dir::Output, 1)?;
+            need_k("s_axis_w_tlast", Dir::Input, 1)?;
+            need_k("wreq_valid", Dir::Output, 1)?;
+            need_k("wreq_ready", Dir::Input, 1)?;
+            need_k("wreq_id", Dir::Output, f.id_bits)?;
+        }
+        (None, true) => {
+            return Err(HdlError::Misuse(format!(
+                "core `{}` requests weights on `wreq_*`; give the interface a weight fetch (AccelInterface::with_weight_fetch) with the segment table",
+                core.name()
+            )));
+        }
+        (Some(_), false) => {
+            return Err(HdlError::Misuse(format!(
+                "the interface has a weight fetch but core `{}` has no `wreq_valid` port",
+                core.name()
+            )));
+        }
+        (None, false) => {}
+    }
+    let unknown: Vec<&str> = core
+        .ports()
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| !known.iter().any(|k| k == n))
+        .collect();
+    if !unknown.is_empty() {
         return Err(HdlError::Misuse(format!(
-            "core `{}` has ports the wrapper does not know how to drive",
-            core.name()
+            "core `{}` has ports the wrapper does not know how to drive: {} (status outputs must be listed in the interface's `status`)",
+            core.name(),
+            unknown.join(", ")
         )));
     }
-    Ok(core.port("s_axis_tlast").is_some())
+    Ok(CoreShape { has_tlast })
+}
+
+/// The wrapped top's DataMover-facing ports.
+struct FetchPorts {
+    cmd_tdata: Sig,
+    cmd_tvalid: Sig,
+    cmd_tready: Sig,
+    sts_tdata: Sig,
+    sts_tvalid: Sig,
+    sts_tready: Sig,
+    w_tdata: Sig,
+    w_tvalid: Sig,
+    w_tready: Sig,
+    w_tlast: Sig,
 }
 
 fn lit(v: u64, w: u32) -> R<Expr> {
@@ -91,7 +161,8 @@ fn lit(v: u64, w: u32) -> R<Expr> {
 /// module of the core's design.
 pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     let core = core_design.top();
-    let core_has_tlast = check_core(core, accel)?;
+    let shape = check_core(core, accel)?;
+    let core_has_tlast = shape.has_tlast;
     let aw = accel.ctrl_addr_bits();
     let mut m = ModuleBuilder::new(&accel.name)?;
     m.doc(format!(
@@ -108,6 +179,23 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     let out_tvalid = m.output("m_axis_out_tvalid", 1)?;
     let out_tready = m.input("m_axis_out_tready", 1)?;
     let out_tlast = m.output("m_axis_out_tlast", 1)?;
+    // Weight fetch through an AXI DataMover: command and status streams, and the weight data
+    // passed straight to the core.
+    let fetch_ports = match &accel.weight_fetch {
+        Some(f) => Some(FetchPorts {
+            cmd_tdata: m.output("m_axis_mm2s_cmd_tdata", f.cmd_bits())?,
+            cmd_tvalid: m.output("m_axis_mm2s_cmd_tvalid", 1)?,
+            cmd_tready: m.input("m_axis_mm2s_cmd_tready", 1)?,
+            sts_tdata: m.input("s_axis_mm2s_sts_tdata", 8)?,
+            sts_tvalid: m.input("s_axis_mm2s_sts_tvalid", 1)?,
+            sts_tready: m.output("s_axis_mm2s_sts_tready", 1)?,
+            w_tdata: m.input("s_axis_w_tdata", f.stream_bits)?,
+            w_tvalid: m.input("s_axis_w_tvalid", 1)?,
+            w_tready: m.output("s_axis_w_tready", 1)?,
+            w_tlast: m.input("s_axis_w_tlast", 1)?,
+        }),
+        None => None,
+    };
     let awaddr = m.input("s_axi_control_awaddr", aw)?;
     let awvalid = m.input("s_axi_control_awvalid", 1)?;
     let awready = m.output("s_axi_control_awready", 1)?;
@@ -174,6 +262,35 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     if core_has_tlast {
         conns.push(("s_axis_tlast".into(), in_tlast.e()));
     }
+    let mut stat_wires: Vec<Sig> = Vec::new();
+    for st in &accel.status {
+        let w = m.wire(&format!("core_stat_{}", st.name), st.bits)?;
+        conns.push((format!("stat_{}", st.name), w.e()));
+        stat_wires.push(w);
+    }
+    let fetch_wires = match (&accel.weight_fetch, &fetch_ports) {
+        (Some(f), Some(fp)) => {
+            let wreq_valid = m.wire("core_wreq_valid", 1)?;
+            let wreq_ready = m.wire("core_wreq_ready", 1)?;
+            let wreq_id = m.wire("core_wreq_id", f.id_bits)?;
+            conns.push(("s_axis_w_tdata".into(), fp.w_tdata.e()));
+            conns.push(("s_axis_w_tvalid".into(), fp.w_tvalid.e()));
+            conns.push(("s_axis_w_tready".into(), fp.w_tready.e()));
+            conns.push(("s_axis_w_tlast".into(), fp.w_tlast.e()));
+            conns.push(("wreq_valid".into(), wreq_valid.e()));
+            conns.push(("wreq_ready".into(), wreq_ready.e()));
+            conns.push(("wreq_id".into(), wreq_id.e()));
+            let base_lo = m.reg("weights_base_lo", 32)?;
+            let base_hi = if f.addr_bits > 32 {
+                Some(m.reg("weights_base_hi", f.addr_bits - 32)?)
+            } else {
+                None
+            };
+            let status = m.wire("fetch_status", 32)?;
+            Some((wreq_valid, wreq_ready, wreq_id, base_lo, base_hi, status))
+        }
+        _ => None,
+    };
     for (a, r) in accel.args.iter().zip(&arg_regs) {
         conns.push((format!("cmd_{}", a.name), r.e()));
     }
@@ -203,6 +320,40 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         ap_start.e().logic_and(&busy.e().logic_not())?,
     )?;
     m.assign_sig(&interrupt, gie.e().logic_and(&isr.e().red_or())?)?;
+    let mut extra_modules = Vec::new();
+    if let (Some(f), Some(fp), Some((wv, wr, wid, lo, hi, status))) =
+        (&accel.weight_fetch, &fetch_ports, &fetch_wires)
+    {
+        let fetch_mod = super::fetch::module(&format!("{}_weight_fetch", accel.name), f)?;
+        let base = match hi {
+            Some(hi) => Expr::concat(&[hi.e(), lo.e()])?,
+            None => lo.e(),
+        };
+        m.comment("Weight requests become DataMover commands; its status errors are latched.");
+        m.instance(
+            &fetch_mod,
+            "weight_fetch",
+            &[],
+            &[
+                ("clk", ap_clk.e()),
+                ("rst", rst.e()),
+                ("weights_base", base),
+                // Each command starts with fresh error flags and count.
+                ("clear", accepted.e()),
+                ("wreq_valid", wv.e()),
+                ("wreq_ready", wr.e()),
+                ("wreq_id", wid.e()),
+                ("m_axis_mm2s_cmd_tdata", fp.cmd_tdata.e()),
+                ("m_axis_mm2s_cmd_tvalid", fp.cmd_tvalid.e()),
+                ("m_axis_mm2s_cmd_tready", fp.cmd_tready.e()),
+                ("s_axis_mm2s_sts_tdata", fp.sts_tdata.e()),
+                ("s_axis_mm2s_sts_tvalid", fp.sts_tvalid.e()),
+                ("s_axis_mm2s_sts_tready", fp.sts_tready.e()),
+                ("status", status.e()),
+            ],
+        )?;
+        extra_modules.push(fetch_mod);
+    }
 
     // --- AXI4-Lite write channel: address, then data, then response ---
     let wstate = m.reg("wstate", 2)?;
@@ -264,6 +415,37 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
             vec![Stmt::set(&rdata_q, r.e().zext(32)?)?],
         ));
     }
+    for (st, w) in accel.status.iter().zip(&stat_wires) {
+        read_arms.push((
+            vec![lit(u64::from(st.offset >> 2), aw - 2)?],
+            vec![Stmt::set(&rdata_q, w.e().zext(32)?)?],
+        ));
+    }
+    // Writable registers besides ap_ctrl/GIE/IER/ISR: (offset, register).
+    let mut writable: Vec<(u32, Sig)> = accel
+        .args
+        .iter()
+        .zip(&arg_regs)
+        .map(|(a, r)| (a.offset, r.clone()))
+        .collect();
+    if let (Some(f), Some((_, _, _, lo, hi, status))) = (&accel.weight_fetch, &fetch_wires) {
+        writable.push((f.base_offset, lo.clone()));
+        read_arms.push((
+            vec![lit(u64::from(f.base_offset >> 2), aw - 2)?],
+            vec![Stmt::set(&rdata_q, lo.e())?],
+        ));
+        if let Some(hi) = hi {
+            writable.push((f.base_offset + 4, hi.clone()));
+            read_arms.push((
+                vec![lit(u64::from((f.base_offset + 4) >> 2), aw - 2)?],
+                vec![Stmt::set(&rdata_q, hi.e().zext(32)?)?],
+            ));
+        }
+        read_arms.push((
+            vec![lit(u64::from(f.status_offset >> 2), aw - 2)?],
+            vec![Stmt::set(&rdata_q, status.e())?],
+        ));
+    }
     let read_ctrl = m.wire_from(
         "read_ctrl",
         read_fire.e().logic_and(
@@ -275,10 +457,11 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
 
     // Argument writes honour the byte strobes.
     let mut arg_writes = Vec::new();
-    for (a, r) in accel.args.iter().zip(&arg_regs) {
+    for (offset, r) in &writable {
+        let bits = r.width();
         let mut bytes = Vec::new();
-        for byte in (0..a.bits.div_ceil(8)).rev() {
-            let hi = ((byte + 1) * 8).min(a.bits) - 1;
+        for byte in (0..bits.div_ceil(8)).rev() {
+            let hi = ((byte + 1) * 8).min(bits) - 1;
             let lo = byte * 8;
             bytes.push(Expr::mux(
                 &wstrb.bit(byte)?,
@@ -287,7 +470,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
             )?);
         }
         arg_writes.push(Stmt::if_(
-            waddr_is(a.offset)?,
+            waddr_is(*offset)?,
             vec![Stmt::set(r, Expr::concat(&bytes)?)?],
         )?);
     }
@@ -413,22 +596,28 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         Stmt::set(&rdata_q, Expr::zero(32))?,
         Stmt::set(&done_q, Expr::bool(false))?,
     ];
-    for r in &arg_regs {
+    for (_, r) in &writable {
         on_reset.push(Stmt::set(r, Expr::zero(r.width()))?);
     }
     m.clocked(&ap_clk, vec![Stmt::if_else(rst.e(), on_reset, body)?])?;
-    let mut design = Design::new(
-        m.finish(),
-        &(
-            core.name(),
-            accel.name.as_str(),
-            &accel
-                .args
-                .iter()
-                .map(|a| (&a.name, a.offset, a.bits))
-                .collect::<Vec<_>>(),
-        ),
+    let key = (
+        core.name(),
+        accel.name.as_str(),
+        accel
+            .args
+            .iter()
+            .map(|a| (&a.name, a.offset, a.bits))
+            .collect::<Vec<_>>(),
     );
+    // The plain key keeps the headers of wrappers without status or fetch as they were.
+    let mut design = if accel.status.is_empty() && accel.weight_fetch.is_none() {
+        Design::new(m.finish(), &key)
+    } else {
+        Design::new(m.finish(), &(key, &accel.status, &accel.weight_fetch))
+    };
+    for extra in extra_modules {
+        design.add(extra)?;
+    }
     design.absorb(core_design.clone())?;
     design.check_complete()?;
     Ok(design)
@@ -472,12 +661,37 @@ pub fn interface_for_core(
         .zip(&docs)
         .map(|((a, w), d)| (a.as_str(), *w, d.as_str()))
         .collect();
-    Ok(AccelInterface::with_sequential_args(
+    let mut accel = AccelInterface::with_sequential_args(
         &accelforge_hdl::ident::sanitize(name),
         width("s_axis_tdata")?,
         width("m_axis_tdata")?,
         &arg_refs,
         clock_mhz,
         max_transfer_bytes,
-    ))
+    );
+    // Status outputs follow the arguments, in port order.
+    let mut next = FIRST_ARG_OFFSET + ARG_STRIDE * accel.args.len() as u32;
+    for p in core
+        .ports()
+        .iter()
+        .filter(|p| p.dir == Dir::Output && p.name.starts_with("stat_"))
+    {
+        let st = &p.name["stat_".len()..];
+        if p.width > 32 {
+            return Err(HdlError::Misuse(format!(
+                "core `{}`: status `{}` is {} bits; registers hold at most 32",
+                core.name(),
+                p.name,
+                p.width
+            )));
+        }
+        accel.status.push(StatusReg {
+            name: st.to_string(),
+            offset: next,
+            bits: p.width,
+            doc: format!("core status `{st}` ({} bits, read-only)", p.width),
+        });
+        next += ARG_STRIDE;
+    }
+    Ok(accel)
 }
