@@ -236,7 +236,7 @@ fn moe_stage(out: &Path, db: &accelforge_boards::BoardDb) -> anyhow::Result<()> 
     let workload = Workload::builtin(MOE_WORKLOAD)?;
     let board = db.get(MOE_BOARD)?;
     println!(
-        "[6/7] Mixture-of-Experts: `{MOE_WORKLOAD}` mapped onto {MOE_BOARD}, one batch in Verilator with and without reordering"
+        "[6/7] Mixture-of-Experts: `{MOE_WORKLOAD}` mapped onto {MOE_BOARD}, its Zynq bundle, one batch in Verilator with and without reordering"
     );
     let model = MoeTemplateModel::for_board(&workload, board, None);
     let report = map(&model, &workload, board, &MapOptions::new(board))
@@ -259,6 +259,26 @@ fn moe_stage(out: &Path, db: &accelforge_boards::BoardDb) -> anyhow::Result<()> 
         report.resources.bram18,
         report.budget.bram18,
         dir.join("map.json").display()
+    );
+    let design = accelforge_templates::moe::rtl::design(&params)?;
+    let bundle_dir = dir.join("bundle");
+    let (manifest, _) = super::moe::write_moe_bundle(
+        &params,
+        &design,
+        MOE_BOARD,
+        &bundle_dir,
+        &BundleArgs {
+            board: None,
+            boards_dir: None,
+            clock_mhz: None,
+            allow_over_budget: false,
+            force: true,
+        },
+    )?;
+    println!(
+        "      Zynq bundle (weights fetched from DDR by an AXI DataMover): {} files in {}",
+        manifest.files.len(),
+        bundle_dir.display()
     );
     let mut runs = Vec::new();
     for reorder in [true, false] {

@@ -335,12 +335,16 @@ pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gen_moe_bundle(
-    args: &GenMoeArgs,
-    board: &str,
+/// Writes the Zynq bundle of the MoE core `design` (built from `p`) for `board` into `out`:
+/// the wrapper with its DataMover weight fetch, build script, constraints, driver and manifest.
+/// Refuses a design over the board's budget unless `bundle.allow_over_budget`.
+pub fn write_moe_bundle(
     p: &MoeParams,
     design: &accelforge_hdl::Design,
-) -> anyhow::Result<()> {
+    board: &str,
+    out: &std::path::Path,
+    bundle: &super::generate::BundleArgs,
+) -> anyhow::Result<(accelforge_boards::Manifest, cost::ResourceReport)> {
     let res = cost::resources(p)?;
     // The MoE resource model counts DSPs and block RAM exactly but has no LUT/FF terms yet, so
     // the budget check covers DSP and BRAM only.
@@ -359,9 +363,9 @@ fn gen_moe_bundle(
     // One batch moves tokens x d_model elements each way.
     let elems = u64::from(p.tokens) * u64::from(p.d_model);
     let max_transfer = elems * u64::from(p.input_bytes().max(p.output_bytes()).next_power_of_two());
-    let manifest = args.bundle.write_with(
+    let manifest = bundle.write_with(
         board,
-        &args.out,
+        out,
         design,
         serde_json::to_value(p)?,
         estimate,
@@ -371,6 +375,16 @@ fn gen_moe_bundle(
             Ok(accel.with_weight_fetch(moe_weight_fetch(p, addr_bits, id_bits)))
         },
     )?;
+    Ok((manifest, res))
+}
+
+fn gen_moe_bundle(
+    args: &GenMoeArgs,
+    board: &str,
+    p: &MoeParams,
+    design: &accelforge_hdl::Design,
+) -> anyhow::Result<()> {
+    let (manifest, res) = write_moe_bundle(p, design, board, &args.out, &args.bundle)?;
     if args.json {
         let v = json!({ "top": design.top_name(), "bundle": args.out.display().to_string(), "params": p, "resources": res, "manifest": manifest });
         println!("{}", serde_json::to_string_pretty(&v)?);
