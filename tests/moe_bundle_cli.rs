@@ -140,6 +140,50 @@ fn moe_bundles_for_a_zynq7000_and_an_ultrascale_board() {
             .status()
             .unwrap();
         assert!(c.success());
+        // The driver knows the batch: 8 tokens x 8 elements in and out, one byte each. Run it
+        // against the PYNQ stand-in (numpy is installed by scripts/setup.sh).
+        assert_eq!(
+            accel.fixed_batch,
+            Some(accelforge_boards::FixedBatch {
+                in_beats: 64,
+                out_beats: 64
+            })
+        );
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fpga-boards/tests/fake_pynq.py"
+            ),
+            out.join("pynq.py"),
+        )
+        .unwrap();
+        let check = r#"
+import numpy as np
+import moe_core_zynq_driver as d
+assert (d.IN_BATCH_BEATS, d.OUT_BATCH_BEATS) == (64, 64)
+accel = d.MoeCoreZynq()
+accel.load_weights(**{k: np.ones(s, dtype=np.int64) for k, s in d.weight_shapes().items()})
+try:
+    accel.run_batch(np.zeros(16, np.uint8))
+except ValueError as e:
+    assert "64 input beats" in str(e), e
+else:
+    raise AssertionError("a short batch was sent")
+y, status = accel.run_batch(np.arange(64, dtype=np.uint8), reorder=1)
+assert y.size == 64 * d.OUT_BEAT_BYTES, y.size
+assert set(status) == {"loads", "dropped"}, status
+"#;
+        let r = Command::new("python3")
+            .args(["-c", check])
+            .current_dir(&out)
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
         let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
         assert!(readme.contains("Weights from DDR") && readme.contains("REG_STAT_LOADS"));
         if accelforge_hdl::tools::available_for_tests("verilator") {

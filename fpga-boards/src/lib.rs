@@ -48,8 +48,8 @@ pub use budget::{BudgetReport, ResourceEstimate, Utilisation, check_budget};
 pub use db::{BOARDS_DIR_ENV, BoardDb, Entry, Origin, builtin_board, builtin_sources, lookup_key};
 pub use error::{BoardError, Result};
 pub use zynq::accel::{
-    AccelInterface, PortDir, PortSpec, RegArg, Register, SegmentMatrix, StatusReg, WeightFetch,
-    WeightLayout, WeightSegment, sanitize_identifier,
+    AccelInterface, FixedBatch, PortDir, PortSpec, RegArg, Register, SegmentMatrix, StatusReg,
+    WeightFetch, WeightLayout, WeightSegment, sanitize_identifier,
 };
 pub use zynq::bundle::{
     BundleFiles, BundleSpec, Manifest, ManifestBudget, ManifestFile, SourceFile, render_bundle,

@@ -372,7 +372,12 @@ pub fn write_moe_bundle(
         max_transfer,
         |accel, b| {
             let addr_bits = accelforge_boards::zynq::dma_addr_bits(b.ps);
-            Ok(accel.with_weight_fetch(moe_weight_fetch(p, addr_bits, id_bits)))
+            Ok(accel
+                .with_weight_fetch(moe_weight_fetch(p, addr_bits, id_bits))
+                .with_fixed_batch(accelforge_boards::FixedBatch {
+                    in_beats: elems,
+                    out_beats: elems,
+                }))
         },
     )?;
     Ok((manifest, res))

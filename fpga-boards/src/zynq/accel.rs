@@ -70,6 +70,18 @@ pub struct RegArg {
     pub doc: String,
 }
 
+/// The stream lengths of one command, for cores whose batch is fixed by their parameters (the
+/// MoE core takes exactly `tokens x d_model` beats and returns as many). The driver then checks
+/// the input length and knows the output length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedBatch {
+    /// `s_axis_in` beats one command consumes.
+    pub in_beats: u64,
+    /// `m_axis_out` beats one command produces.
+    pub out_beats: u64,
+}
+
 /// One read-only status register showing a core output `stat_<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -249,6 +261,9 @@ pub struct AccelInterface {
     /// Weight fetch from DDR through an AXI DataMover, for cores with a weight request port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_fetch: Option<WeightFetch>,
+    /// Stream lengths of one command when the core fixes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_batch: Option<FixedBatch>,
 }
 
 /// Direction of a top-level port.
@@ -402,7 +417,14 @@ impl AccelInterface {
             max_transfer_bytes,
             status: Vec::new(),
             weight_fetch: None,
+            fixed_batch: None,
         }
+    }
+
+    /// Declares that every command moves exactly `batch`'s beats.
+    pub fn with_fixed_batch(mut self, batch: FixedBatch) -> Self {
+        self.fixed_batch = Some(batch);
+        self
     }
 
     /// Adds weight fetch, placing its registers (`weights_base`, its high word when the
@@ -550,6 +572,23 @@ impl AccelInterface {
         }
         if let Some(wf) = &self.weight_fetch {
             self.validate_fetch(wf)?;
+        }
+        if let Some(b) = &self.fixed_batch {
+            for (field, beats, bits) in [
+                ("in_beats", b.in_beats, self.in_stream_bits),
+                ("out_beats", b.out_beats, self.out_stream_bits),
+            ] {
+                let bytes = beats.saturating_mul(u64::from(bits / 8));
+                if beats == 0 || bytes > self.max_transfer_bytes {
+                    return Err(self.err(
+                        format!("fixed_batch.{field}"),
+                        format!(
+                            "{beats} beats ({bytes} bytes) must be at least 1 and fit one DMA transfer of at most {} bytes",
+                            self.max_transfer_bytes
+                        ),
+                    ));
+                }
+            }
         }
         // Every register (arguments, status, fetch) needs its own word.
         let regs = self.register_map();

@@ -132,5 +132,6 @@ pub fn interface(name: &str, stream_bits: u32, clock_mhz: f64) -> AccelInterface
         max_transfer_bytes: 65_535 * u64::from(stream_bits / 8),
         status: Vec::new(),
         weight_fetch: None,
+        fixed_batch: None,
     }
 }

@@ -84,7 +84,7 @@ class @CLASS@:
             if time.monotonic() > deadline:
                 raise TimeoutError("@TOP@ did not report done within %.1f s" % timeout_s)
 
-    def run(self, data, out_beats, out_dtype=np.uint8, timeout_s=5.0, **args):
+    def run(self, data, out_beats@OUT_BEATS_DEFAULT@, out_dtype=np.uint8, timeout_s=5.0, **args):
         """Stream ``data`` through the accelerator and return ``out_beats`` output beats.
 
         ``data`` is any numpy array; its bytes are sent as-is and must fill whole
@@ -92,7 +92,7 @@ class @CLASS@:
         ``out_beats`` beats of @OUT_BITS@ bits.
         """
         data = np.ascontiguousarray(data)
-        in_bytes = data.nbytes
+@FIXED_CHECK@        in_bytes = data.nbytes
         out_bytes = int(out_beats) * OUT_BEAT_BYTES
         if in_bytes == 0 or in_bytes % IN_BEAT_BYTES:
             raise ValueError("input is %d bytes; need a positive multiple of %d" % (in_bytes, IN_BEAT_BYTES))
@@ -125,15 +125,31 @@ if __name__ == "__main__":
     accel = @CLASS@()
 @MAIN@"#;
 
-const MAIN_PLAIN: &str = r#"    x = np.zeros(IN_BEAT_BYTES * 16, dtype=np.uint8)
-    y = accel.run(x, out_beats=16@ARGS_EXAMPLE@)
+const MAIN_PLAIN: &str = r#"    x = np.zeros(IN_BEAT_BYTES * @MAIN_IN_BEATS@, dtype=np.uint8)
+    y = accel.run(x, out_beats=@MAIN_OUT_BEATS@@ARGS_EXAMPLE@)
     print("output:", y)
 "#;
 
 const MAIN_FETCH: &str = r#"    accel.load_weights(**{k: np.zeros(s, dtype=np.int64) for k, s in weight_shapes().items()})
-    x = np.zeros(IN_BEAT_BYTES * 16, dtype=np.uint8)
-    y, status = accel.run_batch(x, out_beats=16@ARGS_EXAMPLE@)
+    x = np.zeros(IN_BEAT_BYTES * @MAIN_IN_BEATS@, dtype=np.uint8)
+    y, status = accel.run_batch(x, out_beats=@MAIN_OUT_BEATS@@ARGS_EXAMPLE@)
     print("output:", y, "status:", status)
+"#;
+
+const FIXED_BATCH_PY: &str = r#"
+# One command moves exactly this many beats each way (the core's batch is fixed by its
+# parameters); run() checks the input against it and reads this many output beats.
+IN_BATCH_BEATS = @IN_BATCH@
+OUT_BATCH_BEATS = @OUT_BATCH@
+"#;
+
+const FIXED_CHECK_PY: &str = r#"        if out_beats is None:
+            out_beats = OUT_BATCH_BEATS
+        if data.nbytes != IN_BATCH_BEATS * IN_BEAT_BYTES:
+            raise ValueError(
+                "one batch is %d input beats (%d bytes); got %d bytes"
+                % (IN_BATCH_BEATS, IN_BATCH_BEATS * IN_BEAT_BYTES, data.nbytes)
+            )
 "#;
 
 const STATUS_PY: &str = r#"
@@ -277,7 +293,7 @@ const FETCH_METHODS: &str = r#"
             "segments_done": (v >> FETCH_COUNT_SHIFT) & 0xFFFF,
         }
 
-    def run_batch(self, data, out_beats, out_dtype=np.uint8, timeout_s=5.0, **args):
+    def run_batch(self, data, out_beats@OUT_BEATS_DEFAULT@, out_dtype=np.uint8, timeout_s=5.0, **args):
         """Like run(), with the weights fetched from the image of load_weights(); returns
         (output, status registers). Raises RuntimeError when the DataMover reported an error."""
         if getattr(self, "_weights", None) is None:
@@ -337,8 +353,39 @@ pub fn driver(d: &ZynqDesign<'_>) -> String {
         .map(|a| format!(", {}=0", a.name))
         .collect::<String>();
     let (module_extra, class_extra, main) = extras(d);
-    let main = super::fill(main, &[("@ARGS_EXAMPLE@", args_example.clone())]);
-    let subs: [(&str, String); 27] = [
+    let (main_in, main_out) = match d.accel.fixed_batch {
+        Some(_) => ("IN_BATCH_BEATS", "OUT_BATCH_BEATS"),
+        None => ("16", "16"),
+    };
+    let main = super::fill(
+        main,
+        &[
+            ("@ARGS_EXAMPLE@", args_example.clone()),
+            ("@MAIN_IN_BEATS@", main_in.to_string()),
+            ("@MAIN_OUT_BEATS@", main_out.to_string()),
+        ],
+    );
+    let (module_extra, class_extra) = match d.accel.fixed_batch {
+        Some(b) => (
+            module_extra
+                + &super::fill(
+                    FIXED_BATCH_PY,
+                    &[
+                        ("@IN_BATCH@", b.in_beats.to_string()),
+                        ("@OUT_BATCH@", b.out_beats.to_string()),
+                    ],
+                ),
+            class_extra.replace("@OUT_BEATS_DEFAULT@", "=None"),
+        ),
+        None => (module_extra, class_extra.replace("@OUT_BEATS_DEFAULT@", "")),
+    };
+    let (out_default, fixed_check) = match d.accel.fixed_batch {
+        Some(_) => ("=None", FIXED_CHECK_PY),
+        None => ("", ""),
+    };
+    let subs: [(&str, String); 29] = [
+        ("@OUT_BEATS_DEFAULT@", out_default.to_string()),
+        ("@FIXED_CHECK@", fixed_check.to_string()),
         ("@MODULE_EXTRA@", module_extra),
         ("@CLASS_EXTRA@", class_extra),
         ("@MAIN@", main),
