@@ -75,9 +75,7 @@ fn committed() -> Option<Calibration> {
 }
 
 fn apply(c: &[f64; 3], pe: u64, periphery: u64) -> u64 {
-    (c[0] + c[1] * pe as f64 + c[2] * periphery as f64)
-        .round()
-        .max(0.0) as u64
+    crate::calibrate::apply(c, &[pe as f64, periphery as f64])
 }
 
 /// LUT and FF predicted for `features` (the raw structural sums when no calibration is loaded).
@@ -107,27 +105,13 @@ pub fn predict_with(cal: Option<&Calibration>, pe: PeKind, f: &Features) -> (u64
 
 /// Least-squares fit of `y ≈ c0 + c1·x1 + c2·x2` (SVD, so collinear grids still give an answer).
 pub fn fit3(rows: &[(f64, f64, f64)]) -> Option<[f64; 3]> {
-    let a = nalgebra::DMatrix::from_fn(rows.len(), 3, |i, j| match j {
-        0 => 1.0,
-        1 => rows[i].0,
-        _ => rows[i].1,
-    });
-    let b = nalgebra::DVector::from_fn(rows.len(), |i, _| rows[i].2);
-    let x = a.svd(true, true).solve(&b, 1e-9).ok()?;
-    Some([x[0], x[1], x[2]])
+    let x: Vec<Vec<f64>> = rows.iter().map(|r| vec![r.0, r.1]).collect();
+    let y: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    let c = crate::calibrate::least_squares(&x, &y)?;
+    Some([c[0], c[1], c[2]])
 }
 
-/// Mean absolute percentage error of predictions against measurements.
-pub fn mape(pairs: &[(u64, u64)]) -> f64 {
-    if pairs.is_empty() {
-        return 0.0;
-    }
-    pairs
-        .iter()
-        .map(|&(p, m)| (p as f64 - m as f64).abs() / (m.max(1) as f64))
-        .sum::<f64>()
-        / pairs.len() as f64
-}
+pub use crate::calibrate::mape;
 
 /// The committed calibration, for reports.
 pub fn load() -> Option<Calibration> {
@@ -246,7 +230,7 @@ pub fn report(c: &Calibration) -> String {
         exact &= dsp == p.dsp && bram18 == p.bram18;
         lut_pairs.push((lut, p.lut));
         ff_pairs.push((ff, p.ff));
-        let err = |a: u64, b: u64| (a as f64 - b as f64) / b.max(1) as f64 * 100.0;
+        let err = crate::calibrate::error_pct;
         let _ = writeln!(
             s,
             "| {}x{} {:?} {:?} {}b | {lut} | {} | {:+.1}% | {ff} | {} | {:+.1}% | {dsp}/{} | {bram18}/{} |",
