@@ -18,7 +18,7 @@ use rayon::prelude::*;
 pub enum Template {
     /// The systolic array (24 configurations, ~5 minutes on two cores).
     Systolic,
-    /// The MoE core (26 configurations, ~10 minutes on two cores).
+    /// The MoE core (27 configurations, ~7 minutes on two idle cores, ~15 on shared ones).
     Moe,
     /// Both.
     All,

@@ -264,7 +264,9 @@ pub fn features(p: &MoeParams) -> Result<Features> {
     let memory_ff = dist.iter().map(|&(w, _)| w).sum::<u64>() - dist.last().map_or(0, |m| m.0);
 
     // Datapath arithmetic.
-    let mac = nl * ns * wacc + nl * wacc; // adder tree of simd products + accumulate
+    // The sum of a lane's simd products rides the DSP48 cascade (P = A·B + PCIN), so the
+    // fabric holds only the accumulator.
+    let mac = nl * wacc;
     let requant = nl * 3 * (wacc + 1) + (wc + 1);
     let relu = if p.activation == FfnActivation::Relu {
         nl * w_h
@@ -324,7 +326,8 @@ pub fn features(p: &MoeParams) -> Result<Features> {
     let per_beat = u64::from(p.weights_per_beat());
     let staging = (u64::from(p.beats_per_word()) - 1) * per_beat * w_w;
     let tags = 3 * (tw + b(u64::from(p.tokens)) + 2);
-    let datapath_ff = 3 * nl * wacc + staging + tags + (u64::from(p.output_bytes()) * 8 + 1);
+    // Partial sums sit in the DSP48 P registers; accumulators and results are fabric.
+    let datapath_ff = 2 * nl * wacc + staging + tags + (u64::from(p.output_bytes()) * 8 + 1);
     let control_ff = counters + ne * cw + 2 * (w_l + b(ne)) + 3 * sw + 2 * (fw + 1) + 16;
     Ok(Features {
         lutram_lut,
@@ -344,7 +347,7 @@ fn qt(w: u32, i: i32) -> QType {
         .expect("constant fixed-point type")
 }
 
-/// The calibration grid: MAC arrays from 1x1 to 16x8 and 4x16, one and two experts per token,
+/// The calibration grid: MAC arrays from 1x1 to 16x16, one and two experts per token,
 /// 8- and 16-bit weights and activations, both gate modes and activations, table sizes,
 /// narrow and wide weight streams, shallow and deep queues, small and large layer shapes
 /// (some with block-RAM activation banks). Sized so the Yosys runs take ~10 minutes on two
@@ -381,6 +384,7 @@ pub fn grid() -> Vec<MoeParams> {
         (16, 4, 16, 64, 64, 16, 1, 16),
         (4, 16, 16, 64, 64, 16, 2, 32),
         (16, 8, 16, 64, 64, 16, 2, 16),
+        (16, 16, 16, 64, 64, 16, 2, 32),
         (4, 4, 64, 32, 64, 8, 2, 4),
         (4, 2, 5, 16, 32, 32, 2, 2),
         (2, 4, 16, 16, 16, 64, 1, 8),
