@@ -211,12 +211,38 @@ fn map_moe_from_a_file_on_zcu102_and_kv260() {
         for line in ["lut", "ff", "dsp", "bram18", "uram"] {
             assert!(v["resources"][line].as_u64().unwrap() <= v["budget"][line].as_u64().unwrap());
         }
+        // LUT and FF come from the calibrated MoE model, so their budget lines count too.
+        for line in ["lut", "ff", "dsp", "bram18"] {
+            assert!(v["resources"][line].as_u64().unwrap() > 0, "{line}");
+        }
         // The written parameters are the MoE core's own, ready for its generator.
         let p: accelforge_templates::moe::MoeParams =
             serde_json::from_str(&std::fs::read_to_string(&params).unwrap()).unwrap();
         p.validate().unwrap();
         assert_eq!((p.tokens, p.experts, p.top_k), (16, 8, 2));
     }
+    // A type the MoE core cannot take is refused before mapping, naming the layer and the key.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[layer]]\nkind = 'moe'\ntokens = 16\nd_model = 16\nd_ff = 32\nexperts = 8\ntop_k = 2\nweight = 'ap_ufixed<8,1>'\n",
+    )
+    .unwrap();
+    let o = accelforge(&[
+        "map",
+        "--workload",
+        bad.to_str().unwrap(),
+        "--board",
+        "kv260",
+        "--model",
+        "moe",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("layer 0") && stderr(&o).contains("`weight`"),
+        "{}",
+        stderr(&o)
+    );
     // The systolic model cannot run an MoE layer, and says so.
     let o = accelforge(&["map", "--workload", "moe-tiny", "--board", "kv260"]);
     assert!(!o.status.success());

@@ -2,6 +2,7 @@
 //! them.
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod moe;
 pub mod qfx;
 pub mod systolic;

@@ -45,7 +45,7 @@ pub use mapping::{
     build_instance, map, solve_pruned,
 };
 pub use model::{Dataflow, EngineModel, SearchSpace};
-pub use moe::MoeTemplateModel;
+pub use moe::{MoeSpec, MoeTemplateModel};
 pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
 pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};
 pub use systolic::SystolicTemplateModel;

@@ -3,38 +3,94 @@
 //! the very `MoeParams` that `gen moe`/`sim moe` take.
 //!
 //! Mapping of the search space onto the template's knobs:
-//! - the layer shape (tokens, d_model, d_ff, experts, top_k) is fixed by the hardware, so every
-//!   distinct `moe` shape of the workload gets its own candidates and a configuration runs only
-//!   layers of exactly its shape (an overlay of two different MoE shapes is infeasible);
+//! - the layer (tokens, d_model, d_ff, experts, top_k, queue depth, types) is fixed by the
+//!   hardware, so every distinct `moe` layer spec of the workload gets its own candidates and a
+//!   configuration runs only layers of exactly its spec (an overlay of two different MoE specs
+//!   is infeasible);
 //! - `lanes` from the space's `rows`, `simd` from its `cols` (the template's `validate()` keeps
-//!   powers of two up to 16 that divide d_model, d_ff and experts);
+//!   powers of two up to 16 with `max(lanes, simd)` dividing d_model and d_ff and `lanes`
+//!   dividing experts);
 //! - the weight stream (`ddr_bytes_per_cycle`) is the board's DDR bytes per PL cycle, capped by
 //!   the space's stream width and rounded down to what the core accepts (a power-of-two number
 //!   of weights per beat that divides `lanes × simd`);
-//! - `queue_depth` = tokens, so no (token, expert) pair is ever dropped, whatever the routing;
+//! - `queue_depth` = the layer's `queue_depth` key, by default tokens, so no (token, expert)
+//!   pair is ever dropped, whatever the routing;
 //! - the space's `dataflows` and `buffer_depths` do not apply (the core has one dataflow and
 //!   sizes its buffers from the layer shape);
-//! - types, gate mode and activation are the template's defaults (int8 weights); the layer's
-//!   QFX type strings are not applied yet.
+//! - types: the layer's `in`, `weight` and `out` QFX strings become `MoeTypes::input`,
+//!   `weight` and `output` (the workload parser has checked them); logit, hidden and expert
+//!   output types, gate mode and activation are the template's defaults. A 16-bit weight
+//!   doubles the weight stream's bytes and the weight buffer, and widens the accumulators;
+//! - resources: the template's `cost::resources` — DSP and BRAM counted exactly, LUT and FF
+//!   from its Yosys-fitted calibration (`moe::calibration`), so all four budget lines bind.
 //!
 //! Routing is data-dependent, and the cycle model needs the expert loads. The mapper prices a
 //! **balanced** routing with expert reordering: the `tokens·top_k` pairs spread evenly over the
 //! experts, each active expert loaded once. With `experts ≤ tokens·top_k` that streams every
 //! expert's weights, which is what bounds a weight-streaming MoE core; skewed routings stream
-//! fewer experts and are rarely slower.
+//! fewer experts and are rarely slower. With a queue shallower than an expert's share, the
+//! pairs beyond it are dropped and not computed.
 
 use accelforge_boards::{Board, ResourceEstimate};
-use accelforge_templates::moe::MoeParams;
 use accelforge_templates::moe::cost::{self, CycleReport};
+use accelforge_templates::moe::{MoeParams, MoeTypes};
+use accelforge_templates::qfx::QType;
 
 use crate::model::{EngineModel, SearchSpace};
 use crate::workload::{Layer, MoeShape, Workload};
 
+/// What an MoE core is built for: the layer shape (queue depth included) and the value types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoeSpec {
+    /// Shape, with `queue_depth` resolved (`Some`, by default the token count).
+    pub shape: MoeShape,
+    /// Value types.
+    pub types: MoeTypes,
+}
+
+impl MoeSpec {
+    /// The spec of a `moe` layer; `None` for other layers or types that do not parse (the
+    /// workload parser rejects those).
+    pub fn of_layer(layer: &Layer) -> Option<MoeSpec> {
+        let mut shape = layer.moe()?;
+        shape.queue_depth = Some(shape.queue_depth.unwrap_or(shape.tokens));
+        let parse = |s: &Option<String>, default: QType| -> Option<QType> {
+            match s {
+                Some(text) => text.parse().ok(),
+                None => Some(default),
+            }
+        };
+        let d = MoeTypes::default();
+        let types = MoeTypes {
+            input: parse(&layer.types.input, d.input)?,
+            weight: parse(&layer.types.weight, d.weight)?,
+            output: parse(&layer.types.out, d.output)?,
+            ..d
+        };
+        Some(MoeSpec { shape, types })
+    }
+
+    /// The spec a configuration was built for.
+    pub fn of_params(p: &MoeParams) -> MoeSpec {
+        MoeSpec {
+            shape: MoeShape {
+                tokens: u64::from(p.tokens),
+                d_model: u64::from(p.d_model),
+                d_ff: u64::from(p.d_ff),
+                experts: u64::from(p.experts),
+                top_k: u64::from(p.top_k),
+                queue_depth: Some(u64::from(p.queue_depth)),
+            },
+            types: p.types,
+        }
+    }
+}
+
 /// The MoE template's exact models for a given workload and weight-stream rate.
 #[derive(Debug, Clone)]
 pub struct MoeTemplateModel {
-    /// Distinct MoE shapes of the workload, in order of first appearance.
-    shapes: Vec<MoeShape>,
+    /// Distinct MoE layer specs of the workload, in order of first appearance.
+    specs: Vec<MoeSpec>,
     /// DDR bytes the board delivers per PL cycle.
     ddr_bytes_per_cycle: f64,
 }
@@ -43,14 +99,14 @@ impl MoeTemplateModel {
     /// A model for the `moe` layers of `workload` whose weight stream may carry at most
     /// `ddr_bytes_per_cycle` bytes per cycle.
     pub fn new(workload: &Workload, ddr_bytes_per_cycle: f64) -> Self {
-        let mut shapes = Vec::new();
-        for s in workload.layers.iter().filter_map(Layer::moe) {
-            if !shapes.contains(&s) {
-                shapes.push(s);
+        let mut specs = Vec::new();
+        for s in workload.layers.iter().filter_map(MoeSpec::of_layer) {
+            if !specs.contains(&s) {
+                specs.push(s);
             }
         }
         MoeTemplateModel {
-            shapes,
+            specs,
             ddr_bytes_per_cycle,
         }
     }
@@ -62,25 +118,15 @@ impl MoeTemplateModel {
         Self::new(workload, board.ddr_bytes_per_pl_cycle(clock))
     }
 
-    /// The layer shape a configuration was built for.
-    fn shape_of(p: &MoeParams) -> MoeShape {
-        MoeShape {
-            tokens: u64::from(p.tokens),
-            d_model: u64::from(p.d_model),
-            d_ff: u64::from(p.d_ff),
-            experts: u64::from(p.experts),
-            top_k: u64::from(p.top_k),
-        }
-    }
-
     /// The priced routing: `tokens·top_k` pairs spread evenly, expert `i` taking one more while
-    /// `i` is below the remainder; experts without tokens are not loaded.
+    /// `i` is below the remainder, at most `queue_depth` each (the rest are dropped); experts
+    /// without tokens are not loaded.
     pub fn balanced_loads(p: &MoeParams) -> Vec<(u32, u32)> {
         let pairs = p.tokens * p.top_k;
         let base = pairs / p.experts;
         let extra = pairs % p.experts;
         (0..p.experts)
-            .map(|e| (e, base + u32::from(e < extra)))
+            .map(|e| (e, (base + u32::from(e < extra)).min(p.max_load_tokens())))
             .filter(|&(_, n)| n > 0)
             .collect()
     }
@@ -88,8 +134,7 @@ impl MoeTemplateModel {
     /// The cycle report of `layer` on `cfg`, or `None` when the configuration is not built for
     /// this layer.
     fn report(&self, cfg: &MoeParams, layer: &Layer) -> Option<CycleReport> {
-        let shape = layer.moe()?;
-        if shape != Self::shape_of(cfg) {
+        if MoeSpec::of_layer(layer)? != MoeSpec::of_params(cfg) {
             return None;
         }
         cost::cycles(cfg, &Self::balanced_loads(cfg)).ok()
@@ -117,7 +162,7 @@ impl EngineModel for MoeTemplateModel {
 
     fn note(&self) -> Option<&str> {
         Some(
-            "cycles from the MoE template's exact model (equal to Verilator) under balanced routing with expert reordering; DSP and BRAM from its resource model; LUT/FF not modelled (reported as 0); default types (int8 weights)",
+            "cycles from the MoE template's exact model (equal to Verilator) under balanced routing with expert reordering; DSP and BRAM counted exactly, LUT and FF from the Yosys-fitted model; the layer's in/weight/out types and queue_depth applied",
         )
     }
 
@@ -130,15 +175,25 @@ impl EngineModel for MoeTemplateModel {
         } else {
             return out;
         };
-        for shape in &self.shapes {
+        for spec in &self.specs {
+            let shape = &spec.shape;
             let dim = |x: u64| u32::try_from(x).ok();
-            let (Some(tokens), Some(d_model), Some(d_ff), Some(experts), Some(top_k)) = (
+            let (
+                Some(tokens),
+                Some(d_model),
+                Some(d_ff),
+                Some(experts),
+                Some(top_k),
+                Some(queue_depth),
+            ) = (
                 dim(shape.tokens),
                 dim(shape.d_model),
                 dim(shape.d_ff),
                 dim(shape.experts),
                 dim(shape.top_k),
-            ) else {
+                shape.queue_depth.and_then(dim),
+            )
+            else {
                 continue;
             };
             for &lanes in &space.rows {
@@ -152,7 +207,8 @@ impl EngineModel for MoeTemplateModel {
                             top_k,
                             lanes,
                             simd,
-                            queue_depth: tokens,
+                            queue_depth,
+                            types: spec.types,
                             ..MoeParams::default()
                         };
                         let bpw = base.weight_bytes();
@@ -221,8 +277,8 @@ impl EngineModel for MoeTemplateModel {
     fn resources(&self, cfg: &MoeParams) -> ResourceEstimate {
         match cost::resources(cfg) {
             Ok(r) => ResourceEstimate {
-                lut: 0,
-                ff: 0,
+                lut: r.lut,
+                ff: r.ff,
                 dsp: r.dsp,
                 bram18: r.bram18,
                 uram: 0,

@@ -34,6 +34,8 @@
 //! d_ff = 32
 //! experts = 8
 //! top_k = 2
+//! queue_depth = 16              # optional: per-expert queue capacity (default: tokens, no drops)
+//! weight = "ap_fixed<16,2>"     # optional: in, weight, out map onto the MoE core's types
 //! ```
 //!
 //! Lowering (what the engine actually computes, `A[M×K] · B[K×N]`, A = activations,
@@ -127,6 +129,10 @@ impl Conv2d {
 
 /// A Mixture-of-Experts layer: a gate GEMV over `experts`, top-`top_k` routing, and per
 /// routed (token, expert) pair an expert FFN `d_model → d_ff → d_model`.
+///
+/// Its QFX types are the layer's `in` (tokens), `weight` (gate and expert weights) and `out`
+/// (layer outputs); the parser checks they are signed `ap_fixed` of 2 to 24 bits, and rejects
+/// `acc` (the core's accumulators are exact, sized from the operand types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MoeShape {
     /// Tokens per batch.
@@ -139,6 +145,10 @@ pub struct MoeShape {
     pub experts: u64,
     /// Experts per token.
     pub top_k: u64,
+    /// Capacity of each expert's token queue: a (token, expert) pair beyond it is dropped.
+    /// `None`: as many as there are tokens, so no pair is ever dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<u64>,
 }
 
 /// What a layer computes.
@@ -390,11 +400,12 @@ struct RawLayer {
     d_ff: Option<u64>,
     experts: Option<u64>,
     top_k: Option<u64>,
+    queue_depth: Option<u64>,
 }
 
 impl RawLayer {
     /// (key, present) for every shape key, to reject keys that belong to another kind.
-    fn shape_keys(&self) -> [(&'static str, bool); 20] {
+    fn shape_keys(&self) -> [(&'static str, bool); 21] {
         [
             ("m", self.m.is_some()),
             ("k", self.k.is_some()),
@@ -416,6 +427,7 @@ impl RawLayer {
             ("d_ff", self.d_ff.is_some()),
             ("experts", self.experts.is_some()),
             ("top_k", self.top_k.is_some()),
+            ("queue_depth", self.queue_depth.is_some()),
         ]
     }
 }
@@ -474,7 +486,14 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
                 "pad",
                 "depthwise",
             ],
-            "moe" => &["tokens", "d_model", "d_ff", "experts", "top_k"],
+            "moe" => &[
+                "tokens",
+                "d_model",
+                "d_ff",
+                "experts",
+                "top_k",
+                "queue_depth",
+            ],
             other => {
                 return Err(e(
                     "kind",
@@ -522,6 +541,10 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
                     d_ff: dim("d_ff", rl.d_ff)?,
                     experts: dim("experts", rl.experts)?,
                     top_k: dim("top_k", rl.top_k)?,
+                    queue_depth: match rl.queue_depth {
+                        None => None,
+                        q => Some(dim("queue_depth", q)?),
+                    },
                 };
                 // Only what makes the layer meaningless is rejected here; what a particular
                 // engine can build (powers of two, ranges) is that engine model's business.
@@ -623,6 +646,9 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
                 return Err(e(key, "empty type string".into()));
             }
         }
+        if kind == "moe" {
+            check_moe_types(&types, rl.acc.is_some()).map_err(|(key, m)| e(key, m))?;
+        }
         layers.push(Layer {
             name: rl.name.clone().unwrap_or_else(|| format!("{kind}{i}")),
             op,
@@ -635,6 +661,43 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
         description: raw.description,
         layers,
     })
+}
+
+/// The MoE core's rules for a `moe` layer's types: `in`, `weight` and `out` signed `ap_fixed`
+/// of 2 to 24 bits (inherited from `[types]` when the layer does not set them); `acc` only
+/// when set on the layer itself (a file-wide `acc` is for the GEMM layers).
+fn check_moe_types(
+    types: &QfxTypes,
+    acc_on_layer: bool,
+) -> std::result::Result<(), (&'static str, String)> {
+    if acc_on_layer {
+        return Err((
+            "acc",
+            "a moe layer has no accumulator type: the MoE core's accumulators are exact, sized \
+             from the operand types (set in, weight, out)"
+                .into(),
+        ));
+    }
+    for (key, v) in [
+        ("in", &types.input),
+        ("weight", &types.weight),
+        ("out", &types.out),
+    ] {
+        let Some(text) = v else { continue };
+        let t: accelforge_templates::qfx::QType = text
+            .parse()
+            .map_err(|err| (key, format!("\"{text}\" is not a QFX type: {err}")))?;
+        if !t.is_signed() || !(2..=24).contains(&t.width()) {
+            return Err((
+                key,
+                format!(
+                    "\"{text}\": the MoE core takes signed ap_fixed types of 2 to 24 bits \
+                     (inherited from [types] when the layer does not set it)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Turns a serde path (`layer[3].m`) into (layer index, key).
@@ -780,6 +843,54 @@ mod tests {
         assert_eq!((l, k.as_deref()), (Some(0), Some("experts")));
         let (l, k, _) = err_of(&format!("{ok}bogus=1\n"));
         assert_eq!((l, k.as_deref()), (Some(0), Some("bogus")));
+    }
+
+    #[test]
+    fn moe_types_and_queue_depth_are_checked_and_errors_name_the_key() {
+        let ok = "[[layer]]\nkind='moe'\ntokens=16\nd_model=16\nd_ff=32\nexperts=8\ntop_k=2\n";
+        let w = parse_workload(
+            &format!("{ok}queue_depth=4\nin='ap_fixed<16,6>'\nweight='ap_fixed<16,2>'\nout='ap_fixed<12,4>'\n"),
+            "t",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(w.layers[0].moe().unwrap().queue_depth, Some(4));
+        assert_eq!(w.layers[0].types.weight.as_deref(), Some("ap_fixed<16,2>"));
+        assert_eq!(
+            parse_workload(ok, "t", "t").unwrap().layers[0]
+                .moe()
+                .unwrap()
+                .queue_depth,
+            None
+        );
+        // A file-wide accumulator type is for the GEMM layers; on the MoE layer itself it is an error.
+        parse_workload(&format!("[types]\nacc='ap_fixed<32,16>'\n{ok}"), "t", "t").unwrap();
+        let cases = [
+            (format!("{ok}acc='ap_fixed<32,16>'\n"), "acc", "exact"),
+            (
+                format!("{ok}weight='ap_fixd<8,1>'\n"),
+                "weight",
+                "not a QFX type",
+            ),
+            (format!("{ok}in='ap_ufixed<8,4>'\n"), "in", "signed"),
+            (format!("{ok}out='ap_fixed<32,8>'\n"), "out", "2 to 24 bits"),
+            (
+                format!("[types]\nin='ap_ufixed<8,4>'\n{ok}"),
+                "in",
+                "inherited",
+            ),
+            (format!("{ok}queue_depth=0\n"), "queue_depth", "at least 1"),
+            (
+                "[[layer]]\nkind='gemm'\nm=1\nk=2\nn=3\nqueue_depth=4\n".into(),
+                "queue_depth",
+                "not a key",
+            ),
+        ];
+        for (text, key, needle) in cases {
+            let (l, k, m) = err_of(&text);
+            assert_eq!((l, k.as_deref()), (Some(0), Some(key)), "{text}");
+            assert!(m.contains(needle), "{m}");
+        }
     }
 
     #[test]

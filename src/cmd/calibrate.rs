@@ -1,48 +1,119 @@
-//! `accelforge calibrate`: synthesises a grid of systolic-array configurations with Yosys (in
-//! parallel), fits the LUT/FF model by least squares, and writes the data file the resource
-//! model loads plus a Markdown report of predicted against synthesised resources.
+//! `accelforge calibrate`: synthesises a grid of configurations of each template with Yosys (in
+//! parallel), fits its LUT/FF model by least squares, and writes the data file the resource
+//! model embeds plus one Markdown report of predicted against synthesised resources covering
+//! every template (a template not re-run contributes the section of its current data file).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use accelforge_hdl::tools::{self, DesignFiles, Family};
-use accelforge_templates::systolic::calibration::{self, Point};
-use accelforge_templates::systolic::{cost, rtl};
+use accelforge_hdl::Design;
+use accelforge_hdl::tools::{self, DesignFiles, Family, SynthReport};
+use accelforge_templates::moe::calibration as moe_cal;
+use accelforge_templates::systolic::calibration as sys_cal;
 use anyhow::{Context, ensure};
 use rayon::prelude::*;
+
+/// Which template(s) to calibrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Template {
+    /// The systolic array (24 configurations, ~5 minutes on two cores).
+    Systolic,
+    /// The MoE core (27 configurations, ~7 minutes on two idle cores, ~15 on shared ones).
+    Moe,
+    /// Both.
+    All,
+}
 
 /// Regenerate the resource-model calibration against Yosys.
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
-    /// Data file to write (the one the resource model embeds).
-    #[arg(long, default_value = "accel-templates/data/systolic_calibration.json")]
+    /// Template(s) to re-synthesise and re-fit; the report always covers both, taking the other
+    /// template's section from its data file.
+    #[arg(long, value_enum, default_value_t = Template::All)]
+    pub template: Template,
+    /// Systolic data file to write (the one its resource model embeds).
+    #[arg(
+        long,
+        visible_alias = "systolic-data",
+        default_value = "accel-templates/data/systolic_calibration.json"
+    )]
     pub data: PathBuf,
+    /// MoE data file to write (the one its resource model embeds).
+    #[arg(long, default_value = "accel-templates/data/moe_calibration.json")]
+    pub moe_data: PathBuf,
     /// Report to write.
     #[arg(long, default_value = "docs/calibration.md")]
     pub report: PathBuf,
     /// Parallel Yosys runs [default: all cores].
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Re-fit from the Yosys figures already in the data file(s) instead of running Yosys: for
+    /// a change of the structural features, not of the RTL (the configurations are kept).
+    #[arg(long)]
+    pub refit: bool,
 }
 
-pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
-    let grid = calibration::grid();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    ensure!(jobs > 0, "--jobs must be at least 1");
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+/// Synthesises one design for 7-series and times it.
+fn synth(design: &Design) -> anyhow::Result<(SynthReport, f64)> {
+    let files = DesignFiles::new(design)?;
+    let t = Instant::now();
+    let r = tools::synth(&files.paths, design.top_name(), Family::Xc7)
+        .with_context(|| format!("synthesising {}", design.top_name()))?;
+    Ok((r, t.elapsed().as_secs_f64()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a calibration data file; regenerate it with `accelforge calibrate`",
+            path.display()
+        )
+    })
+}
+
+fn reference() -> String {
+    format!(
+        "{} synth_xilinx -family xc7 -flatten",
+        tools::doctor()
+            .into_iter()
+            .find(|(t, _)| *t == "yosys")
+            .and_then(|(_, v)| v.ok())
+            .unwrap_or_else(|| "yosys".into())
+    )
+}
+
+fn systolic(
+    args: &CalibrateArgs,
+    pool: &rayon::ThreadPool,
+) -> anyhow::Result<sys_cal::Calibration> {
+    use accelforge_templates::systolic::{cost, rtl};
+    if args.refit {
+        let old: sys_cal::Calibration = read_json(&args.data)?;
+        let points = old
+            .points
+            .into_iter()
+            .map(|p| {
+                Ok(sys_cal::Point {
+                    features: cost::features(&p.params)?,
+                    ..p
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return sys_cal::fit(&old.reference, points)
+            .context("fitting the systolic resource model (degenerate calibration grid)");
+    }
+    let grid = sys_cal::grid();
     eprintln!(
-        "synthesising {} configurations with yosys ({jobs} at a time)",
-        grid.len()
+        "systolic: synthesising {} configurations with yosys ({} at a time)",
+        grid.len(),
+        pool.current_num_threads()
     );
-    let points: Vec<Point> = pool.install(|| {
+    let points: Vec<sys_cal::Point> = pool.install(|| {
         grid.par_iter()
-            .map(|p| -> anyhow::Result<Point> {
-                let design = rtl::design(p)?;
-                let files = DesignFiles::new(&design)?;
-                let r = tools::synth(&files.paths, design.top_name(), Family::Xc7)
-                    .with_context(|| format!("synthesising {}", design.top_name()))?;
-                let features = cost::features(p)?;
+            .map(|p| -> anyhow::Result<sys_cal::Point> {
+                let (r, _) = synth(&rtl::design(p)?)?;
                 eprintln!(
                     "  {}x{} {:?} {:?}: {} LUT, {} FF, {} DSP, {} BRAM18",
                     p.rows,
@@ -54,9 +125,9 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
                     r.dsp,
                     r.bram18_equivalent()
                 );
-                Ok(Point {
+                Ok(sys_cal::Point {
                     params: p.clone(),
-                    features,
+                    features: cost::features(p)?,
                     lut: r.lut,
                     ff: r.ff,
                     dsp: r.dsp,
@@ -65,27 +136,105 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
-    let reference = format!(
-        "{} synth_xilinx -family xc7 -flatten",
-        tools::doctor()
+    sys_cal::fit(&reference(), points)
+        .context("fitting the systolic resource model (degenerate calibration grid)")
+}
+
+fn moe(args: &CalibrateArgs, pool: &rayon::ThreadPool) -> anyhow::Result<moe_cal::Calibration> {
+    use accelforge_templates::moe::rtl;
+    if args.refit {
+        let old: moe_cal::Calibration = read_json(&args.moe_data)?;
+        let points = old
+            .points
             .into_iter()
-            .find(|(t, _)| *t == "yosys")
-            .and_then(|(_, v)| v.ok())
-            .unwrap_or_else(|| "yosys".into())
+            .map(|p| {
+                Ok(moe_cal::Point {
+                    features: moe_cal::features(&p.params)?,
+                    ..p
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return moe_cal::fit(&old.reference, points)
+            .context("fitting the MoE resource model (degenerate calibration grid)");
+    }
+    let grid = moe_cal::grid();
+    eprintln!(
+        "moe: synthesising {} configurations with yosys ({} at a time)",
+        grid.len(),
+        pool.current_num_threads()
     );
-    let cal = calibration::fit(&reference, points)
-        .context("fitting the resource model (degenerate calibration grid)")?;
-    accelforge_hdl::write_atomic(
-        &args.data,
-        (serde_json::to_string_pretty(&cal)? + "\n").as_bytes(),
-    )?;
-    let report = calibration::report(&cal);
+    let points: Vec<moe_cal::Point> = pool.install(|| {
+        grid.par_iter()
+            .map(|p| -> anyhow::Result<moe_cal::Point> {
+                let (r, seconds) = synth(&rtl::design(p)?)?;
+                eprintln!(
+                    "  {}: {} LUT, {} FF, {} DSP, {} BRAM18 ({seconds:.0} s)",
+                    moe_cal::label(p),
+                    r.lut,
+                    r.ff,
+                    r.dsp,
+                    r.bram18_equivalent()
+                );
+                Ok(moe_cal::Point {
+                    params: p.clone(),
+                    features: moe_cal::features(p)?,
+                    lut: r.lut,
+                    ff: r.ff,
+                    dsp: r.dsp,
+                    bram18: r.bram18_equivalent(),
+                    seconds,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    moe_cal::fit(&reference(), points)
+        .context("fitting the MoE resource model (degenerate calibration grid)")
+}
+
+pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    ensure!(jobs > 0, "--jobs must be at least 1");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    let start = Instant::now();
+    let do_sys = matches!(args.template, Template::Systolic | Template::All);
+    let do_moe = matches!(args.template, Template::Moe | Template::All);
+    // Everything is computed (or read) before anything is written, so a failure leaves the
+    // data files and the report as they were.
+    let sys = if do_sys {
+        systolic(&args, &pool)?
+    } else {
+        read_json(&args.data).context("the report needs the systolic section")?
+    };
+    let moe = if do_moe {
+        moe(&args, &pool)?
+    } else {
+        read_json(&args.moe_data).context("the report needs the MoE section")?
+    };
+    let report = format!("{}\n{}", sys_cal::report(&sys), moe_cal::report(&moe));
+    let mut written = Vec::new();
+    if do_sys {
+        accelforge_hdl::write_atomic(
+            &args.data,
+            (serde_json::to_string_pretty(&sys)? + "\n").as_bytes(),
+        )?;
+        written.push(args.data.display().to_string());
+    }
+    if do_moe {
+        accelforge_hdl::write_atomic(
+            &args.moe_data,
+            (serde_json::to_string_pretty(&moe)? + "\n").as_bytes(),
+        )?;
+        written.push(args.moe_data.display().to_string());
+    }
     accelforge_hdl::write_atomic(&args.report, report.as_bytes())?;
+    written.push(args.report.display().to_string());
     print!("{report}");
     println!(
-        "\nwrote {} and {}; rebuild so the resource model embeds the new data",
-        args.data.display(),
-        args.report.display()
+        "\nwrote {} in {:.0} s; rebuild so the resource models embed the new data",
+        written.join(", "),
+        start.elapsed().as_secs_f64()
     );
     Ok(())
 }

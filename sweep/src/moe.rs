@@ -307,9 +307,8 @@ pub fn evaluate(pt: &MoePoint, shape: &MoeLayerShape, ctx: &EvalCtx) -> Result<R
     };
     Ok(Raw {
         pes: u64::from(p.lanes) * u64::from(p.simd),
-        // LUT/FF join when the MoE resource model gains its calibration.
-        lut: 0,
-        ff: 0,
+        lut: res.lut,
+        ff: res.ff,
         dsp: res.dsp,
         bram18: res.bram18,
         uram: 0,

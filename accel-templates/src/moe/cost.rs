@@ -153,10 +153,15 @@ pub fn cycles(p: &MoeParams, loads: &[(u32, u32)]) -> Result<CycleReport> {
 /// Resource estimate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceReport {
+    /// LUTs (LUT-RAM included) from the Yosys-fitted model (`super::calibration`).
+    pub lut: u64,
+    /// Flip-flops from the Yosys-fitted model.
+    pub ff: u64,
     /// DSP slices: one per MAC-array multiplier (`lanes x simd`) plus one per combine slot.
     pub dsp: u64,
     /// BRAM18 equivalents of the memories marked `block` (the weight buffer, and activation
-    /// banks of at least 512 words).
+    /// banks of at least 512 words), plus tables Yosys maps to block RAM
+    /// (`calibration::table_bram18`).
     pub bram18: u64,
     /// Bits held in every memory (block and distributed).
     pub memory_bits: u64,
@@ -227,9 +232,13 @@ pub fn resources(p: &MoeParams) -> Result<ResourceReport> {
         .iter()
         .filter(|(n, _, d)| is_block(n, *d))
         .map(|(_, w, d)| bram18_for(*w, *d))
-        .sum();
+        .sum::<u64>()
+        + super::calibration::table_bram18(p)?;
     let memory_bits = mems.iter().map(|(_, w, d)| w * d).sum();
+    let (lut, ff) = super::calibration::predict(&super::calibration::features(p)?);
     Ok(ResourceReport {
+        lut,
+        ff,
         dsp: u64::from(p.lanes * p.simd + p.top_k),
         bram18,
         memory_bits,

@@ -56,6 +56,7 @@
 //!   and counted (its weight becomes 0); the same pairs are dropped in both orders.
 //! - Expert: `y = rq_out(W2 · act(rq_hidden(W1 · x)))`; combine: `rq_output(sum w_i · y_i)`.
 
+pub mod calibration;
 pub mod cost;
 pub mod model;
 pub mod params;
