@@ -9,7 +9,9 @@ mod common;
 
 use accelforge_hdl::tools;
 use accelforge_templates::moe::tb::{self, Stalls};
-use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, cost, model, rtl};
+use accelforge_templates::moe::{
+    FfnActivation, GateMode, MoeParams, WeightSource, cost, model, rtl,
+};
 use common::*;
 
 struct Case {
@@ -63,8 +65,16 @@ fn run_case(c: &Case) -> (usize, u64) {
                 let mut h = SimH(compiled.sim().expect("moe sweep step"));
                 h.0.reset(2).expect("moe sweep step");
                 let g = model::golden(p, &data, reorder).expect("moe sweep step");
-                let run = tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), 1_000_000)
-                    .expect("moe sweep step");
+                let run = tb::run_batch(
+                    &mut h,
+                    p,
+                    &data,
+                    reorder,
+                    WeightSource::default(),
+                    Stalls::default(),
+                    1_000_000,
+                )
+                .expect("moe sweep step");
                 let chk = tb::check(p, &g, &run);
                 assert_eq!(
                     chk.mismatches, 0,
@@ -172,8 +182,16 @@ fn random_back_pressure_keeps_results_exact() {
                 output_stall: 0.4,
                 seed,
             };
-            let run = tb::run_batch(&mut h, &p, &data, reorder, stalls, 1_000_000)
-                .expect("moe sweep step");
+            let run = tb::run_batch(
+                &mut h,
+                &p,
+                &data,
+                reorder,
+                WeightSource::default(),
+                stalls,
+                1_000_000,
+            )
+            .expect("moe sweep step");
             let chk = tb::check(&p, &g, &run);
             assert_eq!(chk.mismatches, 0, "seed {seed}: {:?}", chk.first);
             let m = cost::cycles(&p, &g.routing.load_shape()).expect("moe sweep step");
@@ -194,8 +212,16 @@ fn two_batches_back_to_back_on_one_core() {
     for (seed, reorder) in [(11u64, true), (12, false), (13, true)] {
         let data = model::MoeData::random(&p, seed, 0.0).expect("moe sweep step");
         let g = model::golden(&p, &data, reorder).expect("moe sweep step");
-        let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000)
-            .expect("moe sweep step");
+        let run = tb::run_batch(
+            &mut h,
+            &p,
+            &data,
+            reorder,
+            WeightSource::default(),
+            Stalls::default(),
+            1_000_000,
+        )
+        .expect("moe sweep step");
         assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
         h.0.step().expect("moe sweep step");
     }

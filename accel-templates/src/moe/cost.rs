@@ -23,8 +23,8 @@
 
 use serde::Serialize;
 
-use super::Result;
 use super::params::{BufferLayout, MoeParams};
+use super::{Result, WeightSource};
 
 /// Cycle-model result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,9 +65,21 @@ struct Tile {
     beats: u64,
 }
 
-/// The cycle model for one batch whose expert loads are `loads` = (expert, tokens) in order.
+/// The cycle model for one batch whose expert loads are `loads` = (expert, tokens) in order,
+/// with the ideal weight source (latency 0): [`cycles_with`] at `WeightSource::default()`.
 pub fn cycles(p: &MoeParams, loads: &[(u32, u32)]) -> Result<CycleReport> {
+    cycles_with(p, loads, WeightSource::default())
+}
+
+/// The cycle model for one batch whose expert loads are `loads` = (expert, tokens) in order,
+/// with weights from `source`.
+pub fn cycles_with(
+    p: &MoeParams,
+    loads: &[(u32, u32)],
+    source: WeightSource,
+) -> Result<CycleReport> {
     p.validate()?;
+    let lat = u64::from(source.latency);
     let t = u64::from(p.tokens);
     let d = u64::from(p.d_model);
     let s = u64::from(p.simd);
@@ -101,7 +113,7 @@ pub fn cycles(p: &MoeParams, loads: &[(u32, u32)]) -> Result<CycleReport> {
     let gate_tiles = p.gate_tiles() as usize;
     let mut release = vec![0u64; tiles.len()];
     let mut loader_free = 0u64; // first cycle the loader may take a beat of the next tile
-    let mut seg_data = 2u64; // gate segment requested on cycle 1, data from cycle 2
+    let mut seg_data = 2 + lat; // gate segment requested on cycle 1
     let mut compute_free = 0u64;
     let mut route_start = 0;
     let mut expert_start = 0;
@@ -117,7 +129,7 @@ pub fn cycles(p: &MoeParams, loads: &[(u32, u32)]) -> Result<CycleReport> {
         if first_of_seg && j > 0 {
             // Request two cycles after the previous segment's last beat, in the expert phase.
             let req = (loader_free + 1).max(expert_start);
-            seg_data = req + 1;
+            seg_data = req + 1 + lat;
         }
         let mut start = if first_of_seg { seg_data } else { loader_free };
         if j >= 2 {

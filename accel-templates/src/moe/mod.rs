@@ -65,6 +65,27 @@ pub mod tb;
 
 pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};
 
+/// The DDR weight source the core is attached to: part of the environment, not of the
+/// hardware, so it is not a field of [`MoeParams`] and does not change the RTL or its hash.
+/// The testbench ([`tb::run_batch`]) plays it and the cycle model ([`cost::cycles_with`]) takes
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightSource {
+    /// Extra cycles between a request handshake on `wreq` and the first beat of its segment:
+    /// a request accepted on cycle `c` is answered from cycle `c + 1 + latency` on (0 = the
+    /// ideal source that answers on the next cycle). Beats then follow one per cycle; a
+    /// segment never starts before the previous one's last beat was taken.
+    pub latency: u32,
+}
+
+impl WeightSource {
+    /// A source answering every request `latency` cycles late.
+    pub fn with_latency(latency: u32) -> WeightSource {
+        WeightSource { latency }
+    }
+}
+
 /// Errors from the MoE template.
 #[derive(Debug, thiserror::Error)]
 pub enum MoeError {

