@@ -105,3 +105,30 @@ fn model_equals_verilator_at_every_latency() {
         }
     }
 }
+
+/// Every token routed to the last expert only (top-1): the one load is planned in the last
+/// planning cycle, so the expert phase's first request must still carry the right id.
+#[test]
+fn only_the_last_expert_active() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = params(6, 8, 16, 4, 1, 2, 2, 2, 8);
+    let mut data = model::MoeData::random(&p, 9, 0.0).unwrap();
+    let (e, d) = (p.experts as usize, p.d_model as usize);
+    let hi = p.types.weight.max_raw() as i64 / 2;
+    for r in 0..e {
+        for c in 0..d {
+            data.gate[[r, c]] = if r == e - 1 { hi } else { -hi };
+        }
+    }
+    data.x.mapv_inplace(|v| v.abs().max(1));
+    let g = model::golden(&p, &data, true).unwrap();
+    assert_eq!(g.routing.load_shape(), vec![(p.experts - 1, p.tokens)]);
+    let compiled = compile(&rtl::design(&p).unwrap());
+    for reorder in [true, false] {
+        for l in [0, 40] {
+            run(&compiled, &p, &data, reorder, l);
+        }
+    }
+}

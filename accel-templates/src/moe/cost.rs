@@ -2,22 +2,25 @@
 //!
 //! The cycle model is the RTL's schedule written as a recurrence over weight tiles, so it equals
 //! the Verilator count exactly when `s_axis` is always valid, `m_axis` always ready and the
-//! weight source offers a beat on every cycle from the cycle after each request (a B-byte bus at
-//! one beat per cycle is exactly B bytes per cycle). Counting starts at the cycle the command
-//! is accepted (cycle 0) and ends at the cycle `done` is high.
+//! weight source ([`WeightSource`]) accepts every request at once and offers a segment's beats
+//! one per cycle from `1 + latency` cycles after its request (a B-byte bus at one beat per
+//! cycle is exactly B bytes per cycle), in request order. Counting starts at the cycle the
+//! command is accepted (cycle 0) and ends at the cycle `done` is high.
 //!
 //! The schedule (see `rtl.rs` for the state machines):
 //! - input: beats on cycles 1 ..= T·D; the gate segment is requested on cycle 1;
-//! - loader: tile j starts on the cycle after its predecessor's last beat (or the cycle after
-//!   its segment's request), but not before its buffer slot was released by tile j−2; it takes
-//!   one beat per cycle; its slot is full from the cycle after its last beat;
+//! - requests (prefetch): expert segment i is requested on the first cycle that is in the
+//!   expert phase, after request i−1 (one request per cycle) and, for i ≥ N, after segment i−N
+//!   was fully received (the cycle after its last beat), with N =
+//!   [`super::MAX_OUTSTANDING_REQUESTS`]; its data are offered from `request + 1 + latency`;
+//! - loader: tile j starts on the cycle after its predecessor's last beat, not before its
+//!   segment's data are offered, and not before its buffer slot was released by tile j−2; it
+//!   takes one beat per cycle; its slot is full from the cycle after its last beat;
 //! - compute: tile j begins with one set-up cycle `w_j` (the slot must be full, the previous
 //!   tile drained, the phase reached), then issues `n·K/simd` MAC cycles, then drains 3 cycles;
 //!   its slot is released from the cycle after its last issue;
 //! - routing starts the cycle after the last gate tile drained and takes
 //!   [`MoeParams::route_cycles_per_token`] per token; planning takes E + 1 cycles;
-//! - the next segment is requested two cycles after the previous one's last beat, and never
-//!   before the expert phase;
 //! - output: starts the cycle after the last expert tile drained; T·D beats, one per cycle,
 //!   the first two cycles after the start; `done` the cycle after the last beat.
 
@@ -114,6 +117,9 @@ pub fn cycles_with(
     let mut release = vec![0u64; tiles.len()];
     let mut loader_free = 0u64; // first cycle the loader may take a beat of the next tile
     let mut seg_data = 2 + lat; // gate segment requested on cycle 1
+    let window = super::MAX_OUTSTANDING_REQUESTS as usize;
+    let mut seg_received = Vec::with_capacity(loads.len()); // per expert segment
+    let mut last_request = 0u64;
     let mut compute_free = 0u64;
     let mut route_start = 0;
     let mut expert_start = 0;
@@ -127,16 +133,30 @@ pub fn cycles_with(
         let tile = &tiles[j];
         let first_of_seg = j == 0 || tiles[j - 1].seg != tile.seg;
         if first_of_seg && j > 0 {
-            // Request two cycles after the previous segment's last beat, in the expert phase.
-            let req = (loader_free + 1).max(expert_start);
+            let i = tile.seg - 1;
+            let mut req = expert_start;
+            if i >= 1 {
+                req = req.max(last_request + 1);
+            }
+            if i >= window {
+                req = req.max(seg_received[i - window]);
+            }
+            last_request = req;
             seg_data = req + 1 + lat;
         }
-        let mut start = if first_of_seg { seg_data } else { loader_free };
+        let mut start = if first_of_seg {
+            seg_data.max(loader_free)
+        } else {
+            loader_free
+        };
         if j >= 2 {
             start = start.max(release[j - 2]);
         }
         let end = start + tile.beats - 1;
         loader_free = end + 1;
+        if tile.seg > 0 && tiles.get(j + 1).is_none_or(|n| n.seg != tile.seg) {
+            seg_received.push(end + 1);
+        }
         let full = end + 1;
         let phase = if j < gate_tiles { td + 1 } else { expert_start };
         let w = full.max(compute_free).max(phase);

@@ -65,6 +65,13 @@ pub mod tb;
 
 pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};
 
+/// Most weight segments the core has requested on `wreq` but not yet fully received: the
+/// prefetch depth. 4 is the AXI DataMover's default command FIFO depth
+/// (`C_MM2S_STSCMD_FIFO_DEPTH`, PG022), so a default DataMover queues every request the core
+/// makes and never back-pressures `wreq`; more would only hide latencies longer than three
+/// segments' streaming, which a bandwidth-bound segment of real size never is.
+pub const MAX_OUTSTANDING_REQUESTS: u32 = 4;
+
 /// The DDR weight source the core is attached to: part of the environment, not of the
 /// hardware, so it is not a field of [`MoeParams`] and does not change the RTL or its hash.
 /// The testbench ([`tb::run_batch`]) plays it and the cycle model ([`cost::cycles_with`]) takes
