@@ -68,15 +68,15 @@ fn run(
     r.cycles
 }
 
-/// Every latency of [`LATENCIES`], both orders, on one build; returns cycles per (order, L).
-fn sweep_latencies(p: &MoeParams, seed: u64, skew: f64) -> Vec<(bool, u32, u64)> {
+/// Every latency of `lats`, both orders, on one build; returns cycles per (order, L).
+fn sweep_latencies(p: &MoeParams, seed: u64, skew: f64, lats: &[u32]) -> Vec<(bool, u32, u64)> {
     let d = rtl::design(p).unwrap();
     lint_clean(&d);
     let compiled = compile(&d);
     let data = model::MoeData::random(p, seed, skew).unwrap();
     let mut out = Vec::new();
     for reorder in [true, false] {
-        for l in LATENCIES {
+        for &l in lats {
             out.push((reorder, l, run(&compiled, p, &data, reorder, l)));
         }
     }
@@ -95,7 +95,7 @@ fn model_equals_verilator_at_every_latency() {
     let mut c = params(7, 24, 40, 4, 2, 2, 2, 2, 3);
     c.types.weight = "ap_fixed<16,2,AP_RND,AP_SAT>".parse().unwrap();
     for (p, seed) in [(a, 1u64), (b, 2), (c, 3)] {
-        let rows = sweep_latencies(&p, seed, 0.5);
+        let rows = sweep_latencies(&p, seed, 0.5, &LATENCIES);
         eprintln!("{rows:?}");
         // Latency never helps.
         for w in rows.windows(2) {
@@ -131,4 +131,63 @@ fn only_the_last_expert_active() {
             run(&compiled, &p, &data, reorder, l);
         }
     }
+}
+
+/// Cycles of the README's bandwidth-bound configuration (T = 16, d_model 16, d_ff 32, E = 8,
+/// top-2, 4 x 4, 2 B/cycle; seed 1, uniform routing) at L = 0 / 40 / 150 **before prefetch**,
+/// measured in Verilator (= model) on the RTL of commit e27a711, which requested each segment
+/// two cycles after the previous one's last beat: (reorder, [cycles at L = 0, 40, 150]).
+const BEFORE_PREFETCH: [(bool, [u64; 3]); 2] =
+    [(true, [5229, 5511, 6391]), (false, [17005, 18245, 21655])];
+
+/// With prefetch the latency is paid about once per batch (the first expert segment's; the
+/// gate segment's hides under the token input), not once per expert load as before.
+#[test]
+fn prefetch_pays_the_latency_once_per_batch() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = params(16, 16, 32, 8, 2, 4, 4, 2, 16);
+    let compiled = compile(&rtl::design(&p).unwrap());
+    let data = model::MoeData::random(&p, 1, 0.0).unwrap();
+    for (reorder, before) in BEFORE_PREFETCH {
+        let loads = model::golden(&p, &data, reorder)
+            .unwrap()
+            .routing
+            .loads
+            .len() as u64;
+        let after: Vec<u64> = [0, 40, 150]
+            .iter()
+            .map(|&l| run(&compiled, &p, &data, reorder, l))
+            .collect();
+        eprintln!("reorder {reorder}, {loads} loads: before {before:?}, after {after:?}");
+        for (i, l) in [0u64, 40, 150].into_iter().enumerate() {
+            assert!(after[i] <= before[i], "{after:?} vs {before:?}");
+            // The latency's cost: at most L once with prefetch ...
+            assert!(after[i] - after[0] <= l, "L {l}: {after:?}");
+            // ... where it was at least L per expert load but one without.
+            assert!(
+                before[i] - before[0] >= (loads - 1) * l,
+                "L {l}: {before:?}"
+            );
+        }
+    }
+}
+
+/// A latency longer than the segments in flight can cover (compute-bound, short segments,
+/// 2,000 cycles): requests wait for the prefetch window, and the model still equals Verilator.
+#[test]
+fn latency_beyond_the_prefetch_window() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = params(16, 16, 32, 8, 2, 4, 4, 16, 16);
+    let rows = sweep_latencies(&p, 4, 0.0, &[0, 600, 2000]);
+    eprintln!("{rows:?}");
+    // Token order (many short loads): the window, not the latency, now paces the requests, so
+    // 2,000 cycles cost several times 2,000 — but far less than once per load.
+    let (c0, c) = (rows[3].2, rows[5].2);
+    let data = model::MoeData::random(&p, 4, 0.0).unwrap();
+    let loads = model::golden(&p, &data, false).unwrap().routing.loads.len() as u64;
+    assert!(c - c0 > 2 * 2000 && c - c0 < loads * 2000 / 2, "{rows:?}");
 }

@@ -268,3 +268,80 @@ pub fn resources(p: &MoeParams) -> Result<ResourceReport> {
         weight_buffer: (mems[0].1, mems[0].2),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(bytes: u32) -> MoeParams {
+        MoeParams {
+            tokens: 16,
+            d_model: 16,
+            d_ff: 32,
+            experts: 8,
+            top_k: 2,
+            lanes: 4,
+            simd: 4,
+            ddr_bytes_per_cycle: bytes,
+            queue_depth: 16,
+            ..MoeParams::default()
+        }
+    }
+
+    /// (expert, tokens) loads: `n` loads of 4 tokens each, experts cycling.
+    fn loads(n: u32) -> Vec<(u32, u32)> {
+        (0..n).map(|i| (i % 8, 4)).collect()
+    }
+
+    #[test]
+    fn zero_latency_is_the_plain_model() {
+        let p = small(2);
+        for n in [0, 1, 8, 31] {
+            assert_eq!(
+                cycles(&p, &loads(n)).unwrap(),
+                cycles_with(&p, &loads(n), WeightSource::default()).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn latency_never_helps_and_is_paid_about_once_per_batch() {
+        for bytes in [1, 2, 4, 16] {
+            let p = small(bytes);
+            // One expert segment's beats: the latency prefetch hides behind its stream.
+            let seg = (p.expert_stream_bytes() / u64::from(p.ddr_bytes_per_cycle)) as u32;
+            for n in [1, 8, 31] {
+                let at = |l: u32| {
+                    cycles_with(&p, &loads(n), WeightSource::with_latency(l))
+                        .unwrap()
+                        .cycles
+                };
+                let base = at(0);
+                let mut prev = base;
+                for l in (0..=seg.min(400)).step_by(7) {
+                    let c = at(l);
+                    assert!(c >= prev, "B {bytes}, {n} loads, L {l}");
+                    // The gate segment's latency (partly hidden under the token input) and the
+                    // first expert segment's: never one per load.
+                    assert!(c - base <= 2 * u64::from(l), "B {bytes}, {n} loads, L {l}");
+                    prev = c;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn latency_beyond_the_prefetch_window_is_paid_once_per_window() {
+        // Compute-bound: a 4-token segment takes about 350 cycles to consume, so four segments
+        // in flight cover about 1,400 cycles. A latency of 2,000 cannot hide behind them and is
+        // paid about once per MAX_OUTSTANDING_REQUESTS loads: 16 loads, about 4 times.
+        let p = small(16);
+        let at = |l: u32| {
+            cycles_with(&p, &loads(16), WeightSource::with_latency(l))
+                .unwrap()
+                .cycles
+        };
+        let extra = at(2000) - at(0);
+        assert!(extra > 3 * 2000 && extra < 5 * 2000, "{extra}");
+    }
+}
