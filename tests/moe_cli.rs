@@ -196,3 +196,57 @@ fn dimensions_off_the_banking_are_refused_with_the_fix() {
         "{err}"
     );
 }
+
+/// `--ddr-latency`: the weight source answers each request that many cycles late, in the
+/// simulation and in the estimate alike; with prefetch the batch pays it about once.
+#[test]
+fn ddr_latency_is_simulated_and_estimated_exactly() {
+    let est = |l: &str| {
+        let mut a = vec![
+            "estimate",
+            "moe",
+            "--json",
+            "--seed",
+            "3",
+            "--ddr-latency",
+            l,
+        ];
+        a.extend(SMALL);
+        json(&a)
+    };
+    let (e0, e40) = (est("0"), est("40"));
+    assert_eq!(e40["ddr_latency"], 40);
+    assert_eq!(e0["ddr_latency"], 0);
+    let (c0, c40) = (
+        e0["cycles"].as_u64().unwrap(),
+        e40["cycles"].as_u64().unwrap(),
+    );
+    assert!(c40 > c0 && c40 - c0 <= 2 * 40, "{c0} {c40}");
+    // Omitted, the latency is 0.
+    let mut a = vec!["estimate", "moe", "--json", "--seed", "3"];
+    a.extend(SMALL);
+    assert_eq!(json(&a)["cycles"], e0["cycles"]);
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let mut a = vec!["sim", "moe", "--json", "--seed", "3", "--ddr-latency", "40"];
+    a.extend(SMALL);
+    let s = json(&a);
+    assert_eq!(s["mismatches"], 0, "{s}");
+    assert_eq!(s["cycles"], e40["cycles"], "{s} {e40}");
+    assert_eq!(s["model_cycles"], e40["cycles"]);
+    assert_eq!(s["ddr_latency"], 40);
+}
+
+#[test]
+fn a_bad_ddr_latency_is_refused_naming_the_option() {
+    for bad in ["-1", "soon", "5000000000"] {
+        let out = accelforge()
+            .args(["estimate", "moe", &format!("--ddr-latency={bad}")])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--ddr-latency"), "{bad}: {err}");
+    }
+}

@@ -7,7 +7,7 @@ mod common;
 
 use accelforge_hdl::tools;
 use accelforge_templates::moe::tb::{self, Stalls};
-use accelforge_templates::moe::{MoeParams, cost, model, rtl};
+use accelforge_templates::moe::{MoeParams, WeightSource, cost, model, rtl};
 use common::*;
 
 #[test]
@@ -24,7 +24,16 @@ fn default_config_matches_golden_and_cycle_model() {
         h.0.reset(2).unwrap();
         let data = model::MoeData::random(&p, 3, 0.0).unwrap();
         let g = model::golden(&p, &data, reorder).unwrap();
-        let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 200_000).unwrap();
+        let run = tb::run_batch(
+            &mut h,
+            &p,
+            &data,
+            reorder,
+            WeightSource::default(),
+            Stalls::default(),
+            200_000,
+        )
+        .unwrap();
         let c = tb::check(&p, &g, &run);
         assert_eq!(c.mismatches, 0, "{:?}", c.first);
         let model = cost::cycles(&p, &g.routing.load_shape()).unwrap();

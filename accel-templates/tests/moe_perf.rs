@@ -10,7 +10,7 @@ mod common;
 
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 use accelforge_templates::moe::tb::{self, Stalls};
-use accelforge_templates::moe::{MoeParams, cost, model, rtl};
+use accelforge_templates::moe::{MoeParams, WeightSource, cost, model, rtl};
 use common::*;
 
 fn small(bytes: u32) -> MoeParams {
@@ -42,8 +42,16 @@ fn reordering_streams_each_active_expert_once() {
             let mut h = SimH(compiled.sim().expect("moe perf step"));
             h.0.reset(2).expect("moe perf step");
             let g = model::golden(&p, &data, reorder).expect("moe perf step");
-            let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000)
-                .expect("moe perf step");
+            let run = tb::run_batch(
+                &mut h,
+                &p,
+                &data,
+                reorder,
+                WeightSource::default(),
+                Stalls::default(),
+                1_000_000,
+            )
+            .expect("moe perf step");
             let chk = tb::check(&p, &g, &run);
             assert_eq!(chk.mismatches, 0, "{:?}", chk.first);
             assert_eq!(
@@ -88,8 +96,16 @@ fn ddr_rate_sweep_shows_the_roofline_knee() {
         let mut h = SimH(compiled.sim().expect("moe perf step"));
         h.0.reset(2).expect("moe perf step");
         let g = model::golden(&p, &data, true).expect("moe perf step");
-        let run = tb::run_batch(&mut h, &p, &data, true, Stalls::default(), 2_000_000)
-            .expect("moe perf step");
+        let run = tb::run_batch(
+            &mut h,
+            &p,
+            &data,
+            true,
+            WeightSource::default(),
+            Stalls::default(),
+            2_000_000,
+        )
+        .expect("moe perf step");
         assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
         let m = cost::cycles(&p, &g.routing.load_shape()).expect("moe perf step");
         assert_eq!(run.cycles, m.cycles, "B = {bytes}");

@@ -1,6 +1,7 @@
 //! The MoE core in Verilator over a parameter sweep: zero mismatches against the golden model
 //! and simulated cycles equal to the cycle model in every run (uniform and skewed routing, both
-//! processing orders, queue overflow), plus runs with random back-pressure on every stream.
+//! processing orders, queue overflow, weight-source latencies 0 to 150), plus runs with random
+//! back-pressure on every stream.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
@@ -9,7 +10,9 @@ mod common;
 
 use accelforge_hdl::tools;
 use accelforge_templates::moe::tb::{self, Stalls};
-use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, cost, model, rtl};
+use accelforge_templates::moe::{
+    FfnActivation, GateMode, MoeParams, WeightSource, cost, model, rtl,
+};
 use common::*;
 
 struct Case {
@@ -63,18 +66,21 @@ fn run_case(c: &Case) -> (usize, u64) {
                 let mut h = SimH(compiled.sim().expect("moe sweep step"));
                 h.0.reset(2).expect("moe sweep step");
                 let g = model::golden(p, &data, reorder).expect("moe sweep step");
-                let run = tb::run_batch(&mut h, p, &data, reorder, Stalls::default(), 1_000_000)
-                    .expect("moe sweep step");
+                // Every run also has its own weight-source latency (0 included).
+                let src = WeightSource::with_latency([0, 40, 1, 150, 7][runs % 5]);
+                let run =
+                    tb::run_batch(&mut h, p, &data, reorder, src, Stalls::default(), 1_000_000)
+                        .expect("moe sweep step");
                 let chk = tb::check(p, &g, &run);
                 assert_eq!(
                     chk.mismatches, 0,
                     "{p:?} seed {seed} skew {skew} reorder {reorder}: {:?}",
                     chk.first
                 );
-                let m = cost::cycles(p, &g.routing.load_shape()).expect("moe sweep step");
+                let m = cost::cycles_with(p, &g.routing.load_shape(), src).expect("moe sweep step");
                 assert_eq!(
                     run.cycles, m.cycles,
-                    "{p:?} seed {seed} skew {skew} reorder {reorder}"
+                    "{p:?} seed {seed} skew {skew} reorder {reorder} {src:?}"
                 );
                 assert_eq!(run.weight_beats, m.weight_beats);
                 dropped += g.routing.dropped;
@@ -172,11 +178,14 @@ fn random_back_pressure_keeps_results_exact() {
                 output_stall: 0.4,
                 seed,
             };
-            let run = tb::run_batch(&mut h, &p, &data, reorder, stalls, 1_000_000)
+            // Gaps on top of a DDR latency (0, 20, 40): the prefetched segments still arrive
+            // in request order.
+            let src = WeightSource::with_latency(seed as u32 * 20);
+            let run = tb::run_batch(&mut h, &p, &data, reorder, src, stalls, 1_000_000)
                 .expect("moe sweep step");
             let chk = tb::check(&p, &g, &run);
             assert_eq!(chk.mismatches, 0, "seed {seed}: {:?}", chk.first);
-            let m = cost::cycles(&p, &g.routing.load_shape()).expect("moe sweep step");
+            let m = cost::cycles_with(&p, &g.routing.load_shape(), src).expect("moe sweep step");
             assert!(run.cycles > m.cycles, "stalls must cost cycles");
         }
     }
@@ -191,12 +200,24 @@ fn two_batches_back_to_back_on_one_core() {
     let compiled = compile(&rtl::design(&p).expect("moe sweep step"));
     let mut h = SimH(compiled.sim().expect("moe sweep step"));
     h.0.reset(2).expect("moe sweep step");
-    for (seed, reorder) in [(11u64, true), (12, false), (13, true)] {
+    // The request counters start over with each command: every batch is exact, at any latency.
+    for (seed, reorder, l) in [(11u64, true, 40u32), (12, false, 0), (13, true, 7)] {
         let data = model::MoeData::random(&p, seed, 0.0).expect("moe sweep step");
         let g = model::golden(&p, &data, reorder).expect("moe sweep step");
-        let run = tb::run_batch(&mut h, &p, &data, reorder, Stalls::default(), 1_000_000)
-            .expect("moe sweep step");
+        let src = WeightSource::with_latency(l);
+        let run = tb::run_batch(
+            &mut h,
+            &p,
+            &data,
+            reorder,
+            src,
+            Stalls::default(),
+            1_000_000,
+        )
+        .expect("moe sweep step");
         assert_eq!(tb::check(&p, &g, &run).mismatches, 0);
+        let m = cost::cycles_with(&p, &g.routing.load_shape(), src).expect("moe sweep step");
+        assert_eq!(run.cycles, m.cycles, "seed {seed}");
         h.0.step().expect("moe sweep step");
     }
 }

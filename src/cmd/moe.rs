@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use accelforge_sim::BuildOptions;
 use accelforge_templates::moe::sim::{self, MoeSimOutcome};
 use accelforge_templates::moe::tb::Stalls;
-use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, cost, model, rtl};
+use accelforge_templates::moe::{
+    FfnActivation, GateMode, MoeParams, MoeTypes, WeightSource, cost, model, rtl,
+};
 use accelforge_templates::qfx::QType;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -140,9 +142,21 @@ pub struct RunOpts {
     /// Process tokens in order, reloading an expert's weights whenever the expert changes.
     #[arg(long)]
     pub no_reorder: bool,
+    /// Weight-source latency: extra cycles from a weight request to its first beat (a Zynq's
+    /// DDR through a DataMover: typically 30-100 PL cycles). 0 = the ideal source, as the
+    /// mapper prices it.
+    #[arg(long, value_name = "CYCLES", default_value_t = 0)]
+    pub ddr_latency: u32,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl RunOpts {
+    /// The weight source of the run.
+    pub fn source(&self) -> WeightSource {
+        WeightSource::with_latency(self.ddr_latency)
+    }
 }
 
 /// `sim moe`: run one batch in Verilator and check every output against the golden model.
@@ -235,23 +249,36 @@ fn prepare(
     let p = moe.params()?;
     let data = model::MoeData::random(&p, run.seed, run.skew).context("generating test data")?;
     let g = model::golden(&p, &data, !run.no_reorder).context("golden model")?;
-    let c = cost::cycles(&p, &g.routing.load_shape()).context("cycle model")?;
+    let c = cost::cycles_with(&p, &g.routing.load_shape(), run.source()).context("cycle model")?;
     Ok((p, data, g, c))
 }
 
 /// Simulates one batch of random tokens and weights drawn from `seed` (routing skewed by
-/// `skew`) with or without expert reordering, checked against the golden model.
+/// `skew`) with or without expert reordering, against the ideal weight source, checked
+/// against the golden model.
 pub fn simulate(
     p: &MoeParams,
     seed: u64,
     skew: f64,
     reorder: bool,
 ) -> anyhow::Result<MoeSimOutcome> {
+    simulate_with(p, seed, skew, reorder, WeightSource::default())
+}
+
+/// [`simulate`] against a weight source of the given latency.
+pub fn simulate_with(
+    p: &MoeParams,
+    seed: u64,
+    skew: f64,
+    reorder: bool,
+    source: WeightSource,
+) -> anyhow::Result<MoeSimOutcome> {
     let data = model::MoeData::random(p, seed, skew).context("generating test data")?;
     Ok(sim::simulate(
         p,
         &data,
         reorder,
+        source,
         Stalls::default(),
         &BuildOptions::default(),
     )?)
@@ -266,7 +293,7 @@ pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
         check: chk,
         golden: g,
         model: model_c,
-    } = simulate(&p, args.run.seed, args.run.skew, reorder)?;
+    } = simulate_with(&p, args.run.seed, args.run.skew, reorder, args.run.source())?;
     let cycles = run.cycles.max(1) as f64;
     let v = json!({
         "cycles": run.cycles,
@@ -280,6 +307,7 @@ pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
         "compute_utilization": model_c.mac_cycles as f64 / cycles,
         "bandwidth_utilization": run.weight_beats as f64 / cycles,
         "reorder": reorder,
+        "ddr_latency": args.run.ddr_latency,
     });
     print_report(&v, args.run.json)?;
     if chk.mismatches > 0 {
@@ -313,6 +341,7 @@ pub fn estimate_moe(args: EstimateMoeArgs) -> anyhow::Result<()> {
         "bram18": r.bram18,
         "memory_bits": r.memory_bits,
         "reorder": !args.run.no_reorder,
+        "ddr_latency": args.run.ddr_latency,
     });
     print_report(&v, args.run.json)
 }

@@ -4,6 +4,10 @@
 //! An MoE core is built for one layer shape (tokens per batch, d_model, d_ff, experts, top_k),
 //! so the workload's `moe` layers must all have that shape; the axes are the core's knobs.
 //!
+//! The weight source's latency (`ddr_latency`, cycles from a weight request to its first beat)
+//! is an axis of the environment, not of the core: it changes the cycles (the exact model takes
+//! it) but neither the RTL nor the resources. Default 0, as `estimate moe` and the mapper.
+//!
 //! Routing is data-dependent and the cycle model needs it. A point is priced on the
 //! **balanced** routing: token `t` picks experts `(t·k + j) mod E`, `j < k`, which spreads the
 //! `T·k` pairs evenly (the routing the mapper prices). It goes through the template's own
@@ -11,7 +15,9 @@
 //! hardware does, and `reorder = false` processes the pairs in token order, reloading an
 //! expert's weights at every change of expert.
 
-use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, cost, model};
+use accelforge_templates::moe::{
+    FfnActivation, GateMode, MoeParams, MoeTypes, WeightSource, cost, model,
+};
 use accelforge_templates::qfx::QType;
 use ndarray::Array2;
 use serde::Deserialize;
@@ -31,6 +37,9 @@ pub struct MoeAxes {
     /// Weight-stream bytes per cycle (the DDR rate the core sees); default 4.
     #[serde(default)]
     pub ddr_bytes_per_cycle: Option<IntAxis>,
+    /// Weight-source latency in cycles (request to first beat); default 0.
+    #[serde(default)]
+    pub ddr_latency: Option<IntAxis>,
     /// Per-expert queue capacity; default: the layer's tokens (no pair is ever dropped).
     #[serde(default)]
     pub queue_depth: Option<IntAxis>,
@@ -74,6 +83,10 @@ pub struct MoePoint {
     pub simd: u32,
     /// Weight-stream bytes per cycle.
     pub ddr_bytes_per_cycle: u32,
+    /// Weight-source latency (cycles from a request to its first beat); records written
+    /// before the axis existed read as 0, the latency they were priced at.
+    #[serde(default)]
+    pub ddr_latency: u32,
     /// Per-expert queue capacity.
     pub queue_depth: u32,
     /// Gate weights.
@@ -97,6 +110,11 @@ pub struct MoePoint {
 }
 
 impl MoePoint {
+    /// The weight source the point is priced with.
+    pub fn source(&self) -> WeightSource {
+        WeightSource::with_latency(self.ddr_latency)
+    }
+
     /// The core's parameters for a layer of `shape` (not validated).
     pub fn params(&self, shape: &MoeLayerShape) -> MoeParams {
         MoeParams {
@@ -125,10 +143,11 @@ impl MoePoint {
 }
 
 /// Parameter names, in CSV column order (the fields of [`MoePoint`]).
-pub const PARAM_NAMES: [&str; 13] = [
+pub const PARAM_NAMES: [&str; 14] = [
     "lanes",
     "simd",
     "ddr_bytes_per_cycle",
+    "ddr_latency",
     "queue_depth",
     "gate",
     "activation",
@@ -148,6 +167,7 @@ pub struct MoeSpace {
     lanes: Vec<u32>,
     simd: Vec<u32>,
     ddr: Vec<u32>,
+    latency: Vec<u32>,
     queue: Vec<u32>,
     gate: Vec<GateMode>,
     activation: Vec<FfnActivation>,
@@ -194,6 +214,7 @@ impl MoeSpace {
                 "ddr_bytes_per_cycle",
                 &[d.ddr_bytes_per_cycle],
             )?,
+            latency: int_values(&a.ddr_latency, "ddr_latency", &[0])?,
             queue: int_values(&a.queue_depth, "queue_depth", &[shape.tokens])?,
             gate: or_default(&a.gate, d.gate_mode),
             activation: or_default(&a.activation, d.activation),
@@ -206,6 +227,7 @@ impl MoeSpace {
             s.lanes.len(),
             s.simd.len(),
             s.ddr.len(),
+            s.latency.len(),
             s.queue.len(),
             s.gate.len(),
             s.activation.len(),
@@ -238,27 +260,28 @@ impl MoeSpace {
 
     /// The point `index` (mixed radix; the last axis varies fastest).
     pub fn point(&self, index: u64) -> MoePoint {
-        let mut digits = [0usize; 13];
+        let mut digits = [0usize; PARAM_NAMES.len()];
         let mut rest = index;
         for (dg, r) in digits.iter_mut().zip(&self.radices).rev() {
             *dg = (rest % r) as usize;
             rest /= r;
         }
-        let t = |i: usize| self.types[i][digits[6 + i]];
+        let t = |i: usize| self.types[i][digits[7 + i]];
         MoePoint {
             lanes: self.lanes[digits[0]],
             simd: self.simd[digits[1]],
             ddr_bytes_per_cycle: self.ddr[digits[2]],
-            queue_depth: self.queue[digits[3]],
-            gate: self.gate[digits[4]],
-            activation: self.activation[digits[5]],
+            ddr_latency: self.latency[digits[3]],
+            queue_depth: self.queue[digits[4]],
+            gate: self.gate[digits[5]],
+            activation: self.activation[digits[6]],
             input_type: t(0),
             weight_type: t(1),
             logit_type: t(2),
             hidden_type: t(3),
             expert_out_type: t(4),
             output_type: t(5),
-            reorder: self.reorder[digits[12]],
+            reorder: self.reorder[digits[13]],
         }
     }
 
@@ -290,7 +313,7 @@ pub fn evaluate(pt: &MoePoint, shape: &MoeLayerShape, ctx: &EvalCtx) -> Result<R
     let res = cost::resources(p).map_err(|e| e.to_string())?;
     let routing =
         model::route(p, balanced_logits(p), pt.reorder).map_err(|e| format!("routing: {e}"))?;
-    let c = cost::cycles(p, &routing.load_shape()).map_err(|e| e.to_string())?;
+    let c = cost::cycles_with(p, &routing.load_shape(), pt.source()).map_err(|e| e.to_string())?;
     let (tt, dm, dff, e) = (
         u64::from(p.tokens),
         u64::from(p.d_model),
@@ -338,6 +361,53 @@ mod tests {
         assert_eq!(r.dropped, 0);
         let token_order = model::route(&p, balanced_logits(&p), false).unwrap();
         assert_eq!(token_order.loads.len(), 20);
+    }
+
+    #[test]
+    fn ddr_latency_is_an_axis_priced_by_the_exact_model() {
+        let text = r#"
+template = "moe"
+boards = ["kv260"]
+objectives = [{ minimize = "latency_cycles" }]
+[moe]
+lanes = 4
+simd = 4
+ddr_bytes_per_cycle = 2
+ddr_latency = [0, 40, 150]
+reorder = [true, false]
+[workload]
+layers = [{ type = "moe", name = "m", tokens = 16, d_model = 16, d_ff = 32, experts = 8, top_k = 2 }]
+"#;
+        let spec = crate::Spec::parse(text, "moe.toml".as_ref()).unwrap();
+        let ctx = EvalCtx::new(&spec);
+        let crate::spec::TemplateSpace::Moe(space) = &spec.space else {
+            panic!("an MoE space");
+        };
+        assert_eq!(space.len(), 6);
+        let mut cycles = std::collections::BTreeMap::new();
+        for i in 0..space.len() {
+            let pt = space.point(i);
+            let rec = ctx.evaluate(i);
+            assert_eq!(rec.params["ddr_latency"], pt.ddr_latency);
+            let p = pt.params(&space.shape());
+            let r = model::route(&p, balanced_logits(&p), pt.reorder).unwrap();
+            let want = cost::cycles_with(&p, &r.load_shape(), pt.source()).unwrap();
+            assert_eq!(rec.layers[0].cycles, want.cycles, "{pt:?}");
+            cycles.insert((pt.reorder, pt.ddr_latency), want.cycles);
+        }
+        // With prefetch a latency costs about once per batch, not once per expert load.
+        for reorder in [true, false] {
+            let c0 = cycles[&(reorder, 0)];
+            for l in [40u32, 150] {
+                let c = cycles[&(reorder, l)];
+                assert!(c > c0 && c - c0 <= 2 * u64::from(l), "{cycles:?}");
+            }
+        }
+        // Records written before the axis existed read as latency 0.
+        let mut old = serde_json::to_value(space.point(0)).unwrap();
+        old.as_object_mut().unwrap().remove("ddr_latency");
+        let pt: MoePoint = serde_json::from_value(old).unwrap();
+        assert_eq!(pt.ddr_latency, 0);
     }
 
     #[test]

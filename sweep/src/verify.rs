@@ -76,6 +76,7 @@ pub fn verify(spec: &Spec, front: &[PointRecord], n: usize) -> Result<Vec<Verify
                     &p,
                     &data,
                     pt.reorder,
+                    pt.source(),
                     Stalls::default(),
                     &accelforge_sim::BuildOptions::default(),
                 )

@@ -4,7 +4,7 @@
 //! exact cycle model and a resource model ([`cost`]), and a testbench ([`tb`]).
 //!
 //! ```
-//! use accelforge_templates::moe::{MoeParams, model, cost};
+//! use accelforge_templates::moe::{MoeParams, WeightSource, model, cost};
 //!
 //! let p = MoeParams::default();
 //! let data = model::MoeData::random(&p, 7, 0.0)?;
@@ -13,6 +13,10 @@
 //! assert_eq!(golden.routing.loads.len(), golden.routing.active_experts());
 //! let c = cost::cycles(&p, &golden.routing.load_shape())?;
 //! assert!(c.cycles > 0);
+//! // A DDR 100 cycles away: prefetch pays the latency about once per batch, not per load.
+//! let ddr = WeightSource::with_latency(100);
+//! let slow = cost::cycles_with(&p, &golden.routing.load_shape(), ddr)?;
+//! assert!(slow.cycles > c.cycles && slow.cycles - c.cycles <= 2 * 100);
 //! # Ok::<(), accelforge_templates::moe::MoeError>(())
 //! ```
 //!
@@ -41,8 +45,18 @@
 //!    `kk = 0..K/simd`; in a word, lane-major `W[row][kk·simd + s]`; `ddr_bytes_per_cycle / b`
 //!    weights per beat, element i in bytes `i·b..` (b = bytes per weight), see
 //!    [`model::segment_beats`]. An expert segment is its first layer (`d_ff x d_model`) then its
-//!    second (`d_model x d_ff`). The gate segment is requested at once; expert segments after
-//!    routing, one per expert load, in processing order.
+//!    second (`d_model x d_ff`). The gate segment is requested on the first cycle after the
+//!    command; expert segments once routing and planning are done, one per expert load, in
+//!    processing order, **ahead of need** (prefetch): the next request goes out as soon as the
+//!    previous one was accepted, as long as fewer than [`MAX_OUTSTANDING_REQUESTS`] (4)
+//!    requested segments are not yet fully received. The source therefore must accept several
+//!    outstanding requests (it may hold `wreq_ready` low to refuse more: an AXI DataMover's
+//!    command FIFO does exactly this) and must answer them **in request order**, each segment
+//!    complete, one after the other; a segment may start any time after its request (DDR
+//!    latency), and its beats may come with gaps. The core takes a segment's beats only once
+//!    its request was accepted, and goes from one segment's last beat straight to the next's
+//!    first. [`WeightSource`] is the testbench's and cycle model's picture of the source: a
+//!    fixed latency, then one beat per cycle.
 //! 4. `m_axis`: `tokens x d_model` beats in the original token order, sign-extended to a
 //!    byte-aligned word, `tlast` on the last; `done` pulses the cycle after it is accepted.
 //!
@@ -65,6 +79,34 @@ pub mod sim;
 pub mod tb;
 
 pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};
+
+/// Most weight segments the core has requested on `wreq` but not yet fully received: the
+/// prefetch depth. 4 is the AXI DataMover's default command FIFO depth
+/// (`C_MM2S_STSCMD_FIFO_DEPTH`, PG022), so a default DataMover queues every request the core
+/// makes and never back-pressures `wreq`; more would only hide latencies longer than three
+/// segments' streaming, which a bandwidth-bound segment of real size never is.
+pub const MAX_OUTSTANDING_REQUESTS: u32 = 4;
+
+/// The DDR weight source the core is attached to: part of the environment, not of the
+/// hardware, so it is not a field of [`MoeParams`] and does not change the RTL or its hash.
+/// The testbench ([`tb::run_batch`]) plays it and the cycle model ([`cost::cycles_with`]) takes
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightSource {
+    /// Extra cycles between a request handshake on `wreq` and the first beat of its segment:
+    /// a request accepted on cycle `c` is answered from cycle `c + 1 + latency` on (0 = the
+    /// ideal source that answers on the next cycle). Beats then follow one per cycle; a
+    /// segment never starts before the previous one's last beat was taken.
+    pub latency: u32,
+}
+
+impl WeightSource {
+    /// A source answering every request `latency` cycles late.
+    pub fn with_latency(latency: u32) -> WeightSource {
+        WeightSource { latency }
+    }
+}
 
 /// Errors from the MoE template.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,12 @@
 //! - phase: IDLE → LOAD (tokens in) → GATE (gate tiles) → ROUTE (per token: scan, scores,
 //!   divide, dispatch) → PLAN (expert-load list) → EXPERT (expert tiles) → OUT (combine, stream
 //!   out) → IDLE with a one-cycle `done`;
-//! - loader: requests a segment on `wreq`, then takes weight beats into the free buffer slot;
+//! - requests: the gate segment on the first cycle of LOAD; in EXPERT, expert segments back to
+//!   back, each as soon as its predecessor's request was accepted, with at most
+//!   [`super::MAX_OUTSTANDING_REQUESTS`] requested segments not yet fully received (prefetch:
+//!   the DDR latency of a segment overlaps the streaming of the ones before it);
+//! - loader: takes the requested segments' weight beats in order into the free buffer slot,
+//!   going from one segment's last beat straight to the next's first;
 //! - compute: per tile, one set-up cycle, `n·K/simd` issue cycles, 3 drain cycles.
 
 use accelforge_hdl::blocks::fifo::{self, FifoParams};
@@ -284,11 +289,12 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let in_last = m.wire_from("in_last", and(&in_last_d.e(), &eqc(&in_t.e(), t_n - 1)?)?)?;
     let in_elem = m.wire_from("in_elem", s_tdata.slice(w_in - 1, 0)?.as_signed())?;
 
-    // ---------------------------------------------------------------- loader regs
-    const L_REQ: u64 = 0;
-    const L_DATA: u64 = 1;
-    const L_GAP: u64 = 2;
-    let l_state = m.reg("l_state", 2)?;
+    // ---------------------------------------------------------------- request and loader regs
+    // The request side runs ahead of the loader: `rq_gate` = the gate segment is still to be
+    // requested, `rq_load` = expert segments requested; the loader is in the gate segment
+    // (`l_gate`) or in expert segment `l_load` (= expert segments fully received).
+    let rq_gate = m.reg("rq_gate", 1)?;
+    let rq_load = m.reg("rq_load", ldw)?;
     let l_gate = m.reg("l_gate", 1)?;
     let l_load = m.reg("l_load", ldw)?;
     let l_layer2 = m.reg("l_layer2", 1)?;
@@ -326,14 +332,21 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let ld_wexp = m.reg("ld_wexp", ew)?;
     let ld_wbase = m.reg("ld_wbase", law)?;
     let ld_wn = m.reg("ld_wn", nw)?;
-    let ld_exp_q = sdp(
-        &mut m,
+    // The request's expert is read combinationally (a LUT RAM's asynchronous port): the id is
+    // right on the cycle `rq_load` advances, so requests go out back to back, and a load that
+    // planning writes in its last cycle is already visible on the expert phase's first cycle.
+    m.clocked(
         &clk,
-        &ld_exp,
-        (ld_we.e(), ld_wa.e(), ld_wexp.e()),
-        l_load.slice(ldaw - 1, 0)?,
-        "ld_exp_q",
+        vec![if_(
+            ld_we.e(),
+            vec![Stmt::assign(
+                LValue::word(&ld_exp.mem, &zx(&ld_wa.e(), ld_exp.aw)?)?,
+                ld_wexp.e(),
+            )?],
+        )?],
     )?;
+    let rq_addr = fits(&mut m, &rq_load, 0, ld_exp.aw)?;
+    let rq_exp = m.wire_from("rq_exp", ld_exp.mem.read(&rq_addr)?)?;
     let ld_base_q = sdp(
         &mut m,
         &clk,
@@ -358,32 +371,36 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         &ul(u64::from(dm / ns - 1), kkw)?,
     )?;
     let l_full = m.wire_from("l_full", mux(&l_slot.e(), &full1.e(), &full0.e())?)?;
-    let l_ready = m.wire_from(
-        "l_ready",
-        and(&eqc(&l_state.e(), L_DATA)?, &l_full.e().logic_not())?,
-    )?;
-    m.assign_sig(&w_tready, l_ready.e())?;
-    let l_take = m.wire_from("l_take", and(&l_ready.e(), &w_tvalid.e())?)?;
-    let seg_avail = m.wire_from(
-        "seg_avail",
-        l_gate
-            .e()
-            .logic_or(&and(&ph(EXPERT)?, &l_load.e().lt(&nloads.e())?)?)?,
-    )?;
-    let req_v = m.wire_from(
-        "req_v",
-        and(
-            &and(&eqc(&l_state.e(), L_REQ)?, &seg_avail.e())?,
-            &ph(IDLE)?.logic_not(),
+    // Beats are taken only for a segment already requested (the gate segment once its request
+    // is out, expert segment `l_load` once `rq_load` passed it).
+    let l_requested = m.wire_from(
+        "l_requested",
+        mux(
+            &l_gate.e(),
+            &rq_gate.e().logic_not(),
+            &l_load.e().lt(&rq_load.e())?,
         )?,
     )?;
+    let l_ready = m.wire_from("l_ready", and(&l_requested.e(), &l_full.e().logic_not())?)?;
+    m.assign_sig(&w_tready, l_ready.e())?;
+    let l_take = m.wire_from("l_take", and(&l_ready.e(), &w_tvalid.e())?)?;
+    // The next expert segment may be requested in the expert phase while fewer than
+    // MAX_OUTSTANDING_REQUESTS requested segments are still incomplete (rq_load - l_load).
+    let ow = ldw + bits_for(u64::from(super::MAX_OUTSTANDING_REQUESTS)) + 1;
+    let window = zx(&rq_load.e(), ow)?
+        .lt(&zx(&l_load.e(), ow)?.add(&ul(u64::from(super::MAX_OUTSTANDING_REQUESTS), ow)?)?)?;
+    let rq_expert = m.wire_from(
+        "rq_expert",
+        and(&and(&ph(EXPERT)?, &rq_load.e().lt(&nloads.e())?)?, &window)?,
+    )?;
+    let req_v = m.wire_from("req_v", rq_gate.e().logic_or(&rq_expert.e())?)?;
     m.assign_sig(&wreq_valid, req_v.e())?;
     m.assign_sig(
         &wreq_id,
         mux(
-            &l_gate.e(),
+            &rq_gate.e(),
             &ul(u64::from(ne), idw)?,
-            &zx(&ld_exp_q.e(), idw)?,
+            &zx(&rq_exp.e(), idw)?,
         )?,
     )?;
     // The beat's weights, packed densely (element i from byte i·bytes_per_weight).
@@ -1001,7 +1018,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let z = |s: &Sig| -> Result<Stmt> { set(s, Expr::zero(s.width())) };
     let mut resets = Vec::new();
     for s in [
-        &phase, &done, &l_state, &full0, &full1, &c_state, &v1, &v2, &v3, &o_v1, &ld_we, &list_we,
+        &phase, &done, &rq_gate, &rq_load, &l_gate, &l_load, &full0, &full1, &c_state, &v1, &v2,
+        &v3, &o_v1, &ld_we, &list_we,
     ] {
         resets.push(z(s)?);
     }
@@ -1011,7 +1029,8 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         set(&reorder, cmd_reorder.e())?,
         z(&in_t)?,
         z(&in_d)?,
-        set(&l_state, ul(L_REQ, 2)?)?,
+        set(&rq_gate, ul(1, 1)?)?,
+        z(&rq_load)?,
         set(&l_gate, ul(1, 1)?)?,
         z(&l_load)?,
         z(&l_layer2)?,
@@ -1093,7 +1112,6 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
         if_else(
             seg_last_tile,
             vec![
-                set(&l_state, ul(L_GAP, 2)?)?,
                 z(&l_tile)?,
                 z(&l_layer2)?,
                 if_else(
@@ -1138,11 +1156,11 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     body.push(if_(l_take.e(), on_take)?);
     body.push(if_(
         and(&req_v.e(), &wreq_ready.e())?,
-        vec![set(&l_state, ul(L_DATA, 2)?)?],
-    )?);
-    body.push(if_(
-        and(&eqc(&l_state.e(), L_GAP)?, &start.e().logic_not())?,
-        vec![set(&l_state, ul(L_REQ, 2)?)?],
+        vec![if_else(
+            rq_gate.e(),
+            vec![z(&rq_gate)?],
+            vec![set(&rq_load, inc(&rq_load)?)?],
+        )?],
     )?);
 
     // Compute.

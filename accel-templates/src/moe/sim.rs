@@ -7,7 +7,7 @@ use accelforge_sim::{BuildOptions, DesignSpec, PortHandle, Sim, build};
 use super::model::{self, MoeData, MoeGolden};
 use super::params::MoeParams;
 use super::tb::{self, Check, Harness, RunReport, Stalls};
-use super::{MoeError, Result, cost, rtl};
+use super::{MoeError, Result, WeightSource, cost, rtl};
 
 /// [`Harness`] over a Verilator simulation.
 #[allow(missing_debug_implementations)] // Sim holds a loaded library and has no Debug
@@ -56,16 +56,18 @@ impl MoeSimOutcome {
 }
 
 /// Builds the core (cached by `opts`), runs one batch of `data` with or without expert
-/// reordering, and checks it against the golden model.
+/// reordering against a weight source of the given latency, and checks it against the golden
+/// model; the cycle model is evaluated for the same source.
 pub fn simulate(
     p: &MoeParams,
     data: &MoeData,
     reorder: bool,
+    source: WeightSource,
     stalls: Stalls,
     opts: &BuildOptions,
 ) -> Result<MoeSimOutcome> {
     let golden = model::golden(p, data, reorder)?;
-    let model_c = cost::cycles(p, &golden.routing.load_shape())?;
+    let model_c = cost::cycles_with(p, &golden.routing.load_shape(), source)?;
     let design = rtl::design(p)?;
     let compiled = build(&DesignSpec::from_hdl(&design), opts)
         .map_err(|e| MoeError::Sim(format!("building the MoE core with Verilator: {e}")))?;
@@ -77,7 +79,7 @@ pub fn simulate(
     h.reset().map_err(MoeError::Sim)?;
     // Generous: stalls stretch the run, the model bounds the stall-free one.
     let limit = model_c.cycles * 4 + 100_000;
-    let run = tb::run_batch(&mut h, p, data, reorder, stalls, limit)?;
+    let run = tb::run_batch(&mut h, p, data, reorder, source, stalls, limit)?;
     let check = tb::check(p, &golden, &run);
     Ok(MoeSimOutcome {
         run,

@@ -2,14 +2,16 @@
 //! model it checks while the crate stays free of a simulator dependency: tests and the CLI
 //! implement the trait for `accelforge_sim::Sim` in a few lines.
 //!
-//! It plays the host (tokens on `s_axis`, results from `m_axis`) and the DDR weight source: on a
-//! `wreq` handshake it queues the requested segment and offers one `ddr_bytes_per_cycle`-byte
-//! beat per cycle from the next cycle on — exactly B bytes per cycle, the cycle model's
-//! assumption — unless random gaps are asked for.
+//! It plays the host (tokens on `s_axis`, results from `m_axis`) and the DDR weight source
+//! ([`WeightSource`]): it accepts every `wreq` request at once (`wreq_ready` = 1, any number
+//! outstanding), queues the requested segments in order, and offers one
+//! `ddr_bytes_per_cycle`-byte beat per cycle from `1 + latency` cycles after each request on —
+//! exactly B bytes per cycle after a fixed latency, the cycle model's assumption — unless random
+//! gaps are asked for.
 
 use super::model::{self, MoeData, MoeGolden, Segment, SplitMix64};
 use super::params::MoeParams;
-use super::{MoeError, Result};
+use super::{MoeError, Result, WeightSource};
 
 /// What a testbench needs from a cycle-accurate simulator.
 pub trait Harness {
@@ -168,13 +170,15 @@ fn sim_err(e: String) -> MoeError {
     MoeError::Sim(e)
 }
 
-/// Runs one batch on a reset (or idle) core and returns what happened. `max_cycles` bounds the
-/// run; exceeding it is an error naming the cycle.
+/// Runs one batch on a reset (or idle) core, with the weight source answering requests after
+/// `source.latency` extra cycles, and returns what happened. `max_cycles` bounds the run;
+/// exceeding it is an error naming the cycle.
 pub fn run_batch<H: Harness>(
     h: &mut H,
     p: &MoeParams,
     data: &MoeData,
     reorder: bool,
+    source: WeightSource,
     stalls: Stalls,
     max_cycles: u64,
 ) -> Result<RunReport> {
@@ -209,7 +213,8 @@ pub fn run_batch<H: Harness>(
     };
     let mut in_pos = 0usize;
     let mut in_offer = false;
-    let mut w_queue: std::collections::VecDeque<(Vec<u64>, bool)> = Default::default();
+    // (beat, tlast, first cycle it may be offered): the DDR latency of its request.
+    let mut w_queue: std::collections::VecDeque<(Vec<u64>, bool, u64)> = Default::default();
     let mut w_offer = false;
     let mut cmd_pending = true;
     let mut cmd_cycle: Option<u64> = None;
@@ -234,10 +239,13 @@ pub fn run_batch<H: Harness>(
             pk(h, ports.s_tdata, inputs[in_pos])?;
         }
         pk(h, ports.s_tvalid, u64::from(in_offer))?;
-        if !w_offer && !w_queue.is_empty() && !draw(stalls.weight_gap, &mut rng) {
+        if !w_offer
+            && w_queue.front().is_some_and(|b| b.2 <= cycle)
+            && !draw(stalls.weight_gap, &mut rng)
+        {
             w_offer = true;
         }
-        if let (true, Some((beat, last))) = (w_offer, w_queue.front()) {
+        if let (true, Some((beat, last, _))) = (w_offer, w_queue.front()) {
             h.poke_wide(ports.w_tdata, beat).map_err(sim_err)?;
             pk(h, ports.w_tlast, u64::from(*last))?;
         }
@@ -281,7 +289,13 @@ pub fn run_batch<H: Harness>(
                 .get_or_insert_with(|| model::segment_beats(p, data, seg))
                 .clone();
             let n = beats.len();
-            w_queue.extend(beats.into_iter().enumerate().map(|(i, b)| (b, i + 1 == n)));
+            let due = cycle + 1 + u64::from(source.latency);
+            w_queue.extend(
+                beats
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, b)| (b, i + 1 == n, due)),
+            );
         }
         if let Some(c0) = cmd_cycle
             && cycle > c0
