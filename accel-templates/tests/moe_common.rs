@@ -5,8 +5,7 @@
 
 use accelforge_hdl::Design;
 use accelforge_hdl::tools;
-use accelforge_sim::{BuildOptions, CompiledDesign, DesignSpec, PortHandle, Sim, build};
-use accelforge_templates::moe::tb::Harness;
+use accelforge_sim::{BuildOptions, CompiledDesign, DesignSpec, build};
 
 pub fn opts() -> BuildOptions {
     BuildOptions {
@@ -18,30 +17,8 @@ pub fn opts() -> BuildOptions {
     }
 }
 
-#[allow(missing_debug_implementations)] // a test handle; Sim has no Debug
-pub struct SimH(pub Sim);
-
-impl Harness for SimH {
-    type Port = PortHandle;
-    fn port(&mut self, name: &str) -> Result<PortHandle, String> {
-        self.0.port(name).map_err(|e| e.to_string())
-    }
-    fn poke(&mut self, p: PortHandle, v: u64) -> Result<(), String> {
-        self.0.poke(p, v).map_err(|e| e.to_string())
-    }
-    fn poke_wide(&mut self, p: PortHandle, words: &[u64]) -> Result<(), String> {
-        self.0.poke_wide(p, words).map_err(|e| e.to_string())
-    }
-    fn peek(&mut self, p: PortHandle) -> Result<u64, String> {
-        self.0.peek(p).map_err(|e| e.to_string())
-    }
-    fn step(&mut self) -> Result<(), String> {
-        self.0.step().map_err(|e| e.to_string())
-    }
-    fn reset(&mut self) -> Result<(), String> {
-        self.0.reset(2).map_err(|e| e.to_string())
-    }
-}
+/// The crate's Verilator harness under the name the tests use.
+pub use accelforge_templates::moe::sim::SimHarness as SimH;
 
 pub fn compile(d: &Design) -> CompiledDesign {
     build(&DesignSpec::from_hdl(d), &opts()).expect("Verilator build")

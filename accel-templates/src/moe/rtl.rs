@@ -1492,7 +1492,7 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
 const DRAIN_LAST: u64 = super::cost::DRAIN - 1;
 
 /// Names of the core's ports beyond the Zynq core contract.
-pub const EXTRA_PORTS: [&str; 8] = [
+pub const EXTRA_PORTS: [&str; 9] = [
     "s_axis_w_tdata",
     "s_axis_w_tvalid",
     "s_axis_w_tready",
@@ -1501,4 +1501,5 @@ pub const EXTRA_PORTS: [&str; 8] = [
     "wreq_ready",
     "wreq_id",
     "stat_loads",
+    "stat_dropped",
 ];

@@ -1,6 +1,6 @@
-//! The MoE core's testbench, written against a small [`Harness`] trait so it lives beside the
-//! model it checks while the crate stays free of a simulator dependency: tests and the CLI
-//! implement the trait for `accelforge_sim::Sim` in a few lines.
+//! The MoE core's testbench, written against a small [`Harness`] trait so the same bench drives
+//! any cycle-accurate model of the core: [`super::sim::SimHarness`] implements it for an
+//! `accelforge_sim::Sim`, and [`super::sim::simulate`] builds, runs and checks a batch.
 //!
 //! It plays the host (tokens on `s_axis`, results from `m_axis`) and the DDR weight source
 //! ([`WeightSource`]): it accepts every `wreq` request at once (`wreq_ready` = 1, any number
