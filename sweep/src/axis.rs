@@ -195,3 +195,28 @@ mod tests {
         assert!(t.a.values().unwrap_err().contains("step"));
     }
 }
+
+/// Points of a space whose axes hold `radices` values each; `(key, problem)` when the count
+/// does not fit 64 bits.
+pub(crate) fn space_len(radices: &[u64]) -> Result<u64, (String, String)> {
+    radices
+        .iter()
+        .try_fold(1u64, |acc, &r| acc.checked_mul(r))
+        .ok_or_else(|| {
+            (
+                "(axes)".to_string(),
+                "the space has more than 2^64 points".to_string(),
+            )
+        })
+}
+
+/// The axis indices of point `index` of a space (mixed radix, the last axis varies fastest).
+pub(crate) fn digits<const N: usize>(index: u64, radices: &[u64]) -> [usize; N] {
+    let mut digits = [0usize; N];
+    let mut rest = index;
+    for (d, r) in digits.iter_mut().zip(radices).rev() {
+        *d = (rest % r) as usize;
+        rest /= r;
+    }
+    digits
+}

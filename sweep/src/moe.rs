@@ -235,16 +235,7 @@ impl MoeSpace {
         radices.extend(s.types.iter().map(Vec::len));
         radices.push(s.reorder.len());
         s.radices = radices.into_iter().map(|n| n as u64).collect();
-        s.len = s
-            .radices
-            .iter()
-            .try_fold(1u64, |acc, &r| acc.checked_mul(r))
-            .ok_or_else(|| {
-                (
-                    "(axes)".to_string(),
-                    "the space has more than 2^64 points".to_string(),
-                )
-            })?;
+        s.len = crate::axis::space_len(&s.radices)?;
         Ok(s)
     }
 
@@ -260,12 +251,7 @@ impl MoeSpace {
 
     /// The point `index` (mixed radix; the last axis varies fastest).
     pub fn point(&self, index: u64) -> MoePoint {
-        let mut digits = [0usize; PARAM_NAMES.len()];
-        let mut rest = index;
-        for (dg, r) in digits.iter_mut().zip(&self.radices).rev() {
-            *dg = (rest % r) as usize;
-            rest /= r;
-        }
+        let digits: [usize; PARAM_NAMES.len()] = crate::axis::digits(index, &self.radices);
         let t = |i: usize| self.types[i][digits[7 + i]];
         MoePoint {
             lanes: self.lanes[digits[0]],

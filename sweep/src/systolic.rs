@@ -179,16 +179,7 @@ impl SystolicSpace {
         .iter()
         .map(|&n| n as u64)
         .collect();
-        s.len = s
-            .radices
-            .iter()
-            .try_fold(1u64, |acc, &r| acc.checked_mul(r))
-            .ok_or_else(|| {
-                (
-                    "(axes)".to_string(),
-                    "the space has more than 2^64 points".to_string(),
-                )
-            })?;
+        s.len = crate::axis::space_len(&s.radices)?;
         Ok(s)
     }
 
@@ -205,12 +196,7 @@ impl SystolicSpace {
     /// The parameters of point `index` (mixed radix; the last axis varies fastest). Returns
     /// the problem too when `acc_type = "auto"` cannot be worked out.
     pub fn params(&self, index: u64) -> (SystolicParams, Option<String>) {
-        let mut digits = [0usize; 12];
-        let mut rest = index;
-        for (d, r) in digits.iter_mut().zip(&self.radices).rev() {
-            *d = (rest % r) as usize;
-            rest /= r;
-        }
+        let digits: [usize; 12] = crate::axis::digits(index, &self.radices);
         let cols = self.cols[digits[1]];
         let max_n_chunk = match &self.chunk {
             Chunk::Absolute(v) => v[digits[10]],
