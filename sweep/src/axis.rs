@@ -168,6 +168,31 @@ impl<'de> Deserialize<'de> for IntAxis {
     }
 }
 
+/// Points of a space whose axes hold `radices` values each; `(key, problem)` when the count
+/// does not fit 64 bits.
+pub(crate) fn space_len(radices: &[u64]) -> Result<u64, (String, String)> {
+    radices
+        .iter()
+        .try_fold(1u64, |acc, &r| acc.checked_mul(r))
+        .ok_or_else(|| {
+            (
+                "(axes)".to_string(),
+                "the space has more than 2^64 points".to_string(),
+            )
+        })
+}
+
+/// The axis indices of point `index` of a space (mixed radix, the last axis varies fastest).
+pub(crate) fn digits<const N: usize>(index: u64, radices: &[u64]) -> [usize; N] {
+    let mut digits = [0usize; N];
+    let mut rest = index;
+    for (d, r) in digits.iter_mut().zip(radices).rev() {
+        *d = (rest % r) as usize;
+        rest /= r;
+    }
+    digits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,29 +219,4 @@ mod tests {
         let t: T = toml::from_str("a = { start = 2, end = 9, step = 0 }\ns = []").unwrap();
         assert!(t.a.values().unwrap_err().contains("step"));
     }
-}
-
-/// Points of a space whose axes hold `radices` values each; `(key, problem)` when the count
-/// does not fit 64 bits.
-pub(crate) fn space_len(radices: &[u64]) -> Result<u64, (String, String)> {
-    radices
-        .iter()
-        .try_fold(1u64, |acc, &r| acc.checked_mul(r))
-        .ok_or_else(|| {
-            (
-                "(axes)".to_string(),
-                "the space has more than 2^64 points".to_string(),
-            )
-        })
-}
-
-/// The axis indices of point `index` of a space (mixed radix, the last axis varies fastest).
-pub(crate) fn digits<const N: usize>(index: u64, radices: &[u64]) -> [usize; N] {
-    let mut digits = [0usize; N];
-    let mut rest = index;
-    for (d, r) in digits.iter_mut().zip(radices).rev() {
-        *d = (rest % r) as usize;
-        rest /= r;
-    }
-    digits
 }
