@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use accelforge_boards::PortDir;
+#[path = "common/vivado_stub.rs"]
+mod vivado_stub;
+
 use accelforge_boards::zynq::wrapper::interface_for_core;
 use accelforge_templates::systolic::{SystolicParams, rtl};
 
@@ -24,51 +26,11 @@ fn stub_prelude(core_params: &SystolicParams, clock: f64) -> String {
         (1 << 26) - 1,
     )
     .unwrap();
-    let ports: Vec<String> = accel
-        .expected_ports()
-        .iter()
-        .map(|p| {
-            format!(
-                "{{{} {} {}}}",
-                p.name,
-                if p.dir == PortDir::Input {
-                    "input"
-                } else {
-                    "output"
-                },
-                p.width
-            )
-        })
-        .collect();
-    let stub = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fpga-boards/tests/vivado_stub.tcl"
-    );
-    format!(
-        "source {{{stub}}}\n::stub::declare_module {} {{{}}}\n::stub::set_board_parts {{}}\n",
-        accel.name,
-        ports.join(" ")
-    )
+    vivado_stub::prelude(&accel)
 }
 
 fn run_stub(bundle: &Path, prelude: &str) -> String {
-    let runner = bundle.parent().unwrap().join("runner.tcl");
-    let script = format!(
-        "{prelude}set argv {{--jobs 2}}\nset argc 2\nsource {{{}}}\n::stub::finish\n",
-        bundle.join("build.tcl").display()
-    );
-    std::fs::write(&runner, script).unwrap();
-    let out = Command::new("tclsh")
-        .arg(&runner)
-        .output()
-        .expect("tclsh must be installed (apt-get install tcl)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.contains("VIVADO-STUB OK"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    vivado_stub::run(bundle, prelude)
 }
 
 #[test]

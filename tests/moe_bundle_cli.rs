@@ -8,7 +8,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use accelforge_boards::{AccelInterface, PortDir};
+#[path = "common/vivado_stub.rs"]
+mod vivado_stub;
+
+use accelforge_boards::AccelInterface;
 
 fn accelforge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_accelforge"))
@@ -34,46 +37,7 @@ const SMALL: [&str; 16] = [
 ];
 
 fn run_stub(bundle: &Path, accel: &AccelInterface) -> String {
-    let ports: Vec<String> = accel
-        .expected_ports()
-        .iter()
-        .map(|p| {
-            format!(
-                "{{{} {} {}}}",
-                p.name,
-                if p.dir == PortDir::Input {
-                    "input"
-                } else {
-                    "output"
-                },
-                p.width
-            )
-        })
-        .collect();
-    let stub = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fpga-boards/tests/vivado_stub.tcl"
-    );
-    let script = format!(
-        "source {{{stub}}}\n::stub::declare_module {} {{{}}}\n::stub::set_board_parts {{}}\n\
-         set argv {{--jobs 2}}\nset argc 2\nsource {{{}}}\n::stub::finish\n",
-        accel.name,
-        ports.join(" "),
-        bundle.join("build.tcl").display()
-    );
-    let runner = bundle.parent().unwrap().join("runner.tcl");
-    std::fs::write(&runner, script).unwrap();
-    let out = Command::new("tclsh")
-        .arg(&runner)
-        .output()
-        .expect("tclsh must be installed (apt-get install tcl)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.contains("VIVADO-STUB OK"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    vivado_stub::run(bundle, &vivado_stub::prelude(accel))
 }
 
 #[test]

@@ -640,32 +640,22 @@ max_k = 1024
         "mapper-format file vs the same layers inline"
     );
 
-    let moe_on_systolic = write_spec(
-        dir.path(),
-        "bad.toml",
-        &(head.to_string() + "builtin = \"moe-tiny\"\n"),
-    );
-    let o = accelforge(&[
-        "sweep",
-        "--spec",
-        s(&moe_on_systolic),
-        "--out",
-        s(&dir.path().join("bad")),
-    ]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("template = \"moe\""), "{}", stderr(&o));
-    let unknown = write_spec(
-        dir.path(),
-        "bad2.toml",
-        &(head.to_string() + "builtin = \"resnet99\"\n"),
-    );
-    let o = accelforge(&[
-        "sweep",
-        "--spec",
-        s(&unknown),
-        "--out",
-        s(&dir.path().join("bad2")),
-    ]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("workload.builtin"), "{}", stderr(&o));
+    for (i, (builtin, word)) in [
+        ("moe-tiny", "template = \"moe\""),
+        ("resnet99", "workload.builtin"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = write_spec(
+            dir.path(),
+            &format!("bad{i}.toml"),
+            &format!("{head}builtin = \"{builtin}\"\n"),
+        );
+        let out = dir.path().join(format!("bad{i}"));
+        let o = accelforge(&["sweep", "--spec", s(&spec), "--out", s(&out)]);
+        assert!(!o.status.success(), "{builtin} was accepted");
+        assert!(stderr(&o).contains(word), "{}", stderr(&o));
+        assert!(!out.exists(), "nothing may be written");
+    }
 }
