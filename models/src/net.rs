@@ -1,0 +1,588 @@
+//! The integer network a model lowers to, and the golden engine that runs it.
+//!
+//! Every compute layer is an integer GEMM or convolution (i32 weights, i64 accumulators) followed
+//! by a per-output-channel [`Requant`]: integer thresholds on the accumulator that give the next
+//! layer's integer directly. The thresholds are computed once, at lowering, from the exact real
+//! function the graph applies between accumulator and quantizer (scales, bias, BatchNorm, Relu);
+//! at run time nothing but integer compares happens, which is also what hardware would do.
+//! Host ops (input preprocessing and quantization, max pooling) are the only float code, and the
+//! input quantizer repeats the reference's f32 operations in the same order.
+
+/// A float operation on the network input before its quantizer, in graph order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HostOp {
+    Mul(f32),
+    Div(f32),
+    Add(f32),
+    Sub(f32),
+}
+
+/// The requantization of one output channel: `q = lo + (number of thresholds passed)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chan {
+    /// Slope > 0: thresholds ascending, `acc >= t` passes.
+    Up(Vec<i64>),
+    /// Slope < 0 (e.g. a negative BatchNorm gamma): thresholds descending, `acc <= t` passes.
+    Down(Vec<i64>),
+    /// Slope 0: a constant output.
+    Const(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requant {
+    pub lo: i64,
+    pub hi: i64,
+    /// A Relu before the quantizer (its output is then max(q, 0)).
+    pub relu: bool,
+    pub chans: Vec<Chan>,
+    /// The real function the thresholds encode, `(a*acc + b) / s` per channel, kept for reports
+    /// and for tracing a difference from a float reference to a near-tie (see [`TieMargin`]).
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+    pub s: f64,
+}
+
+/// Of one requantization stage, the output whose exact pre-rounding value `v` lay closest to a
+/// rounding tie (`k + 1/2`), unclipped values only. A float32 reference can round such a value
+/// the other way when `distance` is below its accumulated rounding error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TieMargin {
+    pub stage: usize,
+    pub output: usize,
+    pub value: f64,
+    pub distance: f64,
+}
+
+/// Round half to even, as numpy's `round` (qonnx `ROUND`) and QuantizeLinear do.
+fn round_even(v: f64) -> f64 {
+    v.round_ties_even()
+}
+
+impl Requant {
+    /// Thresholds for `q = clip(round_half_even((a*acc + b) / s), lo, hi)` per channel.
+    /// Exact real arithmetic would need rationals; f64 is exact whenever the scales are powers of
+    /// two and a, b have ≤ 53 significant bits, which covers what float32 graphs hold.
+    pub fn new(a: &[f64], b: &[f64], s: f64, lo: i64, hi: i64, relu: bool) -> Requant {
+        const LIM: f64 = 4.0e18;
+        let chans = a
+            .iter()
+            .zip(b)
+            .map(|(&a, &b)| {
+                if a == 0.0 {
+                    return Chan::Const((round_even(b / s) as i64).clamp(lo, hi));
+                }
+                let mut th = Vec::with_capacity((hi - lo) as usize);
+                for k in lo + 1..=hi {
+                    // q >= k  iff  v > k - 1/2, or v == k - 1/2 and k is even (ties to even).
+                    let t = (((k as f64 - 0.5) * s - b) / a).clamp(-LIM, LIM);
+                    let tie_in = t.fract() == 0.0 && k % 2 == 0;
+                    th.push(if a > 0.0 {
+                        if tie_in {
+                            t as i64
+                        } else {
+                            t.floor() as i64 + 1
+                        }
+                    } else if tie_in {
+                        t as i64
+                    } else {
+                        t.ceil() as i64 - 1
+                    });
+                }
+                if a > 0.0 {
+                    Chan::Up(th)
+                } else {
+                    Chan::Down(th)
+                }
+            })
+            .collect();
+        Requant {
+            lo,
+            hi,
+            relu,
+            chans,
+            a: a.to_vec(),
+            b: b.to_vec(),
+            s,
+        }
+    }
+
+    #[inline]
+    pub fn apply(&self, c: usize, acc: i64) -> i32 {
+        let q = match &self.chans[c] {
+            Chan::Up(t) => self.lo + t.partition_point(|&x| x <= acc) as i64,
+            Chan::Down(t) => self.lo + t.partition_point(|&x| x >= acc) as i64,
+            Chan::Const(v) => *v,
+        };
+        (if self.relu { q.max(0) } else { q }) as i32
+    }
+}
+
+/// One step of the integer network. Activations between stages are flat i32 vectors in the
+/// model's own layout (NCHW without the batch axis), so Flatten/Reshape cost nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// Host: the float input through its preprocessing, then `clip(round(x / scale))`.
+    InputQuant {
+        pre: Vec<HostOp>,
+        scale: f32,
+        lo: i64,
+        hi: i64,
+    },
+    /// `out[m] = rq_m(sum_k w[m*k_len + k] * in[k])`.
+    Dense {
+        k: usize,
+        m: usize,
+        w: Vec<i32>,
+        rq: Requant,
+    },
+    /// 2-D convolution, one group, no dilation; weights [o][c][kh][kw].
+    Conv {
+        geom: ConvGeom,
+        w: Vec<i32>,
+        rq: Requant,
+    },
+    /// Host: max pooling (monotone, so pooling the integers equals pooling the floats).
+    MaxPool { geom: ConvGeom },
+    /// Host: Relu on integers.
+    Relu,
+}
+
+/// Shapes of a convolution or pooling window (`o` = output channels; pooling keeps `c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// A whole lowered network: stages, then the output's scale (`y = q * scale`, in f32 as the
+/// graph's dequantization computes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntNetwork {
+    pub input_shape: Vec<usize>,
+    pub stages: Vec<Stage>,
+    pub out_scale: f32,
+    pub out_len: usize,
+    /// How the input was quantized when the graph left it float (`None`: the graph's own
+    /// quantizer). Reports say which.
+    pub input_type: Option<crate::InputType>,
+}
+
+impl IntNetwork {
+    /// Values per input sample (the input shape without its batch axis).
+    pub fn input_len(&self) -> usize {
+        self.input_shape.iter().skip(1).product()
+    }
+
+    /// Multiply-accumulates per inference.
+    pub fn macs(&self) -> u64 {
+        self.stages
+            .iter()
+            .map(|s| match s {
+                Stage::Dense { k, m, .. } => (k * m) as u64,
+                Stage::Conv { geom: g, .. } => (g.o * g.oh * g.ow * g.c * g.kh * g.kw) as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Run one sample (`x.len() == input_len()`); returns the graph's float output.
+    pub fn run(&self, x: &[f32]) -> Result<Vec<f32>, crate::ModelError> {
+        self.run_inner(x, None)
+    }
+
+    /// Run one sample and report, per requantization stage, the output closest to a rounding
+    /// tie: how a difference from a float reference is traced to the reference's rounding.
+    pub fn nearest_ties(&self, x: &[f32]) -> Result<Vec<TieMargin>, crate::ModelError> {
+        let mut t = Vec::new();
+        self.run_inner(x, Some(&mut t))?;
+        Ok(t)
+    }
+
+    fn run_inner(
+        &self,
+        x: &[f32],
+        mut trace: Option<&mut Vec<TieMargin>>,
+    ) -> Result<Vec<f32>, crate::ModelError> {
+        if x.len() != self.input_len() {
+            return Err(crate::ModelError::InputShape {
+                expected: self.input_shape[1..].to_vec(),
+                got: x.len(),
+            });
+        }
+        // A float graph would carry NaN/inf through; an integer network cannot represent them.
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(crate::ModelError::InputValue {
+                index: i,
+                value: x[i],
+            });
+        }
+        let mut cur: Vec<i32> = Vec::new();
+        for (si, st) in self.stages.iter().enumerate() {
+            let mut accs: Vec<(usize, i64)> = Vec::new();
+            let mut keep = |o: usize, acc: i64| {
+                if trace.is_some() {
+                    accs.push((o, acc));
+                }
+            };
+            let next = match st {
+                Stage::InputQuant { pre, scale, lo, hi } => x
+                    .iter()
+                    .map(|&v| {
+                        let mut v = v;
+                        for op in pre {
+                            v = match *op {
+                                HostOp::Mul(c) => v * c,
+                                HostOp::Div(c) => v / c,
+                                HostOp::Add(c) => v + c,
+                                HostOp::Sub(c) => v - c,
+                            };
+                        }
+                        ((v / scale).round_ties_even() as f64).clamp(*lo as f64, *hi as f64) as i32
+                    })
+                    .collect(),
+                Stage::Dense { k, m, w, rq } => (0..*m)
+                    .map(|o| {
+                        let row = &w[o * k..(o + 1) * k];
+                        let acc: i64 = row
+                            .iter()
+                            .zip(&cur)
+                            .map(|(&a, &b)| i64::from(a) * i64::from(b))
+                            .sum();
+                        keep(o, acc);
+                        rq.apply(o, acc)
+                    })
+                    .collect(),
+                Stage::Conv { geom: g, w, rq } => conv(g, &cur, w, rq, &mut keep),
+                Stage::MaxPool { geom: g } => maxpool(g, &cur),
+                Stage::Relu => cur.iter().map(|&v| v.max(0)).collect(),
+            };
+            if let (Some(t), Stage::Dense { rq, .. } | Stage::Conv { rq, .. }) =
+                (trace.as_deref_mut(), st)
+            {
+                let per_ch = accs.len() / rq.a.len().max(1);
+                let mut best: Option<TieMargin> = None;
+                for (i, &(o, acc)) in accs.iter().enumerate() {
+                    let ch = if matches!(st, Stage::Conv { .. }) {
+                        i / per_ch.max(1)
+                    } else {
+                        o
+                    };
+                    let v = (rq.a[ch] * acc as f64 + rq.b[ch]) / rq.s;
+                    if v < rq.lo as f64 - 0.5 || v > rq.hi as f64 + 0.5 {
+                        continue;
+                    }
+                    let d = (v - v.floor() - 0.5).abs();
+                    if best.is_none_or(|b| d < b.distance) {
+                        best = Some(TieMargin {
+                            stage: si,
+                            output: i,
+                            value: v,
+                            distance: d,
+                        });
+                    }
+                }
+                t.extend(best);
+            }
+            cur = next;
+        }
+        Ok(cur.iter().map(|&q| q as f32 * self.out_scale).collect())
+    }
+}
+
+fn conv(
+    g: &ConvGeom,
+    x: &[i32],
+    w: &[i32],
+    rq: &Requant,
+    keep: &mut impl FnMut(usize, i64),
+) -> Vec<i32> {
+    let mut out = Vec::with_capacity(g.o * g.oh * g.ow);
+    for o in 0..g.o {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut acc = 0i64;
+                for c in 0..g.c {
+                    for ky in 0..g.kh {
+                        let iy = (oy * g.sh + ky) as isize - g.pt as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        for kx in 0..g.kw {
+                            let ix = (ox * g.sw + kx) as isize - g.pl as isize;
+                            if ix < 0 || ix >= g.w as isize {
+                                continue;
+                            }
+                            let xv = x[(c * g.h + iy as usize) * g.w + ix as usize];
+                            let wv = w[((o * g.c + c) * g.kh + ky) * g.kw + kx];
+                            acc += i64::from(xv) * i64::from(wv);
+                        }
+                    }
+                }
+                keep(o, acc);
+                out.push(rq.apply(o, acc));
+            }
+        }
+    }
+    out
+}
+
+fn maxpool(g: &ConvGeom, x: &[i32]) -> Vec<i32> {
+    let mut out = Vec::with_capacity(g.c * g.oh * g.ow);
+    for c in 0..g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut m = i32::MIN;
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        m = m.max(x[(c * g.h + oy * g.sh + ky) * g.w + ox * g.sw + kx]);
+                    }
+                }
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The thresholds against the direct formula on every accumulator in a range, for slopes of
+    /// both signs, ties included (power-of-two a, b, s make exact ties frequent).
+    #[test]
+    fn thresholds_equal_direct_rounding() {
+        for &(a, b, s, lo, hi, relu) in &[
+            (0.25, 0.0, 1.0, -8, 7, false),
+            (0.25, 0.125, 0.5, 0, 15, false),
+            (-0.375, 1.0, 0.25, -128, 127, false),
+            (0.0123, -0.3, 0.05, -2, 1, true),
+            (0.0, 0.75, 0.5, 0, 3, false),
+        ] {
+            let rq = Requant::new(&[a], &[b], s, lo, hi, relu);
+            for acc in -2000i64..2000 {
+                let v: f64 = ((a * acc as f64 + b) / s)
+                    .round_ties_even()
+                    .clamp(lo as f64, hi as f64);
+                let want = if relu { v.max(0.0) } else { v } as i32;
+                assert_eq!(rq.apply(0, acc), want, "a={a} b={b} s={s} acc={acc}");
+            }
+        }
+    }
+}
+
+/// A requantization as an integer multiplier, offset and shift per channel:
+/// `q = clip((acc * mul + add) >> shift)` (then Relu), the shift either flooring or rounding
+/// half to even (`round_even`, ap_fixed's AP_RND_CONV) — the unit a systolic array's output
+/// stage would implement instead of a threshold table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MulShift {
+    pub shift: u32,
+    pub round_even: bool,
+    /// (mul, add) per channel.
+    pub chans: Vec<(i64, i64)>,
+}
+
+impl MulShift {
+    pub fn apply(&self, rq: &Requant, c: usize, acc: i64) -> i32 {
+        let (m, add) = self.chans[c];
+        let v = i128::from(acc) * i128::from(m) + i128::from(add);
+        let mut q = v >> self.shift;
+        if self.round_even && self.shift > 0 {
+            let rem = v - (q << self.shift);
+            let half = 1i128 << (self.shift - 1);
+            if rem > half || (rem == half && q & 1 == 1) {
+                q += 1;
+            }
+        }
+        let q = q.clamp(i128::from(rq.lo), i128::from(rq.hi)) as i64;
+        (if rq.relu { q.max(0) } else { q }) as i32
+    }
+
+    /// Bits of the widest multiplier (two's complement).
+    pub fn mul_bits(&self) -> u32 {
+        self.chans
+            .iter()
+            .map(|&(m, _)| 65 - m.unsigned_abs().leading_zeros().min(64))
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+impl Requant {
+    /// The smallest shift (up to 62) at which a per-channel multiplier and offset reproduce this
+    /// requantization for every accumulator in `ranges[c]` (inclusive), or `None`. Both are
+    /// monotone step functions, so agreeing on both sides of every threshold inside the range and
+    /// at its ends is agreeing everywhere on it; that is what is checked (a proof by exhaustion
+    /// over the steps, not a sample).
+    pub fn mul_shift(&self, ranges: &[(i64, i64)]) -> Option<MulShift> {
+        for shift in 0..=62u32 {
+            for round_even in [false, true] {
+                if let Some(ms) = self.try_mul_shift(ranges, shift, round_even) {
+                    return Some(ms);
+                }
+            }
+        }
+        None
+    }
+
+    fn try_mul_shift(
+        &self,
+        ranges: &[(i64, i64)],
+        shift: u32,
+        round_even: bool,
+    ) -> Option<MulShift> {
+        let p = 2f64.powi(shift as i32);
+        let mut ms = MulShift {
+            shift,
+            round_even,
+            chans: Vec::with_capacity(self.chans.len()),
+        };
+        for (c, ch) in self.chans.iter().enumerate() {
+            let (alpha, beta) = (self.a[c] / self.s, self.b[c] / self.s);
+            let m = (alpha * p).round();
+            // Flooring needs the half added; rounding to even takes the offset as it is.
+            let add = if round_even {
+                (beta * p).round()
+            } else {
+                ((beta + 0.5) * p).floor()
+            };
+            if !(m.abs() < 9.0e15 && add.abs() < 9.0e15) {
+                return None;
+            }
+            ms.chans.push((m as i64, add as i64));
+            let (lo, hi) = ranges[c];
+            let mut points = vec![lo, hi];
+            if let Chan::Up(t) | Chan::Down(t) = ch {
+                for &x in t {
+                    points.extend(
+                        [x - 1, x, x + 1]
+                            .into_iter()
+                            .filter(|y| (lo..=hi).contains(y)),
+                    );
+                }
+            }
+            if points
+                .iter()
+                .any(|&x| ms.apply(self, c, x) != self.apply(c, x))
+            {
+                return None;
+            }
+        }
+        Some(ms)
+    }
+}
+
+impl IntNetwork {
+    /// Per requantizing layer (stage index), the multiplier-and-shift form over the accumulator
+    /// range its inputs and weights can reach, or `None` where no shift up to 62 reproduces the
+    /// thresholds.
+    pub fn mul_shift_forms(&self) -> Vec<(usize, Option<MulShift>)> {
+        let mut range = (0i64, 0i64);
+        let mut out = Vec::new();
+        for (i, st) in self.stages.iter().enumerate() {
+            match st {
+                Stage::InputQuant { lo, hi, .. } => range = (*lo, *hi),
+                Stage::Relu => range = (range.0.max(0), range.1.max(0)),
+                Stage::MaxPool { .. } => {}
+                Stage::Dense { k, m, w, rq } => {
+                    let ranges: Vec<(i64, i64)> = (0..*m)
+                        .map(|o| acc_range(&w[o * k..(o + 1) * k], range))
+                        .collect();
+                    out.push((i, rq.mul_shift(&ranges)));
+                    range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
+                }
+                Stage::Conv { geom: g, w, rq } => {
+                    let per = g.c * g.kh * g.kw;
+                    // Padding feeds zeros, so each tap may also contribute 0.
+                    let pr = (range.0.min(0), range.1.max(0));
+                    let ranges: Vec<(i64, i64)> = (0..g.o)
+                        .map(|o| acc_range(&w[o * per..(o + 1) * per], pr))
+                        .collect();
+                    out.push((i, rq.mul_shift(&ranges)));
+                    range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn acc_range(w: &[i32], (lo, hi): (i64, i64)) -> (i64, i64) {
+    w.iter().fold((0, 0), |(a, b), &wv| {
+        let (p, q) = (i64::from(wv) * lo, i64::from(wv) * hi);
+        (a + p.min(q), b + p.max(q))
+    })
+}
+
+/// One row of a network's layer table (what `import` will print).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// `input-quant`, `dense`, `conv`, `maxpool`, `relu`.
+    pub op: &'static str,
+    /// Output shape without the batch axis.
+    pub out_shape: Vec<usize>,
+    pub macs: u64,
+    /// Output integer range.
+    pub out_range: (i64, i64),
+    /// `array` for integer GEMM/conv layers (for the systolic template), `host` otherwise.
+    pub runs_on: &'static str,
+}
+
+impl IntNetwork {
+    /// The layer table, in order.
+    pub fn layers(&self) -> Vec<LayerInfo> {
+        let mut range = (0, 0);
+        let mut shape: Vec<usize> = self.input_shape[1..].to_vec();
+        self.stages
+            .iter()
+            .map(|st| {
+                let (op, macs, runs_on) = match st {
+                    Stage::InputQuant { lo, hi, .. } => {
+                        range = (*lo, *hi);
+                        ("input-quant", 0, "host")
+                    }
+                    Stage::Relu => {
+                        range = (range.0.max(0), range.1.max(0));
+                        ("relu", 0, "host")
+                    }
+                    Stage::MaxPool { geom: g } => {
+                        shape = vec![g.c, g.oh, g.ow];
+                        ("maxpool", 0, "host")
+                    }
+                    Stage::Dense { k, m, rq, .. } => {
+                        shape = vec![*m];
+                        range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
+                        ("dense", (k * m) as u64, "array")
+                    }
+                    Stage::Conv { geom: g, rq, .. } => {
+                        shape = vec![g.o, g.oh, g.ow];
+                        range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
+                        (
+                            "conv",
+                            (g.o * g.oh * g.ow * g.c * g.kh * g.kw) as u64,
+                            "array",
+                        )
+                    }
+                };
+                LayerInfo {
+                    op,
+                    out_shape: shape.clone(),
+                    macs,
+                    out_range: range,
+                    runs_on,
+                }
+            })
+            .collect()
+    }
+}
