@@ -813,6 +813,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn duplicate_layer_names_and_impossible_types_are_refused() {
+        let g = "kind='gemm'\nm=4\nk=4\nn=4\n";
+        let (layer, key, msg) = err_of(&format!(
+            "[[layer]]\nname='fc'\n{g}[[layer]]\nname='fc'\n{g}"
+        ));
+        assert_eq!((layer, key.as_deref()), (Some(1), Some("name")));
+        assert!(msg.contains("\"fc\"") && msg.contains("layer 0"), "{msg}");
+        // A generated name (`gemm1`) may not collide with an explicit one either.
+        let (layer, _, _) = err_of(&format!("[[layer]]\nname='gemm1'\n{g}[[layer]]\n{g}"));
+        assert_eq!(layer, Some(1));
+        let (layer, key, msg) = err_of(&format!("[types]\nacc='ap_fixed<0,0>'\n[[layer]]\n{g}"));
+        assert_eq!((layer, key.as_deref()), (None, Some("types.acc")));
+        assert!(msg.contains("ap_fixed<0,0>"), "{msg}");
+        let (layer, key, _) = err_of(&format!("[[layer]]\n{g}weight='ap_fixd<8,2>'\n"));
+        assert_eq!((layer, key.as_deref()), (Some(0), Some("weight")));
+        // Wide exact accumulators stay legal.
+        parse_workload(
+            &format!("[types]\nacc='ap_fixed<80,40>'\n[[layer]]\n{g}"),
+            "t",
+            "t",
+        )
+        .unwrap();
+    }
+
     fn err_of(text: &str) -> (Option<usize>, Option<String>, String) {
         match parse_workload(text, "bad.toml", "bad") {
             Err(MapperError::Workload {
