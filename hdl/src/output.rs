@@ -100,20 +100,14 @@ pub fn is_accelforge_output(dir: &Path) -> bool {
         let text = std::fs::read_to_string(dir.join(name)).ok()?;
         serde_json::from_str(&text).ok()
     };
-    if let Some(m) = json("manifest.json") {
-        if m.get("generator")
+    let bundle = json("manifest.json").is_some_and(|m| {
+        m.get("generator")
             .and_then(|g| g.as_str())
             .is_some_and(|g| g.starts_with("accelforge"))
-        {
-            return true;
-        }
-    }
-    if let Some(m) = json("sweep.json") {
-        if m.get("fingerprint").is_some() && m.get("template").is_some() {
-            return true;
-        }
-    }
-    false
+    });
+    let sweep = json("sweep.json")
+        .is_some_and(|m| m.get("fingerprint").is_some() && m.get("template").is_some());
+    bundle || sweep
 }
 
 /// Checks that `dir` may be replaced: it does not exist, is an empty directory, or holds an
@@ -142,13 +136,13 @@ pub fn check_replaceable(dir: &Path) -> Result<()> {
     if abs.parent().is_none() {
         return Err(refuse(dir, "it is the root directory"));
     }
-    if let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize) {
-        if cwd.starts_with(&abs) {
-            return Err(refuse(
-                dir,
-                "it is the current directory or one of its parents (choose a subdirectory)",
-            ));
-        }
+    if let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize)
+        && cwd.starts_with(&abs)
+    {
+        return Err(refuse(
+            dir,
+            "it is the current directory or one of its parents (choose a subdirectory)",
+        ));
     }
     if abs.join(".git").exists() {
         return Err(refuse(

@@ -47,23 +47,22 @@ fn check_out(args: &MergeArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if let (Some(out_spec), Some(first)) = (spec_of(&args.out), args.dirs.first()) {
-        if let Some(in_spec) = spec_of(first) {
-            if in_spec != out_spec {
-                anyhow::bail!(
-                    "--out `{}` holds a sweep of another spec (template {}, fingerprint {}) than \
-                     the inputs (`{}`: template {}, fingerprint {}); merge into a new directory \
-                     or remove `{}` first",
-                    args.out.display(),
-                    out_spec.0,
-                    out_spec.1,
-                    first.display(),
-                    in_spec.0,
-                    in_spec.1,
-                    args.out.display()
-                );
-            }
-        }
+    if let (Some(out_spec), Some(first)) = (spec_of(&args.out), args.dirs.first())
+        && let Some(in_spec) = spec_of(first)
+        && in_spec != out_spec
+    {
+        anyhow::bail!(
+            "--out `{}` holds a sweep of another spec (template {}, fingerprint {}) than the \
+             inputs (`{}`: template {}, fingerprint {}); merge into a new directory or remove \
+             `{}` first",
+            args.out.display(),
+            out_spec.0,
+            out_spec.1,
+            first.display(),
+            in_spec.0,
+            in_spec.1,
+            args.out.display()
+        );
     }
     accelforge_hdl::output::check_replaceable(&args.out)
         .with_context(|| format!("merging into `{}`", args.out.display()))?;

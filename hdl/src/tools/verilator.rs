@@ -162,10 +162,12 @@ pub fn lint(files: &[PathBuf], top: Option<&str>) -> Result<LintReport> {
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let mut diagnostics = parse(&log);
     for d in &mut diagnostics {
-        if let Some(file) = &d.file {
-            if let Some((_, user)) = renames.iter().find(|(local, _)| local == file) {
-                d.file = Some(user.clone());
-            }
+        let user = d
+            .file
+            .as_ref()
+            .and_then(|file| renames.iter().find(|(local, _)| local == file));
+        if let Some((_, user)) = user {
+            d.file = Some(user.clone());
         }
     }
     if !out.status.success() && diagnostics.is_empty() {
