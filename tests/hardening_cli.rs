@@ -103,6 +103,19 @@ fn gen_force_replaces_only_an_accelforge_output() {
         fails_with(&gen_bundle(&link, &["--force"]), &["symbolic link"]);
         assert_eq!(listing(&other), ["data.csv"]);
     }
+    // Plain `gen` into a user's directory does not make it replaceable.
+    ok(&[
+        "gen",
+        "systolic",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--out",
+        s(&other),
+    ]);
+    fails_with(&gen_bundle(&other, &["--force"]), &["other", "not empty"]);
+    assert!(other.join("data.csv").is_file());
     // A bundle is replaced, and a failing replacement leaves it as it was.
     let bundle = t.path().join("bundle");
     assert!(gen_bundle(&bundle, &[]).status.success());

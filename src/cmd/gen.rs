@@ -343,10 +343,15 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Only a directory this command creates (or an earlier output) is marked as replaceable:
+    // marking a user's existing directory would let a later `--force` delete it.
+    let markable = accelforge_hdl::output::check_replaceable(&a.out).is_ok();
     let files = design
         .write_to(&a.out)
         .with_context(|| format!("writing Verilog into `{}`", a.out.display()))?;
-    accelforge_hdl::output::mark(&a.out, "gen systolic")?;
+    if markable {
+        accelforge_hdl::output::mark(&a.out, "gen systolic")?;
+    }
     let params_file = a.out.join("params.json");
     let json = serde_json::to_string_pretty(&p)? + "\n";
     accelforge_hdl::write_atomic(&params_file, json.as_bytes())

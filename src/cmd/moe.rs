@@ -354,6 +354,9 @@ pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
     if let Some(board) = &args.bundle.board {
         return gen_moe_bundle(&args, board, &p, &design);
     }
+    // Only a directory this command creates (or an earlier output) is marked as replaceable:
+    // marking a user's existing directory would let a later `--force` delete it.
+    let markable = accelforge_hdl::output::check_replaceable(&args.out).is_ok();
     let written = design
         .write_to(&args.out)
         .with_context(|| format!("writing Verilog to {}", args.out.display()))?;
@@ -361,7 +364,9 @@ pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
     let pj = args.out.join("moe_params.json");
     accelforge_hdl::write_atomic(&pj, params.as_bytes())
         .with_context(|| format!("writing {}", pj.display()))?;
-    accelforge_hdl::output::mark(&args.out, "gen moe")?;
+    if markable {
+        accelforge_hdl::output::mark(&args.out, "gen moe")?;
+    }
     for f in written.iter().chain([&pj]) {
         println!("{}", f.display());
     }
