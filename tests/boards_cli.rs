@@ -134,7 +134,19 @@ fn malformed_user_board_fails_with_file_and_key() {
     )
     .expect("write");
     let d = dir.path().to_str().expect("utf-8 path");
+    // One bad file does not break every command: `list` warns and lists the others, and the
+    // bad board is an error (naming the file and key) only when asked for.
     let o = accelforge(&["boards", "list", "--boards-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning") && err.contains("broken.toml") && err.contains("lut"),
+        "{err}"
+    );
+    assert!(stdout(&o).contains("pynq-z2"));
+    let o = accelforge(&["boards", "show", "pynq-z2", "--boards-dir", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = accelforge(&["boards", "show", "broken", "--boards-dir", d]);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(err.contains("broken.toml") && err.contains("lut"), "{err}");

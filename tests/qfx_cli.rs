@@ -190,12 +190,16 @@ fn calibrate_reads_npy_of_both_float_widths() {
         assert!(m["type"].as_str().expect("type").starts_with("ap_fixed<8,"));
     }
 
+    // `--unsigned` takes non-negative data (negative data is refused: tests/hardening_cli.rs).
+    let positive_path = dir.path().join("positive.npy");
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.abs().to_le_bytes()).collect();
+    write_npy(&positive_path, "<f8", &[20, 30], &bytes);
     let unsigned = run(
         &[
             "qfx",
             "calibrate",
             "--input",
-            f64_path.to_str().expect("utf-8"),
+            positive_path.to_str().expect("utf-8"),
             "--width",
             "6",
             "--unsigned",

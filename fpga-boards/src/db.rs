@@ -52,6 +52,17 @@ pub struct Entry {
 pub struct BoardDb {
     entries: Vec<Entry>,
     notes: Vec<String>,
+    broken: Vec<BrokenFile>,
+}
+
+/// A user board file that failed to load. One bad file must not break every command: it is
+/// skipped, listed as a warning, and an error only when its board is asked for.
+#[derive(Debug, Clone)]
+pub struct BrokenFile {
+    /// The file.
+    pub file: PathBuf,
+    /// Why it was skipped (the load error's message).
+    pub problem: String,
 }
 
 /// Lookup key: lowercase with `_`, `-`, spaces and dots dropped, so `PYNQ-Z2`, `pynq_z2`,
@@ -79,6 +90,7 @@ impl BoardDb {
         Ok(Self {
             entries,
             notes: Vec::new(),
+            broken: Vec::new(),
         })
     }
 
@@ -119,29 +131,47 @@ impl BoardDb {
         files.sort();
         let mut seen: Vec<(String, PathBuf)> = Vec::new();
         for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|source| BoardError::ReadFile {
-                file: path.clone(),
-                source,
-            })?;
-            let file = path.display().to_string();
-            let board = parse_board(&text, &file)?;
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            check_stem(&board, &stem, &file)?;
-            let key = lookup_key(&board.name);
-            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
-                return Err(BoardError::Duplicate {
-                    name: board.name.clone(),
-                    first: first.display().to_string(),
-                    second: file,
-                });
+            match Self::read_user_file(&path, &seen) {
+                Ok(board) => {
+                    seen.push((lookup_key(&board.name), path.clone()));
+                    self.insert(board, Origin::User(path));
+                }
+                Err(e) => self.broken.push(BrokenFile {
+                    file: path,
+                    problem: e.to_string(),
+                }),
             }
-            seen.push((key.clone(), path.clone()));
-            self.insert(board, Origin::User(path));
         }
         Ok(())
+    }
+
+    fn read_user_file(path: &Path, seen: &[(String, PathBuf)]) -> Result<Board> {
+        let text = std::fs::read_to_string(path).map_err(|source| BoardError::ReadFile {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let file = path.display().to_string();
+        let board = parse_board(&text, &file)?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        check_stem(&board, &stem, &file)?;
+        let key = lookup_key(&board.name);
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            return Err(BoardError::Duplicate {
+                name: board.name.clone(),
+                first: first.display().to_string(),
+                second: file,
+            });
+        }
+        Ok(board)
+    }
+
+    /// User board files that were skipped because they failed to load, for `boards list` to
+    /// warn about.
+    pub fn broken(&self) -> &[BrokenFile] {
+        &self.broken
     }
 
     fn insert(&mut self, board: Board, origin: Origin) {
@@ -201,6 +231,20 @@ impl BoardDb {
     /// Finds a board by name or display name, ignoring case, `_`, `-`, dots and spaces.
     pub fn entry(&self, name: &str) -> Result<&Entry> {
         let key = lookup_key(name);
+        // A broken user file for this name wins over a built-in of the same name: the user
+        // meant their file, and silently using the built-in would hide the mistake.
+        if let Some(b) = self.broken.iter().find(|b| {
+            !key.is_empty()
+                && b.file
+                    .file_stem()
+                    .is_some_and(|s| lookup_key(&s.to_string_lossy()) == key)
+        }) {
+            return Err(BoardError::BrokenFile {
+                name: name.to_string(),
+                file: b.file.display().to_string(),
+                problem: b.problem.clone(),
+            });
+        }
         let found = if key.is_empty() {
             None
         } else {

@@ -26,6 +26,16 @@ pub enum BoardError {
         /// Why the value is impossible and what is expected.
         problem: String,
     },
+    /// The requested board's user file could not be loaded (the other boards still work).
+    #[error("board `{name}`: its file {file} is broken: {problem}; fix or remove the file")]
+    BrokenFile {
+        /// The board name asked for.
+        name: String,
+        /// The file.
+        file: String,
+        /// The load error.
+        problem: String,
+    },
     /// Reading a user board directory failed.
     #[error("cannot read board directory {dir}: {source}")]
     ReadDir {

@@ -118,9 +118,16 @@ fn lookup_is_tolerant_and_unknown_lists_known() {
     assert_eq!(lookup_key("A_b-C d"), "abcd");
 }
 
+/// The error for a bad user file: the database still loads (one bad file must not break every
+/// command), lists the file as broken, and asking for that board names the file and problem.
 fn load_err(file: &str, text: &str) -> String {
     let dir = user_dir_with(file, text);
-    let err = BoardDb::load(Some(dir.path())).expect_err("must fail");
+    let db = BoardDb::load(Some(dir.path())).expect("a bad file does not break the database");
+    assert_eq!(db.broken().len(), 1, "{file} listed as broken");
+    assert!(db.get("zcu102").is_ok(), "other boards still work");
+    let err = db
+        .get(file.trim_end_matches(".toml"))
+        .expect_err("asking for the broken board fails");
     let msg = err.to_string();
     assert!(
         msg.contains(file),
@@ -305,8 +312,11 @@ fn duplicate_names_in_user_dir_are_rejected() {
         edit(t, "", "name", "name = \"pynq-z2\""),
     )
     .expect("write");
-    let err = BoardDb::load(Some(dir.path())).expect_err("duplicate");
-    assert!(matches!(err, BoardError::Duplicate { .. }), "{err}");
+    let db = BoardDb::load(Some(dir.path())).expect("a duplicate does not break the database");
+    assert_eq!(db.broken().len(), 1);
+    let err = db.get("pynq_z2").expect_err("duplicate");
+    assert!(matches!(err, BoardError::BrokenFile { .. }), "{err}");
+    assert!(err.to_string().contains("defined twice"), "{err}");
 }
 
 #[test]

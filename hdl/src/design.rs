@@ -125,18 +125,4 @@ impl Design {
     }
 }
 
-/// Writes `bytes` to `path` via a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| HdlError::io("creating a temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| HdlError::io("writing", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| HdlError::io("renaming into place", path, e.error))?;
-    Ok(())
-}
+pub use crate::output::write_atomic;

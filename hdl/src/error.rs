@@ -82,6 +82,14 @@ pub enum HdlError {
     /// Something was used in a place where it cannot be (e.g. assigning to an input).
     #[error("{0}")]
     Misuse(String),
+    /// An output path cannot be written or replaced.
+    #[error("refusing to write `{}`: {reason}", path.display())]
+    Output {
+        /// The output path as given.
+        path: PathBuf,
+        /// Why (and what to do instead).
+        reason: String,
+    },
     /// An external tool is not installed.
     #[error("`{tool}` was not found on PATH; install it with `{install}`")]
     ToolMissing {

@@ -31,6 +31,7 @@ pub mod error;
 pub mod expr;
 pub mod ident;
 pub mod module;
+pub mod output;
 pub mod printer;
 pub mod tools;
 

@@ -463,7 +463,11 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
             "no layers: add at least one [[layer]] table".into(),
         ));
     }
-    let mut layers = Vec::with_capacity(raw.layer.len());
+    // The file-wide types are checked on their own, so the error points at `[types]` and not
+    // at the first layer that inherits them.
+    check_type_strings(&raw.types)
+        .map_err(|(key, m)| err(None, Some(&format!("types.{key}")), m))?;
+    let mut layers: Vec<Layer> = Vec::with_capacity(raw.layer.len());
     for (i, rl) in raw.layer.iter().enumerate() {
         let e = |key: &str, message: String| err(Some(i), Some(key), message);
         let kind = rl.kind.as_deref().ok_or_else(|| {
@@ -646,11 +650,22 @@ pub fn parse_workload(text: &str, file: &str, default_name: &str) -> Result<Work
                 return Err(e(key, "empty type string".into()));
             }
         }
+        check_type_strings(&types).map_err(|(key, m)| e(key, m))?;
         if kind == "moe" {
             check_moe_types(&types, rl.acc.is_some()).map_err(|(key, m)| e(key, m))?;
         }
+        let name = rl.name.clone().unwrap_or_else(|| format!("{kind}{i}"));
+        // Reports, the mapper's per-layer results and `sim --layer` address layers by name.
+        if let Some(first) = layers.iter().position(|l| l.name == name) {
+            return Err(e(
+                "name",
+                format!(
+                    "\"{name}\" is already the name of layer {first}; layer names must be unique"
+                ),
+            ));
+        }
         layers.push(Layer {
-            name: rl.name.clone().unwrap_or_else(|| format!("{kind}{i}")),
+            name,
             op,
             repeat,
             types,
@@ -696,6 +711,27 @@ fn check_moe_types(
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Every type string set parses as a QFX type (`acc` may be a wide exact-intermediate type):
+/// `ap_fixed<0,0>` or a typo is refused here rather than deep inside generation.
+fn check_type_strings(types: &QfxTypes) -> std::result::Result<(), (&'static str, String)> {
+    use accelforge_templates::qfx::QType;
+    for (key, v) in [
+        ("in", &types.input),
+        ("weight", &types.weight),
+        ("acc", &types.acc),
+        ("out", &types.out),
+    ] {
+        let Some(text) = v else { continue };
+        let parsed = if key == "acc" {
+            QType::parse_wide(text)
+        } else {
+            text.parse::<QType>()
+        };
+        parsed.map_err(|err| (key, format!("\"{text}\" is not a QFX type: {err}")))?;
     }
     Ok(())
 }
@@ -775,6 +811,31 @@ mod tests {
                 n: 64
             }
         );
+    }
+
+    #[test]
+    fn duplicate_layer_names_and_impossible_types_are_refused() {
+        let g = "kind='gemm'\nm=4\nk=4\nn=4\n";
+        let (layer, key, msg) = err_of(&format!(
+            "[[layer]]\nname='fc'\n{g}[[layer]]\nname='fc'\n{g}"
+        ));
+        assert_eq!((layer, key.as_deref()), (Some(1), Some("name")));
+        assert!(msg.contains("\"fc\"") && msg.contains("layer 0"), "{msg}");
+        // A generated name (`gemm1`) may not collide with an explicit one either.
+        let (layer, _, _) = err_of(&format!("[[layer]]\nname='gemm1'\n{g}[[layer]]\n{g}"));
+        assert_eq!(layer, Some(1));
+        let (layer, key, msg) = err_of(&format!("[types]\nacc='ap_fixed<0,0>'\n[[layer]]\n{g}"));
+        assert_eq!((layer, key.as_deref()), (None, Some("types.acc")));
+        assert!(msg.contains("ap_fixed<0,0>"), "{msg}");
+        let (layer, key, _) = err_of(&format!("[[layer]]\n{g}weight='ap_fixd<8,2>'\n"));
+        assert_eq!((layer, key.as_deref()), (Some(0), Some("weight")));
+        // Wide exact accumulators stay legal.
+        parse_workload(
+            &format!("[types]\nacc='ap_fixed<80,40>'\n[[layer]]\n{g}"),
+            "t",
+            "t",
+        )
+        .unwrap();
     }
 
     fn err_of(text: &str) -> (Option<usize>, Option<String>, String) {

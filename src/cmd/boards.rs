@@ -44,6 +44,13 @@ pub fn run(args: BoardsArgs) -> anyhow::Result<()> {
     }
     match args.action {
         BoardsAction::List { json } => {
+            for b in db.broken() {
+                eprintln!(
+                    "warning: skipped board file {}: {} (the other boards are listed)",
+                    b.file.display(),
+                    b.problem
+                );
+            }
             if json {
                 let all: Vec<_> = db.entries().iter().map(entry_json).collect();
                 println!("{}", serde_json::to_string_pretty(&all)?);

@@ -53,6 +53,48 @@ pub struct CalibrateArgs {
     pub refit: bool,
 }
 
+/// Progress over the synthesis grid: a bar on a terminal (each finished configuration printed
+/// above it), plain lines otherwise (logs, CI), so nothing redraws into a file.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let pb = indicatif::ProgressBar::with_draw_target(
+            Some(total as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {pos}/{len} configurations  ETA {eta}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        pb.set_style(style);
+        Progress(Some(pb))
+    }
+
+    fn done(&self, line: String) {
+        match &self.0 {
+            Some(pb) => {
+                pb.println(line);
+                pb.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
+}
+
 /// Synthesises one design for 7-series and times it.
 fn synth(design: &Design) -> anyhow::Result<(SynthReport, f64)> {
     let files = DesignFiles::new(design)?;
@@ -110,11 +152,12 @@ fn systolic(
         grid.len(),
         pool.current_num_threads()
     );
+    let progress = Progress::new(grid.len());
     let points: Vec<sys_cal::Point> = pool.install(|| {
         grid.par_iter()
             .map(|p| -> anyhow::Result<sys_cal::Point> {
                 let (r, _) = synth(&rtl::design(p)?)?;
-                eprintln!(
+                progress.done(format!(
                     "  {}x{} {:?} {:?}: {} LUT, {} FF, {} DSP, {} BRAM18",
                     p.rows,
                     p.cols,
@@ -124,7 +167,7 @@ fn systolic(
                     r.ff,
                     r.dsp,
                     r.bram18_equivalent()
-                );
+                ));
                 Ok(sys_cal::Point {
                     params: p.clone(),
                     features: cost::features(p)?,
@@ -163,18 +206,19 @@ fn moe(args: &CalibrateArgs, pool: &rayon::ThreadPool) -> anyhow::Result<moe_cal
         grid.len(),
         pool.current_num_threads()
     );
+    let progress = Progress::new(grid.len());
     let points: Vec<moe_cal::Point> = pool.install(|| {
         grid.par_iter()
             .map(|p| -> anyhow::Result<moe_cal::Point> {
                 let (r, seconds) = synth(&rtl::design(p)?)?;
-                eprintln!(
+                progress.done(format!(
                     "  {}: {} LUT, {} FF, {} DSP, {} BRAM18 ({seconds:.0} s)",
                     moe_cal::label(p),
                     r.lut,
                     r.ff,
                     r.dsp,
                     r.bram18_equivalent()
-                );
+                ));
                 Ok(moe_cal::Point {
                     params: p.clone(),
                     features: moe_cal::features(p)?,
@@ -213,23 +257,21 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         read_json(&args.moe_data).context("the report needs the MoE section")?
     };
     let report = format!("{}\n{}", sys_cal::report(&sys), moe_cal::report(&moe));
-    let mut written = Vec::new();
+    // All files are written beside their targets first and renamed together, so a failure on
+    // any (e.g. the report's directory is missing) leaves every file as it was.
+    let sys_json = serde_json::to_string_pretty(&sys)? + "\n";
+    let moe_json = serde_json::to_string_pretty(&moe)? + "\n";
+    let mut files: Vec<(&Path, &[u8])> = Vec::new();
     if do_sys {
-        accelforge_hdl::write_atomic(
-            &args.data,
-            (serde_json::to_string_pretty(&sys)? + "\n").as_bytes(),
-        )?;
-        written.push(args.data.display().to_string());
+        files.push((&args.data, sys_json.as_bytes()));
     }
     if do_moe {
-        accelforge_hdl::write_atomic(
-            &args.moe_data,
-            (serde_json::to_string_pretty(&moe)? + "\n").as_bytes(),
-        )?;
-        written.push(args.moe_data.display().to_string());
+        files.push((&args.moe_data, moe_json.as_bytes()));
     }
-    accelforge_hdl::write_atomic(&args.report, report.as_bytes())?;
-    written.push(args.report.display().to_string());
+    files.push((&args.report, report.as_bytes()));
+    accelforge_hdl::output::write_atomic_all(&files)
+        .context("writing the calibration (nothing was changed)")?;
+    let written: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     print!("{report}");
     println!(
         "\nwrote {} in {:.0} s; rebuild so the resource models embed the new data",

@@ -21,7 +21,8 @@ use super::generate::BundleArgs;
 /// Run the built-in demonstration flow.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Output directory (replaced if it exists).
+    /// Output directory (replaced if it holds an earlier accelforge output; any other existing
+    /// directory is refused).
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
 }
@@ -37,9 +38,14 @@ const MOE_SKEW: f64 = 1.0;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let out = &args.out;
+    // Replace only an earlier accelforge output (never a user's directory, `.` or a file).
+    accelforge_hdl::output::check_replaceable(out).context("choosing the demo's --out")?;
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))?;
     }
+    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
+    // Marked first, so even an interrupted demo leaves a directory the next run may replace.
+    accelforge_hdl::output::mark(out, "demo")?;
     blocks(&out.join("blocks"))?;
 
     let db = accelforge_boards::BoardDb::builtin()?;

@@ -48,13 +48,13 @@ pub struct BundleArgs {
     #[arg(long, value_name = "DIR")]
     pub boards_dir: Option<PathBuf>,
     /// PL clock in MHz [default: the board's default PL clock].
-    #[arg(long, value_name = "MHZ")]
+    #[arg(long, value_name = "MHZ", requires = "board")]
     pub clock_mhz: Option<f64>,
     /// Write the bundle even if the estimate exceeds the board (marked in the manifest).
-    #[arg(long)]
+    #[arg(long, requires = "board")]
     pub allow_over_budget: bool,
-    /// Replace an existing bundle directory.
-    #[arg(long)]
+    /// Replace an existing bundle directory (only one holding an accelforge output).
+    #[arg(long, requires = "board")]
     pub force: bool,
 }
 
@@ -76,11 +76,12 @@ impl BundleArgs {
             template_params,
             estimate,
             max_transfer_bytes,
+            "params.json",
             |accel, _| Ok(accel),
         )
     }
 
-    /// [`BundleArgs::write`], letting `customize` complete the interface for the board (e.g. add
+    /// [`BundleArgs::write`] with the parameters written as `params_name`, letting `customize` complete the interface for the board (e.g. add
     /// a weight fetch, whose address width depends on the PS).
     #[allow(clippy::too_many_arguments)]
     pub fn write_with(
@@ -91,6 +92,7 @@ impl BundleArgs {
         template_params: serde_json::Value,
         estimate: accelforge_boards::ResourceEstimate,
         max_transfer_bytes: u64,
+        params_name: &str,
         customize: impl FnOnce(
             accelforge_boards::AccelInterface,
             &accelforge_boards::Board,
@@ -101,6 +103,11 @@ impl BundleArgs {
         let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
             .context("loading the board database")?;
         let board = db.get(board_name)?;
+        // The bundle writer replaces `out` wholesale under --force: only an accelforge output
+        // may be replaced, never a user's project, `.`, a file or a link.
+        if self.force {
+            accelforge_hdl::output::check_replaceable(out)?;
+        }
         let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
         let top = format!("{}_zynq", core.top_name());
         let accel = interface_for_core(core.top(), &top, clock, max_transfer_bytes)
@@ -117,8 +124,16 @@ impl BundleArgs {
                 ..Default::default()
             },
         };
-        generate_bundle(out, core, &req)
-            .with_context(|| format!("writing the {} bundle into `{}`", board.name, out.display()))
+        let manifest = generate_bundle(out, core, &req).with_context(|| {
+            format!("writing the {} bundle into `{}`", board.name, out.display())
+        })?;
+        // The same parameters file `gen` writes without a bundle, so `--params` works on a
+        // bundle directory too.
+        let params_file = out.join(params_name);
+        let json = serde_json::to_string_pretty(&req.template_params)? + "\n";
+        accelforge_hdl::write_atomic(&params_file, json.as_bytes())
+            .with_context(|| format!("writing `{}`", params_file.display()))?;
+        Ok(manifest)
     }
 }
 
@@ -243,6 +258,27 @@ impl ArrayArgs {
     }
 }
 
+/// The paths a bundle holds (manifest entries, manifest.json and the parameters file), for
+/// `--json`.
+pub fn bundle_files(
+    out: &Path,
+    manifest: &accelforge_boards::Manifest,
+    params_name: &str,
+) -> Vec<String> {
+    let mut files: Vec<String> = manifest
+        .files
+        .iter()
+        .map(|f| out.join(&f.path).display().to_string())
+        .collect();
+    for extra in ["manifest.json", params_name] {
+        let p = out.join(extra).display().to_string();
+        if !files.contains(&p) {
+            files.push(p);
+        }
+    }
+    files
+}
+
 fn load_params(path: &Path) -> anyhow::Result<SystolicParams> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading parameters file `{}`", path.display()))?;
@@ -284,13 +320,22 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
             (1 << 26) - 1,
         )?;
         if a.json {
-            let v = serde_json::json!({ "top": design.top_name(), "bundle": a.out.display().to_string(), "params": p, "resources": res, "manifest": manifest });
+            let v = serde_json::json!({
+                "top": design.top_name(),
+                "bundle": a.out.display().to_string(),
+                "files": bundle_files(&a.out, &manifest, "params.json"),
+                "params": p,
+                "params_file": a.out.join("params.json").display().to_string(),
+                "resources": res,
+                "manifest": manifest,
+            });
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             println!("Zynq bundle for {board} in {}:", a.out.display());
             for f in &manifest.files {
                 println!("  {:<40} {}", f.path, f.role);
             }
+            println!("  {:<40} template-params", "params.json");
             println!(
                 "build the bitstream with: cd {} && vivado -mode batch -source build.tcl",
                 a.out.display()
@@ -298,9 +343,15 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Only a directory this command creates (or an earlier output) is marked as replaceable:
+    // marking a user's existing directory would let a later `--force` delete it.
+    let markable = accelforge_hdl::output::check_replaceable(&a.out).is_ok();
     let files = design
         .write_to(&a.out)
         .with_context(|| format!("writing Verilog into `{}`", a.out.display()))?;
+    if markable {
+        accelforge_hdl::output::mark(&a.out, "gen systolic")?;
+    }
     let params_file = a.out.join("params.json");
     let json = serde_json::to_string_pretty(&p)? + "\n";
     accelforge_hdl::write_atomic(&params_file, json.as_bytes())

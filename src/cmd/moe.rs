@@ -186,7 +186,8 @@ pub struct GenMoeArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Print JSON (with `--board`: keys `top`, `bundle`, `params`, `resources`, `manifest`).
+    /// Print JSON (with `--board`: keys `top`, `bundle`, `files`, `params`, `params_file`,
+    /// `resources`, `manifest`).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -353,6 +354,9 @@ pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
     if let Some(board) = &args.bundle.board {
         return gen_moe_bundle(&args, board, &p, &design);
     }
+    // Only a directory this command creates (or an earlier output) is marked as replaceable:
+    // marking a user's existing directory would let a later `--force` delete it.
+    let markable = accelforge_hdl::output::check_replaceable(&args.out).is_ok();
     let written = design
         .write_to(&args.out)
         .with_context(|| format!("writing Verilog to {}", args.out.display()))?;
@@ -360,6 +364,9 @@ pub fn gen_moe(args: GenMoeArgs) -> anyhow::Result<()> {
     let pj = args.out.join("moe_params.json");
     accelforge_hdl::write_atomic(&pj, params.as_bytes())
         .with_context(|| format!("writing {}", pj.display()))?;
+    if markable {
+        accelforge_hdl::output::mark(&args.out, "gen moe")?;
+    }
     for f in written.iter().chain([&pj]) {
         println!("{}", f.display());
     }
@@ -400,6 +407,7 @@ pub fn write_moe_bundle(
         serde_json::to_value(p)?,
         estimate,
         max_transfer,
+        "moe_params.json",
         |accel, b| {
             let addr_bits = accelforge_boards::zynq::dma_addr_bits(b.ps);
             Ok(accel
@@ -421,13 +429,22 @@ fn gen_moe_bundle(
 ) -> anyhow::Result<()> {
     let (manifest, res) = write_moe_bundle(p, design, board, &args.out, &args.bundle)?;
     if args.json {
-        let v = json!({ "top": design.top_name(), "bundle": args.out.display().to_string(), "params": p, "resources": res, "manifest": manifest });
+        let v = json!({
+            "top": design.top_name(),
+            "bundle": args.out.display().to_string(),
+            "files": super::generate::bundle_files(&args.out, &manifest, "moe_params.json"),
+            "params": p,
+            "params_file": args.out.join("moe_params.json").display().to_string(),
+            "resources": res,
+            "manifest": manifest,
+        });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("Zynq bundle for {board} in {}:", args.out.display());
         for f in &manifest.files {
             println!("  {:<40} {}", f.path, f.role);
         }
+        println!("  {:<40} template-params", "moe_params.json");
         println!(
             "estimated: {} LUT, {} FF (Yosys-fitted, core only), {} DSP, {} RAMB18",
             res.lut, res.ff, res.dsp, res.bram18

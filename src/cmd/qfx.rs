@@ -313,12 +313,18 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     let path = &args.input;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let signed = !args.unsigned;
+    npy_magic(&bytes).with_context(|| format!("reading {}", path.display()))?;
     let (result, elements, dtype) = match read_npy::<f64>(&bytes) {
-        Ok(a) => (
-            qfx::calibrate_array(&a, args.width, signed, args.method),
-            a.len(),
-            "f64",
-        ),
+        Ok(a) => {
+            if !signed {
+                no_negatives(a.iter().copied(), path)?;
+            }
+            (
+                qfx::calibrate_array(&a, args.width, signed, args.method),
+                a.len(),
+                "f64",
+            )
+        }
         Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
             let a = read_npy::<f32>(&bytes).with_context(|| {
                 format!(
@@ -326,6 +332,9 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
                     path.display()
                 )
             })?;
+            if !signed {
+                no_negatives(a.iter().map(|&v| f64::from(v)), path)?;
+            }
             (
                 qfx::calibrate_array(&a, args.width, signed, args.method),
                 a.len(),
@@ -333,7 +342,9 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
             )
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("reading {} as .npy", path.display()));
+            // The error's own text already includes its source; chaining both printed the
+            // same I/O message twice.
+            anyhow::bail!("reading {} as .npy: {e}", path.display());
         }
     };
     let cal = result.with_context(|| format!("calibrating on {}", path.display()))?;
@@ -356,6 +367,36 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
         )
     };
     writeln!(io::stdout().lock(), "{text}").context("writing to stdout")
+}
+
+/// A file that is not .npy at all (empty, or another format) gets one plain message instead of
+/// the reader's "failed to fill whole buffer".
+fn npy_magic(bytes: &[u8]) -> anyhow::Result<()> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.is_empty() {
+        anyhow::bail!("not a .npy file: empty");
+    }
+    if !bytes.starts_with(MAGIC) {
+        anyhow::bail!("not a .npy file: it does not start with the .npy magic `\\x93NUMPY`");
+    }
+    Ok(())
+}
+
+/// `--unsigned` on data with negative values would clip them all to 0 without a word: refuse,
+/// naming the most negative value.
+fn no_negatives(values: impl Iterator<Item = f64>, path: &std::path::Path) -> anyhow::Result<()> {
+    let worst = values
+        .enumerate()
+        .filter(|(_, v)| *v < 0.0)
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((i, v)) = worst {
+        anyhow::bail!(
+            "--unsigned, but {} holds negative values (most negative {v} at flat index {i}); an \
+             unsigned type would clip them to 0. Drop --unsigned to calibrate a signed type",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn read_npy<A: ndarray_npy::ReadableElement>(

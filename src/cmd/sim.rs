@@ -54,7 +54,7 @@ pub struct GemmArgs {
     #[arg(long)]
     pub n: Option<u32>,
     /// Layer description (TOML) instead of the shape options.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["m", "k", "n"])]
     pub layer: Option<PathBuf>,
 }
 
@@ -86,7 +86,11 @@ pub struct Conv2dArgs {
     #[arg(long, default_value_t = 0)]
     pub pad: u32,
     /// Layer description (TOML) instead of the shape options.
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["h", "w", "c", "k", "r", "s", "stride", "pad"]
+    )]
     pub layer: Option<PathBuf>,
 }
 

@@ -105,17 +105,71 @@ fn parse(text: &str) -> Vec<Diagnostic> {
 /// Runs `verilator --lint-only -Wall` on `files` (with `top` as the top module when given).
 pub fn lint(files: &[PathBuf], top: Option<&str>) -> Result<LintReport> {
     check_inputs(files)?;
+    if let Some(top) = top {
+        crate::ident::check(top).map_err(|e| {
+            HdlError::Misuse(format!(
+                "--top: {e}; give the top module's name or omit --top"
+            ))
+        })?;
+    }
     let (exe, _) = require(&TOOL)?;
+    // Verilator 5.006 cuts a file name at its first space ("my dir/a.v" becomes "my"), which
+    // shows up as a spurious DECLFILENAME warning. Such files are linted as copies under
+    // space-free relative names in a scratch directory, and the diagnostics name the user's
+    // files again.
+    let spaced = files
+        .iter()
+        .any(|f| f.to_string_lossy().chars().any(char::is_whitespace));
+    let scratch = if spaced {
+        Some(
+            tempfile::Builder::new()
+                .prefix("accelforge-lint-")
+                .tempdir()
+                .map_err(|e| HdlError::io("creating", std::env::temp_dir(), e))?,
+        )
+    } else {
+        None
+    };
     let mut cmd = Command::new(&exe);
     cmd.args(["--lint-only", "-Wall", "--quiet-exit"]);
     if let Some(top) = top {
         cmd.args(["--top-module", top]);
     }
-    cmd.args(files);
+    let mut renames: Vec<(String, String)> = Vec::new();
+    match &scratch {
+        Some(dir) => {
+            cmd.current_dir(dir.path());
+            for (i, f) in files.iter().enumerate() {
+                let base = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().replace(char::is_whitespace, "_"))
+                    .unwrap_or_else(|| "file.v".into());
+                let local = format!("d{i}/{base}");
+                std::fs::create_dir_all(dir.path().join(format!("d{i}")))
+                    .map_err(|e| HdlError::io("creating", dir.path(), e))?;
+                std::fs::copy(f, dir.path().join(&local))
+                    .map_err(|e| HdlError::io("copying", f, e))?;
+                cmd.arg(&local);
+                renames.push((local, f.display().to_string()));
+            }
+        }
+        None => {
+            cmd.args(files);
+        }
+    }
     let out = run(&exe, &mut cmd)?;
     let log =
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    let diagnostics = parse(&log);
+    let mut diagnostics = parse(&log);
+    for d in &mut diagnostics {
+        let user = d
+            .file
+            .as_ref()
+            .and_then(|file| renames.iter().find(|(local, _)| local == file));
+        if let Some((_, user)) = user {
+            d.file = Some(user.clone());
+        }
+    }
     if !out.status.success() && diagnostics.is_empty() {
         let subject = files
             .iter()

@@ -1,7 +1,7 @@
 //! `yosys synth_xilinx`: cell statistics mapped to the resources FPGA engineers budget with.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
@@ -176,30 +176,33 @@ pub fn synth(files: &[PathBuf], top: &str, family: Family) -> Result<SynthReport
     let stat = work.path().join("stat.json");
     let ltp = work.path().join("ltp.txt");
     let mut script = String::new();
-    // Yosys' command parser splits on whitespace, so inputs are copied under plain names.
-    for (i, f) in files.iter().enumerate() {
-        let local = work.path().join(format!("src{i}.v"));
-        std::fs::copy(f, &local).map_err(|e| HdlError::io("copying", f, e))?;
-        script.push_str(&format!("read_verilog {}\n", local.display()));
+    // Yosys' command parser splits on whitespace, so inputs are copied under plain names and
+    // every path in the script is relative to the work directory Yosys runs in: neither a
+    // space in the user's path nor one in TMPDIR reaches the parser.
+    let local_names: Vec<String> = (0..files.len())
+        .map(|i| format!("accelforge_in{i}.v"))
+        .collect();
+    for (f, local) in files.iter().zip(&local_names) {
+        std::fs::copy(f, work.path().join(local)).map_err(|e| HdlError::io("copying", f, e))?;
+        script.push_str(&format!("read_verilog {local}\n"));
     }
     script.push_str(&format!(
         "synth_xilinx -family {} -top {top} -flatten -noiopad -noclkbuf\n\
-         tee -q -o {} stat -json\n\
+         tee -q -o stat.json stat -json\n\
          delete t:FD*\n\
-         tee -q -o {} ltp -noff\n",
+         tee -q -o ltp.txt ltp -noff\n",
         family.as_str(),
-        stat.display(),
-        ltp.display()
     ));
     let script_path = work.path().join("synth.ys");
     std::fs::write(&script_path, &script).map_err(|e| HdlError::io("writing", &script_path, e))?;
     let log_path = work.path().join("yosys.log");
     let mut cmd = Command::new(&exe);
-    cmd.arg("-q")
+    cmd.current_dir(work.path())
+        .arg("-q")
         .arg("-l")
-        .arg(&log_path)
+        .arg("yosys.log")
         .arg("-s")
-        .arg(&script_path);
+        .arg("synth.ys");
     let out = run(&exe, &mut cmd)?;
     if !out.status.success() {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -214,7 +217,7 @@ pub fn synth(files: &[PathBuf], top: &str, family: Family) -> Result<SynthReport
         return Err(HdlError::ToolFailed {
             tool: "yosys",
             subject: top.to_string(),
-            log: text,
+            log: user_paths(&text, work.path(), files, &local_names),
         });
     }
     let stat_text =
@@ -222,6 +225,24 @@ pub fn synth(files: &[PathBuf], top: &str, family: Family) -> Result<SynthReport
     let cells = parse_stat_json(&stat_text, top)?;
     let depth = parse_ltp(&std::fs::read_to_string(&ltp).unwrap_or_default());
     Ok(SynthReport::from_cells(cells, depth))
+}
+
+/// `text` with the temporary copies' names (bare or under `work`) replaced by the user's paths,
+/// so an error names the file the user gave.
+fn user_paths(text: &str, work: &Path, files: &[PathBuf], local: &[String]) -> String {
+    let mut out = text.to_string();
+    // Highest index first, so `accelforge_in1.v` never rewrites part of `accelforge_in12.v`.
+    for (f, name) in files.iter().zip(local).rev() {
+        let user = f.display().to_string();
+        out = out.replace(&work.join(name).display().to_string(), &user);
+        let re = regex::Regex::new(&format!(r"(^|[^A-Za-z0-9_./]){}", regex::escape(name)));
+        if let Ok(re) = re {
+            out = re
+                .replace_all(&out, |c: &regex::Captures<'_>| format!("{}{user}", &c[1]))
+                .into_owned();
+        }
+    }
+    out
 }
 
 #[cfg(test)]
