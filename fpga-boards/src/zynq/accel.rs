@@ -56,6 +56,10 @@ pub const FETCH_LAST_TAG_LSB: u32 = 8;
 /// Fetch status register: low bit of the 16-bit count of segments completed this command.
 pub const FETCH_COUNT_LSB: u32 = 16;
 
+/// Command status register: the core rejected the last command (a size out of range), so it
+/// finished at once without output. Cleared when the next command starts.
+pub const CMD_ERROR_BIT: u32 = 0;
+
 /// One scalar argument register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -765,14 +769,39 @@ impl AccelInterface {
         need.clamp(8, DMA_MAX_LENGTH_BITS)
     }
 
+    /// Offset of the read-only command status register ([`CMD_ERROR_BIT`]): the word after
+    /// every other register, so adding it moved no existing offset.
+    pub fn cmd_status_offset(&self) -> u32 {
+        self.core_register_map()
+            .iter()
+            .map(|r| r.offset + 4)
+            .max()
+            .unwrap_or(FIRST_ARG_OFFSET)
+            .max(FIRST_ARG_OFFSET)
+    }
+
     /// Every register with the constant name the generated Python uses.
     pub fn register_map(&self) -> Vec<Register> {
+        let mut regs = self.core_register_map();
+        regs.push(Register {
+            const_name: "REG_CMD_STATUS".into(),
+            offset: self.cmd_status_offset(),
+            bits: 1,
+            doc: format!(
+                "command status: bit{CMD_ERROR_BIT} error (the core rejected the last command: a size out of range; it finished with ap_done and no output); cleared when a command starts"
+            ),
+            read_only: true,
+        });
+        regs
+    }
+
+    fn core_register_map(&self) -> Vec<Register> {
         let mut regs = vec![
             Register {
                 const_name: "REG_AP_CTRL".into(),
                 offset: AP_CTRL_OFFSET,
                 bits: 8,
-                doc: "ap_ctrl: bit0 start, bit1 done, bit2 idle, bit3 ready, bit7 auto_restart"
+                doc: "ap_ctrl: bit0 start, bit1 done (clear on read), bit2 idle, bit3 ready (clear on read), bit7 auto_restart"
                     .into(),
                 read_only: false,
             },
