@@ -626,6 +626,94 @@ print("DRIVER OK")
     );
 }
 
+/// The driver refuses an argument outside the core's limits before touching the hardware
+/// (naming the limit), and raises when the accelerator reports a rejected command.
+#[test]
+fn python_driver_checks_limits_and_the_error_bit() {
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !numpy {
+        assert!(
+            std::env::var("CI").is_err(),
+            "numpy is needed for the driver run test (pip install numpy)"
+        );
+        eprintln!(
+            "WARNING: numpy missing: python_driver_checks_limits_and_the_error_bit did NOT run"
+        );
+        return;
+    }
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let accel = accel_for(board)
+        .with_arg_range("rows", 1, 300)
+        .expect("range");
+    // A range must fit the register and name a real argument.
+    assert!(accel_for(board).with_arg_range("rows", 1, 1 << 16).is_err());
+    assert!(accel_for(board).with_arg_range("cols", 1, 2).is_err());
+    assert!(accel_for(board).with_arg_range("rows", 3, 2).is_err());
+    let bundle = tmp.path().join("b");
+    write_bundle(&bundle, &spec(board, &accel)).expect("bundle");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_pynq.py"),
+        bundle.join("pynq.py"),
+    )
+    .expect("copy fake pynq");
+    let check = r#"
+import numpy as np
+import pynq
+from af_test_top_driver import AfTestTop, REG_AP_CTRL, REG_CMD_STATUS, CMD_ERROR, ARG_LIMITS
+
+assert ARG_LIMITS == {"rows": (1, 300)}, ARG_LIMITS
+accel = AfTestTop()
+x = np.arange(16, dtype=np.uint8)
+for rows in (0, 301):
+    try:
+        accel.run(x, out_beats=3, rows=rows)
+    except ValueError as e:
+        assert "'rows' = %d" % rows in str(e) and "1..300" in str(e), e
+    else:
+        raise AssertionError(rows)
+# The register's value counts when the argument is not given (it is 0 after reset).
+try:
+    accel.run(x, out_beats=3)
+except ValueError as e:
+    assert "'rows' = 0" in str(e), e
+else:
+    raise AssertionError("rows register 0")
+assert not [e for e in pynq.LOG if e[0] in ("write", "allocate")], pynq.LOG
+y = accel.run(x, out_beats=3, rows=2)
+assert y.tolist() == [v + 2 for v in range(12)], y
+# The accelerator rejects the command anyway: the driver says so instead of waiting forever.
+accel.ip.on_start = lambda regs: regs.__setitem__(REG_CMD_STATUS, CMD_ERROR)
+try:
+    accel.run(x, out_beats=3, rows=2)
+except RuntimeError as e:
+    assert "rejected" in str(e) and "REG_CMD_STATUS" in str(e), e
+else:
+    raise AssertionError("error bit ignored")
+waits = [e for e in pynq.LOG if e[0] == "wait"]
+assert len(waits) == 2, waits  # only the good run waited on the DMA
+assert sum(1 for e in pynq.LOG if e[0] == "free") == 4
+print("LIMITS OK")
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .current_dir(&bundle)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("LIMITS OK"),
+        "driver run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// An interface with status registers and a weight fetch (two segments, one 16 x 8 matrix
 /// each, 8-bit weights, 4-byte beats), for the board's address width.
 fn fetch_accel_for(board: &Board) -> AccelInterface {

@@ -72,6 +72,10 @@ pub struct RegArg {
     pub bits: u32,
     /// One-line description for the driver's docstring.
     pub doc: String,
+    /// Values the core accepts, inclusive (it rejects others with its `error`); the driver
+    /// refuses a value outside before starting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(u64, u64)>,
 }
 
 /// The stream lengths of one command, for cores whose batch is fixed by their parameters (the
@@ -410,6 +414,7 @@ impl AccelInterface {
                 offset,
                 bits: *bits,
                 doc: (*doc).to_string(),
+                range: None,
             })
             .collect();
         Self {
@@ -425,6 +430,24 @@ impl AccelInterface {
         }
     }
 
+    /// Declares the values the core accepts for argument `name` (inclusive); the driver checks
+    /// them before starting. Fails when there is no such argument or the range is empty or
+    /// wider than the register.
+    pub fn with_arg_range(mut self, name: &str, min: u64, max: u64) -> Result<Self> {
+        let err = self.err(
+            format!("args.{name}.range"),
+            format!("{min}..={max} is empty or does not fit the register"),
+        );
+        let Some(a) = self.args.iter_mut().find(|a| a.name == name) else {
+            return Err(self.err(format!("args.{name}"), "no such argument"));
+        };
+        if min > max || max >> a.bits != 0 {
+            return Err(err);
+        }
+        a.range = Some((min, max));
+        Ok(self)
+    }
+
     /// Declares that every command moves exactly `batch`'s beats.
     pub fn with_fixed_batch(mut self, batch: FixedBatch) -> Self {
         self.fixed_batch = Some(batch);
@@ -435,7 +458,7 @@ impl AccelInterface {
     /// addresses have 64 bits, the fetch status) after every register used so far.
     pub fn with_weight_fetch(mut self, mut fetch: WeightFetch) -> Self {
         let next = self
-            .register_map()
+            .core_register_map()
             .iter()
             .map(|r| r.offset + 4)
             .max()

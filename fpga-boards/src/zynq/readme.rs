@@ -74,7 +74,13 @@ reports done (bit 1). `out_beats` is how many {out_bits}-bit output beats the ac
 for this input; the accelerator must raise TLAST on the last one or the DMA never completes.
 
 Register map (byte offsets in `{accel}`'s control window) is in `{module}.py` as `REG_*`
-constants and in `manifest.json`.
+constants and in `manifest.json`. ap_ctrl's ap_done (bit 1) and ap_ready (bit 3) are cleared
+when ap_ctrl is read, as in Vitis HLS. `REG_CMD_STATUS` bit 0 is set when the accelerator
+rejected the last command (an argument outside its limits): such a command finishes at once
+with ap_done and moves no data. `run` refuses arguments outside `ARG_LIMITS` before starting
+(ValueError naming the limit) and raises RuntimeError if the error bit is set.
+
+The driver needs PYNQ 2.7 or later.
 "#,
         top = d.accel.name,
         board = d.board.display_name,
