@@ -92,13 +92,26 @@ fn prelude(accel: &AccelInterface, board_parts: &[String]) -> String {
     )
 }
 
+/// Runs build.tcl under the stub. Most tests install no board files, so they opt in to the
+/// bare part explicitly (`run_build_with` runs without that).
 fn run_build(
     bundle: &Path,
     accel: &AccelInterface,
     board_parts: &[String],
 ) -> std::process::Output {
+    run_build_with(bundle, accel, board_parts, "--jobs 2 --allow-bare-part", "")
+}
+
+/// build.tcl under the stub with `argv` and extra stub configuration `setup`.
+fn run_build_with(
+    bundle: &Path,
+    accel: &AccelInterface,
+    board_parts: &[String],
+    argv: &str,
+    setup: &str,
+) -> std::process::Output {
     let script = format!(
-        "{}set argv {{--jobs 2}}\nset argc 2\nsource {{{}}}\n::stub::finish\n",
+        "{}{setup}\nset argv {{{argv}}}\nset argc [llength $argv]\nsource {{{}}}\n::stub::finish\n",
         prelude(accel, board_parts),
         bundle.join("build.tcl").display()
     );
@@ -172,6 +185,70 @@ fn build_tcl_runs_under_stub_for_every_builtin_board() {
                 "{}: bare-part warning",
                 board.name
             );
+        }
+    }
+}
+
+/// Without board files build.tcl stops, naming the board part and the opt-in; with the
+/// opt-in (argument or environment variable) it builds for the bare part with a warning.
+#[test]
+fn build_tcl_needs_board_files_or_an_explicit_bare_part() {
+    let db = BoardDb::builtin().expect("built-ins");
+    for name in ["pynq-z2", "zcu104"] {
+        let board = db.get(name).expect("board");
+        let bp = board.board_part.as_ref().expect("board part").value.clone();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (bundle, accel) = make_bundle(board, tmp.path());
+        let out = run_build_with(&bundle, &accel, &[], "", "");
+        assert_fails(&out, &format!("board files for {bp} are not installed"));
+        assert_fails(&out, "ACCELFORGE_ALLOW_BARE_PART=1");
+        assert!(!bundle.join(format!("{TOP}.bit")).exists());
+        let env = "set ::env(ACCELFORGE_ALLOW_BARE_PART) 1";
+        for (argv, setup) in [("--allow-bare-part", ""), ("", env)] {
+            let out = run_build_with(&bundle, &accel, &[], argv, setup);
+            let stdout = assert_ok(&out, &format!("{name} {argv}{setup}"));
+            assert!(stdout.contains("building for the bare part"), "{stdout}");
+        }
+    }
+}
+
+/// A routed design with negative WNS or WHS fails build.tcl (naming the slack) and copies no
+/// bitstream, unless the user keeps it explicitly.
+#[test]
+fn build_tcl_refuses_a_design_that_fails_timing() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, accel) = make_bundle(board, tmp.path());
+    let bit = bundle.join(format!("{TOP}.bit"));
+    let out = run_build(&bundle, &accel, &[]);
+    let stdout = assert_ok(&out, "timing met");
+    assert!(
+        stdout.contains("timing met: WNS 0.125 ns, WHS 0.021 ns"),
+        "{stdout}"
+    );
+    std::fs::remove_file(&bit).expect("rm bit");
+    for (setup, needle) in [
+        ("::stub::set_timing -0.250 0.021", "WNS -0.250 ns"),
+        ("::stub::set_timing 0.125 -0.013", "WHS -0.013 ns"),
+    ] {
+        let out = run_build_with(&bundle, &accel, &[], "--allow-bare-part", setup);
+        assert_fails(&out, needle);
+        assert_fails(&out, "--allow-timing-failure");
+        assert!(!bit.exists(), "{setup}: bitstream copied");
+        let env = format!("{setup}\nset ::env(ACCELFORGE_ALLOW_TIMING_FAILURE) 1");
+        for (argv, setup) in [
+            (
+                "--allow-bare-part --allow-timing-failure",
+                setup.to_string(),
+            ),
+            ("--allow-bare-part", env),
+        ] {
+            let out = run_build_with(&bundle, &accel, &[], argv, &setup);
+            let stdout = assert_ok(&out, &setup);
+            assert!(stdout.contains("WARNING: accelforge: routed design fails timing"));
+            assert!(bit.exists());
+            std::fs::remove_file(&bit).expect("rm bit");
         }
     }
 }
@@ -319,6 +396,18 @@ fn stub_catches_mutated_build_scripts() {
         ),
         // Forgotten address assignment.
         ("\nassign_bd_address\n", "\n", "no addresses assigned"),
+        // The accelerator's register window left at Vivado's minimum.
+        (
+            "-range 64K",
+            "",
+            "accel_0/s_axi_control has no explicit address range",
+        ),
+        // DMA stream widths not marked as user-set.
+        (
+            "CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER",
+            "CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC DEFAULTS",
+            "VALUE_SRC is USER",
+        ),
     ];
     for (from, to, needle) in cases {
         assert!(

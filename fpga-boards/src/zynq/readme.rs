@@ -48,8 +48,12 @@ vivado -mode batch -source build.tcl
 Options go after `-tclargs`: `vivado -mode batch -source build.tcl -tclargs --jobs 8 --proj-dir /tmp/af_proj`.
 The script creates the project in `vivado_proj/`, builds the block design `af_bd`, runs synthesis
 and implementation and copies `{base}.bit` and `{base}.hwh` into this directory. If the board
-files for `{board_part}` are not installed it warns and builds for the bare part; install the
-board files for a bitstream whose PS DDR settings match the board.
+files for `{board_part}` are not installed it stops: install them (Vivado Store, or
+`set_param board.repoPaths`) for a bitstream whose PS DDR, MIO and clock settings match the
+board, or build for the bare part anyway with `--allow-bare-part` (or
+`ACCELFORGE_ALLOW_BARE_PART=1`). If the routed design fails timing (WNS or WHS below 0) it stops
+without copying the bitstream; `--allow-timing-failure` (or `ACCELFORGE_ALLOW_TIMING_FAILURE=1`)
+keeps it.
 
 To see what the accelerator alone costs: `vivado -mode batch -source synth_ooc.tcl`
 (writes `{base}_ooc_utilization.rpt`).
