@@ -503,7 +503,10 @@ proc ::stub::module_pins {ref} {
                     fail "module $ref: ${bus}_$sig should be an $want"
                 }
             }
-            lappend L [list $bus intf [expr {$slave ? "slave" : "master"}] axis [lindex [dict get $sigs tdata] 1] 1]
+            if {[dict exists $sigs tkeep] && [lindex [dict get $sigs tkeep] 1] * 8 != [lindex [dict get $sigs tdata] 1]} {
+                fail "module $ref: ${bus}_tkeep must have one bit per TDATA byte"
+            }
+            lappend L [list $bus intf [expr {$slave ? "slave" : "master"}] axis [lindex [dict get $sigs tdata] 1] 1 [dict exists $sigs tkeep]]
         } else {
             foreach {sig want} {awaddr input awvalid input awready output wdata input wstrb input
                                 wvalid input wready output bresp output bvalid output bready input
@@ -965,6 +968,16 @@ proc connect_bd_intf_net {args} {
     }
     if {[lindex $a 4] eq "axis" && [lindex $a 5] != [lindex $b 5]} {
         ::stub::fail "connect_bd_intf_net: stream widths differ: [lindex $a 0] TDATA [lindex $a 5] bits, [lindex $b 0] TDATA [lindex $b 5] bits"
+    }
+    # The DMA's S2MM stream takes TKEEP; a module stream without it leaves the bytes' validity
+    # to Vivado's tie-off.
+    foreach {x y} [list $a $b $b $a] {
+        if {[string match */S_AXIS_S2MM [lindex $x 0]] && [lindex $y 4] eq "axis"} {
+            set cell [lindex [::stub::split_path [lindex $y 0]] 0]
+            if {[dict get $::stub::cells $cell ip] eq "module" && ![lindex $y 7]} {
+                ::stub::fail "connect_bd_intf_net: [lindex $y 0] has no TKEEP for the DMA's S2MM channel"
+            }
+        }
     }
     dict set ::stub::intf_peer [lindex $a 0] [lindex $b 0]
     dict set ::stub::intf_peer [lindex $b 0] [lindex $a 0]

@@ -189,6 +189,39 @@ fn build_tcl_runs_under_stub_for_every_builtin_board() {
     }
 }
 
+/// The DMA's S2MM channel needs TKEEP: the interface declares it, and a top without it fails
+/// the stand-in's connection check.
+#[test]
+fn output_stream_has_tkeep_for_the_dma() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, accel) = make_bundle(board, tmp.path());
+    assert!(
+        accel
+            .expected_ports()
+            .iter()
+            .any(|p| p.name == "m_axis_out_tkeep"
+                && p.dir == PortDir::Output
+                && p.width == accel.out_stream_bits / 8)
+    );
+    let mut no_keep = accel.clone();
+    no_keep.name = format!("{TOP}_nokeep");
+    let decl = declare_module(&no_keep).replace(
+        &format!(" {{m_axis_out_tkeep output {}}}", accel.out_stream_bits / 8),
+        "",
+    );
+    let decl = decl.replace(&format!("{TOP}_nokeep"), TOP);
+    assert!(!decl.contains("tkeep"), "{decl}");
+    let script = format!(
+        "source {{{}}}\n{decl}::stub::set_board_parts {{}}\nset argv {{--allow-bare-part}}\nset argc 1\nsource {{{}}}\n::stub::finish\n",
+        stub_path().display(),
+        bundle.join("build.tcl").display()
+    );
+    let out = tclsh(&script, tmp.path());
+    assert_fails(&out, "accel_0/m_axis_out has no TKEEP");
+}
+
 /// Without board files build.tcl stops, naming the board part and the opt-in; with the
 /// opt-in (argument or environment variable) it builds for the bare part with a warning.
 #[test]

@@ -915,6 +915,10 @@ impl AccelInterface {
             v.push(p(format!("{prefix}_tvalid"), data_dir, 1));
             v.push(p(format!("{prefix}_tready"), back, 1));
             v.push(p(format!("{prefix}_tlast"), data_dir, 1));
+            if data_dir == PortDir::Output {
+                // All ones: every output byte is valid; the DMA's S2MM channel expects TKEEP.
+                v.push(p(format!("{prefix}_tkeep"), data_dir, bits / 8));
+            }
         }
         if let Some(f) = &self.weight_fetch {
             v.push(p(

@@ -184,6 +184,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     let out_tvalid = m.output("m_axis_out_tvalid", 1)?;
     let out_tready = m.input("m_axis_out_tready", 1)?;
     let out_tlast = m.output("m_axis_out_tlast", 1)?;
+    let out_tkeep = m.output("m_axis_out_tkeep", accel.out_stream_bits / 8)?;
     // Weight fetch through an AXI DataMover: command and status streams, and the weight data
     // passed straight to the core.
     let fetch_ports = match &accel.weight_fetch {
@@ -234,6 +235,9 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     }
 
     let rst = m.wire_from("rst", ap_rst_n.e().logic_not())?;
+    // Every output beat is whole: the AXI DMA's S2MM channel takes TKEEP (PG021), and without
+    // the port Vivado ties it off only if it infers that right.
+    m.assign_sig(&out_tkeep, Expr::ones(accel.out_stream_bits / 8))?;
 
     // --- the core ---
     let core_cmd_valid = m.wire("core_cmd_valid", 1)?;
