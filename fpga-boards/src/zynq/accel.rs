@@ -51,6 +51,9 @@ pub const FETCH_DECERR_BIT: u32 = 2;
 pub const FETCH_SLVERR_BIT: u32 = 3;
 /// Fetch status register: a DataMover command is waiting to be accepted.
 pub const FETCH_CMD_PENDING_BIT: u32 = 4;
+/// Fetch status register: the core asked for a segment id the table does not have; no
+/// DataMover command was sent (a zero byte count would stop the DataMover until reset).
+pub const FETCH_BAD_ID_BIT: u32 = 5;
 /// Fetch status register: low bit of the last status's TAG (4 bits, the segment id's low bits).
 pub const FETCH_LAST_TAG_LSB: u32 = 8;
 /// Fetch status register: low bit of the 16-bit count of segments completed this command.
@@ -886,7 +889,7 @@ impl AccelInterface {
                 offset: f.status_offset,
                 bits: 32,
                 doc: format!(
-                    "weight fetch: bit{FETCH_ERROR_BIT} error, bit{FETCH_INTERR_BIT} INTERR, bit{FETCH_DECERR_BIT} DECERR, bit{FETCH_SLVERR_BIT} SLVERR, bit{FETCH_CMD_PENDING_BIT} command pending, bits{}:{FETCH_LAST_TAG_LSB} last tag, bits31:{FETCH_COUNT_LSB} segments done; cleared when a command starts",
+                    "weight fetch: bit{FETCH_ERROR_BIT} error, bit{FETCH_INTERR_BIT} INTERR, bit{FETCH_DECERR_BIT} DECERR, bit{FETCH_SLVERR_BIT} SLVERR, bit{FETCH_CMD_PENDING_BIT} command pending, bit{FETCH_BAD_ID_BIT} unknown segment id (no command sent), bits{}:{FETCH_LAST_TAG_LSB} last tag, bits31:{FETCH_COUNT_LSB} segments done; cleared when a command starts",
                     FETCH_LAST_TAG_LSB + 3
                 ),
                 read_only: true,

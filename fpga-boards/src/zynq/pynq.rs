@@ -226,6 +226,7 @@ FETCH_INTERR = 1 << @INTERR_BIT@
 FETCH_DECERR = 1 << @DECERR_BIT@
 FETCH_SLVERR = 1 << @SLVERR_BIT@
 FETCH_CMD_PENDING = 1 << @PENDING_BIT@
+FETCH_BAD_ID = 1 << @BAD_ID_BIT@
 FETCH_LAST_TAG_SHIFT = @TAG_LSB@
 FETCH_COUNT_SHIFT = @COUNT_LSB@
 
@@ -325,6 +326,7 @@ const FETCH_METHODS: &str = r#"
             "interr": bool(v & FETCH_INTERR),
             "decerr": bool(v & FETCH_DECERR),
             "slverr": bool(v & FETCH_SLVERR),
+            "bad_id": bool(v & FETCH_BAD_ID),
             "cmd_pending": bool(v & FETCH_CMD_PENDING),
             "last_tag": (v >> FETCH_LAST_TAG_SHIFT) & 0xF,
             "segments_done": (v >> FETCH_COUNT_SHIFT) & 0xFFFF,
@@ -547,6 +549,7 @@ fn extras(d: &ZynqDesign<'_>) -> (String, String, &'static str) {
         ("@INTERR_BIT@", ac::FETCH_INTERR_BIT.to_string()),
         ("@DECERR_BIT@", ac::FETCH_DECERR_BIT.to_string()),
         ("@SLVERR_BIT@", ac::FETCH_SLVERR_BIT.to_string()),
+        ("@BAD_ID_BIT@", ac::FETCH_BAD_ID_BIT.to_string()),
         ("@PENDING_BIT@", ac::FETCH_CMD_PENDING_BIT.to_string()),
         ("@TAG_LSB@", ac::FETCH_LAST_TAG_LSB.to_string()),
         ("@COUNT_LSB@", ac::FETCH_COUNT_LSB.to_string()),
