@@ -278,6 +278,42 @@ impl Board {
         if self.display_name.trim().is_empty() {
             return Err(bad("display_name", "must not be empty".into()));
         }
+        // These strings reach comments and docstrings of generated Tcl, XDC and Python: a line
+        // break or a trailing backslash would end (or extend) a comment there.
+        for (key, v) in [
+            ("display_name", &self.display_name),
+            ("vendor", &self.vendor),
+        ] {
+            if let Some(c) = v.chars().find(|c| c.is_control() || *c == '\\') {
+                return Err(bad(
+                    key,
+                    format!(
+                        "`{}` contains {c:?}; use printable text without control characters or backslashes",
+                        v.escape_debug()
+                    ),
+                ));
+            }
+        }
+        // Part names reach Tcl commands: keep them to the characters Vivado's names use.
+        let name_chars = |v: &str| {
+            v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+        };
+        for (key, v) in std::iter::once(("part.value", &self.part.value)).chain(
+            self.board_part
+                .iter()
+                .map(|b| ("board_part.value", &b.value)),
+        ) {
+            if !name_chars(v) {
+                return Err(bad(
+                    key,
+                    format!(
+                        "`{}` may contain only letters, digits and . _ : - (it is written into Tcl)",
+                        v.escape_debug()
+                    ),
+                ));
+            }
+        }
         if self.vendor.trim().is_empty() {
             return Err(bad("vendor", "must not be empty".into()));
         }

@@ -156,15 +156,26 @@ fn unknown_segment_id_sends_no_datamover_command() {
         sim.poke("wreq_valid", 0).unwrap();
         sim.eval().unwrap();
         let status = sim.peek("status").unwrap();
-        assert_eq!(sim.peek("m_axis_mm2s_cmd_tvalid").unwrap(), u64::from(known), "id {id}");
-        assert_eq!(status >> FETCH_CMD_PENDING_BIT & 1, u64::from(known), "id {id}");
+        assert_eq!(
+            sim.peek("m_axis_mm2s_cmd_tvalid").unwrap(),
+            u64::from(known),
+            "id {id}"
+        );
+        assert_eq!(
+            status >> FETCH_CMD_PENDING_BIT & 1,
+            u64::from(known),
+            "id {id}"
+        );
         // The unknown id's error stays until the next command clears it.
         assert_eq!(status >> FETCH_BAD_ID_BIT & 1, 1, "id {id}: {status:#x}");
         assert_eq!(status >> FETCH_ERROR_BIT & 1, 1, "id {id}: {status:#x}");
     }
     // The known segment's command carries its byte count (BTT, bits 22:0), never 0.
     let cmd = sim.peek_wide("m_axis_mm2s_cmd_tdata").unwrap();
-    assert_eq!(cmd[0] & 0x7F_FFFF, f.segments.iter().find(|s| s.id == 1).unwrap().bytes);
+    assert_eq!(
+        cmd[0] & 0x7F_FFFF,
+        f.segments.iter().find(|s| s.id == 1).unwrap().bytes
+    );
     sim.poke("clear", 1).unwrap();
     sim.step().unwrap();
     sim.poke("clear", 0).unwrap();

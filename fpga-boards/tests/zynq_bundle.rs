@@ -222,6 +222,53 @@ fn output_stream_has_tkeep_for_the_dma() {
     assert_fails(&out, "accel_0/m_axis_out has no TKEEP");
 }
 
+/// A display name full of Tcl and Python syntax that passes validation stays inert: build.tcl
+/// still runs under the stand-in, and importing the driver runs no code and keeps the name in
+/// the docstring.
+#[test]
+fn hostile_display_name_is_inert_in_tcl_and_python() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let mut board = db.get("pynq-z2").expect("pynq-z2").clone();
+    board.display_name =
+        r#"PYNQ """; import sys; sys.exit(3); """ } {puts x} $y [exit 4] ;# "#.into();
+    board
+        .validate("hostile")
+        .expect("printable text is allowed");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let accel = accel_for(&board);
+    let bundle = tmp.path().join("b");
+    write_bundle(&bundle, &spec(&board, &accel)).expect("bundle");
+    assert_ok(&run_build(&bundle, &accel, &[]), "hostile display name");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_pynq.py"),
+        bundle.join("pynq.py"),
+    )
+    .expect("copy fake pynq");
+    let check = "import af_test_top_driver as d\nassert 'import sys; sys.exit(3)' in d.__doc__, d.__doc__\nprint('IMPORT OK')\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .current_dir(&bundle)
+        .output()
+        .expect("python3");
+    // The driver imports numpy; without it (outside CI) the import check cannot run.
+    if !out.status.success()
+        && String::from_utf8_lossy(&out.stderr).contains("No module named 'numpy'")
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "numpy is needed (pip install numpy)"
+        );
+        return;
+    }
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("IMPORT OK"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Without board files build.tcl stops, naming the board part and the opt-in; with the
 /// opt-in (argument or environment variable) it builds for the bare part with a warning.
 #[test]
@@ -1087,4 +1134,36 @@ print("FETCH DRIVER OK")
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `tcl_word` gives one word tclsh reads back as exactly the input, whatever it holds.
+#[test]
+fn tcl_word_round_trips_through_tclsh() {
+    use accelforge_boards::zynq::tcl::tcl_word;
+    let inputs = [
+        "xc7z020clg400-1",
+        "a b\tc\nd",
+        "} {puts x} {",
+        "[exit 3]",
+        "$env(HOME)",
+        "\"q\" ;# c",
+        "back\\slash\\",
+        "",
+    ];
+    let mut script = String::new();
+    for s in &inputs {
+        script.push_str(&format!(
+            "puts -nonewline [string length {}]|\n",
+            tcl_word(s)
+        ));
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tclsh(&script, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: String = inputs.iter().map(|s| format!("{}|", s.len())).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }

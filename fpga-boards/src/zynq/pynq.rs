@@ -447,7 +447,14 @@ pub fn driver(d: &ZynqDesign<'_>) -> String {
         ("@CLASS_EXTRA@", class_extra),
         ("@MAIN@", main),
         ("@TOP@", d.accel.name.clone()),
-        ("@BOARD@", d.board.display_name.clone()),
+        // In the docstring: it ends only at three quotes, and backslashes are escapes.
+        (
+            "@BOARD@",
+            d.board
+                .display_name
+                .replace('\\', "\\\\")
+                .replace("\"\"\"", "'''"),
+        ),
         ("@GEN@", super::generator_id()),
         ("@BASE@", d.base_name()),
         ("@MODULE@", d.driver_module()),
