@@ -196,6 +196,11 @@ pub struct Board {
     /// Vivado board part (used only when the board files are installed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board_part: Option<Sourced<String>>,
+    /// Other names the same board files are installed under (another vendor prefix or board
+    /// name, e.g. the ZedBoard files Vivado ships as `avnet.com:zedboard:part0:1.4`); build.tcl
+    /// takes the first of `board_part` and these that is installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub board_part_alternates: Vec<String>,
     /// Device totals.
     pub resources: Resources,
     /// Application processor.
@@ -299,11 +304,35 @@ impl Board {
             v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
         };
-        for (key, v) in std::iter::once(("part.value", &self.part.value)).chain(
-            self.board_part
-                .iter()
-                .map(|b| ("board_part.value", &b.value)),
-        ) {
+        if !self.board_part_alternates.is_empty() && self.board_part.is_none() {
+            return Err(bad(
+                "board_part_alternates",
+                "needs a [board_part] (the primary name)".into(),
+            ));
+        }
+        for a in &self.board_part_alternates {
+            if a.split(':').count() != 4 {
+                return Err(bad(
+                    "board_part_alternates",
+                    format!(
+                        "`{}` is not a Vivado board part (vendor:board:part0:version)",
+                        a.escape_debug()
+                    ),
+                ));
+            }
+        }
+        for (key, v) in std::iter::once(("part.value", &self.part.value))
+            .chain(
+                self.board_part
+                    .iter()
+                    .map(|b| ("board_part.value", &b.value)),
+            )
+            .chain(
+                self.board_part_alternates
+                    .iter()
+                    .map(|a| ("board_part_alternates", a)),
+            )
+        {
             if !name_chars(v) {
                 return Err(bad(
                     key,

@@ -1167,3 +1167,38 @@ fn tcl_word_round_trips_through_tclsh() {
     let want: String = inputs.iter().map(|s| format!("{}|", s.len())).collect();
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }
+
+/// ZedBoard's files as Vivado ships them (`avnet.com:zedboard:part0:1.4`, or another version
+/// of that name) are found without the bare-part opt-in.
+#[test]
+fn zedboard_matches_the_board_part_vivado_ships() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("zedboard").expect("zedboard");
+    assert!(
+        board
+            .board_part_alternates
+            .iter()
+            .any(|a| a == "avnet.com:zedboard:part0:1.4")
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, accel) = make_bundle(board, tmp.path());
+    for installed in [
+        "avnet.com:zedboard:part0:1.4",
+        "avnet.com:zedboard:part0:1.5",
+    ] {
+        let out = run_build_with(&bundle, &accel, &[installed.to_string()], "", "");
+        let stdout = assert_ok(&out, installed);
+        assert!(!stdout.contains("bare part"), "{stdout}");
+    }
+    let out = run_build_with(
+        &bundle,
+        &accel,
+        &["avnet.com:other:part0:1.4".into()],
+        "",
+        "",
+    );
+    assert_fails(
+        &out,
+        "board files for digilentinc.com:zedboard:part0:1.0 are not installed",
+    );
+}

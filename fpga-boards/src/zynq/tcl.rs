@@ -207,6 +207,7 @@ if {![string is integer -strict $jobs] || $jobs < 1} {
 set proj_name @PROJ@
 set part @PART@
 set board_part @BOARD_PART@
+set board_parts [list @BOARD_PARTS@]
 set bd_name @BD@
 set top_module @TOP@
 set base_name @BASE@
@@ -234,11 +235,19 @@ proc af_check_run {run} {
 create_project $proj_name $proj_dir -part $part -force
 set use_board_preset 0
 if {$board_part ne ""} {
-    set found [get_board_parts -quiet $board_part]
-    if {[llength $found] == 0} {
-        # A different file version of the same board is as good as the exact one.
-        set pattern "[join [lrange [split $board_part :] 0 2] :]:*"
-        set found [get_board_parts -quiet -latest_file_version $pattern]
+    # The board part, then the other names its files are installed under; each exact first,
+    # then any file version of it (as good as the exact one).
+    set found {}
+    foreach candidate $board_parts {
+        if {[llength $found] == 0} {
+            set found [get_board_parts -quiet $candidate]
+        }
+    }
+    foreach candidate $board_parts {
+        if {[llength $found] == 0} {
+            set pattern "[join [lrange [split $candidate :] 0 2] :]:*"
+            set found [get_board_parts -quiet -latest_file_version $pattern]
+        }
     }
     if {[llength $found] > 0} {
         set_property board_part [lindex $found 0] [current_project]
@@ -468,6 +477,17 @@ pub fn build_tcl(d: &ZynqDesign<'_>, sources: &[String]) -> String {
                 .as_ref()
                 .map(|b| tcl_word(&b.value))
                 .unwrap_or_else(|| "{}".into()),
+        ),
+        (
+            "@BOARD_PARTS@",
+            d.board
+                .board_part
+                .iter()
+                .map(|b| &b.value)
+                .chain(&d.board.board_part_alternates)
+                .map(|v| tcl_word(v))
+                .collect::<Vec<_>>()
+                .join(" "),
         ),
     ]);
     let mut out = fill(HEADER, &subs);
