@@ -79,6 +79,13 @@ fn systolic_bundles_for_a_zynq7000_and_an_ultrascale_board() {
             .status()
             .unwrap();
         assert!(c.success());
+        // The driver refuses what the core would reject (K above max_k, zero sizes).
+        let driver = std::fs::read_to_string(&py).unwrap();
+        let limits = format!(
+            "ARG_LIMITS = {{\n    \"m\": (1, 65535),\n    \"k\": (1, {}),\n    \"n\": (1, 65535),\n}}",
+            p.max_k
+        );
+        assert!(driver.contains(&limits), "{limits}");
         if accelforge_hdl::tools::available_for_tests("verilator") {
             let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
                 .unwrap()

@@ -101,6 +101,140 @@ fn wrapped_systolic_array_computes_gemms_over_axi() {
     }
 }
 
+/// Runs AXI4-Lite accesses (and the streams) until the master is idle; returns the read data.
+fn settle(
+    sim: &mut accelforge_sim::Sim,
+    lite: &mut AxiLiteMaster,
+    drv: &mut AxisDriver,
+    mon: &mut AxisMonitor,
+) -> Vec<u32> {
+    for _ in 0..1000 {
+        if lite.is_idle() {
+            break;
+        }
+        sim.step_agents(&mut [lite, drv, mon]).unwrap();
+    }
+    assert!(lite.is_idle(), "AXI4-Lite accesses did not complete");
+    let results = lite.take_results();
+    assert!(results.iter().all(|r| r.resp == 0), "OKAY responses");
+    results.iter().map(|r| r.data).collect()
+}
+
+/// Every command the core rejects (K = 0, K > max_k, M = 0, N = 0) completes with ap_done and
+/// the error bit, writes nothing to the output stream, and leaves the top ready: a valid GEMM
+/// right after it gives the golden result with the error bit clear. Before the fix the first
+/// rejected command after a finished one never raised ap_done and the top ignored ap_start.
+#[test]
+fn wrapped_systolic_array_reports_rejected_commands_and_recovers() {
+    use accelforge_boards::zynq::accel::{AP_DONE_BIT, AP_IDLE_BIT, AP_READY_BIT, CMD_ERROR_BIT};
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    // The parameters of the test above, so the Verilator build is shared.
+    let p = SystolicParams {
+        rows: 3,
+        cols: 4,
+        max_k: 32,
+        max_n_chunk: 8,
+        ..SystolicParams::default()
+    };
+    let r = p.resolve().unwrap();
+    let core = rtl::design(&p).unwrap();
+    let accel = interface_for_core(core.top(), "af_systolic_top", 100.0, 1 << 20).unwrap();
+    let wrapped = wrap(&core, &accel).unwrap();
+    let opts = BuildOptions {
+        cache_dir: Some(
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache"),
+        ),
+        ..BuildOptions::default()
+    };
+    let compiled = build(&DesignSpec::from_hdl(&wrapped), &opts).unwrap();
+    let mut sim = compiled.sim().unwrap();
+    sim.reset(3).unwrap();
+    let mut lite = AxiLiteMaster::new(&sim, "s_axi_control_", 5, 0.2).unwrap();
+    let mut drv = AxisDriver::new(&sim, AxisNames::prefixed("s_axis_in_"), 6, 0.25).unwrap();
+    let mut mon = AxisMonitor::new(&sim, AxisNames::prefixed("m_axis_out_"), 7, 0.25).unwrap();
+    let status = u64::from(accel.cmd_status_offset());
+    let (done, idle, ready) = (1 << AP_DONE_BIT, 1 << AP_IDLE_BIT, 1 << AP_READY_BIT);
+    let ok = Gemm { m: 4, k: 13, n: 3 };
+    // A valid layer first, so the core's `done` is high when the rejected ones arrive.
+    let bad = [
+        ok,
+        Gemm { m: 4, k: 0, n: 3 },
+        Gemm { m: 4, k: 0, n: 3 },
+        Gemm { m: 4, k: 33, n: 3 },
+        Gemm { m: 0, k: 5, n: 3 },
+        Gemm { m: 4, k: 5, n: 0 },
+        ok,
+    ];
+    for (i, g) in bad.into_iter().enumerate() {
+        let valid = g.k >= 1 && g.k <= p.max_k && g.m >= 1 && g.n >= 1;
+        let (a, b) = if valid {
+            random_gemm_operands(&r, &g, 70 + i as u64)
+        } else {
+            Default::default()
+        };
+        let expected = if valid {
+            let c = model::gemm(&r, &a, &b).unwrap();
+            model::output_beats(&r, &g, &c)
+        } else {
+            Vec::new()
+        };
+        for (arg, value) in accel.args.iter().zip([g.m, g.k, g.n]) {
+            lite.write(u64::from(arg.offset), value);
+        }
+        lite.write(0x00, 1);
+        settle(&mut sim, &mut lite, &mut drv, &mut mon);
+        if valid {
+            for beat in model::input_beats(&r, &g, &a, &b).unwrap() {
+                drv.push(Beat {
+                    data: beat.0,
+                    last: beat.1,
+                });
+            }
+        }
+        let mut reads = Vec::new();
+        for _ in 0..2000 {
+            lite.read(0x00);
+            reads.push(settle(&mut sim, &mut lite, &mut drv, &mut mon)[0]);
+            if reads.last().unwrap() & done != 0 {
+                break;
+            }
+        }
+        // ap_ready is held from the accept until the first read of ap_ctrl (as in HLS).
+        assert_ne!(
+            reads[0] & ready,
+            0,
+            "command {i} {g:?}: ap_ready {reads:x?}"
+        );
+        let ctrl = *reads.last().unwrap();
+        assert_eq!(
+            ctrl & (done | idle),
+            done | idle,
+            "command {i} {g:?}: ap_ctrl {ctrl:#x} after completion"
+        );
+        // ap_done and ap_ready were cleared by those reads; the top stays idle.
+        lite.read(0x00);
+        lite.read(status);
+        let after = settle(&mut sim, &mut lite, &mut drv, &mut mon);
+        assert_eq!(after[0] & (done | idle | ready), idle, "command {i}");
+        assert_eq!(
+            after[1] >> CMD_ERROR_BIT & 1,
+            u32::from(!valid),
+            "command {i} {g:?}: error bit"
+        );
+        for _ in 0..200 {
+            sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                .unwrap();
+        }
+        mon.check_protocol(&sim).unwrap();
+        let mut sb = Scoreboard::new(format!("command {i}"));
+        sb.expect_all(expected.into_iter().map(|(data, last)| Beat { data, last }));
+        sb.observe_all(mon.take_received());
+        sb.finish().unwrap();
+    }
+}
+
 /// The wrapped array lints clean and synthesises for both board families.
 #[test]
 fn wrapped_systolic_array_lints_and_synthesises() {

@@ -196,6 +196,11 @@ pub struct Board {
     /// Vivado board part (used only when the board files are installed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board_part: Option<Sourced<String>>,
+    /// Other names the same board files are installed under (another vendor prefix or board
+    /// name, e.g. the ZedBoard files Vivado ships as `avnet.com:zedboard:part0:1.4`); build.tcl
+    /// takes the first of `board_part` and these that is installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub board_part_alternates: Vec<String>,
     /// Device totals.
     pub resources: Resources,
     /// Application processor.
@@ -277,6 +282,66 @@ impl Board {
         }
         if self.display_name.trim().is_empty() {
             return Err(bad("display_name", "must not be empty".into()));
+        }
+        // These strings reach comments and docstrings of generated Tcl, XDC and Python: a line
+        // break or a trailing backslash would end (or extend) a comment there.
+        for (key, v) in [
+            ("display_name", &self.display_name),
+            ("vendor", &self.vendor),
+        ] {
+            if let Some(c) = v.chars().find(|c| c.is_control() || *c == '\\') {
+                return Err(bad(
+                    key,
+                    format!(
+                        "`{}` contains {c:?}; use printable text without control characters or backslashes",
+                        v.escape_debug()
+                    ),
+                ));
+            }
+        }
+        // Part names reach Tcl commands: keep them to the characters Vivado's names use.
+        let name_chars = |v: &str| {
+            v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+        };
+        if !self.board_part_alternates.is_empty() && self.board_part.is_none() {
+            return Err(bad(
+                "board_part_alternates",
+                "needs a [board_part] (the primary name)".into(),
+            ));
+        }
+        for a in &self.board_part_alternates {
+            if a.split(':').count() != 4 {
+                return Err(bad(
+                    "board_part_alternates",
+                    format!(
+                        "`{}` is not a Vivado board part (vendor:board:part0:version)",
+                        a.escape_debug()
+                    ),
+                ));
+            }
+        }
+        for (key, v) in std::iter::once(("part.value", &self.part.value))
+            .chain(
+                self.board_part
+                    .iter()
+                    .map(|b| ("board_part.value", &b.value)),
+            )
+            .chain(
+                self.board_part_alternates
+                    .iter()
+                    .map(|a| ("board_part_alternates", a)),
+            )
+        {
+            if !name_chars(v) {
+                return Err(bad(
+                    key,
+                    format!(
+                        "`{}` may contain only letters, digits and . _ : - (it is written into Tcl)",
+                        v.escape_debug()
+                    ),
+                ));
+            }
         }
         if self.vendor.trim().is_empty() {
             return Err(bad("vendor", "must not be empty".into()));

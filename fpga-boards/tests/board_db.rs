@@ -344,3 +344,46 @@ fn budget_check_flags_exceeding_lines() {
     let ok = check_budget(z2, &ResourceEstimate::default());
     assert!(ok.fits() && ok.above(0.0).is_empty());
 }
+
+/// Board strings reach generated Tcl, XDC and Python: the ones that could end a comment, a word
+/// or a brace group there are refused when the file is loaded, naming the field.
+#[test]
+fn board_strings_that_could_escape_generated_code_are_rejected() {
+    let t = pynq_z2_text();
+    for (section, prefix, line, key) in [
+        (
+            "",
+            "display_name",
+            r#"display_name = "PYNQ-Z2\nputs pwned""#,
+            "display_name",
+        ),
+        (
+            "",
+            "display_name",
+            r#"display_name = "PYNQ-Z2\\""#,
+            "display_name",
+        ),
+        ("", "vendor", r#"vendor = "TUL\r""#, "vendor"),
+        (
+            "part",
+            "value",
+            r#"value = "xc7z020clg400-1 [exec touch pwned]""#,
+            "part.value",
+        ),
+        (
+            "part",
+            "value",
+            r#"value = "xc7z020clg400-1;exit""#,
+            "part.value",
+        ),
+        (
+            "board_part",
+            "value",
+            r#"value = "tul.com.tw:pynq-z2:part0:1.0} {puts""#,
+            "board_part.value",
+        ),
+    ] {
+        let msg = load_err("pynq-z2.toml", &edit(t, section, prefix, line));
+        assert!(msg.contains(key), "{line}: {msg}");
+    }
+}

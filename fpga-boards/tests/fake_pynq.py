@@ -34,6 +34,8 @@ class FakeIP:
     def __init__(self):
         self.regs = {}
         self.dma = None
+        # Called with the registers when ap_start is written (a test can play a rejection).
+        self.on_start = None
 
     def write(self, offset, value):
         LOG.append(("write", offset, value))
@@ -42,6 +44,8 @@ class FakeIP:
         if offset == 0x00 and value & 1:
             self.dma.run_accelerator(self.regs)
             self.regs[0x00] = 0x0E  # done | idle | ready
+            if self.on_start is not None:
+                self.on_start(self.regs)
 
     def read(self, offset):
         value = self.regs.get(offset, 0)

@@ -33,6 +33,10 @@ namespace eval ::stub {
     variable top ""
     variable ooc [dict create xdc {} verilog {}]
     variable ncommands 0
+    # Routed timing of impl_1 (ns) reported through STATS.WNS / STATS.WHS; ::stub::set_timing.
+    variable timing [dict create WNS 0.125 WHS 0.021]
+    # Register windows given an explicit range: slave segment -> range.
+    variable ranges [dict create]
     # IP catalogue: what get_ipdefs returns. Two PS8 versions so "pick the newest" is exercised.
     variable catalog {
         xilinx.com:ip:processing_system7:5.5
@@ -119,6 +123,8 @@ proc ::stub::opt {o key {default ""}} {
 ::stub::cmd get_bd_intf_pins {-hierarchical -regexp -nocase} {-filter -of_objects} 0 1
 ::stub::cmd connect_bd_net {} {-design -net} 1 -1
 ::stub::cmd connect_bd_intf_net {} {-design -intf_net -boundary_type} 2 2
+::stub::cmd get_bd_addr_spaces {-regexp -nocase} {-filter -of_objects} 0 1
+::stub::cmd get_bd_addr_segs {-regexp -nocase -excluded -addressed -unaddressed} {-filter -of_objects} 0 1
 ::stub::cmd assign_bd_address {-boundary -force -external} {-target_address_space -offset -range -export_to_file -export_gui_to_file -import_from_file -dict} 0 1
 ::stub::cmd validate_bd_design {-force} {-design} 0 0
 ::stub::cmd save_bd_design {} {-design} 0 1
@@ -497,7 +503,10 @@ proc ::stub::module_pins {ref} {
                     fail "module $ref: ${bus}_$sig should be an $want"
                 }
             }
-            lappend L [list $bus intf [expr {$slave ? "slave" : "master"}] axis [lindex [dict get $sigs tdata] 1] 1]
+            if {[dict exists $sigs tkeep] && [lindex [dict get $sigs tkeep] 1] * 8 != [lindex [dict get $sigs tdata] 1]} {
+                fail "module $ref: ${bus}_tkeep must have one bit per TDATA byte"
+            }
+            lappend L [list $bus intf [expr {$slave ? "slave" : "master"}] axis [lindex [dict get $sigs tdata] 1] 1 [dict exists $sigs tkeep]]
         } else {
             foreach {sig want} {awaddr input awvalid input awready output wdata input wstrb input
                                 wvalid input wready output bresp output bvalid output bready input
@@ -674,8 +683,9 @@ proc ::stub::check_config_value {cell key value} {
                 return
             }
             c_include_*_dre - c_include_*_stsfifo - c_*_include_sf {
-                if {[lsearch -exact {0 1 true false} $value] < 0} {
-                    fail "set_property CONFIG.$key on $cell: must be 0/1/true/false, got '$value'"
+                # Boolean parameters: Vivado and AMD's scripts write true/false.
+                if {[lsearch -exact {true false} $value] < 0} {
+                    fail "set_property CONFIG.$key on $cell: boolean, write true or false, got '$value'"
                 }
                 return
             }
@@ -746,6 +756,17 @@ proc ::stub::set_cell_config {cell key value} {
         fail "set_property: the stub models only CONFIG.* on cells, not '$key'"
     }
     set k [string range $key 7 end]
+    if {[string match *.VALUE_SRC $k]} {
+        set base [string range $k 0 end-10]
+        if {$ip eq "module" || ![dict exists $::stub::config_defaults $ip $base]} {
+            fail "set_property: $key names no CONFIG parameter of $cell ($ip)"
+        }
+        if {[lsearch -exact {USER DEFAULT PROPAGATED CONSTANT} $value] < 0} {
+            fail "set_property $key: VALUE_SRC is USER, DEFAULT, PROPAGATED or CONSTANT, got '$value'"
+        }
+        dict set ::stub::cells $cell value_src $base $value
+        return
+    }
     if {$ip eq "module" || ![dict exists $::stub::config_defaults $ip $k]} {
         fail "set_property: $key is not a known CONFIG parameter of $cell ($ip)"
     }
@@ -948,14 +969,77 @@ proc connect_bd_intf_net {args} {
     if {[lindex $a 4] eq "axis" && [lindex $a 5] != [lindex $b 5]} {
         ::stub::fail "connect_bd_intf_net: stream widths differ: [lindex $a 0] TDATA [lindex $a 5] bits, [lindex $b 0] TDATA [lindex $b 5] bits"
     }
+    # The DMA's S2MM stream takes TKEEP; a module stream without it leaves the bytes' validity
+    # to Vivado's tie-off.
+    foreach {x y} [list $a $b $b $a] {
+        if {[string match */S_AXIS_S2MM [lindex $x 0]] && [lindex $y 4] eq "axis"} {
+            set cell [lindex [::stub::split_path [lindex $y 0]] 0]
+            if {[dict get $::stub::cells $cell ip] eq "module" && ![lindex $y 7]} {
+                ::stub::fail "connect_bd_intf_net: [lindex $y 0] has no TKEEP for the DMA's S2MM channel"
+            }
+        }
+    }
     dict set ::stub::intf_peer [lindex $a 0] [lindex $b 0]
     dict set ::stub::intf_peer [lindex $b 0] [lindex $a 0]
     return intf_net
 }
 
+proc get_bd_addr_spaces {args} {
+    lassign [::stub::parse get_bd_addr_spaces $args] o pos
+    ::stub::need_bd get_bd_addr_spaces
+    lassign [::stub::split_path [lindex $pos 0]] cell space
+    if {![dict exists $::stub::cells $cell] || [lsearch -exact {processing_system7 zynq_ultra_ps_e} [dict get $::stub::cells $cell ip]] < 0 || $space ne "Data"} {
+        ::stub::fail "get_bd_addr_spaces: '[lindex $pos 0]' is not a PS address space (<ps cell>/Data)"
+    }
+    return /$cell/Data
+}
+
+# Only the slave segment of a module's AXI4-Lite interface is modelled: `reg0`, the block
+# Vivado infers for an RTL module's s_axi interface.
+proc get_bd_addr_segs {args} {
+    lassign [::stub::parse get_bd_addr_segs $args] o pos
+    ::stub::need_bd get_bd_addr_segs
+    if {![dict exists $o -of_objects] || [llength $pos]} {
+        ::stub::fail "get_bd_addr_segs: the stub models only -of_objects <interface pin>"
+    }
+    set segs {}
+    foreach obj [dict get $o -of_objects] {
+        set p [::stub::find_pin $obj intf get_bd_addr_segs]
+        lassign [::stub::split_path $obj] cell pin
+        if {[dict get $::stub::cells $cell ip] ne "module" || [lindex $p 2] ne "slave" || [lindex $p 3] ne "aximm"} {
+            ::stub::fail "get_bd_addr_segs: $obj is not a module's AXI slave interface"
+        }
+        lappend segs /$cell/$pin/reg0
+    }
+    return $segs
+}
+
+proc ::stub::range_bytes {r} {
+    if {[regexp {^([0-9]+)([KMG]?)$} $r -> n unit]} {
+        return [expr {$n * [dict get {"" 1 K 1024 M 1048576 G 1073741824} $unit]}]
+    }
+    if {[string is wideinteger -strict $r]} {
+        return $r
+    }
+    fail "assign_bd_address: -range '$r' is not a size (e.g. 64K or 0x10000)"
+}
+
 proc assign_bd_address {args} {
     lassign [::stub::parse assign_bd_address $args] o pos
     ::stub::need_bd assign_bd_address
+    if {[dict exists $o -range]} {
+        set bytes [::stub::range_bytes [dict get $o -range]]
+        if {$bytes < 4096 || ($bytes & ($bytes - 1))} {
+            ::stub::fail "assign_bd_address: -range must be a power of two of at least 4K, got [dict get $o -range]"
+        }
+        if {![dict exists $o -target_address_space] || [llength $pos] != 1 || [llength [lindex $pos 0]] == 0} {
+            ::stub::fail "assign_bd_address -range: needs -target_address_space and the segments to place"
+        }
+        foreach seg [lindex $pos 0] {
+            dict set ::stub::ranges $seg $bytes
+        }
+        return {}
+    }
     dict set ::stub::bd_state addressed 1
     return {}
 }
@@ -1002,6 +1086,11 @@ proc validate_bd_design {args} {
                     lappend problems "$cell: $s ([::stub::cfg $cell $s]) exceeds $m ([::stub::cfg $cell $m])"
                 }
             }
+        }
+    }
+    dict for {cell c} $::stub::cells {
+        if {[dict get $c ip] eq "module" && ![dict exists $::stub::ranges /$cell/s_axi_control/reg0]} {
+            lappend problems "$cell/s_axi_control has no explicit address range (assign_bd_address -range)"
         }
     }
     if {![dict get $::stub::bd_state addressed]} {
@@ -1166,6 +1255,12 @@ proc get_property {args} {
             DIRECTORY {
                 return [::stub::run_dir $obj]
             }
+            STATS.WNS - STATS.WHS {
+                if {$obj ne "impl_1" || ![dict get $run waited]} {
+                    ::stub::fail "get_property $name: only a finished implementation run has timing"
+                }
+                return [dict get $::stub::timing [string range $name 6 end]]
+            }
         }
     }
     ::stub::fail "get_property: the stub models PROGRESS/STATUS/DIRECTORY of runs only, not '$name' of '$obj'"
@@ -1263,6 +1358,11 @@ proc report_utilization {args} {
 proc report_timing_summary {args} {
     lassign [::stub::parse report_timing_summary $args] o pos
     ::stub::report report_timing_summary $o
+}
+
+proc ::stub::set_timing {wns whs} {
+    variable timing
+    set timing [dict create WNS $wns WHS $whs]
 }
 
 # Summary for the test harness.

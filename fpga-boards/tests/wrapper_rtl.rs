@@ -107,3 +107,78 @@ fn over_budget_designs_are_refused_unless_allowed() {
         assert!(dir.join("build.tcl").exists());
     }
 }
+
+/// A weight request for a segment id the table does not have sends no DataMover command (a
+/// zero byte count would put the DataMover in INTERR until reset): the request is consumed and
+/// the fetch status shows the error and the unknown-id bit; a known id still gets its command.
+#[test]
+fn unknown_segment_id_sends_no_datamover_command() {
+    use accelforge_boards::zynq::accel::{
+        FETCH_BAD_ID_BIT, FETCH_CMD_PENDING_BIT, FETCH_ERROR_BIT, SegmentMatrix, WeightFetch,
+        WeightLayout,
+    };
+    use accelforge_boards::zynq::fetch;
+    use accelforge_sim::{BuildOptions, DesignSpec, build};
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let m = |index| SegmentMatrix {
+        array: "w".into(),
+        index: Some(index),
+        rows: 16,
+        cols: 8,
+    };
+    let f = WeightFetch::packed(
+        32,
+        32,
+        2,
+        WeightLayout {
+            lanes: 4,
+            simd: 2,
+            elem_bits: 8,
+            elem_bytes: 1,
+        },
+        vec![(1, "a".into(), vec![m(0)]), (0, "b".into(), vec![m(1)])],
+    );
+    let module = fetch::module("af_fetch_probe", &f).unwrap();
+    let design = accelforge_hdl::Design::new(module, "af_fetch_probe");
+    let compiled = build(&DesignSpec::from_hdl(&design), &BuildOptions::default()).unwrap();
+    let mut sim = compiled.sim().unwrap();
+    sim.reset(2).unwrap();
+    sim.poke("weights_base", 0x1000).unwrap();
+    sim.poke("m_axis_mm2s_cmd_tready", 0).unwrap();
+    for (id, known) in [(3u64, false), (1, true)] {
+        sim.poke("wreq_id", id).unwrap();
+        sim.poke("wreq_valid", 1).unwrap();
+        sim.eval().unwrap();
+        assert_eq!(sim.peek("wreq_ready").unwrap(), 1, "id {id} is taken");
+        sim.step().unwrap();
+        sim.poke("wreq_valid", 0).unwrap();
+        sim.eval().unwrap();
+        let status = sim.peek("status").unwrap();
+        assert_eq!(
+            sim.peek("m_axis_mm2s_cmd_tvalid").unwrap(),
+            u64::from(known),
+            "id {id}"
+        );
+        assert_eq!(
+            status >> FETCH_CMD_PENDING_BIT & 1,
+            u64::from(known),
+            "id {id}"
+        );
+        // The unknown id's error stays until the next command clears it.
+        assert_eq!(status >> FETCH_BAD_ID_BIT & 1, 1, "id {id}: {status:#x}");
+        assert_eq!(status >> FETCH_ERROR_BIT & 1, 1, "id {id}: {status:#x}");
+    }
+    // The known segment's command carries its byte count (BTT, bits 22:0), never 0.
+    let cmd = sim.peek_wide("m_axis_mm2s_cmd_tdata").unwrap();
+    assert_eq!(
+        cmd[0] & 0x7F_FFFF,
+        f.segments.iter().find(|s| s.id == 1).unwrap().bytes
+    );
+    sim.poke("clear", 1).unwrap();
+    sim.step().unwrap();
+    sim.poke("clear", 0).unwrap();
+    sim.eval().unwrap();
+    assert_eq!(sim.peek("status").unwrap() >> FETCH_BAD_ID_BIT & 1, 0);
+}

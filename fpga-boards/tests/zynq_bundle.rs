@@ -92,13 +92,26 @@ fn prelude(accel: &AccelInterface, board_parts: &[String]) -> String {
     )
 }
 
+/// Runs build.tcl under the stub. Most tests install no board files, so they opt in to the
+/// bare part explicitly (`run_build_with` runs without that).
 fn run_build(
     bundle: &Path,
     accel: &AccelInterface,
     board_parts: &[String],
 ) -> std::process::Output {
+    run_build_with(bundle, accel, board_parts, "--jobs 2 --allow-bare-part", "")
+}
+
+/// build.tcl under the stub with `argv` and extra stub configuration `setup`.
+fn run_build_with(
+    bundle: &Path,
+    accel: &AccelInterface,
+    board_parts: &[String],
+    argv: &str,
+    setup: &str,
+) -> std::process::Output {
     let script = format!(
-        "{}set argv {{--jobs 2}}\nset argc 2\nsource {{{}}}\n::stub::finish\n",
+        "{}{setup}\nset argv {{{argv}}}\nset argc [llength $argv]\nsource {{{}}}\n::stub::finish\n",
         prelude(accel, board_parts),
         bundle.join("build.tcl").display()
     );
@@ -172,6 +185,150 @@ fn build_tcl_runs_under_stub_for_every_builtin_board() {
                 "{}: bare-part warning",
                 board.name
             );
+        }
+    }
+}
+
+/// The DMA's S2MM channel needs TKEEP: the interface declares it, and a top without it fails
+/// the stand-in's connection check.
+#[test]
+fn output_stream_has_tkeep_for_the_dma() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, accel) = make_bundle(board, tmp.path());
+    assert!(
+        accel
+            .expected_ports()
+            .iter()
+            .any(|p| p.name == "m_axis_out_tkeep"
+                && p.dir == PortDir::Output
+                && p.width == accel.out_stream_bits / 8)
+    );
+    let mut no_keep = accel.clone();
+    no_keep.name = format!("{TOP}_nokeep");
+    let decl = declare_module(&no_keep).replace(
+        &format!(" {{m_axis_out_tkeep output {}}}", accel.out_stream_bits / 8),
+        "",
+    );
+    let decl = decl.replace(&format!("{TOP}_nokeep"), TOP);
+    assert!(!decl.contains("tkeep"), "{decl}");
+    let script = format!(
+        "source {{{}}}\n{decl}::stub::set_board_parts {{}}\nset argv {{--allow-bare-part}}\nset argc 1\nsource {{{}}}\n::stub::finish\n",
+        stub_path().display(),
+        bundle.join("build.tcl").display()
+    );
+    let out = tclsh(&script, tmp.path());
+    assert_fails(&out, "accel_0/m_axis_out has no TKEEP");
+}
+
+/// A display name full of Tcl and Python syntax that passes validation stays inert: build.tcl
+/// still runs under the stand-in, and importing the driver runs no code and keeps the name in
+/// the docstring.
+#[test]
+fn hostile_display_name_is_inert_in_tcl_and_python() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let mut board = db.get("pynq-z2").expect("pynq-z2").clone();
+    board.display_name =
+        r#"PYNQ """; import sys; sys.exit(3); """ } {puts x} $y [exit 4] ;# "#.into();
+    board
+        .validate("hostile")
+        .expect("printable text is allowed");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let accel = accel_for(&board);
+    let bundle = tmp.path().join("b");
+    write_bundle(&bundle, &spec(&board, &accel)).expect("bundle");
+    assert_ok(&run_build(&bundle, &accel, &[]), "hostile display name");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_pynq.py"),
+        bundle.join("pynq.py"),
+    )
+    .expect("copy fake pynq");
+    let check = "import af_test_top_driver as d\nassert 'import sys; sys.exit(3)' in d.__doc__, d.__doc__\nprint('IMPORT OK')\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .current_dir(&bundle)
+        .output()
+        .expect("python3");
+    // The driver imports numpy; without it (outside CI) the import check cannot run.
+    if !out.status.success()
+        && String::from_utf8_lossy(&out.stderr).contains("No module named 'numpy'")
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "numpy is needed (pip install numpy)"
+        );
+        return;
+    }
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("IMPORT OK"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Without board files build.tcl stops, naming the board part and the opt-in; with the
+/// opt-in (argument or environment variable) it builds for the bare part with a warning.
+#[test]
+fn build_tcl_needs_board_files_or_an_explicit_bare_part() {
+    let db = BoardDb::builtin().expect("built-ins");
+    for name in ["pynq-z2", "zcu104"] {
+        let board = db.get(name).expect("board");
+        let bp = board.board_part.as_ref().expect("board part").value.clone();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (bundle, accel) = make_bundle(board, tmp.path());
+        let out = run_build_with(&bundle, &accel, &[], "", "");
+        assert_fails(&out, &format!("board files for {bp} are not installed"));
+        assert_fails(&out, "ACCELFORGE_ALLOW_BARE_PART=1");
+        assert!(!bundle.join(format!("{TOP}.bit")).exists());
+        let env = "set ::env(ACCELFORGE_ALLOW_BARE_PART) 1";
+        for (argv, setup) in [("--allow-bare-part", ""), ("", env)] {
+            let out = run_build_with(&bundle, &accel, &[], argv, setup);
+            let stdout = assert_ok(&out, &format!("{name} {argv}{setup}"));
+            assert!(stdout.contains("building for the bare part"), "{stdout}");
+        }
+    }
+}
+
+/// A routed design with negative WNS or WHS fails build.tcl (naming the slack) and copies no
+/// bitstream, unless the user keeps it explicitly.
+#[test]
+fn build_tcl_refuses_a_design_that_fails_timing() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, accel) = make_bundle(board, tmp.path());
+    let bit = bundle.join(format!("{TOP}.bit"));
+    let out = run_build(&bundle, &accel, &[]);
+    let stdout = assert_ok(&out, "timing met");
+    assert!(
+        stdout.contains("timing met: WNS 0.125 ns, WHS 0.021 ns"),
+        "{stdout}"
+    );
+    std::fs::remove_file(&bit).expect("rm bit");
+    for (setup, needle) in [
+        ("::stub::set_timing -0.250 0.021", "WNS -0.250 ns"),
+        ("::stub::set_timing 0.125 -0.013", "WHS -0.013 ns"),
+    ] {
+        let out = run_build_with(&bundle, &accel, &[], "--allow-bare-part", setup);
+        assert_fails(&out, needle);
+        assert_fails(&out, "--allow-timing-failure");
+        assert!(!bit.exists(), "{setup}: bitstream copied");
+        let env = format!("{setup}\nset ::env(ACCELFORGE_ALLOW_TIMING_FAILURE) 1");
+        for (argv, setup) in [
+            (
+                "--allow-bare-part --allow-timing-failure",
+                setup.to_string(),
+            ),
+            ("--allow-bare-part", env),
+        ] {
+            let out = run_build_with(&bundle, &accel, &[], argv, &setup);
+            let stdout = assert_ok(&out, &setup);
+            assert!(stdout.contains("WARNING: accelforge: routed design fails timing"));
+            assert!(bit.exists());
+            std::fs::remove_file(&bit).expect("rm bit");
         }
     }
 }
@@ -319,6 +476,18 @@ fn stub_catches_mutated_build_scripts() {
         ),
         // Forgotten address assignment.
         ("\nassign_bd_address\n", "\n", "no addresses assigned"),
+        // The accelerator's register window left at Vivado's minimum.
+        (
+            "-range 64K",
+            "",
+            "accel_0/s_axi_control has no explicit address range",
+        ),
+        // DMA stream widths not marked as user-set.
+        (
+            "CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC USER",
+            "CONFIG.c_s_axis_s2mm_tdata_width.VALUE_SRC DEFAULTS",
+            "VALUE_SRC is USER",
+        ),
     ];
     for (from, to, needle) in cases {
         assert!(
@@ -626,6 +795,94 @@ print("DRIVER OK")
     );
 }
 
+/// The driver refuses an argument outside the core's limits before touching the hardware
+/// (naming the limit), and raises when the accelerator reports a rejected command.
+#[test]
+fn python_driver_checks_limits_and_the_error_bit() {
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !numpy {
+        assert!(
+            std::env::var("CI").is_err(),
+            "numpy is needed for the driver run test (pip install numpy)"
+        );
+        eprintln!(
+            "WARNING: numpy missing: python_driver_checks_limits_and_the_error_bit did NOT run"
+        );
+        return;
+    }
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let accel = accel_for(board)
+        .with_arg_range("rows", 1, 300)
+        .expect("range");
+    // A range must fit the register and name a real argument.
+    assert!(accel_for(board).with_arg_range("rows", 1, 1 << 16).is_err());
+    assert!(accel_for(board).with_arg_range("cols", 1, 2).is_err());
+    assert!(accel_for(board).with_arg_range("rows", 3, 2).is_err());
+    let bundle = tmp.path().join("b");
+    write_bundle(&bundle, &spec(board, &accel)).expect("bundle");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_pynq.py"),
+        bundle.join("pynq.py"),
+    )
+    .expect("copy fake pynq");
+    let check = r#"
+import numpy as np
+import pynq
+from af_test_top_driver import AfTestTop, REG_AP_CTRL, REG_CMD_STATUS, CMD_ERROR, ARG_LIMITS
+
+assert ARG_LIMITS == {"rows": (1, 300)}, ARG_LIMITS
+accel = AfTestTop()
+x = np.arange(16, dtype=np.uint8)
+for rows in (0, 301):
+    try:
+        accel.run(x, out_beats=3, rows=rows)
+    except ValueError as e:
+        assert "'rows' = %d" % rows in str(e) and "1..300" in str(e), e
+    else:
+        raise AssertionError(rows)
+# The register's value counts when the argument is not given (it is 0 after reset).
+try:
+    accel.run(x, out_beats=3)
+except ValueError as e:
+    assert "'rows' = 0" in str(e), e
+else:
+    raise AssertionError("rows register 0")
+assert not [e for e in pynq.LOG if e[0] in ("write", "allocate")], pynq.LOG
+y = accel.run(x, out_beats=3, rows=2)
+assert y.tolist() == [v + 2 for v in range(12)], y
+# The accelerator rejects the command anyway: the driver says so instead of waiting forever.
+accel.ip.on_start = lambda regs: regs.__setitem__(REG_CMD_STATUS, CMD_ERROR)
+try:
+    accel.run(x, out_beats=3, rows=2)
+except RuntimeError as e:
+    assert "rejected" in str(e) and "REG_CMD_STATUS" in str(e), e
+else:
+    raise AssertionError("error bit ignored")
+waits = [e for e in pynq.LOG if e[0] == "wait"]
+assert len(waits) == 2, waits  # only the good run waited on the DMA
+assert sum(1 for e in pynq.LOG if e[0] == "free") == 4
+print("LIMITS OK")
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .current_dir(&bundle)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("LIMITS OK"),
+        "driver run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// An interface with status registers and a weight fetch (two segments, one 16 x 8 matrix
 /// each, 8-bit weights, 4-byte beats), for the board's address width.
 fn fetch_accel_for(board: &Board) -> AccelInterface {
@@ -877,4 +1134,71 @@ print("FETCH DRIVER OK")
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `tcl_word` gives one word tclsh reads back as exactly the input, whatever it holds.
+#[test]
+fn tcl_word_round_trips_through_tclsh() {
+    use accelforge_boards::zynq::tcl::tcl_word;
+    let inputs = [
+        "xc7z020clg400-1",
+        "a b\tc\nd",
+        "} {puts x} {",
+        "[exit 3]",
+        "$env(HOME)",
+        "\"q\" ;# c",
+        "back\\slash\\",
+        "",
+    ];
+    let mut script = String::new();
+    for s in &inputs {
+        script.push_str(&format!(
+            "puts -nonewline [string length {}]|\n",
+            tcl_word(s)
+        ));
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tclsh(&script, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: String = inputs.iter().map(|s| format!("{}|", s.len())).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
+
+/// ZedBoard's files as Vivado ships them (`avnet.com:zedboard:part0:1.4`, or another version
+/// of that name) are found without the bare-part opt-in.
+#[test]
+fn zedboard_matches_the_board_part_vivado_ships() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let board = db.get("zedboard").expect("zedboard");
+    assert!(
+        board
+            .board_part_alternates
+            .iter()
+            .any(|a| a == "avnet.com:zedboard:part0:1.4")
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (bundle, accel) = make_bundle(board, tmp.path());
+    for installed in [
+        "avnet.com:zedboard:part0:1.4",
+        "avnet.com:zedboard:part0:1.5",
+    ] {
+        let out = run_build_with(&bundle, &accel, &[installed.to_string()], "", "");
+        let stdout = assert_ok(&out, installed);
+        assert!(!stdout.contains("bare part"), "{stdout}");
+    }
+    let out = run_build_with(
+        &bundle,
+        &accel,
+        &["avnet.com:other:part0:1.4".into()],
+        "",
+        "",
+    );
+    assert_fails(
+        &out,
+        "board files for digilentinc.com:zedboard:part0:1.0 are not installed",
+    );
 }

@@ -311,13 +311,30 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
         };
         // The largest DMA transfer: every operand beat of the biggest layer the buffers allow
         // is bounded by the 26-bit length register; ask for the maximum.
-        let manifest = a.bundle.write(
+        let max_k = u64::from(p.max_k);
+        let manifest = a.bundle.write_with(
             board,
             &a.out,
             &design,
             serde_json::to_value(&p)?,
             estimate,
             (1 << 26) - 1,
+            // What the core accepts (it rejects the rest with its error bit); the driver checks
+            // these before starting a command.
+            |accel, _| {
+                let full = |name: &str| {
+                    accel
+                        .args
+                        .iter()
+                        .find(|x| x.name == name)
+                        .map_or(0, |x| (1u64 << x.bits) - 1)
+                };
+                let (m_max, n_max) = (full("m"), full("n"));
+                Ok(accel
+                    .with_arg_range("m", 1, m_max)?
+                    .with_arg_range("k", 1, max_k)?
+                    .with_arg_range("n", 1, n_max)?)
+            },
         )?;
         if a.json {
             let v = serde_json::json!({

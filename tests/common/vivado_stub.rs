@@ -32,14 +32,14 @@ pub fn prelude(accel: &AccelInterface) -> String {
 }
 
 /// Runs `bundle/build.tcl` after `prelude`; fails unless the stand-in reports success. Returns
-/// its output.
+/// its output. No board files are installed, so the bare part is opted in explicitly.
 pub fn run(bundle: &Path, prelude: &str) -> String {
     let runner = bundle
         .parent()
         .expect("bundle has a parent")
         .join("runner.tcl");
     let script = format!(
-        "{prelude}set argv {{--jobs 2}}\nset argc 2\nsource {{{}}}\n::stub::finish\n",
+        "{prelude}set argv {{--jobs 2 --allow-bare-part}}\nset argc 3\nsource {{{}}}\n::stub::finish\n",
         bundle.join("build.tcl").display()
     );
     std::fs::write(&runner, script).expect("writing the runner script");

@@ -5,8 +5,9 @@
 //! * `clk` (rising edge), `rst` (synchronous, active high).
 //! * Command: `cmd_m`, `cmd_k`, `cmd_n` (16 bits each) are taken when `cmd_valid && cmd_ready`;
 //!   `cmd_ready = !busy`. `busy` rises at acceptance and falls after the last output beat;
-//!   `done` is sticky from then until the next command. A command with `K > max_k` (also
-//!   setting `error`) or any zero dimension completes at once without touching the streams.
+//!   `done` is sticky from then until the next command. A command with `K > max_k` or any
+//!   zero dimension is rejected: it completes at once with `done` and `error` (held until the
+//!   next command) without touching the streams.
 //! * `s_axis_tdata/tvalid/tready/tlast`: operands in the order of [`model`] (TLAST ignored;
 //!   the weight-stationary order differs, see there).
 //! * `m_axis_tdata/tvalid/tready/tlast`: results in the order of [`model`], TLAST on the

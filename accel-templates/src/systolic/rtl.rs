@@ -184,14 +184,14 @@ pub(super) fn gemm_ports(m: &mut ModuleBuilder, db: u32, sb: u32) -> HResult<Gem
 }
 
 /// The command handshake: ready while idle; a command with a zero dimension or `K > max_k` is
-/// accepted but rejected (it raises `done` without running). Returns the wires
-/// `(accept, reject, start_cmd, bad_k)`; `bad_k` (K too long) is what sets `error`.
+/// accepted but rejected (it raises `done` and `error` without running). Returns the wires
+/// `(accept, reject, start_cmd)`.
 pub(super) fn command_accept(
     m: &mut ModuleBuilder,
     (cmd_valid, cmd_ready, busy): (&Sig, &Sig, &Sig),
     [cmd_m, cmd_k, cmd_n]: [&Sig; 3],
     max_k: u32,
-) -> HResult<(Sig, Sig, Sig, Expr)> {
+) -> HResult<(Sig, Sig, Sig)> {
     m.assign_sig(cmd_ready, busy.e().not())?;
     let accept = m.wire_from("accept", cmd_valid.e().and(&busy.e().not())?)?;
     let bad_k = gt_c(&cmd_k.e(), u64::from(max_k))?;
@@ -200,7 +200,7 @@ pub(super) fn command_accept(
         .or(&eq_c(&cmd_n.e(), 0)?)?;
     let reject = m.wire_from("reject", bad_k.or(&empty)?)?;
     let start_cmd = m.wire_from("start_cmd", accept.e().and(&reject.e().not())?)?;
-    Ok((accept, reject, start_cmd, bad_k))
+    Ok((accept, reject, start_cmd))
 }
 
 /// The result path's streaming ports.
@@ -426,7 +426,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     let kk = m.reg("k_len", db)?;
     let m_len = m.reg("m_len", db)?;
     let per_eff = m.reg("period", db)?;
-    let (accept, reject, start_cmd, bad_k) = command_accept(
+    let (accept, reject, start_cmd) = command_accept(
         &mut m,
         (&cmd_valid, &cmd_ready, &busy),
         [&cmd_m, &cmd_k, &cmd_n],
@@ -1062,7 +1062,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
                     vec![
                         set(&busy, reject.e().not())?,
                         set(&done, reject.e())?,
-                        set(&error, bad_k)?,
+                        set(&error, reject.e())?,
                         set(&kk, cmd_k.e())?,
                         set(&m_len, cmd_m.e())?,
                         set(&per_eff, cmd_period)?,

@@ -196,7 +196,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
     // ---- command ----
     let kk = m.reg("k_len", db)?;
     let m_len = m.reg("m_len", db)?;
-    let (accept, reject, start_cmd, bad_k) = command_accept(
+    let (accept, reject, start_cmd) = command_accept(
         &mut m,
         (&cmd_valid, &cmd_ready, &busy),
         [&cmd_m, &cmd_k, &cmd_n],
@@ -1053,7 +1053,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
                     vec![
                         set(&busy, reject.e().not())?,
                         set(&done, reject.e())?,
-                        set(&error, bad_k)?,
+                        set(&error, reject.e())?,
                         set(&kk, cmd_k.e())?,
                         set(&m_len, cmd_m.e())?,
                     ],

@@ -51,10 +51,17 @@ pub const FETCH_DECERR_BIT: u32 = 2;
 pub const FETCH_SLVERR_BIT: u32 = 3;
 /// Fetch status register: a DataMover command is waiting to be accepted.
 pub const FETCH_CMD_PENDING_BIT: u32 = 4;
+/// Fetch status register: the core asked for a segment id the table does not have; no
+/// DataMover command was sent (a zero byte count would stop the DataMover until reset).
+pub const FETCH_BAD_ID_BIT: u32 = 5;
 /// Fetch status register: low bit of the last status's TAG (4 bits, the segment id's low bits).
 pub const FETCH_LAST_TAG_LSB: u32 = 8;
 /// Fetch status register: low bit of the 16-bit count of segments completed this command.
 pub const FETCH_COUNT_LSB: u32 = 16;
+
+/// Command status register: the core rejected the last command (a size out of range), so it
+/// finished at once without output. Cleared when the next command starts.
+pub const CMD_ERROR_BIT: u32 = 0;
 
 /// One scalar argument register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +75,10 @@ pub struct RegArg {
     pub bits: u32,
     /// One-line description for the driver's docstring.
     pub doc: String,
+    /// Values the core accepts, inclusive (it rejects others with its `error`); the driver
+    /// refuses a value outside before starting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(u64, u64)>,
 }
 
 /// The stream lengths of one command, for cores whose batch is fixed by their parameters (the
@@ -406,6 +417,7 @@ impl AccelInterface {
                 offset,
                 bits: *bits,
                 doc: (*doc).to_string(),
+                range: None,
             })
             .collect();
         Self {
@@ -421,6 +433,24 @@ impl AccelInterface {
         }
     }
 
+    /// Declares the values the core accepts for argument `name` (inclusive); the driver checks
+    /// them before starting. Fails when there is no such argument or the range is empty or
+    /// wider than the register.
+    pub fn with_arg_range(mut self, name: &str, min: u64, max: u64) -> Result<Self> {
+        let err = self.err(
+            format!("args.{name}.range"),
+            format!("{min}..={max} is empty or does not fit the register"),
+        );
+        let Some(a) = self.args.iter_mut().find(|a| a.name == name) else {
+            return Err(self.err(format!("args.{name}"), "no such argument"));
+        };
+        if min > max || max >> a.bits != 0 {
+            return Err(err);
+        }
+        a.range = Some((min, max));
+        Ok(self)
+    }
+
     /// Declares that every command moves exactly `batch`'s beats.
     pub fn with_fixed_batch(mut self, batch: FixedBatch) -> Self {
         self.fixed_batch = Some(batch);
@@ -431,7 +461,7 @@ impl AccelInterface {
     /// addresses have 64 bits, the fetch status) after every register used so far.
     pub fn with_weight_fetch(mut self, mut fetch: WeightFetch) -> Self {
         let next = self
-            .register_map()
+            .core_register_map()
             .iter()
             .map(|r| r.offset + 4)
             .max()
@@ -765,14 +795,39 @@ impl AccelInterface {
         need.clamp(8, DMA_MAX_LENGTH_BITS)
     }
 
+    /// Offset of the read-only command status register ([`CMD_ERROR_BIT`]): the word after
+    /// every other register, so adding it moved no existing offset.
+    pub fn cmd_status_offset(&self) -> u32 {
+        self.core_register_map()
+            .iter()
+            .map(|r| r.offset + 4)
+            .max()
+            .unwrap_or(FIRST_ARG_OFFSET)
+            .max(FIRST_ARG_OFFSET)
+    }
+
     /// Every register with the constant name the generated Python uses.
     pub fn register_map(&self) -> Vec<Register> {
+        let mut regs = self.core_register_map();
+        regs.push(Register {
+            const_name: "REG_CMD_STATUS".into(),
+            offset: self.cmd_status_offset(),
+            bits: 1,
+            doc: format!(
+                "command status: bit{CMD_ERROR_BIT} error (the core rejected the last command: a size out of range; it finished with ap_done and no output); cleared when a command starts"
+            ),
+            read_only: true,
+        });
+        regs
+    }
+
+    fn core_register_map(&self) -> Vec<Register> {
         let mut regs = vec![
             Register {
                 const_name: "REG_AP_CTRL".into(),
                 offset: AP_CTRL_OFFSET,
                 bits: 8,
-                doc: "ap_ctrl: bit0 start, bit1 done, bit2 idle, bit3 ready, bit7 auto_restart"
+                doc: "ap_ctrl: bit0 start, bit1 done (clear on read), bit2 idle, bit3 ready (clear on read), bit7 auto_restart"
                     .into(),
                 read_only: false,
             },
@@ -834,7 +889,7 @@ impl AccelInterface {
                 offset: f.status_offset,
                 bits: 32,
                 doc: format!(
-                    "weight fetch: bit{FETCH_ERROR_BIT} error, bit{FETCH_INTERR_BIT} INTERR, bit{FETCH_DECERR_BIT} DECERR, bit{FETCH_SLVERR_BIT} SLVERR, bit{FETCH_CMD_PENDING_BIT} command pending, bits{}:{FETCH_LAST_TAG_LSB} last tag, bits31:{FETCH_COUNT_LSB} segments done; cleared when a command starts",
+                    "weight fetch: bit{FETCH_ERROR_BIT} error, bit{FETCH_INTERR_BIT} INTERR, bit{FETCH_DECERR_BIT} DECERR, bit{FETCH_SLVERR_BIT} SLVERR, bit{FETCH_CMD_PENDING_BIT} command pending, bit{FETCH_BAD_ID_BIT} unknown segment id (no command sent), bits{}:{FETCH_LAST_TAG_LSB} last tag, bits31:{FETCH_COUNT_LSB} segments done; cleared when a command starts",
                     FETCH_LAST_TAG_LSB + 3
                 ),
                 read_only: true,
@@ -863,6 +918,10 @@ impl AccelInterface {
             v.push(p(format!("{prefix}_tvalid"), data_dir, 1));
             v.push(p(format!("{prefix}_tready"), back, 1));
             v.push(p(format!("{prefix}_tlast"), data_dir, 1));
+            if data_dir == PortDir::Output {
+                // All ones: every output byte is valid; the DMA's S2MM channel expects TKEEP.
+                v.push(p(format!("{prefix}_tkeep"), data_dir, bits / 8));
+            }
         }
         if let Some(f) = &self.weight_fetch {
             v.push(p(

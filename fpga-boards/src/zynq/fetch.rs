@@ -14,8 +14,8 @@
 use accelforge_hdl::{Expr, HdlError, Module, ModuleBuilder, Stmt};
 
 use super::accel::{
-    FETCH_CMD_PENDING_BIT, FETCH_COUNT_LSB, FETCH_DECERR_BIT, FETCH_ERROR_BIT, FETCH_INTERR_BIT,
-    FETCH_LAST_TAG_LSB, FETCH_SLVERR_BIT, WeightFetch,
+    FETCH_BAD_ID_BIT, FETCH_CMD_PENDING_BIT, FETCH_COUNT_LSB, FETCH_DECERR_BIT, FETCH_ERROR_BIT,
+    FETCH_INTERR_BIT, FETCH_LAST_TAG_LSB, FETCH_SLVERR_BIT, WeightFetch,
 };
 
 type R<T> = Result<T, HdlError>;
@@ -56,9 +56,11 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
     m.allow_unused(sts_tdata.name())?;
 
     // Segment table: the id selects the image offset and the byte count. An id the table does
-    // not know gets BTT = 0, which the DataMover reports as INTERR, so the bug is visible.
+    // not know sends no command (BTT = 0 would put the DataMover in INTERR until reset); the
+    // request is consumed and flagged in the status instead.
     let seg_off = m.reg("seg_offset", aw)?;
     let seg_btt = m.reg("seg_btt", BTT_FIELD_BITS)?;
+    let seg_known = m.reg("seg_known", 1)?;
     let arms = fetch
         .segments
         .iter()
@@ -68,6 +70,7 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
                 vec![
                     Stmt::set(&seg_off, lit(s.offset, aw)?)?,
                     Stmt::set(&seg_btt, lit(s.bytes, BTT_FIELD_BITS)?)?,
+                    Stmt::set(&seg_known, Expr::bool(true))?,
                 ],
             ))
         })
@@ -75,6 +78,7 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
     m.comb(vec![
         Stmt::set(&seg_off, Expr::zero(aw))?,
         Stmt::set(&seg_btt, Expr::zero(BTT_FIELD_BITS))?,
+        Stmt::set(&seg_known, Expr::bool(false))?,
         Stmt::case(wreq_id.e(), arms, vec![])?,
     ])?;
     let tag = if idw >= 4 {
@@ -108,9 +112,14 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
     let interr = m.reg("interr_q", 1)?;
     let decerr = m.reg("decerr_q", 1)?;
     let slverr = m.reg("slverr_q", 1)?;
+    let bad_id = m.reg("bad_id_q", 1)?;
     let last_tag = m.reg("last_tag_q", 4)?;
     let count = m.reg("done_count_q", 16)?;
-    let any_err = interr.e().logic_or(&decerr.e())?.logic_or(&slverr.e())?;
+    let any_err = interr
+        .e()
+        .logic_or(&decerr.e())?
+        .logic_or(&slverr.e())?
+        .logic_or(&bad_id.e())?;
     // Assembled from the bit constants so the register documentation cannot drift.
     let mut bits: Vec<(u32, Expr)> = vec![
         (FETCH_ERROR_BIT, any_err),
@@ -118,6 +127,7 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
         (FETCH_DECERR_BIT, decerr.e()),
         (FETCH_SLVERR_BIT, slverr.e()),
         (FETCH_CMD_PENDING_BIT, cmd_valid_q.e()),
+        (FETCH_BAD_ID_BIT, bad_id.e()),
     ];
     for i in 0..4 {
         bits.push((FETCH_LAST_TAG_LSB + i, last_tag.bit(i)?));
@@ -147,6 +157,7 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
                 Stmt::set(&interr, Expr::bool(false))?,
                 Stmt::set(&decerr, Expr::bool(false))?,
                 Stmt::set(&slverr, Expr::bool(false))?,
+                Stmt::set(&bad_id, Expr::bool(false))?,
                 Stmt::set(&last_tag, Expr::zero(4))?,
                 Stmt::set(&count, Expr::zero(16))?,
             ],
@@ -154,7 +165,7 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
                 Stmt::if_else(
                     take.e(),
                     vec![
-                        Stmt::set(&cmd_valid_q, Expr::bool(true))?,
+                        Stmt::set(&cmd_valid_q, seg_known.e())?,
                         Stmt::set(&cmd_q, word)?,
                     ],
                     vec![Stmt::if_(
@@ -168,19 +179,26 @@ pub fn module(name: &str, fetch: &WeightFetch) -> R<Module> {
                         Stmt::set(&interr, Expr::bool(false))?,
                         Stmt::set(&decerr, Expr::bool(false))?,
                         Stmt::set(&slverr, Expr::bool(false))?,
+                        Stmt::set(&bad_id, Expr::bool(false))?,
                         Stmt::set(&last_tag, Expr::zero(4))?,
                         Stmt::set(&count, Expr::zero(16))?,
                     ],
-                    vec![Stmt::if_(
-                        sts_tvalid.e(),
-                        vec![
-                            sticky(&interr, 4)?,
-                            sticky(&decerr, 5)?,
-                            sticky(&slverr, 6)?,
-                            Stmt::set(&last_tag, sts_tdata.slice(3, 0)?)?,
-                            Stmt::set(&count, count.e().add(&lit(1, 16)?)?)?,
-                        ],
-                    )?],
+                    vec![
+                        Stmt::if_(
+                            take.e().logic_and(&seg_known.e().logic_not())?,
+                            vec![Stmt::set(&bad_id, Expr::bool(true))?],
+                        )?,
+                        Stmt::if_(
+                            sts_tvalid.e(),
+                            vec![
+                                sticky(&interr, 4)?,
+                                sticky(&decerr, 5)?,
+                                sticky(&slverr, 6)?,
+                                Stmt::set(&last_tag, sts_tdata.slice(3, 0)?)?,
+                                Stmt::set(&count, count.e().add(&lit(1, 16)?)?)?,
+                            ],
+                        )?,
+                    ],
                 )?,
             ],
         )?],

@@ -48,8 +48,12 @@ vivado -mode batch -source build.tcl
 Options go after `-tclargs`: `vivado -mode batch -source build.tcl -tclargs --jobs 8 --proj-dir /tmp/af_proj`.
 The script creates the project in `vivado_proj/`, builds the block design `af_bd`, runs synthesis
 and implementation and copies `{base}.bit` and `{base}.hwh` into this directory. If the board
-files for `{board_part}` are not installed it warns and builds for the bare part; install the
-board files for a bitstream whose PS DDR settings match the board.
+files for `{board_part}` are not installed it stops: install them (Vivado Store, or
+`set_param board.repoPaths`) for a bitstream whose PS DDR, MIO and clock settings match the
+board, or build for the bare part anyway with `--allow-bare-part` (or
+`ACCELFORGE_ALLOW_BARE_PART=1`). If the routed design fails timing (WNS or WHS below 0) it stops
+without copying the bitstream; `--allow-timing-failure` (or `ACCELFORGE_ALLOW_TIMING_FAILURE=1`)
+keeps it.
 
 To see what the accelerator alone costs: `vivado -mode batch -source synth_ooc.tcl`
 (writes `{base}_ooc_utilization.rpt`).
@@ -74,7 +78,13 @@ reports done (bit 1). `out_beats` is how many {out_bits}-bit output beats the ac
 for this input; the accelerator must raise TLAST on the last one or the DMA never completes.
 
 Register map (byte offsets in `{accel}`'s control window) is in `{module}.py` as `REG_*`
-constants and in `manifest.json`.
+constants and in `manifest.json`. ap_ctrl's ap_done (bit 1) and ap_ready (bit 3) are cleared
+when ap_ctrl is read, as in Vitis HLS. `REG_CMD_STATUS` bit 0 is set when the accelerator
+rejected the last command (an argument outside its limits): such a command finishes at once
+with ap_done and moves no data. `run` refuses arguments outside `ARG_LIMITS` before starting
+(ValueError naming the limit) and raises RuntimeError if the error bit is set.
+
+The driver needs PYNQ 2.7 or later.
 "#,
         top = d.accel.name,
         board = d.board.display_name,

@@ -10,8 +10,10 @@
 //! taken on the cycle both are high), one input `cmd_<arg>` per [`AccelInterface`] argument (at
 //! most 32 bits, the argument's width), and `done`, which rises when the command has finished
 //! (after its last output beat was accepted); a one-cycle pulse or a level held until the next
-//! command both work, because the wrapper reacts to its rising edge. Optional status outputs
-//! `busy` and `error` are accepted and left unconnected (a rejected command still raises `done`).
+//! command both work, because the wrapper takes `done` only while a command runs (from the cycle
+//! after the accept). A rejected command must raise `done` too. An optional `error` output, read
+//! when `done` ends the command, is latched into the command status register; `busy` is accepted
+//! and left unconnected.
 //! Outputs `stat_<name>` (at most 32 bits) become read-only status registers.
 //!
 //! A core may also fetch its own weights: it asks for a *segment* with `wreq_valid`/`wreq_ready`
@@ -24,13 +26,16 @@
 //! # Register behaviour (as Vitis HLS documents for `ap_ctrl_hs`)
 //! - 0x00 `ap_ctrl`: writing bit0 = 1 sets `ap_start`; it stays set until the core accepts the
 //!   command. bit1 `ap_done` is set by the core's `done` and cleared by a read of 0x00. bit2
-//!   `ap_idle` is high while no command runs. bit3 `ap_ready` is high in the cycle the command is
-//!   accepted. bit7 `auto_restart` re-arms `ap_start` on each `done`.
+//!   `ap_idle` is high while no command runs. bit3 `ap_ready` is set when the command is accepted
+//!   and cleared by a read of 0x00 (as HLS does). bit7 `auto_restart` re-arms `ap_start` on each
+//!   `done`.
 //! - 0x04 GIE (bit0), 0x08 IER (bit0 done, bit1 ready), 0x0C ISR (same bits, set by the events
 //!   enabled in IER, each bit toggled by writing 1). `interrupt = GIE & (ISR != 0)`.
 //! - Arguments from 0x10, 4 bytes apart, honouring `wstrb`; then status registers (read-only,
 //!   writes ignored); then, with weight fetch, `weights_base` (and its high word for 64-bit
-//!   addresses) and the read-only fetch status. Reads of unmapped addresses return 0 with an
+//!   addresses) and the read-only fetch status; last, the read-only command status
+//!   ([`super::accel::CMD_ERROR_BIT`]: the core rejected the last command). Reads of unmapped
+//!   addresses return 0 with an
 //!   OKAY response; every response is OKAY.
 
 use accelforge_hdl::{Design, Dir, Expr, HdlError, Module, ModuleBuilder, Sig, Stmt};
@@ -179,6 +184,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     let out_tvalid = m.output("m_axis_out_tvalid", 1)?;
     let out_tready = m.input("m_axis_out_tready", 1)?;
     let out_tlast = m.output("m_axis_out_tlast", 1)?;
+    let out_tkeep = m.output("m_axis_out_tkeep", accel.out_stream_bits / 8)?;
     // Weight fetch through an AXI DataMover: command and status streams, and the weight data
     // passed straight to the core.
     let fetch_ports = match &accel.weight_fetch {
@@ -229,6 +235,9 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     }
 
     let rst = m.wire_from("rst", ap_rst_n.e().logic_not())?;
+    // Every output beat is whole: the AXI DMA's S2MM channel takes TKEEP (PG021), and without
+    // the port Vivado ties it off only if it infers that right.
+    m.assign_sig(&out_tkeep, Expr::ones(accel.out_stream_bits / 8))?;
 
     // --- the core ---
     let core_cmd_valid = m.wire("core_cmd_valid", 1)?;
@@ -252,10 +261,15 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         ("cmd_ready".into(), core_cmd_ready.e()),
         ("done".into(), core_done_level.e()),
     ];
+    let mut core_error = None;
     for status in ["busy", "error"] {
         if core.port(status).is_some() {
             let w = m.wire(&format!("core_{status}"), 1)?;
-            m.allow_unused(w.name())?;
+            if status == "busy" {
+                m.allow_unused(w.name())?;
+            } else {
+                core_error = Some(w.clone());
+            }
             conns.push((status.into(), w.e()));
         }
     }
@@ -296,17 +310,20 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     }
     let conn_refs: Vec<(&str, Expr)> = conns.iter().map(|(n, e)| (n.as_str(), e.clone())).collect();
     m.instance(core, "core", &[], &conn_refs)?;
-    // The command's completion is the rising edge of the core's `done`.
-    let done_q = m.reg("core_done_q", 1)?;
-    let core_done = m.wire_from(
-        "core_done",
-        core_done_level.e().logic_and(&done_q.e().logic_not())?,
-    )?;
+    // The command's completion is `done` while a command runs. Not its rising edge: a core that
+    // holds `done` until the next command and rejects that command at once (it raises `done`
+    // again in the cycle after the accept) shows no edge, and the top would never finish.
+    // `busy` is set by the accept, so a `done` still held from the previous command is ignored.
+    let busy = m.reg("busy", 1)?;
+    let core_done = m.wire_from("core_done", busy.e().logic_and(&core_done_level.e())?)?;
 
     // --- control state ---
     let ap_start = m.reg("ap_start", 1)?;
     let ap_done = m.reg("ap_done", 1)?;
-    let busy = m.reg("busy", 1)?;
+    // ap_ready latched until ap_ctrl is read, as Vitis HLS does.
+    let ap_ready = m.reg("ap_ready", 1)?;
+    // The core's `error` at the end of the last command (cleared when a command starts).
+    let cmd_error = m.reg("cmd_error", 1)?;
     let auto_restart = m.reg("auto_restart", 1)?;
     let gie = m.reg("gie", 1)?;
     let ier = m.reg("ier", 2)?;
@@ -386,7 +403,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         Expr::zero(24),
         auto_restart.e(),
         Expr::zero(3),
-        accepted.e(),
+        ap_ready.e(),
         busy.e().logic_not(),
         ap_done.e(),
         ap_start.e(),
@@ -421,6 +438,10 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
             vec![Stmt::set(&rdata_q, w.e().zext(32)?)?],
         ));
     }
+    read_arms.push((
+        vec![lit(u64::from(accel.cmd_status_offset() >> 2), aw - 2)?],
+        vec![Stmt::set(&rdata_q, cmd_error.e().zext(32)?)?],
+    ));
     // Writable registers besides ap_ctrl/GIE/IER/ISR: (offset, register).
     let mut writable: Vec<(u32, Sig)> = accel
         .args
@@ -544,6 +565,26 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
                 vec![Stmt::set(&busy, Expr::bool(false))?],
             )?],
         )?,
+        // ap_ready: set when the core takes the command, cleared by reading ap_ctrl
+        Stmt::if_else(
+            accepted.e(),
+            vec![Stmt::set(&ap_ready, Expr::bool(true))?],
+            vec![Stmt::if_(
+                read_ctrl.e(),
+                vec![Stmt::set(&ap_ready, Expr::bool(false))?],
+            )?],
+        )?,
+        Stmt::if_else(
+            accepted.e(),
+            vec![Stmt::set(&cmd_error, Expr::bool(false))?],
+            vec![Stmt::if_(
+                core_done.e(),
+                vec![Stmt::set(
+                    &cmd_error,
+                    core_error.as_ref().map_or(Expr::bool(false), Sig::e),
+                )?],
+            )?],
+        )?,
         // ap_done: set by the core, cleared by reading ap_ctrl (set wins a tie)
         Stmt::if_else(
             core_done.e(),
@@ -581,7 +622,6 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         )?,
     ];
     body.extend(arg_writes);
-    body.push(Stmt::set(&done_q, core_done_level.e())?);
     let mut on_reset = vec![
         Stmt::set(&wstate, Expr::zero(2))?,
         Stmt::set(&rstate, Expr::bool(false))?,
@@ -594,7 +634,8 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
         Stmt::set(&isr, Expr::zero(2))?,
         Stmt::set(&waddr_q, Expr::zero(aw - 2))?,
         Stmt::set(&rdata_q, Expr::zero(32))?,
-        Stmt::set(&done_q, Expr::bool(false))?,
+        Stmt::set(&ap_ready, Expr::bool(false))?,
+        Stmt::set(&cmd_error, Expr::bool(false))?,
     ];
     for (_, r) in &writable {
         on_reset.push(Stmt::set(r, Expr::zero(r.width()))?);
