@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod calibrate;
+pub mod limits;
 pub mod moe;
 pub mod qfx;
 pub mod systolic;

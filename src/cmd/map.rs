@@ -1,9 +1,11 @@
 //! `accelforge map`: choose accelerator configurations for a workload under a board's budget.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use accelforge_boards::BoardDb;
+use accelforge_boards::{Board, BoardDb};
 use accelforge_mapper::{
     Formulation, MapOptions, MapReport, Method, MoeTemplateModel, ProvisionalSystolicModel,
     SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
@@ -11,6 +13,7 @@ use accelforge_mapper::{
 };
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
 
 /// Map a workload onto a board: pick engine configuration(s) and per-layer tilings that
 /// minimise latency within the board's LUT/FF/DSP/BRAM/URAM budget.
@@ -38,7 +41,8 @@ pub struct MapArgs {
     /// Enumerate every choice instead of solving the MILP (small spaces only).
     #[arg(long)]
     pub exhaustive: bool,
-    /// Stop the solver after this many seconds and report the best solution found and its gap.
+    /// Stop the solver after this many seconds and report the best solution found and its gap
+    /// (default 60; the whole command stops within about a second of it).
     #[arg(long, value_name = "S")]
     pub time_limit: Option<f64>,
     /// Search space: `default` (array sides 2–64, three buffer depths, the board's stream
@@ -118,12 +122,11 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     let board = db.get(&args.board)?;
     let workload = Workload::resolve(&args.workload)
         .with_context(|| format!("loading workload `{}`", args.workload))?;
-    if let Some(t) = args.time_limit {
-        anyhow::ensure!(
-            t > 0.0 && t.is_finite(),
-            "--time-limit must be a positive number of seconds, not {t}"
-        );
-    }
+    let time_limit = args.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
+    anyhow::ensure!(
+        time_limit > 0.0 && time_limit.is_finite() && time_limit <= MAX_TIME_LIMIT,
+        "--time-limit must be a positive number of seconds up to {MAX_TIME_LIMIT}, not {time_limit}"
+    );
     let solver = match args.solver {
         SolverArg::Cbc => Solver::Cbc,
         SolverArg::Microlp => Solver::Microlp,
@@ -144,7 +147,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         } else {
             Method::Ilp {
                 solver,
-                time_limit: args.time_limit,
+                time_limit: Some(time_limit),
             }
         },
         space: match args.space {
@@ -154,31 +157,21 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         clock_mhz: args.clock_mhz,
         prune: !args.no_prune,
     };
-    let report = match args.model {
-        ModelArg::Template => map(
-            &SystolicTemplateModel::for_workload(&workload),
-            &workload,
-            board,
-            &opts,
-        ),
-        ModelArg::Provisional => map(&ProvisionalSystolicModel, &workload, board, &opts),
-        ModelArg::Moe => map(
-            // Same clock as the mapping, so the weight stream is sized for the DDR rate the
-            // formulation charges.
-            &MoeTemplateModel::for_board(&workload, board, opts.clock_mhz),
-            &workload,
-            board,
-            &opts,
-        ),
-    }
-    .with_context(|| {
-        format!(
-            "mapping `{}` onto {} ({})",
-            workload.name,
-            board.display_name,
-            opts.formulation.name()
-        )
-    })?;
+    let what = format!(
+        "mapping `{}` onto {} ({})",
+        workload.name,
+        board.display_name,
+        opts.formulation.name()
+    );
+    let report = run_with_deadline(
+        args.model,
+        workload.clone(),
+        board.clone(),
+        opts,
+        time_limit,
+        !args.json && std::io::stderr().is_terminal(),
+    )
+    .with_context(|| what.clone())?;
     if let Some(path) = &args.params_out {
         let text = serde_json::to_string_pretty(&report.params)? + "\n";
         write_atomic(path, text.as_bytes())
@@ -190,6 +183,82 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         print!("{}", text(&report, &board.display_name));
     }
     Ok(())
+}
+
+/// `--time-limit` when none is given: long enough for every built-in workload on the small
+/// boards' overlay, short enough that a default run never looks hung.
+const DEFAULT_TIME_LIMIT: f64 = 60.0;
+/// Largest `--time-limit` (a day): larger values only overflow the deadline arithmetic.
+const MAX_TIME_LIMIT: f64 = 86_400.0;
+/// How long after the time limit the command gives up on a solver that ignored it.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Maps on a worker thread and waits at most `time_limit` + [`GRACE`]. CBC's own `seconds`
+/// limit applies to each solve only and is not always honoured (and pricing and pruning
+/// before the solve are not covered by it), so the command itself enforces the deadline: on
+/// expiry it returns an error and the process exits, abandoning the worker.
+fn run_with_deadline(
+    model: ModelArg,
+    workload: Workload,
+    board: Board,
+    opts: MapOptions,
+    time_limit: f64,
+    spinner: bool,
+) -> anyhow::Result<MapReport> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("map".into())
+        .spawn(move || {
+            let r = match model {
+                ModelArg::Template => map(
+                    &SystolicTemplateModel::for_workload(&workload),
+                    &workload,
+                    &board,
+                    &opts,
+                ),
+                ModelArg::Provisional => map(&ProvisionalSystolicModel, &workload, &board, &opts),
+                // Same clock as the mapping, so the weight stream is sized for the DDR rate the
+                // formulation charges.
+                ModelArg::Moe => map(
+                    &MoeTemplateModel::for_board(&workload, &board, opts.clock_mhz),
+                    &workload,
+                    &board,
+                    &opts,
+                ),
+            };
+            // The receiver is gone only when the deadline passed; nothing to report then.
+            let _ = tx.send(r);
+        })
+        .context("starting the mapper thread")?;
+    let progress = if spinner {
+        let pb = ProgressBar::new_spinner();
+        pb.set_message(format!("mapping (time limit {time_limit} s)"));
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let deadline = Duration::from_secs_f64(time_limit) + GRACE;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => {
+                progress.finish_and_clear();
+                return Ok(r?);
+            }
+            Err(RecvTimeoutError::Timeout) if start.elapsed() >= deadline => {
+                progress.finish_and_clear();
+                anyhow::bail!(
+                    "no mapping within the time limit of {time_limit} s: raise `--time-limit`, \
+                     or shrink the problem (`--space small`, fewer `--engines`)"
+                );
+            }
+            Err(RecvTimeoutError::Timeout) => progress.tick(),
+            Err(RecvTimeoutError::Disconnected) => {
+                progress.finish_and_clear();
+                anyhow::bail!("the mapper stopped without a result (internal error)");
+            }
+        }
+    }
 }
 
 /// Writes beside the target and renames, so a failure leaves no half-written file.

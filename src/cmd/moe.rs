@@ -285,9 +285,25 @@ pub fn simulate_with(
     )?)
 }
 
+/// Refuses a weight-source latency above [`MAX_DDR_LATENCY`] (4294967295 used to simulate
+/// for ever: every expert load waits that many cycles).
+///
+/// [`MAX_DDR_LATENCY`]: accelforge_templates::limits::MAX_DDR_LATENCY
+fn check_latency(latency: u32) -> anyhow::Result<()> {
+    use accelforge_templates::limits::MAX_DDR_LATENCY;
+    if latency > MAX_DDR_LATENCY {
+        bail!(
+            "--ddr-latency {latency} is above the largest supported latency of {MAX_DDR_LATENCY} \
+             cycles (a Zynq DDR read takes 30-100 PL cycles)"
+        );
+    }
+    Ok(())
+}
+
 /// `sim moe`.
 pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
     let p = args.moe.params()?;
+    check_latency(args.run.ddr_latency)?;
     let reorder = !args.run.no_reorder;
     let MoeSimOutcome {
         run,
@@ -323,6 +339,7 @@ pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
 
 /// `estimate moe`.
 pub fn estimate_moe(args: EstimateMoeArgs) -> anyhow::Result<()> {
+    check_latency(args.run.ddr_latency)?;
     let (p, _, g, c) = prepare(&args.moe, &args.run)?;
     let r = cost::resources(&p)?;
     let v = json!({

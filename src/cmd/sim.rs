@@ -178,6 +178,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             let p = array.params()?;
             let g = shape.gemm()?;
             g.check(&p)?;
+            check_sim_size(&g)?;
             let r = p.resolve()?;
             let (a, b) = random_gemm_operands(&r, &g, run.seed);
             let rep = sim::run_gemm(&p, &g, &a, &b, &options(&run)?)
@@ -187,7 +188,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         SimLayer::Conv2d { shape, array, run } => {
             let p = array.params()?;
             let conv = shape.conv()?;
-            conv.gemm()?.check(&p)?;
+            let g = conv.gemm()?;
+            g.check(&p)?;
+            check_sim_size(&g)?;
             let rep = sim::run_conv2d(&p, &conv, &options(&run)?)
                 .context("simulating the conv2d layer")?;
             (rep, run)
@@ -215,6 +218,34 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     }
     if report.mismatches != 0 {
         bail!("{} outputs differ from the golden model", report.mismatches);
+    }
+    Ok(())
+}
+
+/// Refuses a layer whose operands (A, B and C together) exceed the simulation's memory bound
+/// before anything is allocated: a 65535x256x65535 GEMM needs ~4.3 G elements and used to abort
+/// in the allocator.
+fn check_sim_size(g: &Gemm) -> anyhow::Result<()> {
+    use accelforge_templates::limits::{MAX_SIM_CYCLES, MAX_SIM_ELEMENTS};
+    let (m, k, n) = (u64::from(g.m), u64::from(g.k), u64::from(g.n));
+    // At most (2^32)^2 each, so the sum of three fits in u128 trivially; u64 suffices with
+    // saturation because anything near u64::MAX is far above the bound anyway.
+    let elements = (m * k).saturating_add(k * n).saturating_add(m * n);
+    if elements > MAX_SIM_ELEMENTS {
+        bail!(
+            "{g} needs {elements} operand elements (A, B and C), above the simulation bound of \
+             {MAX_SIM_ELEMENTS}; use `estimate` for the cycle count of a layer this large, or \
+             simulate a tile of it"
+        );
+    }
+    // Every MAC takes at least one PE-cycle on an array; a conservative lower bound on the
+    // cycles is MACs divided by the largest array (64x64 PEs).
+    let min_cycles = g.macs() / 4096;
+    if min_cycles > MAX_SIM_CYCLES {
+        bail!(
+            "{g} would simulate at least {min_cycles} cycles, above the bound of {MAX_SIM_CYCLES}; \
+             use `estimate` instead"
+        );
     }
     Ok(())
 }

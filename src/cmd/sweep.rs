@@ -90,14 +90,17 @@ fn bar(visible: bool) -> Bar {
 
 /// Runs `accelforge sweep`.
 pub fn run(args: SweepArgs) -> anyhow::Result<()> {
-    let spec = Spec::load(&args.spec)?;
+    use accelforge_templates::limits::MAX_JOBS;
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
+        // Checked before the spec is read: 100000 threads used to exhaust the process's limits.
+        Some(n) if n > MAX_JOBS => bail!("--jobs {n} is above the maximum of {MAX_JOBS}"),
         Some(n) => n,
         None => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
     };
+    let spec = Spec::load(&args.spec)?;
     let opts = RunOptions {
         out: args.out.clone(),
         jobs,

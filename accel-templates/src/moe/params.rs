@@ -70,7 +70,7 @@ impl Default for MoeTypes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MoeParams {
-    /// Tokens per batch (one command processes exactly this many).
+    /// Tokens per batch (one command processes exactly this many), 2..=MAX_TOKENS.
     pub tokens: u32,
     /// Model width: any multiple of `max(lanes, simd)` in 2..=4096 (e.g. 384 or 768 for
     /// ViT-S/B).
@@ -240,7 +240,18 @@ impl MoeParams {
     /// Checks every range and divisibility the hardware relies on; the message names the
     /// parameter and what would fix it.
     pub fn validate(&self) -> Result<()> {
-        range("tokens", self.tokens, 1, MAX_TOKENS)?;
+        // A one-token batch or a one-entry expert queue (an expert load holding a single token,
+        // min(tokens, queue_depth) = 1) is refused rather than generated: the load's token
+        // counter is then one bit wide and the generator's end-of-load constants do not fit
+        // ("constant does not fit"). A single token runs as a batch of two with a zero token.
+        if self.tokens == 1 {
+            return Err(MoeError::Params(
+                "tokens = 1 is not supported: the core needs a batch of at least 2 tokens \
+                 (pad a single token with a zero token)"
+                    .into(),
+            ));
+        }
+        range("tokens", self.tokens, 2, MAX_TOKENS)?;
         pow2("lanes", self.lanes, 1, 16)?;
         pow2("simd", self.simd, 1, 16)?;
         range("d_model", self.d_model, 2, MAX_D_MODEL)?;
@@ -252,7 +263,14 @@ impl MoeParams {
                 self.top_k
             )));
         }
-        range("queue_depth", self.queue_depth, 1, MAX_TOKENS)?;
+        if self.queue_depth == 1 {
+            return Err(MoeError::Params(
+                "queue_depth = 1 is not supported: an expert load must hold at least 2 tokens \
+                 (use queue_depth >= 2)"
+                    .into(),
+            ));
+        }
+        range("queue_depth", self.queue_depth, 2, MAX_TOKENS)?;
         let nb = self.banks();
         let banked = "max(lanes, simd) (activation buffers are banked that wide)";
         multiple("d_model", self.d_model, nb, banked, 2, MAX_D_MODEL)?;

@@ -105,6 +105,26 @@ impl Conv2d {
                 "stride, kernel size and channel counts must be at least 1",
             ));
         }
+        // Checked so that a huge size is refused by name instead of wrapping into a small,
+        // plausible-looking GEMM (H = 1073741849 used to give M = 100).
+        let max = crate::limits::MAX_CONV_DIM;
+        for (name, v) in [
+            ("H", self.h),
+            ("W", self.w),
+            ("C", self.c),
+            ("K", self.k),
+            ("R", self.r),
+            ("S", self.s),
+            ("stride", self.stride),
+            ("pad", self.pad),
+        ] {
+            if v > max {
+                return Err(bad(&format!(
+                    "{name} = {v} exceeds the largest supported conv2d size {max}"
+                )));
+            }
+        }
+        // With every size <= 2^16 these sums cannot overflow a u32.
         let ph = self.h + 2 * self.pad;
         let pw = self.w + 2 * self.pad;
         if ph < self.r || pw < self.s {
@@ -118,9 +138,18 @@ impl Conv2d {
     /// The GEMM this convolution lowers to.
     pub fn gemm(&self) -> Result<Gemm> {
         let (oh, ow) = self.out_hw()?;
+        let too_big = |what: &str, v: u64| SystolicError::Layer {
+            layer: format!("{self:?}"),
+            reason: format!(
+                "the im2col {what} = {v} does not fit a 32-bit GEMM dimension (max {})",
+                u32::MAX
+            ),
+        };
+        let m = u64::from(oh) * u64::from(ow);
+        let k = u64::from(self.c) * u64::from(self.r) * u64::from(self.s);
         Ok(Gemm {
-            m: oh * ow,
-            k: self.c * self.r * self.s,
+            m: u32::try_from(m).map_err(|_| too_big("M = OH*OW", m))?,
+            k: u32::try_from(k).map_err(|_| too_big("K = C*R*S", k))?,
             n: self.k,
         })
     }

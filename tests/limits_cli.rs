@@ -1,0 +1,182 @@
+//! The CLI refuses, up front and with the bound in the message, inputs that used to wrap,
+//! exhaust memory or run for ever (issue 13, limits).
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn accelforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args(args)
+        .env_remove("ACCELFORGE_BOARDS_DIR")
+        .output()
+        .expect("run accelforge")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and expects a non-zero exit whose message contains every `needle`.
+fn refused(args: &[&str], needles: &[&str]) {
+    let o = accelforge(args);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "{args:?}: `{n}` not in: {e}");
+    }
+}
+
+#[test]
+fn conv2d_huge_height_is_refused_not_wrapped() {
+    // Used to report M = 100 (OH*OW wrapped in u32).
+    refused(
+        &[
+            "estimate",
+            "conv2d",
+            "--h",
+            "1073741849",
+            "--w",
+            "10",
+            "--c",
+            "3",
+            "--k",
+            "8",
+            "--r",
+            "3",
+            "--s",
+            "3",
+        ],
+        &["H = 1073741849", "65536"],
+    );
+    // Within every per-dimension bound, but OH*OW overflows a 32-bit M.
+    refused(
+        &[
+            "estimate", "conv2d", "--h", "65536", "--w", "65536", "--c", "3", "--k", "8", "--r",
+            "1", "--s", "1",
+        ],
+        &["M = OH*OW", "4294967295"],
+    );
+}
+
+#[test]
+fn sim_gemm_beyond_the_memory_bound_is_refused_before_allocating() {
+    refused(
+        &["sim", "gemm", "--m", "65535", "--k", "256", "--n", "65535"],
+        &["operand elements", "268435456"],
+    );
+}
+
+#[test]
+fn sim_conv2d_beyond_the_memory_bound_is_refused() {
+    refused(
+        &[
+            "sim", "conv2d", "--h", "256", "--w", "256", "--c", "16", "--k", "16384", "--r", "3",
+            "--s", "3",
+        ],
+        &["operand elements", "268435456"],
+    );
+}
+
+#[test]
+fn sim_moe_huge_ddr_latency_is_refused() {
+    refused(
+        &["sim", "moe", "--ddr-latency", "4294967295"],
+        &["--ddr-latency 4294967295", "65536"],
+    );
+}
+
+#[test]
+fn gen_moe_one_token_is_refused_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    refused(
+        &[
+            "gen",
+            "moe",
+            "--tokens",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["tokens = 1", "at least 2"],
+    );
+    assert!(!out.exists(), "nothing may be written");
+    refused(
+        &["estimate", "moe", "--tokens", "1"],
+        &["tokens = 1", "at least 2"],
+    );
+}
+
+#[test]
+fn sweep_jobs_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    refused(
+        &[
+            "sweep",
+            "--spec",
+            "does-not-matter.toml",
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+            "--jobs",
+            "100000",
+        ],
+        &["--jobs 100000", "1024"],
+    );
+}
+
+#[test]
+fn map_honours_its_time_limit() {
+    // resnet18 on the default overlay space takes over a minute; with a 1 s limit the command
+    // must come back (a result or a clear timeout) long before the 60 s this test waits.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args([
+            "map",
+            "--workload",
+            "resnet18",
+            "--board",
+            "pynq-z2",
+            "--time-limit",
+            "1",
+        ])
+        .env_remove("ACCELFORGE_BOARDS_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("map --time-limit 1 still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(!e.contains("panicked"), "{e}");
+    if !o.status.success() {
+        assert!(e.contains("time limit of 1 s"), "{e}");
+    }
+}
+
+#[test]
+fn map_time_limit_must_be_sane() {
+    refused(
+        &[
+            "map",
+            "--workload",
+            "mlp",
+            "--board",
+            "pynq-z2",
+            "--time-limit",
+            "1e300",
+        ],
+        &["--time-limit", "86400"],
+    );
+}
