@@ -238,20 +238,19 @@ pub fn moe_weight_fetch(
     )
 }
 
+/// Parameters, routing and cycle report of the seeded batch `estimate moe` prices. Only the
+/// tokens and the gate matrix are drawn: the cycles depend on the routing alone, and the expert
+/// weights of the largest layers would not fit in memory.
 fn prepare(
     moe: &MoeOpts,
     run: &RunOpts,
-) -> anyhow::Result<(
-    MoeParams,
-    model::MoeData,
-    model::MoeGolden,
-    cost::CycleReport,
-)> {
+) -> anyhow::Result<(MoeParams, model::Routing, cost::CycleReport)> {
     let p = moe.params()?;
-    let data = model::MoeData::random(&p, run.seed, run.skew).context("generating test data")?;
-    let g = model::golden(&p, &data, !run.no_reorder).context("golden model")?;
-    let c = cost::cycles_with(&p, &g.routing.load_shape(), run.source()).context("cycle model")?;
-    Ok((p, data, g, c))
+    let data = model::random_gate_data(&p, run.seed, run.skew).context("generating tokens")?;
+    let logits = model::gate_logits_of(&p, &data.x, &data.gate).context("gate logits")?;
+    let routing = model::route(&p, logits, !run.no_reorder).context("routing")?;
+    let c = cost::cycles_with(&p, &routing.load_shape(), run.source()).context("cycle model")?;
+    Ok((p, routing, c))
 }
 
 /// Simulates one batch of random tokens and weights drawn from `seed` (routing skewed by
@@ -274,6 +273,20 @@ pub fn simulate_with(
     reorder: bool,
     source: WeightSource,
 ) -> anyhow::Result<MoeSimOutcome> {
+    // Every expert's weights are drawn and streamed: refuse before allocating them.
+    let (t, d, f, e) = (
+        u64::from(p.tokens),
+        u64::from(p.d_model),
+        u64::from(p.d_ff),
+        u64::from(p.experts),
+    );
+    let elements = 2 * t * d + e * d + 2 * e * d * f;
+    if elements > accelforge_templates::limits::MAX_SIM_ELEMENTS {
+        bail!(
+            "simulating this MoE layer needs {elements} token and weight elements in memory,              above the simulation bound of {}; use `estimate moe` for its exact cycle count              (it draws only the tokens and the gate), or simulate fewer experts or smaller              d_model/d_ff",
+            accelforge_templates::limits::MAX_SIM_ELEMENTS
+        );
+    }
     let data = model::MoeData::random(p, seed, skew).context("generating test data")?;
     Ok(sim::simulate(
         p,
@@ -340,14 +353,14 @@ pub fn sim_moe(args: SimMoeArgs) -> anyhow::Result<()> {
 /// `estimate moe`.
 pub fn estimate_moe(args: EstimateMoeArgs) -> anyhow::Result<()> {
     check_latency(args.run.ddr_latency)?;
-    let (p, _, g, c) = prepare(&args.moe, &args.run)?;
+    let (p, routing, c) = prepare(&args.moe, &args.run)?;
     let r = cost::resources(&p)?;
     let v = json!({
         "cycles": c.cycles,
         "weight_bytes_streamed": c.weight_bytes,
-        "expert_loads": g.routing.loads.len(),
-        "active_experts": g.routing.active_experts(),
-        "dropped": g.routing.dropped,
+        "expert_loads": routing.loads.len(),
+        "active_experts": routing.active_experts(),
+        "dropped": routing.dropped,
         "compute_utilization": c.compute_utilization(),
         "bandwidth_utilization": c.bandwidth_utilization(),
         "route_start": c.route_start,

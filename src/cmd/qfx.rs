@@ -314,6 +314,7 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let signed = !args.unsigned;
     npy_magic(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    npy_size_matches_header(&bytes).with_context(|| format!("reading {}", path.display()))?;
     let (result, elements, dtype) = match read_npy::<f64>(&bytes) {
         Ok(a) => {
             if !signed {
@@ -378,6 +379,82 @@ fn npy_magic(bytes: &[u8]) -> anyhow::Result<()> {
     }
     if !bytes.starts_with(MAGIC) {
         anyhow::bail!("not a .npy file: it does not start with the .npy magic `\\x93NUMPY`");
+    }
+    Ok(())
+}
+
+/// The reader allocates what the header declares before reading the data, so a header that
+/// claims 2^40 elements aborted the process. Refuse a header whose shape and element size ask
+/// for more bytes than the file holds (or than the simulation bound on elements) first.
+fn npy_size_matches_header(bytes: &[u8]) -> anyhow::Result<()> {
+    let bad = |why: &str| anyhow::anyhow!("not a valid .npy file: {why}");
+    let version = *bytes
+        .get(6)
+        .ok_or_else(|| bad("truncated before its version"))?;
+    let (len_bytes, start) = if version == 1 { (2, 10) } else { (4, 12) };
+    let len_field = bytes
+        .get(8..8 + len_bytes)
+        .ok_or_else(|| bad("truncated header"))?;
+    let header_len = len_field
+        .iter()
+        .rev()
+        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad("the header is longer than the file"))?;
+    let header = std::str::from_utf8(header).map_err(|_| bad("the header is not text"))?;
+    let field = |key: &str| -> anyhow::Result<&str> {
+        let at = header
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| bad(&format!("the header has no '{key}'")))?;
+        Ok(header[at + key.len() + 2..]
+            .trim_start()
+            .trim_start_matches(':')
+            .trim_start())
+    };
+    let descr = field("descr")?;
+    let item_bytes: u64 = descr
+        .trim_start_matches(['\'', '"'])
+        .chars()
+        .skip(2)
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .map_err(|_| {
+            bad(&format!(
+                "unsupported dtype {}",
+                descr.split(',').next().unwrap_or("")
+            ))
+        })?;
+    let shape = field("shape")?;
+    let inner = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("the shape is not a tuple"))?;
+    let mut elements: u64 = 1;
+    for dim in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let n: u64 = dim
+            .parse()
+            .map_err(|_| bad(&format!("shape entry `{dim}` is not a size")))?;
+        elements = elements
+            .checked_mul(n)
+            .ok_or_else(|| bad(&format!("shape ({inner}) overflows")))?;
+    }
+    let bound = accelforge_templates::limits::MAX_SIM_ELEMENTS;
+    if elements > bound {
+        anyhow::bail!(
+            "the .npy header declares {elements} elements (shape ({inner})), above the bound of \
+             {bound} elements this command loads"
+        );
+    }
+    let need = elements.saturating_mul(item_bytes);
+    let have = (bytes.len() - (start + header_len)) as u64;
+    if need > have {
+        anyhow::bail!(
+            "the .npy header declares shape ({inner}) = {elements} elements of {item_bytes} \
+             bytes ({need} bytes), but the file holds only {have} bytes of data: it is truncated \
+             or its header is wrong"
+        );
     }
     Ok(())
 }

@@ -21,6 +21,12 @@ impl SplitMix64 {
     pub fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
+    /// Skips `n` draws in O(1): the state advances by a constant per draw.
+    pub fn skip(&mut self, n: u64) {
+        self.0 = self
+            .0
+            .wrapping_add(0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(n));
+    }
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -55,49 +61,84 @@ impl MoeData {
     /// column 0 gives the expert of popularity rank r (a seeded permutation) the weight
     /// `skew / (r + 1)`, so low-rank experts win most tokens.
     pub fn random(p: &MoeParams, seed: u64, skew: f64) -> Result<MoeData> {
-        p.validate()?;
-        if !(skew.is_finite() && skew >= 0.0) {
-            return Err(MoeError::Params(format!(
-                "skew = {skew} must be a finite number >= 0"
-            )));
-        }
-        let mut rng = SplitMix64::new(seed);
-        let t = &p.types;
-        let (tt, d, f, e) = (
-            p.tokens as usize,
-            p.d_model as usize,
-            p.d_ff as usize,
-            p.experts as usize,
-        );
-        // Half the representable range keeps most sums out of saturation while still using
-        // every bit; extremes appear through the products.
-        let half = |ty: &QType| (ty.max_raw() / 2).max(1) as i64;
-        let (xa, wa) = (half(&t.input), half(&t.weight));
-        let gen_mat = |rows: usize, cols: usize, a: i64, rng: &mut SplitMix64| {
-            Array2::from_shape_fn((rows, cols), |_| rng.range(-a, a))
-        };
-        let mut x = gen_mat(tt, d, xa, &mut rng);
-        let mut gate = gen_mat(e, d, wa, &mut rng);
+        random_data(p, seed, skew, true)
+    }
+}
+
+/// The tokens and the gate matrix of one batch: all that routing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateData {
+    /// Tokens, `tokens x d_model`, raw `types.input`.
+    pub x: Array2<i64>,
+    /// Gate matrix, `experts x d_model`, raw `types.weight`.
+    pub gate: Array2<i64>,
+}
+
+/// The tokens and gate matrix [`MoeData::random`] draws for the same `seed` and `skew`, without
+/// drawing the expert weights: a cycle estimate needs only the routing, and the weights of the
+/// largest layers (256 experts of 4096 x 16384) would not fit in memory.
+pub fn random_gate_data(p: &MoeParams, seed: u64, skew: f64) -> Result<GateData> {
+    let d = random_data(p, seed, skew, false)?;
+    Ok(GateData {
+        x: d.x,
+        gate: d.gate,
+    })
+}
+
+/// [`MoeData::random`]; without `with_weights` the expert weights' draws are skipped (the
+/// generator jumps past them, so the skew that follows draws the same numbers) and `w1`/`w2`
+/// are left empty.
+fn random_data(p: &MoeParams, seed: u64, skew: f64, with_weights: bool) -> Result<MoeData> {
+    p.validate()?;
+    if !(skew.is_finite() && skew >= 0.0) {
+        return Err(MoeError::Params(format!(
+            "skew = {skew} must be a finite number >= 0"
+        )));
+    }
+    let mut rng = SplitMix64::new(seed);
+    let t = &p.types;
+    let (tt, d, f, e) = (
+        p.tokens as usize,
+        p.d_model as usize,
+        p.d_ff as usize,
+        p.experts as usize,
+    );
+    // Half the representable range keeps most sums out of saturation while still using
+    // every bit; extremes appear through the products.
+    let half = |ty: &QType| (ty.max_raw() / 2).max(1) as i64;
+    let (xa, wa) = (half(&t.input), half(&t.weight));
+    let gen_mat = |rows: usize, cols: usize, a: i64, rng: &mut SplitMix64| {
+        Array2::from_shape_fn((rows, cols), |_| rng.range(-a, a))
+    };
+    let mut x = gen_mat(tt, d, xa, &mut rng);
+    let mut gate = gen_mat(e, d, wa, &mut rng);
+    let (w1, w2) = if with_weights {
         let w1 = (0..e).map(|_| gen_mat(f, d, wa, &mut rng)).collect();
         let w2 = (0..e).map(|_| gen_mat(d, f, wa, &mut rng)).collect();
-        if skew > 0.0 {
-            let one = Fx::from_f64(1.0, &t.input)?.raw() as i64;
-            for r in 0..tt {
-                x[[r, 0]] = one;
-            }
-            let mut rank: Vec<usize> = (0..e).collect();
-            for i in (1..e).rev() {
-                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-                rank.swap(i, j);
-            }
-            for (r, &expert) in rank.iter().enumerate() {
-                let w = Fx::from_f64(skew / (r as f64 + 1.0), &t.weight)?.raw() as i64;
-                gate[[expert, 0]] = w;
-            }
+        (w1, w2)
+    } else {
+        rng.skip(2 * (e as u64) * (f as u64) * (d as u64));
+        (Vec::new(), Vec::new())
+    };
+    if skew > 0.0 {
+        let one = Fx::from_f64(1.0, &t.input)?.raw() as i64;
+        for r in 0..tt {
+            x[[r, 0]] = one;
         }
-        Ok(MoeData { x, gate, w1, w2 })
+        let mut rank: Vec<usize> = (0..e).collect();
+        for i in (1..e).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            rank.swap(i, j);
+        }
+        for (r, &expert) in rank.iter().enumerate() {
+            let w = Fx::from_f64(skew / (r as f64 + 1.0), &t.weight)?.raw() as i64;
+            gate[[expert, 0]] = w;
+        }
     }
+    Ok(MoeData { x, gate, w1, w2 })
+}
 
+impl MoeData {
     /// Checks shapes and that every value is a raw value of its type.
     pub fn validate(&self, p: &MoeParams) -> Result<()> {
         let (tt, d, f, e) = (
@@ -243,13 +284,15 @@ pub fn restoring_divide(n: u64, d: u64, frac_bits: u32) -> u64 {
 
 /// Gate logits `tokens x experts` (the gate GEMV, requantized to `types.logit`).
 pub fn gate_logits(p: &MoeParams, data: &MoeData) -> Result<Array2<i64>> {
+    gate_logits_of(p, &data.x, &data.gate)
+}
+
+/// [`gate_logits`] from the tokens `x` and the `gate` matrix alone.
+pub fn gate_logits_of(p: &MoeParams, x: &Array2<i64>, gate: &Array2<i64>) -> Result<Array2<i64>> {
     let acc = p.acc_type(p.types.input.frac_bits())?;
     let (tt, e) = (p.tokens as usize, p.experts as usize);
     Ok(Array2::from_shape_fn((tt, e), |(t, j)| {
-        let s = dot(
-            data.x.row(t).iter().copied(),
-            data.gate.row(j).iter().copied(),
-        );
+        let s = dot(x.row(t).iter().copied(), gate.row(j).iter().copied());
         conv(s, &acc, &p.types.logit)
     }))
 }
@@ -501,6 +544,16 @@ pub fn output_beats(p: &MoeParams, outputs: &Array2<i64>) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gate_data_equals_the_full_batch_without_drawing_weights() {
+        for skew in [0.0, 1.5] {
+            let p = MoeParams::default();
+            let full = MoeData::random(&p, 9, skew).unwrap();
+            let gate = random_gate_data(&p, 9, skew).unwrap();
+            assert_eq!((gate.x, gate.gate), (full.x, full.gate), "skew {skew}");
+        }
+    }
+
     use super::*;
 
     #[test]
