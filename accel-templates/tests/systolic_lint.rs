@@ -51,6 +51,47 @@ fn configs() -> Vec<SystolicParams> {
             ..base.clone()
         },
         base.clone(),
+        // The smallest buffers: one-word banks are padded to two (issue 13, max_k = 1 used to
+        // fail with a width mismatch).
+        SystolicParams {
+            rows: 1,
+            cols: 1,
+            max_k: 1,
+            max_n_chunk: 1,
+            ..base.clone()
+        },
+        SystolicParams {
+            rows: 1,
+            cols: 4,
+            max_k: 1,
+            max_n_chunk: 4,
+            ..base.clone()
+        },
+        // Floor packing (10 / 12 / 5 elements in a 64-bit beat, high bits unused) and an
+        // accumulator with more fractional bits than the products, for both PE kinds.
+        SystolicParams {
+            rows: 3,
+            cols: 6,
+            input_type: "ap_fixed<6,2>".into(),
+            weight_type: "ap_fixed<5,1>".into(),
+            acc_type: "ap_fixed<24,8>".into(),
+            output_type: "ap_fixed<12,4>".into(),
+            max_k: 24,
+            max_n_chunk: 12,
+            ..base.clone()
+        },
+        SystolicParams {
+            rows: 3,
+            cols: 4,
+            pe: PeKind::ShiftAdd,
+            input_type: "ap_fixed<6,2>".into(),
+            weight_type: "ap_fixed<5,1>".into(),
+            acc_type: "ap_fixed<24,8>".into(),
+            output_type: "ap_fixed<12,4>".into(),
+            max_k: 24,
+            max_n_chunk: 8,
+            ..base.clone()
+        },
     ];
     // Every configuration again as weight-stationary.
     let ws: Vec<SystolicParams> = v

@@ -387,3 +387,63 @@ fn ws_gemm_256_on_16x16_int8_utilization() {
     assert!(rep.utilization >= 0.85, "{rep:?}");
     eprintln!("ws 256^3 on 16x16: {rep:?}");
 }
+
+/// ap_fixed<6,2> x ap_fixed<5,1> into ap_fixed<24,8> (16 fractional bits, 8 more than the
+/// products) on the default 64-bit stream: 10 inputs, 12 weights and 5 outputs per beat, none
+/// of which divides 64. Odd shapes, K = 1, multi-beat output rows and back-pressure; cycle
+/// model equal to Verilator without back-pressure; both dataflows.
+#[test]
+fn six_by_five_bit_types_wide_acc_on_64_bit_stream_both_dataflows() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    for df in [Dataflow::Os, Dataflow::Ws] {
+        let p = SystolicParams {
+            rows: 3,
+            cols: 6,
+            dataflow: df,
+            input_type: "ap_fixed<6,2>".into(),
+            weight_type: "ap_fixed<5,1>".into(),
+            acc_type: "ap_fixed<24,8>".into(),
+            output_type: "ap_fixed<12,4,AP_RND_CONV,AP_SAT>".into(),
+            max_k: 24,
+            max_n_chunk: 12,
+            ..Default::default()
+        };
+        let r = p.resolve().expect("params");
+        assert_eq!((r.ea, r.eb, r.eo, r.qo, r.acc_shift), (10, 12, 5, 2, 8));
+        for (i, g) in [
+            gemm(7, 9, 13),
+            gemm(1, 1, 1),
+            gemm(4, 24, 7),
+            gemm(5, 3, 25),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            check(&p, g, 40 + i as u64, 0.0);
+        }
+        check(&p, gemm(8, 17, 23), 77, 0.3);
+    }
+}
+
+/// max_k = 1 (one-word operand banks, padded to two) generates and computes K = 1 GEMMs
+/// exactly, cycle model equal to Verilator, both dataflows.
+#[test]
+fn max_k_one_both_dataflows() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    for df in [Dataflow::Os, Dataflow::Ws] {
+        let p = SystolicParams {
+            rows: 1,
+            cols: 4,
+            dataflow: df,
+            max_k: 1,
+            max_n_chunk: 4,
+            ..Default::default()
+        };
+        check(&p, gemm(3, 1, 6), 11, 0.0);
+        check(&p, gemm(2, 1, 9), 12, 0.3);
+    }
+}

@@ -509,18 +509,23 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
         PeKind::ShiftAdd => 0,
     };
     let (mut b36, mut b18) = (0, 0);
+    // Operand buffers hold only the packed elements of a beat (floor(B/W) of them).
+    let (a_w, b_w) = (
+        u64::from(r.ea * r.ta.width()),
+        u64::from(r.eb * r.tb.width()),
+    );
     // (memories, width, depth) of every block RAM.
     let mems = if p.dataflow == Dataflow::Ws {
         vec![
-            (u64::from(r.qa), sb, 2 * u64::from(r.ws_a_depth)),
-            (u64::from(r.qb), sb, 2 * u64::from(r.ws_w_depth)),
+            (u64::from(r.qa), a_w, 2 * u64::from(r.ws_a_depth)),
+            (u64::from(r.qb), b_w, 2 * u64::from(r.ws_w_depth)),
             // Accumulator buffer: one memory per column and bank.
             (2 * cc, wacc, u64::from(r.ws_acc_depth)),
         ]
     } else {
         vec![
-            (u64::from(r.qa), sb, 2 * u64::from(r.a_bank_depth)),
-            (u64::from(r.qb), sb, 2 * u64::from(r.b_bank_depth)),
+            (u64::from(r.qa), a_w, 2 * u64::from(r.a_bank_depth)),
+            (u64::from(r.qb), b_w, 2 * u64::from(r.b_bank_depth)),
         ]
     };
     for (count, width, depth) in mems {

@@ -66,7 +66,8 @@ pub fn gemm(r: &Resolved, a: &Array2<i64>, b: &Array2<i64>) -> Result<Array2<i64
             for q in 0..k {
                 acc += i128::from(a[(i, q)]) * i128::from(b[(q, j)]);
             }
-            c[(i, j)] = requantize(r, acc);
+            // The accumulator's raw code: the exact sum scaled to its fractional bits.
+            c[(i, j)] = requantize(r, acc << r.acc_shift);
         }
     }
     Ok(c)
@@ -161,7 +162,7 @@ pub fn conv2d(
                         }
                     }
                 }
-                y[(o, oy as usize, ox as usize)] = requantize(r, acc);
+                y[(o, oy as usize, ox as usize)] = requantize(r, acc << r.acc_shift);
             }
         }
     }

@@ -103,6 +103,9 @@ pub struct Resolved {
     pub wb: u32,
     /// Accumulator width.
     pub wacc: u32,
+    /// Left shift from a product's raw code to the accumulator's (acc fractional bits minus
+    /// the products' fractional bits).
+    pub acc_shift: u32,
     /// Elements per input beat for A, B, and per output beat.
     pub ea: u32,
     /// See `ea`.
@@ -117,9 +120,9 @@ pub struct Resolved {
     pub qo: u32,
     /// Column tiles per B chunk.
     pub tiles_per_chunk: u32,
-    /// Words per A bank (power of two ≥ max_k).
+    /// Words per A bank (power of two ≥ max_k, ≥ 2).
     pub a_bank_depth: u32,
-    /// Words per B bank (power of two ≥ tiles_per_chunk·max_k).
+    /// Words per B bank (power of two ≥ tiles_per_chunk·max_k, ≥ 2).
     pub b_bank_depth: u32,
     /// Output FIFO rows (power of two ≥ 2R; 4 for weight-stationary, whose drain reads one
     /// row per cycle two cycles ahead of the FIFO).
@@ -179,13 +182,15 @@ impl SystolicParams {
                 p.stream_bits
             )));
         }
+        // Elements are packed floor(stream_bits / W) per beat; a beat must hold at least one.
         for (what, t) in [("input", &ta), ("weight", &tb), ("output", &tout)] {
-            if !p.stream_bits.is_multiple_of(t.width()) {
+            if t.width() > p.stream_bits {
                 return Err(perr(format!(
-                    "stream_bits {} is not a multiple of the {what} element width {} ({t}); \
-                     elements are packed whole into beats",
+                    "stream_bits {} is narrower than the {what} element width {} ({t}); \
+                     use stream_bits >= {}",
                     p.stream_bits,
-                    t.width()
+                    t.width(),
+                    t.width().div_ceil(8) * 8
                 )));
             }
         }
@@ -199,15 +204,17 @@ impl SystolicParams {
                 "acc_type {tacc} must be signed (ap_fixed): the accumulator is two's complement"
             )));
         }
-        if tacc.frac_bits() != ta.frac_bits() + tb.frac_bits() {
+        // More accumulator fractional bits than the products have is an exact left shift of
+        // each product; fewer would drop product bits, so the sum would not be exact.
+        let prod_frac = ta.frac_bits() + tb.frac_bits();
+        if tacc.frac_bits() < prod_frac {
             return Err(perr(format!(
-                "acc_type {tacc} has {} fractional bits but products of {ta} and {tb} have {}; \
-                 the accumulator must hold products exactly (use F = {})",
+                "acc_type {tacc} has {} fractional bits but products of {ta} and {tb} have \
+                 {prod_frac}; the accumulator must hold products exactly (use F >= {prod_frac})",
                 tacc.frac_bits(),
-                ta.frac_bits() + tb.frac_bits(),
-                ta.frac_bits() + tb.frac_bits()
             )));
         }
+        let acc_shift = (tacc.frac_bits() - prod_frac) as u32;
         if p.max_k == 0 || p.max_k > 65_535 {
             return Err(perr(format!("max_k must be 1..=65535 (got {})", p.max_k)));
         }
@@ -220,17 +227,20 @@ impl SystolicParams {
         let pmin = corners.iter().copied().min().unwrap_or(0);
         let pmax = corners.iter().copied().max().unwrap_or(0);
         let k = i128::from(p.max_k);
-        let need = signed_bits_for(pmin * k, pmax * k);
+        if tacc.width() > 64 {
+            return Err(perr("acc_type must be at most 64 bits wide"));
+        }
+        // Products are shifted left by `acc_shift`; the sum of max_k of them must fit. Scaling
+        // a range by 2^s adds exactly s bits to its signed width.
+        let need = signed_bits_for(pmin * k, pmax * k) + acc_shift;
         if tacc.width() < need {
             return Err(perr(format!(
                 "acc_type {tacc} is too narrow: a dot product of max_k = {} terms of {ta} x {tb} \
-                 needs {need} bits (e.g. ap_fixed<{need},{}>)",
+                 with {} fractional bits needs {need} bits (e.g. ap_fixed<{need},{}>)",
                 p.max_k,
+                tacc.frac_bits(),
                 need as i32 - tacc.frac_bits()
             )));
-        }
-        if tacc.width() > 64 {
-            return Err(perr("acc_type must be at most 64 bits wide"));
         }
         if tout.width() < 2 {
             return Err(perr(format!(
@@ -253,8 +263,10 @@ impl SystolicParams {
         let eb = p.stream_bits / tb.width();
         let eo = p.stream_bits / tout.width();
         let tiles_per_chunk = p.max_n_chunk / c;
-        let a_bank_depth = p.max_k.next_power_of_two();
-        let b_bank_depth = (tiles_per_chunk * p.max_k).next_power_of_two();
+        // At least two words per bank: a bank's offset is addressed with at least one bit, so a
+        // one-word bank (max_k = 1) would not match its address width.
+        let a_bank_depth = p.max_k.next_power_of_two().max(2);
+        let b_bank_depth = (tiles_per_chunk * p.max_k).next_power_of_two().max(2);
         if b_bank_depth > 1 << 20 {
             return Err(perr(
                 "the B buffer (max_n_chunk/cols x max_k words per bank) exceeds 2^20 words",
@@ -272,7 +284,7 @@ impl SystolicParams {
                 )));
             }
             let mb = p.max_k / r * r;
-            let acc = (tiles_per_chunk * mb).next_power_of_two();
+            let acc = (tiles_per_chunk * mb).next_power_of_two().max(2);
             if acc > 1 << 20 {
                 return Err(perr(
                     "the ws accumulator buffer (max_n_chunk/cols x M block per column) exceeds \
@@ -299,6 +311,7 @@ impl SystolicParams {
             wa,
             wb,
             wacc: tacc.width(),
+            acc_shift,
             ea,
             eb,
             eo,
@@ -359,19 +372,25 @@ mod tests {
                 .to_string()
                 .contains("multiple of 8")
         );
-        p.stream_bits = 64;
+        p.stream_bits = 8;
         p.input_type = "ap_fixed<12,12>".into();
-        assert!(
-            p.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("not a multiple")
-        );
+        assert!(p.validate().unwrap_err().to_string().contains("narrower"));
+        p.stream_bits = 64;
+        // 12-bit elements pack five to a 64-bit beat (the top 4 bits unused).
+        p.acc_type = "ap_fixed<40,40>".into();
+        assert_eq!(p.resolve().unwrap().ea, 5);
+        p.acc_type = "ap_fixed<32,32>".into();
         p.input_type = "ap_fixed<8,8>".into();
         p.acc_type = "ap_fixed<16,16>".into();
         assert!(p.validate().unwrap_err().to_string().contains("too narrow"));
-        p.acc_type = "ap_fixed<32,30>".into();
+        p.acc_type = "ap_fixed<32,34>".into();
         assert!(p.validate().unwrap_err().to_string().contains("fractional"));
+        // More fractional bits than the products is a shift: accepted while the integer part
+        // still holds the sum, refused (naming the width) once it does not.
+        p.acc_type = "ap_fixed<32,30>".into();
+        p.validate().unwrap();
+        p.acc_type = "ap_fixed<25,23>".into();
+        assert!(p.validate().unwrap_err().to_string().contains("too narrow"));
         p.acc_type = "ap_fixed<32,32>".into();
         p.max_n_chunk = 12;
         assert!(

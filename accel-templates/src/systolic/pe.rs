@@ -3,7 +3,7 @@
 use accelforge_hdl::{Expr, Module, ModuleBuilder, Result, Stmt, clog2};
 
 use super::params::{PeKind, Resolved};
-use super::rtl_util::sext;
+use super::rtl_util::{acc_term, sext};
 
 /// Bits of one shift amount in a shift-add weight (positions `0..wb`).
 pub(crate) fn shift_bits(r: &Resolved) -> u32 {
@@ -75,7 +75,7 @@ pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
     let out_out = m.output_reg_signed("out_out", r.wacc)?;
     let acc = m.reg_signed("acc", r.wacc)?;
     let prod = product(&mut m, r, &a_in.e(), &b_in.e())?;
-    let p_ext = sext(&mut m, "prod_w", &prod, r.wacc)?;
+    let p_ext = acc_term(&mut m, "prod_w", &prod, r.wacc, r.acc_shift)?;
     let zero_acc = Expr::zero(r.wacc).as_signed();
     m.clocked(
         &clk,
@@ -162,7 +162,7 @@ pub(crate) fn pe_ws_module(r: &Resolved, name: &str) -> Result<Module> {
     let w_act = m.reg("w_act", bw)?;
     let w_eff = m.wire_from("w_eff", Expr::mux(&f_in.e(), &w_sh.e(), &w_act.e())?)?;
     let prod = product(&mut m, r, &a_in.e(), &w_eff.e())?;
-    let p_ext = sext(&mut m, "prod_w", &prod, r.wacc)?;
+    let p_ext = acc_term(&mut m, "prod_w", &prod, r.wacc, r.acc_shift)?;
     m.clocked(
         &clk,
         vec![

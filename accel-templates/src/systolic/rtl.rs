@@ -272,9 +272,11 @@ pub(super) fn output_fifo(
     // Beat mux: beat b carries lanes b·Eo .. b·Eo+Eo−1 of the head row (zeros past C).
     let mut arms = Vec::new();
     let data_w = cc * wo;
+    // A beat holds Eo = floor(B/Wo) whole lanes; bits above Eo·Wo are zero.
+    let beat_w = r.eo * wo;
     for b in 0..r.qo {
-        let lo = b * sb;
-        let hi = (lo + sb).min(data_w);
+        let lo = b * beat_w;
+        let hi = (lo + beat_w).min(data_w);
         let part = head.slice(hi - 1, lo)?;
         let part = if hi - lo < sb {
             Expr::concat(&[Expr::zero(sb - (hi - lo)), part])?
@@ -331,6 +333,30 @@ pub(super) fn output_fifo(
         )?],
     )?;
     Ok(last_xfer)
+}
+
+/// The packed lanes of an input beat for the A and the B buffers: the low Ea·Wa (Eb·Wb) bits,
+/// since a beat carries floor(B/W) whole elements and its high bits are ignored. Storing only
+/// those bits also keeps the buffers no wider than their contents.
+pub(super) fn packed_inputs(
+    m: &mut ModuleBuilder,
+    r: &Resolved,
+    s_tdata: &Sig,
+) -> HResult<(Expr, Expr)> {
+    let sb = r.p.stream_bits;
+    let a_bits = r.ea * r.ta.width();
+    let b_bits = r.eb * r.tb.width();
+    if a_bits.max(b_bits) < sb {
+        m.allow_unused(s_tdata.name())?;
+    }
+    let low = |bits: u32| -> HResult<Expr> {
+        if bits == sb {
+            Ok(s_tdata.e())
+        } else {
+            s_tdata.slice(bits - 1, 0)
+        }
+    };
+    Ok((low(a_bits)?, low(b_bits)?))
 }
 
 pub(super) fn zero_like(e: &Expr) -> Expr {
@@ -540,6 +566,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             .add(&fit(&mut m, "rd_k_lo_b", &rd_k.e(), b_off_w)?)?,
     ])?;
 
+    let (a_in, b_in) = packed_inputs(&mut m, r, &s_tdata)?;
     for q in 0..r.qa {
         let we = fire
             .e()
@@ -549,11 +576,11 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             &mut m,
             &clk,
             &format!("a_buf{q}"),
-            sb,
+            a_in.width(),
             2 * r.a_bank_depth,
             &we,
             &a_waddr,
-            &s_tdata.e(),
+            &a_in,
             &a_raddr,
         )?);
     }
@@ -566,11 +593,11 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             &mut m,
             &clk,
             &format!("b_buf{q}"),
-            sb,
+            b_in.width(),
             2 * r.b_bank_depth,
             &we,
             &b_waddr,
-            &s_tdata.e(),
+            &b_in,
             &b_raddr,
         )?);
     }

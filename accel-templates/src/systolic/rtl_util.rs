@@ -65,3 +65,28 @@ pub(crate) fn sext(m: &mut ModuleBuilder, name: &str, x: &Expr, w: u32) -> Resul
 pub(crate) fn set(s: &Sig, e: Expr) -> Result<Stmt> {
     Stmt::set(s, e)
 }
+
+/// A signed product as an accumulator term: sign-extended to `wacc` bits and shifted left by
+/// `shift` (the accumulator's extra fractional bits), spelled as a concatenation with zeros so
+/// no bit is computed and lost. Validation guarantees the shifted product fits in `wacc` bits,
+/// so dropping high product bits (when the product wire is wider than needed) is exact.
+pub(crate) fn acc_term(
+    m: &mut ModuleBuilder,
+    name: &str,
+    prod: &Expr,
+    wacc: u32,
+    shift: u32,
+) -> Result<Expr> {
+    if shift == 0 {
+        return sext(m, name, prod, wacc);
+    }
+    let hi = wacc - shift;
+    let base = if prod.width() <= hi {
+        sext(m, name, prod, hi)?
+    } else {
+        let s = m.wire_from(name, prod.clone())?;
+        m.allow_unused(name)?;
+        s.slice(hi - 1, 0)?
+    };
+    Ok(Expr::concat(&[base, Expr::zero(shift)])?.as_signed())
+}

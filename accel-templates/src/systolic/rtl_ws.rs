@@ -31,7 +31,7 @@ use super::params::{PeKind, Resolved};
 use super::pe::{b_lane_width, pe_ws_module};
 use super::rtl::{
     DIM_BITS, FifoRow, GemmPorts, OutputPorts, a_row_feed, bram, command_accept, csd_encode, delay,
-    gemm_ports, output_fifo,
+    gemm_ports, output_fifo, packed_inputs,
 };
 use super::rtl_util::*;
 use crate::units::requantize::emit_requantize;
@@ -562,6 +562,7 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             .add(&fit(&mut m, "ld_i_w", &ld_i.e(), w_off_w)?)?,
     ])?;
     let mut a_rdata = Vec::new();
+    let (a_in, b_in) = packed_inputs(&mut m, r, &s_tdata)?;
     for q in 0..r.qa {
         let we = fire
             .e()
@@ -571,11 +572,11 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             &mut m,
             &clk,
             &format!("a_buf{q}"),
-            sb,
+            a_in.width(),
             2 * r.ws_a_depth,
             &we,
             &a_waddr,
-            &s_tdata.e(),
+            &a_in,
             &a_raddr,
         )?);
     }
@@ -589,11 +590,11 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
             &mut m,
             &clk,
             &format!("w_buf{q}"),
-            sb,
+            b_in.width(),
             2 * r.ws_w_depth,
             &we,
             &w_waddr,
-            &s_tdata.e(),
+            &b_in,
             &w_raddr,
         )?);
     }
