@@ -319,6 +319,7 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
             serde_json::to_value(&p)?,
             estimate,
             (1 << 26) - 1,
+            "params.json",
             // What the core accepts (it rejects the rest with its error bit); the driver checks
             // these before starting a command.
             |accel, _| {
