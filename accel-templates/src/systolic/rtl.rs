@@ -881,6 +881,10 @@ fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
         } else {
             Expr::concat(&[Expr::zero(1), raw])?
         };
+        // Zero on idle cycles like the A lane: then the B word read while idle (a bank word
+        // that may never have been written when K is small) cannot turn 0*X into X in 4-state
+        // simulators. Costs one AND per bit; cycles are unchanged.
+        let val = Expr::mux(&a_vd.e(), &val, &Expr::zero(val.width()))?;
         let enc = match p.pe {
             PeKind::Dsp => val,
             PeKind::ShiftAdd => csd_encode(&mut m, r, j, &val.as_signed())?,
