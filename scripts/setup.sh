@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages accelforge needs on a Debian/Ubuntu machine, when missing:
 # Verilator (simulation, lint), Icarus Verilog (parse check), Yosys (synthesis statistics), the
-# CBC MILP solver library (mapper), tclsh (Vivado-script checks), and the C++ toolchain Verilator
-# compiles models with. Uses sudo only when not already root. Safe to run repeatedly.
+# CBC MILP solver library (mapper), tclsh (Vivado-script checks), the C++ toolchain Verilator
+# compiles models with, and the Python packages the reference checks use (numpy, cocotb).
+# Uses sudo only when not already root. Safe to run repeatedly.
 set -euo pipefail
 
-packages=(verilator yosys iverilog coinor-libcbc-dev pkg-config make g++ tcl python3)
+packages=(verilator yosys iverilog coinor-libcbc-dev pkg-config make g++ tcl python3 python3-pip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +26,15 @@ fi
 if ! python3 -c 'import numpy' >/dev/null 2>&1; then
   echo "setup: installing numpy for $(command -v python3)"
   python3 -m pip install --quiet numpy || $sudo apt-get install -y -q python3-numpy
+fi
+
+# The independent AXI check drives the generated Zynq top with cocotb + cocotbext-axi (third-party
+# AXI4-Lite/AXI4-Stream models) on Icarus. Pinned: the test uses cocotb 2.x's runner API.
+if ! python3 -c 'import cocotb, cocotb_tools.runner, cocotbext.axi' >/dev/null 2>&1; then
+  echo "setup: installing cocotb and cocotbext-axi for $(command -v python3)"
+  pip_pkgs=(cocotb==2.1.0 cocotbext-axi==0.1.28)
+  python3 -m pip install --quiet "${pip_pkgs[@]}" ||
+    python3 -m pip install --quiet --break-system-packages "${pip_pkgs[@]}"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

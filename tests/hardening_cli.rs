@@ -121,8 +121,30 @@ fn gen_force_replaces_only_an_accelforge_output() {
     assert!(gen_bundle(&bundle, &[]).status.success());
     let before = listing(&bundle);
     let manifest = std::fs::read(bundle.join("manifest.json")).unwrap();
-    let o = gen_bundle(&bundle, &["--force", "--max-k", "1"]);
-    assert!(!o.status.success());
+    // 32x32 PEs need 1,024 DSPs, far over PYNQ-Z2's 220: refused after --force was accepted.
+    let o = accelforge(&[
+        "gen",
+        "systolic",
+        "--rows",
+        "32",
+        "--cols",
+        "32",
+        "--board",
+        "pynq-z2",
+        "--out",
+        s(&bundle),
+        "--force",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("dsp 1024 of 220"),
+        "refused for its DSP budget: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(listing(&bundle), before);
     assert_eq!(
         std::fs::read(bundle.join("manifest.json")).unwrap(),

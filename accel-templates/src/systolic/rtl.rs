@@ -256,7 +256,13 @@ pub(super) fn output_fifo(
             )?],
         )?],
     )?;
-    let head = m.wire_from("fifo_head", fifo.read(&rd_ptr.e())?)?;
+    // An empty FIFO's head is a never-written LUT-RAM word, X in a 4-state simulator: read
+    // zeros then, so TDATA/TLAST are defined whenever TVALID is low (one AND per bit).
+    let not_empty = count.e().ne(&Expr::zero(credit_w))?;
+    let head = m.wire_from(
+        "fifo_head",
+        Expr::mux(&not_empty, &fifo.read(&rd_ptr.e())?, &Expr::zero(fifo_w))?,
+    )?;
     let head_last = head.bit(fifo_w - 1)?;
     let head_cv = head.slice(fifo_w - 2, cc * wo)?;
     let ob = m.reg("ob_beat", clog2(u64::from(r.qo)).max(1))?;

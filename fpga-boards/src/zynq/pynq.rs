@@ -404,7 +404,8 @@ pub fn driver(d: &ZynqDesign<'_>) -> String {
         .accel
         .args
         .iter()
-        .map(|a| format!(", {}=0", a.name))
+        // The smallest value the core accepts: 0 is a rejected command for most arguments.
+        .map(|a| format!(", {}={}", a.name, a.range.map_or(0, |(lo, _)| lo)))
         .collect::<String>();
     let (module_extra, class_extra, main) = extras(d);
     let (main_in, main_out) = match d.accel.fixed_batch {

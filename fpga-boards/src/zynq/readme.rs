@@ -27,7 +27,8 @@ pub fn readme(d: &ZynqDesign<'_>, files: &[String]) -> String {
         .accel
         .args
         .iter()
-        .map(|a| format!(", {}=0", a.name))
+        // The smallest value the core accepts: 0 is a rejected command for most arguments.
+        .map(|a| format!(", {}={}", a.name, a.range.map_or(0, |(lo, _)| lo)))
         .collect::<String>();
     let mut text = format!(
         r#"# {top} on {board}
