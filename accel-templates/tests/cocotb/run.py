@@ -25,6 +25,8 @@ def main():
         test_module=test_module,
         test_dir=os.path.dirname(os.path.abspath(__file__)),
         build_dir=build_dir,
+        # Results beside the build, never in the source tree.
+        results_xml=os.path.join(os.path.abspath(build_dir), "results.xml"),
     )
     total, failed = get_results(results)
     print(f"cocotb: {total} test(s), {failed} failed")
