@@ -318,6 +318,13 @@ fn text(r: &MapReport, board: &str) -> String {
         r.search.options_solved,
         r.search.variables
     ));
+    if r.model_errors.count > 0 {
+        o.push_str(&format!(
+            "warning: {} cost-model errors skipped candidates (please report): {}\n",
+            r.model_errors.count,
+            r.model_errors.examples.join("; ")
+        ));
+    }
     for (i, e) in r.engines.iter().enumerate() {
         if r.engines.len() == 1 {
             o.push_str(&format!("params: {}\n", e.params));
