@@ -58,6 +58,17 @@ pub enum MapperError {
         /// Solver message.
         message: String,
     },
+    /// The time limit ran out before any solution was known (a solution found in time is
+    /// reported with a `time_limited` status instead).
+    #[error(
+        "time limit of {limit} s reached while {phase}, before any solution was found; raise --time-limit, or shrink the search (--space small, fewer layers)"
+    )]
+    TimeLimit {
+        /// The limit in seconds.
+        limit: f64,
+        /// What was running when it expired (with how far it got).
+        phase: String,
+    },
     /// The exhaustive search would enumerate more points than allowed.
     #[error(
         "the exhaustive {formulation} search would enumerate about {points:.3e} points (limit {limit:.0e}); use the ILP, or shrink the search space"

@@ -365,6 +365,14 @@ pub fn solve(
             reason: "no configuration is usable for some engine".into(),
         });
     }
+    // A stop with no incumbent: with a time limit that is the limit's doing.
+    let no_solution = || match time_limit {
+        Some(limit) => MapperError::TimeLimit {
+            limit,
+            phase: format!("{} was solving the MILP", solver.name()),
+        },
+        None => fail("the solver stopped before finding a feasible choice".into()),
+    };
     let y_index: Vec<Vec<(usize, Variable)>> = b.y.clone();
     let x_index = b.x.clone();
     let mut watch: Vec<Variable> = y_index.iter().flatten().map(|&(_, v)| v).collect();
@@ -384,9 +392,7 @@ pub fn solve(
         let vals: Vec<f64> = it.by_ref().take(ye.len()).collect();
         let (i, v) = argmax(&vals).ok_or_else(|| fail("an engine has no configuration".into()))?;
         if v < 0.5 {
-            return Err(fail(
-                "the solver stopped before finding a feasible choice (raise --time-limit)".into(),
-            ));
+            return Err(no_solution());
         }
         engines.push(ye[i].0);
     }
@@ -396,9 +402,7 @@ pub fn solve(
         let vals: Vec<f64> = it.by_ref().take(xl.len()).collect();
         let (i, v) = argmax(&vals).ok_or_else(|| fail("a layer has no option".into()))?;
         if v < 0.5 {
-            return Err(fail(
-                "the solver stopped before finding a feasible choice (raise --time-limit)".into(),
-            ));
+            return Err(no_solution());
         }
         let (e, c, o, _) = xl[i];
         if engines[e] != c {

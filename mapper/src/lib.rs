@@ -42,9 +42,9 @@ pub use error::{MapperError, Result};
 pub use ilp::{SolveStatus, Solved, Solver};
 pub use mapping::{
     EngineReport, Instance, LayerReport, MapOptions, MapReport, Method, SearchStats,
-    build_instance, map, solve_pruned,
+    build_instance, map, map_with_progress, solve_pruned,
 };
-pub use model::{Dataflow, EngineModel, SearchSpace};
+pub use model::{Dataflow, EngineModel, ModelErrors, SearchSpace};
 pub use moe::{MoeSpec, MoeTemplateModel};
 pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
 pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};

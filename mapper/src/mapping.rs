@@ -1,12 +1,14 @@
 //! The front end: model + workload + board → problem → solve → report.
 
+use std::time::Instant;
+
 use accelforge_boards::{Board, BudgetReport, ResourceEstimate, check_budget};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MapperError, Result};
 use crate::exhaustive;
 use crate::ilp::{self, SolveStatus, Solved, Solver};
-use crate::model::{EngineModel, SearchSpace};
+use crate::model::{EngineModel, ModelErrors, SearchSpace};
 use crate::problem::{Formulation, OptionCost, Problem, Pruned, diagnose, filter_only, prune};
 use crate::workload::{GemmShape, Workload};
 
@@ -81,6 +83,41 @@ pub fn build_instance<M: EngineModel>(
     space: &SearchSpace,
     clock_mhz: Option<f64>,
 ) -> Result<Instance<M>> {
+    build_instance_until(model, workload, board, space, clock_mhz, None, &|_| {})
+}
+
+/// A time limit as an instant plus the limit the user gave (for messages).
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    limit: f64,
+}
+
+impl Deadline {
+    fn check(d: Option<Deadline>, phase: impl FnOnce() -> String) -> Result<()> {
+        match d {
+            Some(d) if Instant::now() >= d.at => Err(MapperError::TimeLimit {
+                limit: d.limit,
+                phase: phase(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// [`build_instance`] that stops at `deadline` and tells `progress` which layer it prices.
+/// Pricing is where the time goes with an exact cycle model (measured: resnet18 on the
+/// default space spends minutes here before the solver starts), so the limit is checked
+/// before every (layer, configuration) pair, not only in the solver.
+fn build_instance_until<M: EngineModel>(
+    model: &M,
+    workload: &Workload,
+    board: &Board,
+    space: &SearchSpace,
+    clock_mhz: Option<f64>,
+    deadline: Option<Deadline>,
+    progress: &dyn Fn(&str),
+) -> Result<Instance<M>> {
     space.validate()?;
     let clock = clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
     if !(clock > 0.0 && clock <= board.max_pl_clock_mhz()) {
@@ -106,10 +143,26 @@ pub fn build_instance<M: EngineModel>(
         .collect();
     let mut tilings = Vec::with_capacity(workload.layers.len());
     let mut options = Vec::with_capacity(workload.layers.len());
-    for layer in &workload.layers {
+    let n_layers = workload.layers.len();
+    for (li, layer) in workload.layers.iter().enumerate() {
+        progress(&format!(
+            "pricing layer {}/{n_layers} `{}` on {} configurations",
+            li + 1,
+            layer.name,
+            candidates.len()
+        ));
         let mut tl = Vec::with_capacity(candidates.len());
         let mut ol = Vec::with_capacity(candidates.len());
-        for cfg in &candidates {
+        for (ci, cfg) in candidates.iter().enumerate() {
+            Deadline::check(deadline, || {
+                format!(
+                    "pricing the candidates with the {} model (layer {}/{n_layers} `{}`, configuration {ci}/{})",
+                    model.name(),
+                    li + 1,
+                    layer.name,
+                    candidates.len()
+                )
+            })?;
             let mut ts = Vec::new();
             let mut os = Vec::new();
             for t in model.tilings(cfg, layer) {
@@ -258,6 +311,9 @@ pub struct MapReport {
     pub solve_seconds: f64,
     /// Search statistics.
     pub search: SearchStats,
+    /// Cycle-/resource-model failures while pricing (candidates skipped because of them).
+    #[serde(default)]
+    pub model_errors: ModelErrors,
 }
 
 /// Maps `workload` onto `board` with `model`.
@@ -267,7 +323,54 @@ pub fn map<M: EngineModel>(
     board: &Board,
     opts: &MapOptions,
 ) -> Result<MapReport> {
-    let inst = build_instance(model, workload, board, &opts.space, opts.clock_mhz)?;
+    map_with_progress(model, workload, board, opts, &|_| {})
+}
+
+/// [`map`], telling `progress` each phase as it starts (for a spinner). An ILP time limit
+/// covers the whole call — pricing, pruning and the solve — not only the solver: the solver
+/// gets what is left.
+pub fn map_with_progress<M: EngineModel>(
+    model: &M,
+    workload: &Workload,
+    board: &Board,
+    opts: &MapOptions,
+    progress: &dyn Fn(&str),
+) -> Result<MapReport> {
+    let start = Instant::now();
+    let deadline = match opts.method {
+        Method::Ilp {
+            time_limit: Some(t),
+            ..
+        } if t > 0.0 && t.is_finite() => Some(Deadline {
+            at: start + std::time::Duration::from_secs_f64(t),
+            limit: t,
+        }),
+        _ => None,
+    };
+    let with_model_errors = |e: MapperError| match e {
+        MapperError::Infeasible { board, reason } if model.model_errors().count > 0 => {
+            let me = model.model_errors();
+            MapperError::Infeasible {
+                board,
+                reason: format!(
+                    "{reason} ({} cost-model errors skipped candidates, e.g. {})",
+                    me.count,
+                    me.examples.first().map(String::as_str).unwrap_or("?")
+                ),
+            }
+        }
+        other => other,
+    };
+    let inst = build_instance_until(
+        model,
+        workload,
+        board,
+        &opts.space,
+        opts.clock_mhz,
+        deadline,
+        progress,
+    )
+    .map_err(with_model_errors)?;
     let f = opts.formulation;
     if let Formulation::Heterogeneous { engines } = f
         && engines == 0
@@ -281,8 +384,9 @@ pub fn map<M: EngineModel>(
         reason,
     };
     if let Some(reason) = diagnose(&inst.problem, f, &board.display_name) {
-        return Err(infeasible(reason));
+        return Err(with_model_errors(infeasible(reason)));
     }
+    progress("pruning dominated configurations");
     let pruned = if opts.prune {
         prune(&inst.problem, f, true)
     } else {
@@ -293,8 +397,32 @@ pub fn map<M: EngineModel>(
             "no configuration meets every budget line at once".into(),
         ));
     }
-    let solved = solve_pruned(&pruned, f, opts.method).map_err(|e| match e {
-        MapperError::Infeasible { reason, .. } => infeasible(reason),
+    let method = match (opts.method, deadline) {
+        (Method::Ilp { solver, .. }, Some(d)) => {
+            Deadline::check(deadline, || "pruning the candidates".into())?;
+            Method::Ilp {
+                solver,
+                time_limit: Some(
+                    d.at.saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                        .max(0.01),
+                ),
+            }
+        }
+        (m, _) => m,
+    };
+    progress(&format!(
+        "solving the {} formulation ({} configurations)",
+        f.name(),
+        pruned.problem.configs()
+    ));
+    let solved = solve_pruned(&pruned, f, method).map_err(|e| match e {
+        MapperError::Infeasible { reason, .. } => with_model_errors(infeasible(reason)),
+        // The solver saw only what was left; name the user's limit.
+        MapperError::TimeLimit { phase, .. } => MapperError::TimeLimit {
+            limit: deadline.map_or(0.0, |d| d.limit),
+            phase,
+        },
         other => other,
     })?;
     report(
@@ -440,6 +568,7 @@ fn report<M: EngineModel>(
             variables: solved.variables,
             constraints: solved.constraints,
         },
+        model_errors: model.model_errors(),
     })
 }
 

@@ -160,6 +160,12 @@ pub trait EngineModel {
     /// Resources of one engine.
     fn resources(&self, cfg: &Self::Config) -> ResourceEstimate;
 
+    /// Errors the cycle or resource model returned for some candidate so far (such a
+    /// candidate is skipped or priced out). Reported, not swallowed: one may hide a bug.
+    fn model_errors(&self) -> ModelErrors {
+        ModelErrors::default()
+    }
+
     /// Cycles of one run of `layer` including memory: by default compute and DDR transfers
     /// overlap (double-buffered tiles), so the slower of the two wins, and the transfer rate is
     /// the smaller of the board's DDR rate and the engine's stream rate. A model whose cycle
@@ -180,5 +186,29 @@ pub trait EngineModel {
         // enough; ceil because a partial cycle still costs a cycle.
         let transfer = (self.ddr_bytes(cfg, layer, tiling) as f64 / rate).ceil() as u64;
         Some(compute.max(transfer))
+    }
+}
+
+/// How many cycle-/resource-model calls failed while pricing candidates, with a few distinct
+/// messages. A layer the configuration cannot run by design (too large a dimension) is not an
+/// error; anything the model itself refuses is, because it skips a candidate silently.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelErrors {
+    /// Failed calls.
+    pub count: u64,
+    /// Up to [`ModelErrors::EXAMPLES`] distinct messages.
+    pub examples: Vec<String>,
+}
+
+impl ModelErrors {
+    /// Distinct messages kept.
+    pub const EXAMPLES: usize = 5;
+
+    /// Counts one failure.
+    pub fn record(&mut self, message: String) {
+        self.count += 1;
+        if self.examples.len() < Self::EXAMPLES && !self.examples.contains(&message) {
+            self.examples.push(message);
+        }
     }
 }

@@ -93,6 +93,8 @@ pub struct MoeTemplateModel {
     specs: Vec<MoeSpec>,
     /// DDR bytes the board delivers per PL cycle.
     ddr_bytes_per_cycle: f64,
+    /// Failures of the template's models: counted and reported, never silently dropped.
+    errors: std::sync::Arc<std::sync::Mutex<crate::model::ModelErrors>>,
 }
 
 impl MoeTemplateModel {
@@ -108,6 +110,7 @@ impl MoeTemplateModel {
         MoeTemplateModel {
             specs,
             ddr_bytes_per_cycle,
+            errors: Default::default(),
         }
     }
 
@@ -137,7 +140,19 @@ impl MoeTemplateModel {
         if MoeSpec::of_layer(layer)? != MoeSpec::of_params(cfg) {
             return None;
         }
-        cost::cycles(cfg, &Self::balanced_loads(cfg)).ok()
+        match cost::cycles(cfg, &Self::balanced_loads(cfg)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.record(format!("cycle model: {e}"));
+                None
+            }
+        }
+    }
+
+    fn record(&self, message: String) {
+        if let Ok(mut e) = self.errors.lock() {
+            e.record(message);
+        }
     }
 
     /// Bytes the core's token streams move: tokens in, results out.
@@ -284,15 +299,22 @@ impl EngineModel for MoeTemplateModel {
                 uram: 0,
             },
             // Unbuildable configurations are filtered in `candidates`; make any other one
-            // unaffordable rather than free.
-            Err(_) => ResourceEstimate {
-                lut: u64::MAX / 4,
-                ff: u64::MAX / 4,
-                dsp: u64::MAX / 4,
-                bram18: u64::MAX / 4,
-                uram: u64::MAX / 4,
-            },
+            // unaffordable rather than free, and report it.
+            Err(e) => {
+                self.record(format!("resource model: {e}"));
+                ResourceEstimate {
+                    lut: u64::MAX / 4,
+                    ff: u64::MAX / 4,
+                    dsp: u64::MAX / 4,
+                    bram18: u64::MAX / 4,
+                    uram: u64::MAX / 4,
+                }
+            }
         }
+    }
+
+    fn model_errors(&self) -> crate::model::ModelErrors {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
     }
 }
 

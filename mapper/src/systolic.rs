@@ -17,7 +17,7 @@ use accelforge_boards::ResourceEstimate;
 use accelforge_templates::systolic::layer::Gemm;
 use accelforge_templates::systolic::{Dataflow as TemplateDataflow, SystolicParams, cost};
 
-use crate::model::{Dataflow, EngineModel, SearchSpace};
+use crate::model::{Dataflow, EngineModel, ModelErrors, SearchSpace};
 use crate::workload::{Layer, Workload};
 
 /// Cache key: the configuration (as JSON) and the GEMM's M, K, N.
@@ -32,6 +32,8 @@ pub struct SystolicTemplateModel {
     /// (params, m, k, n) → cycles and beats; the cycle model is exact but not free, and the
     /// formulations ask for the same pairs more than once.
     cache: Mutex<HashMap<GemmKey, GemmCost>>,
+    /// Failures of the template's models: counted and reported, never silently dropped.
+    errors: Mutex<ModelErrors>,
 }
 
 impl SystolicTemplateModel {
@@ -49,6 +51,7 @@ impl SystolicTemplateModel {
         SystolicTemplateModel {
             max_k,
             cache: Mutex::new(HashMap::new()),
+            errors: Mutex::new(ModelErrors::default()),
         }
     }
 
@@ -67,13 +70,28 @@ impl SystolicTemplateModel {
                 k: dim(k)?,
                 n: dim(n)?,
             };
-            let est = cost::cycles(cfg, &g).ok()?;
+            let est = match cost::cycles(cfg, &g) {
+                Ok(est) => est,
+                Err(e) => {
+                    self.record(format!(
+                        "cycle model, {}x{} array, {g}: {e}",
+                        cfg.rows, cfg.cols
+                    ));
+                    return None;
+                }
+            };
             Some((est.cycles, est.input_beats + est.output_beats))
         })();
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, value);
         }
         value
+    }
+
+    fn record(&self, message: String) {
+        if let Ok(mut e) = self.errors.lock() {
+            e.record(message);
+        }
     }
 
     /// Cycles and beats of a layer: its lowered GEMM, once per group.
@@ -168,14 +186,24 @@ impl EngineModel for SystolicTemplateModel {
                 uram: r.uram,
             },
             // Unbuildable configurations are filtered in `candidates`; make any other one
-            // unaffordable rather than free.
-            Err(_) => ResourceEstimate {
-                lut: u64::MAX / 4,
-                ff: u64::MAX / 4,
-                dsp: u64::MAX / 4,
-                bram18: u64::MAX / 4,
-                uram: u64::MAX / 4,
-            },
+            // unaffordable rather than free, and report it.
+            Err(e) => {
+                self.record(format!(
+                    "resource model, {}x{} array: {e}",
+                    cfg.rows, cfg.cols
+                ));
+                ResourceEstimate {
+                    lut: u64::MAX / 4,
+                    ff: u64::MAX / 4,
+                    dsp: u64::MAX / 4,
+                    bram18: u64::MAX / 4,
+                    uram: u64::MAX / 4,
+                }
+            }
         }
+    }
+
+    fn model_errors(&self) -> ModelErrors {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
     }
 }

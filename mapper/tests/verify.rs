@@ -375,3 +375,24 @@ proptest! {
         }
     }
 }
+
+/// A cycle-model failure is counted and reported, not silently dropped (issue 13).
+#[test]
+fn template_model_counts_cycle_model_errors() {
+    use accelforge_mapper::EngineModel;
+    let w = Workload::builtin("mlp").unwrap();
+    let model = accelforge_mapper::SystolicTemplateModel::for_workload(&w);
+    assert_eq!(model.model_errors().count, 0);
+    // A configuration whose max_k is below the layer's K: the cycle model refuses it.
+    let cfg = accelforge_templates::systolic::SystolicParams {
+        rows: 4,
+        cols: 4,
+        max_k: 8,
+        max_n_chunk: 16,
+        ..Default::default()
+    };
+    assert!(model.tilings(&cfg, &w.layers[0]).is_empty());
+    let e = model.model_errors();
+    assert_eq!(e.count, 1, "{e:?}");
+    assert!(e.examples[0].contains("max_k"), "{e:?}");
+}

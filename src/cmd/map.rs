@@ -2,18 +2,25 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use accelforge_boards::{Board, BoardDb};
+use accelforge_boards::BoardDb;
 use accelforge_mapper::{
     Formulation, MapOptions, MapReport, Method, MoeTemplateModel, ProvisionalSystolicModel,
     SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
-    exhaustive::DEFAULT_POINT_LIMIT, map,
+    exhaustive::DEFAULT_POINT_LIMIT, map_with_progress,
 };
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use indicatif::ProgressBar;
+
+/// `--time-limit` default, seconds: long enough for the built-in workloads on the small space and
+/// the MLP/MoE ones on the default space, short enough that nobody waits minutes unasked.
+pub const DEFAULT_TIME_LIMIT: f64 = 60.0;
+
+/// How long past the limit the command waits for the mapper to stop by itself before it gives
+/// up on it (a single cycle-model call or a solver that checks its clock rarely).
+const GRACE: Duration = Duration::from_millis(500);
 
 /// Map a workload onto a board: pick engine configuration(s) and per-layer tilings that
 /// minimise latency within the board's LUT/FF/DSP/BRAM/URAM budget.
@@ -41,10 +48,11 @@ pub struct MapArgs {
     /// Enumerate every choice instead of solving the MILP (small spaces only).
     #[arg(long)]
     pub exhaustive: bool,
-    /// Stop the solver after this many seconds and report the best solution found and its gap
-    /// (default 60; the whole command stops within about a second of it).
-    #[arg(long, value_name = "S")]
-    pub time_limit: Option<f64>,
+    /// Stop after this many seconds (pricing the candidates, pruning and the solve together)
+    /// and report the best solution found and its gap, or, with none found yet, an error naming
+    /// the limit. 0 = no limit.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_TIME_LIMIT)]
+    pub time_limit: f64,
     /// Search space: `default` (array sides 2–64, three buffer depths, the board's stream
     /// widths) or `small` (sides 4/8/16; quick, and small enough to verify exhaustively).
     #[arg(long, value_enum, default_value_t = SpaceArg::Default)]
@@ -122,11 +130,12 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     let board = db.get(&args.board)?;
     let workload = Workload::resolve(&args.workload)
         .with_context(|| format!("loading workload `{}`", args.workload))?;
-    let time_limit = args.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
     anyhow::ensure!(
-        time_limit > 0.0 && time_limit.is_finite() && time_limit <= MAX_TIME_LIMIT,
-        "--time-limit must be a positive number of seconds up to {MAX_TIME_LIMIT}, not {time_limit}"
+        args.time_limit >= 0.0 && args.time_limit.is_finite(),
+        "--time-limit must be a number of seconds >= 0 (0 = no limit), not {}",
+        args.time_limit
     );
+    let time_limit = (args.time_limit > 0.0).then_some(args.time_limit);
     let solver = match args.solver {
         SolverArg::Cbc => Solver::Cbc,
         SolverArg::Microlp => Solver::Microlp,
@@ -145,10 +154,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                 limit: DEFAULT_POINT_LIMIT,
             }
         } else {
-            Method::Ilp {
-                solver,
-                time_limit: Some(time_limit),
-            }
+            Method::Ilp { solver, time_limit }
         },
         space: match args.space {
             SpaceArg::Default => SearchSpace::for_board(board),
@@ -157,21 +163,93 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         clock_mhz: args.clock_mhz,
         prune: !args.no_prune,
     };
-    let what = format!(
-        "mapping `{}` onto {} ({})",
-        workload.name,
-        board.display_name,
-        opts.formulation.name()
-    );
-    let report = run_with_deadline(
-        args.model,
-        workload.clone(),
-        board.clone(),
-        opts,
-        time_limit,
-        !args.json && std::io::stderr().is_terminal(),
-    )
-    .with_context(|| what.clone())?;
+    let start = Instant::now();
+    // The mapping runs on a worker thread so that this thread can drive the spinner and give
+    // up at the limit even if the worker is inside one long model or solver call (it is then
+    // abandoned; the process exits right after).
+    let phase = Arc::new(Mutex::new(String::from("building the candidates")));
+    let (tx, rx) = mpsc::channel();
+    {
+        let (workload, board, opts, phase) =
+            (workload.clone(), board.clone(), opts.clone(), phase.clone());
+        let model = args.model;
+        std::thread::spawn(move || {
+            let progress = |p: &str| {
+                if let Ok(mut s) = phase.lock() {
+                    *s = p.to_string();
+                }
+            };
+            let r = match model {
+                ModelArg::Template => map_with_progress(
+                    &SystolicTemplateModel::for_workload(&workload),
+                    &workload,
+                    &board,
+                    &opts,
+                    &progress,
+                ),
+                ModelArg::Provisional => map_with_progress(
+                    &ProvisionalSystolicModel,
+                    &workload,
+                    &board,
+                    &opts,
+                    &progress,
+                ),
+                ModelArg::Moe => map_with_progress(
+                    // Same clock as the mapping, so the weight stream is sized for the DDR
+                    // rate the formulation charges.
+                    &MoeTemplateModel::for_board(&workload, &board, opts.clock_mhz),
+                    &workload,
+                    &board,
+                    &opts,
+                    &progress,
+                ),
+            };
+            // The receiver is gone only when the command already gave up.
+            let _ = tx.send(r);
+        });
+    }
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let hard_stop = time_limit.map(|t| start + Duration::from_secs_f64(t) + GRACE);
+    let outcome = loop {
+        if let Some(pb) = &spinner {
+            let p = phase.lock().map(|s| s.clone()).unwrap_or_default();
+            pb.set_message(format!("{p} ({:.0} s)", start.elapsed().as_secs_f64()));
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => break Ok(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if hard_stop.is_some_and(|h| Instant::now() >= h) {
+                    let p = phase.lock().map(|s| s.clone()).unwrap_or_default();
+                    break Err(p);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err("the mapping thread stopped without a result".into());
+            }
+        }
+    };
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let report = match outcome {
+        Ok(r) => r,
+        Err(phase) => Err(accelforge_mapper::MapperError::TimeLimit {
+            limit: time_limit.unwrap_or(0.0),
+            phase,
+        }),
+    }
+    .with_context(|| {
+        format!(
+            "mapping `{}` onto {} ({})",
+            workload.name,
+            board.display_name,
+            opts.formulation.name()
+        )
+    })?;
     if let Some(path) = &args.params_out {
         let text = serde_json::to_string_pretty(&report.params)? + "\n";
         write_atomic(path, text.as_bytes())
@@ -183,82 +261,6 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         print!("{}", text(&report, &board.display_name));
     }
     Ok(())
-}
-
-/// `--time-limit` when none is given: long enough for every built-in workload on the small
-/// boards' overlay, short enough that a default run never looks hung.
-const DEFAULT_TIME_LIMIT: f64 = 60.0;
-/// Largest `--time-limit` (a day): larger values only overflow the deadline arithmetic.
-const MAX_TIME_LIMIT: f64 = 86_400.0;
-/// How long after the time limit the command gives up on a solver that ignored it.
-const GRACE: Duration = Duration::from_secs(1);
-
-/// Maps on a worker thread and waits at most `time_limit` + [`GRACE`]. CBC's own `seconds`
-/// limit applies to each solve only and is not always honoured (and pricing and pruning
-/// before the solve are not covered by it), so the command itself enforces the deadline: on
-/// expiry it returns an error and the process exits, abandoning the worker.
-fn run_with_deadline(
-    model: ModelArg,
-    workload: Workload,
-    board: Board,
-    opts: MapOptions,
-    time_limit: f64,
-    spinner: bool,
-) -> anyhow::Result<MapReport> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("map".into())
-        .spawn(move || {
-            let r = match model {
-                ModelArg::Template => map(
-                    &SystolicTemplateModel::for_workload(&workload),
-                    &workload,
-                    &board,
-                    &opts,
-                ),
-                ModelArg::Provisional => map(&ProvisionalSystolicModel, &workload, &board, &opts),
-                // Same clock as the mapping, so the weight stream is sized for the DDR rate the
-                // formulation charges.
-                ModelArg::Moe => map(
-                    &MoeTemplateModel::for_board(&workload, &board, opts.clock_mhz),
-                    &workload,
-                    &board,
-                    &opts,
-                ),
-            };
-            // The receiver is gone only when the deadline passed; nothing to report then.
-            let _ = tx.send(r);
-        })
-        .context("starting the mapper thread")?;
-    let progress = if spinner {
-        let pb = ProgressBar::new_spinner();
-        pb.set_message(format!("mapping (time limit {time_limit} s)"));
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
-    let start = Instant::now();
-    let deadline = Duration::from_secs_f64(time_limit) + GRACE;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(r) => {
-                progress.finish_and_clear();
-                return Ok(r?);
-            }
-            Err(RecvTimeoutError::Timeout) if start.elapsed() >= deadline => {
-                progress.finish_and_clear();
-                anyhow::bail!(
-                    "no mapping within the time limit of {time_limit} s: raise `--time-limit`, \
-                     or shrink the problem (`--space small`, fewer `--engines`)"
-                );
-            }
-            Err(RecvTimeoutError::Timeout) => progress.tick(),
-            Err(RecvTimeoutError::Disconnected) => {
-                progress.finish_and_clear();
-                anyhow::bail!("the mapper stopped without a result (internal error)");
-            }
-        }
-    }
 }
 
 /// Writes beside the target and renames, so a failure leaves no half-written file.
@@ -316,6 +318,13 @@ fn text(r: &MapReport, board: &str) -> String {
         r.search.options_solved,
         r.search.variables
     ));
+    if r.model_errors.count > 0 {
+        o.push_str(&format!(
+            "warning: {} cost-model errors skipped candidates (please report): {}\n",
+            r.model_errors.count,
+            r.model_errors.examples.join("; ")
+        ));
+    }
     for (i, e) in r.engines.iter().enumerate() {
         if r.engines.len() == 1 {
             o.push_str(&format!("params: {}\n", e.params));

@@ -255,6 +255,9 @@ fn auto_acc(input: &str, weight: &str, max_k: u32) -> Result<String, String> {
 
 /// Evaluates one parameter set on the workload.
 pub fn evaluate(p: &SystolicParams, ctx: &EvalCtx) -> Result<Raw, String> {
+    // The same check `gen systolic` makes before generating: a point it would refuse is
+    // invalid here too, whatever the cost models would say.
+    p.validate().map_err(|e| e.to_string())?;
     let res = cost::resources(p).map_err(|e| e.to_string())?;
     let beat_bytes = u64::from(p.stream_bits / 8);
     let mut layers = Vec::with_capacity(ctx.layers.len());
