@@ -130,9 +130,12 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     let board = db.get(&args.board)?;
     let workload = Workload::resolve(&args.workload)
         .with_context(|| format!("loading workload `{}`", args.workload))?;
+    // A day is far beyond any mapping worth waiting for, and keeps the deadline arithmetic
+    // (Instant + Duration) from overflowing on values like 1e300.
+    const MAX_TIME_LIMIT_S: f64 = 86_400.0;
     anyhow::ensure!(
-        args.time_limit >= 0.0 && args.time_limit.is_finite(),
-        "--time-limit must be a number of seconds >= 0 (0 = no limit), not {}",
+        (0.0..=MAX_TIME_LIMIT_S).contains(&args.time_limit),
+        "--time-limit must be a number of seconds in 0..=86400 (0 = no limit), not {}",
         args.time_limit
     );
     let time_limit = (args.time_limit > 0.0).then_some(args.time_limit);

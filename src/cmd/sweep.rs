@@ -58,9 +58,8 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     Ok(Shard { index, count })
 }
 
-/// Largest `--jobs`: far above any core count we run on, and low enough that the threads'
-/// stacks cannot exhaust memory (100000 threads made the sweep hang).
-const MAX_JOBS: i64 = 1024;
+/// Largest `--jobs` (the bound and its reason live in `accelforge_templates::limits`).
+const MAX_JOBS: i64 = accelforge_templates::limits::MAX_JOBS as i64;
 
 /// A progress bar on stderr when it is a terminal, otherwise nothing.
 struct Bar(ProgressBar);
