@@ -64,14 +64,14 @@ fn moe_bundles_for_a_zynq7000_and_an_ultrascale_board() {
         assert_eq!(f.addr_bits, addr_bits);
         assert_eq!(f.cmd_bits(), cmd_bits);
         assert_eq!(f.stream_bits, 16);
-        // Gate first (id = experts = 4), then experts 0..3, each 64-byte aligned.
+        // Gate first (id = experts = 4), then experts 0..3, each 128-byte aligned.
         let ids: Vec<u32> = f.segments.iter().map(|s| s.id).collect();
         assert_eq!(ids, [4, 0, 1, 2, 3]);
         assert_eq!(f.segments[0].offset, 0);
         assert_eq!(f.segments[0].bytes, 4 * 8); // 4 x 8 weights, one byte each
-        assert_eq!(f.segments[1].offset, 64);
+        assert_eq!(f.segments[1].offset, 128);
         assert_eq!(f.segments[1].bytes, 2 * 16 * 8);
-        assert!(f.segments.iter().all(|s| s.offset % 64 == 0));
+        assert!(f.segments.iter().all(|s| s.offset % 128 == 0));
         let regs = accel.register_map();
         let names: Vec<&str> = regs.iter().map(|r| r.const_name.as_str()).collect();
         for want in [

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::process::Command;
 
+use accelforge_boards::zynq::accel::WEIGHT_SEGMENT_ALIGN;
 use accelforge_boards::zynq::wrapper::{interface_for_core, wrap};
 use accelforge_boards::{
     AccelInterface, BoardDb, BundleOptions, BundleSpec, SegmentMatrix, SourceFile, WeightFetch,
@@ -203,7 +204,9 @@ impl DataMover {
             ));
             return None;
         }
-        if !(addr - self.base).is_multiple_of(64) || !btt.is_multiple_of(self.beat_bytes as u64) {
+        if !(addr - self.base).is_multiple_of(WEIGHT_SEGMENT_ALIGN)
+            || !btt.is_multiple_of(self.beat_bytes as u64)
+        {
             self.problems.push(format!(
                 "command at {addr:#x} for {btt} bytes is not aligned"
             ));

@@ -1019,7 +1019,7 @@ fn weight_fetch_validation_names_the_problem() {
         ),
         (
             Box::new(|a| wf(a).segments[1].offset = 96),
-            "multiple of 64",
+            "multiple of 128",
         ),
         (Box::new(|a| wf(a).segments[1].id = 1), "repeats"),
         (Box::new(|a| wf(a).segments[0].id = 4), "2-bit wreq_id"),

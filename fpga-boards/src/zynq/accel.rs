@@ -38,9 +38,10 @@ pub const DATAMOVER_MAX_BTT_BITS: u32 = 23;
 /// Smallest `c_mm2s_btt_used` the DataMover accepts.
 pub const DATAMOVER_MIN_BTT_BITS: u32 = 8;
 /// Alignment of every weight segment in the packed DDR image. Without the DataMover's
-/// realignment engine a transfer must start at a multiple of its memory-map width (at most 512
-/// bits here); 64 bytes covers every width and costs at most 63 bytes of padding per segment.
-pub const WEIGHT_SEGMENT_ALIGN: u64 = 64;
+/// realignment engine a transfer must start at a multiple of its stream/memory-map width, which
+/// [`AccelInterface`] validation allows up to 1024 bits; 128 bytes covers every width and costs
+/// at most 127 bytes of padding per segment.
+pub const WEIGHT_SEGMENT_ALIGN: u64 = 128;
 /// Fetch status register: a DataMover status reported INTERR, DECERR or SLVERR.
 pub const FETCH_ERROR_BIT: u32 = 0;
 /// Fetch status register: INTERR seen (e.g. a zero byte count).
@@ -976,4 +977,49 @@ pub fn arg_const_name(arg: &str) -> String {
 /// The Python constant name for a status register.
 pub fn status_const_name(name: &str) -> String {
     format!("REG_STAT_{}", name.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the DataMover's realignment engine, the image base (checked by the driver against
+    /// this alignment) and every segment must sit on a whole beat of the widest weight stream
+    /// validation allows, 1024 bits: 64 bytes let a 64-byte-aligned base through.
+    #[test]
+    fn segment_alignment_covers_every_datamover_stream_width() {
+        for bits in [8u32, 16, 32, 64, 128, 256, 512, 1024] {
+            let beat = u64::from(bits / 8);
+            assert!(
+                WEIGHT_SEGMENT_ALIGN.is_multiple_of(beat),
+                "{bits}-bit stream"
+            );
+            let layout = WeightLayout {
+                lanes: 1,
+                simd: 1,
+                elem_bits: 8,
+                elem_bytes: 1,
+            };
+            let m = |rows| SegmentMatrix {
+                array: "w".into(),
+                index: None,
+                rows,
+                cols: 1,
+            };
+            let wf = WeightFetch::packed(
+                bits,
+                64,
+                4,
+                layout,
+                vec![
+                    (0, "a".into(), vec![m(3)]),
+                    (1, "b".into(), vec![m(200)]),
+                    (2, "c".into(), vec![m(1)]),
+                ],
+            );
+            for s in &wf.segments {
+                assert!(s.offset.is_multiple_of(beat), "{bits}-bit: {s:?}");
+            }
+        }
+    }
 }
