@@ -37,6 +37,43 @@ fn wrapper_ports_match_the_interface_description() {
     }
 }
 
+/// Vivado reads clock/bus association, reset polarity and interrupt sensitivity from these
+/// attributes (UG994); without them a block design guesses and warns at connection time.
+#[test]
+fn clock_reset_and_interrupt_carry_vivado_interface_attributes() {
+    let accel = loopback::interface("af_loopback_top", 32, 100.0);
+    let d = wrapper::wrap(&loopback::core(32).unwrap(), &accel).unwrap();
+    let attrs = |port: &str| {
+        d.top()
+            .ports()
+            .iter()
+            .find(|p| p.name == port)
+            .unwrap()
+            .attributes
+            .clone()
+    };
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(
+        attrs("ap_clk"),
+        [
+            pair("X_INTERFACE_INFO", "xilinx.com:signal:clock:1.0 ap_clk CLK"),
+            pair(
+                "X_INTERFACE_PARAMETER",
+                "ASSOCIATED_BUSIF s_axi_control:s_axis_in:m_axis_out, ASSOCIATED_RESET ap_rst_n"
+            ),
+        ]
+    );
+    assert!(attrs("ap_rst_n").contains(&pair("X_INTERFACE_PARAMETER", "POLARITY ACTIVE_LOW")));
+    assert!(attrs("interrupt").contains(&pair("X_INTERFACE_PARAMETER", "SENSITIVITY LEVEL_HIGH")));
+    let text = d.files().into_iter().map(|(_, t)| t).collect::<String>();
+    assert!(
+        text.contains(
+            "(* X_INTERFACE_PARAMETER = \"POLARITY ACTIVE_LOW\" *)\n    input  wire ap_rst_n"
+        ),
+        "{text}"
+    );
+}
+
 #[test]
 fn wrapped_design_lints_and_synthesises() {
     if !tools::available_for_tests("verilator")

@@ -43,6 +43,9 @@ pub struct Port {
     /// Verilator warnings waived for this port on purpose (e.g. `UNUSEDSIGNAL` for the low
     /// address bits of a word-aligned bus), printed as `lint_off`/`lint_on` pragmas around it.
     pub waivers: Vec<String>,
+    /// Verilog attributes `(* key = "value" *)` printed before the port, in insertion order
+    /// (e.g. Vivado's `X_INTERFACE_INFO`, which IP packaging and block designs read).
+    pub attributes: Vec<(String, String)>,
 }
 
 /// A wire, reg or memory declaration inside a module.
@@ -410,6 +413,7 @@ impl ModuleBuilder {
             signed,
             is_reg,
             waivers: Vec::new(),
+            attributes: Vec::new(),
         });
         let kind = match (dir, is_reg) {
             (Dir::Input, _) => NetKind::Input,
@@ -563,6 +567,29 @@ impl ModuleBuilder {
         if !waivers.contains(&code) {
             waivers.push(code);
         }
+        Ok(())
+    }
+
+    /// Adds the attribute `(* key = "value" *)` to port `name`. The key must be an identifier
+    /// and the value printable ASCII without `"` or `\\`, so the attribute cannot end early.
+    pub fn port_attribute(&mut self, name: &str, key: &str, value: &str) -> Result<()> {
+        let key = ident::check(key)?;
+        if !value
+            .chars()
+            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
+        {
+            return Err(HdlError::Misuse(format!(
+                "attribute `{key}` on `{name}`: value {value:?} must be printable ASCII without \
+                 quotes or backslashes"
+            )));
+        }
+        let port = self
+            .module
+            .ports
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or_else(|| HdlError::Misuse(format!("attribute on undeclared port `{name}`")))?;
+        port.attributes.push((key, value.to_string()));
         Ok(())
     }
 

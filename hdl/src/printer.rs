@@ -244,7 +244,12 @@ pub fn module(m: &Module, header: &Header) -> String {
                     .iter()
                     .map(|c| format!("\n{INDENT}/* verilator lint_on {c} */"))
                     .collect();
-                format!("{off}{line}{on}")
+                let attrs: String = p
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{INDENT}(* {k} = \"{v}\" *)\n"))
+                    .collect();
+                format!("{attrs}{off}{line}{on}")
             })
             .collect();
         out.push_str(&ports.join(",\n"));

@@ -219,3 +219,35 @@ proptest! {
         prop_assert_ne!(&x.header().params_hash, &y.header().params_hash);
     }
 }
+
+/// Attribute values reach the Verilog text verbatim inside quotes: a quote or backslash could
+/// end the attribute early, so they are refused; good ones print before the port.
+#[test]
+fn port_attributes_print_before_the_port_and_refuse_escapes() {
+    let mut m = ModuleBuilder::new("attr_demo").unwrap();
+    let clk = m.input("clk", 1).unwrap();
+    let q = m.output_reg("q", 1).unwrap();
+    m.clocked(&clk, vec![Stmt::set(&q, Expr::bool(true)).unwrap()])
+        .unwrap();
+    m.port_attribute(
+        "clk",
+        "X_INTERFACE_INFO",
+        "xilinx.com:signal:clock:1.0 clk CLK",
+    )
+    .unwrap();
+    for bad in ["a\" *) evil (* b", "back\\slash", "new\nline"] {
+        assert!(matches!(
+            m.port_attribute("clk", "X_INTERFACE_PARAMETER", bad),
+            Err(HdlError::Misuse(_))
+        ));
+    }
+    assert!(m.port_attribute("nope", "K", "v").is_err());
+    let d = Design::new(m.finish(), &1u32);
+    let text = d.files().into_iter().map(|(_, t)| t).collect::<String>();
+    assert!(
+        text.contains(
+            "    (* X_INTERFACE_INFO = \"xilinx.com:signal:clock:1.0 clk CLK\" *)\n    input  wire clk"
+        ),
+        "{text}"
+    );
+}

@@ -47,6 +47,36 @@ use super::accel::{
 
 type R<T> = Result<T, HdlError>;
 
+/// Vivado's interface attributes (UG994, "Inferring Interfaces"; UG1118) on the clock, reset and
+/// interrupt, so a module reference in a block design associates every AXI bus with `ap_clk`,
+/// knows the reset is active low and the interrupt level-sensitive, instead of guessing (and
+/// warning) at connection time.
+fn interface_attributes(m: &mut ModuleBuilder, weight_fetch: bool) -> R<()> {
+    let mut busses = vec!["s_axi_control", "s_axis_in", "m_axis_out"];
+    if weight_fetch {
+        busses.extend(["m_axis_mm2s_cmd", "s_axis_mm2s_sts", "s_axis_w"]);
+    }
+    let info = "X_INTERFACE_INFO";
+    let param = "X_INTERFACE_PARAMETER";
+    m.port_attribute("ap_clk", info, "xilinx.com:signal:clock:1.0 ap_clk CLK")?;
+    m.port_attribute(
+        "ap_clk",
+        param,
+        &format!(
+            "ASSOCIATED_BUSIF {}, ASSOCIATED_RESET ap_rst_n",
+            busses.join(":")
+        ),
+    )?;
+    m.port_attribute("ap_rst_n", info, "xilinx.com:signal:reset:1.0 ap_rst_n RST")?;
+    m.port_attribute("ap_rst_n", param, "POLARITY ACTIVE_LOW")?;
+    m.port_attribute(
+        "interrupt",
+        info,
+        "xilinx.com:signal:interrupt:1.0 interrupt INTERRUPT",
+    )?;
+    m.port_attribute("interrupt", param, "SENSITIVITY LEVEL_HIGH")
+}
+
 /// What the wrapper found on the core besides the contract's required ports.
 struct CoreShape {
     has_tlast: bool,
@@ -222,6 +252,7 @@ pub fn wrap(core_design: &Design, accel: &AccelInterface) -> R<Design> {
     let interrupt = m.output("interrupt", 1)?;
     // Vivado's convention names this port `interrupt`, which Verilator flags as a C++ word.
     m.waive_lint("interrupt", "SYMRSVDWORD")?;
+    interface_attributes(&mut m, accel.weight_fetch.is_some())?;
     // Registers are word-aligned: the two low address bits never select anything.
     m.allow_unused("s_axi_control_awaddr")?;
     m.allow_unused("s_axi_control_araddr")?;
