@@ -3,31 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn accelforge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .output()
-        .expect("run accelforge")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs and expects a non-zero exit whose message contains every `needle`.
-fn refused(args: &[&str], needles: &[&str]) {
-    let o = accelforge(args);
-    let e = stderr(&o);
-    assert!(!o.status.success(), "{args:?} succeeded: {e}");
-    assert!(!e.contains("panicked"), "{e}");
-    for n in needles {
-        assert!(e.contains(n), "{args:?}: `{n}` not in: {e}");
-    }
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{accelforge, refused, stderr};
 
 #[test]
 fn conv2d_huge_height_is_refused_not_wrapped() {
@@ -108,61 +86,6 @@ fn gen_moe_one_token_is_refused_by_validate() {
         &["estimate", "moe", "--tokens", "1"],
         &["tokens = 1", "at least 2"],
     );
-}
-
-#[test]
-fn sweep_jobs_are_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    refused(
-        &[
-            "sweep",
-            "--spec",
-            "does-not-matter.toml",
-            "--out",
-            dir.path().join("o").to_str().unwrap(),
-            "--jobs",
-            "100000",
-        ],
-        &["100000", "1..=1024"],
-    );
-}
-
-#[test]
-fn map_honours_its_time_limit() {
-    // resnet18 on the default overlay space takes over a minute; with a 1 s limit the command
-    // must come back (a result or a clear timeout) long before the 60 s this test waits.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args([
-            "map",
-            "--workload",
-            "resnet18",
-            "--board",
-            "pynq-z2",
-            "--time-limit",
-            "1",
-        ])
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("map --time-limit 1 still running after 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let o = child.wait_with_output().unwrap();
-    let e = stderr(&o);
-    assert!(!e.contains("panicked"), "{e}");
-    if !o.status.success() {
-        assert!(e.contains("time limit of 1 s"), "{e}");
-    }
 }
 
 #[test]

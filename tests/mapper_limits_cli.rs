@@ -3,40 +3,11 @@
 // Test helpers, not only #[test] bodies, unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn accelforge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .output()
-        .unwrap()
-}
-
-/// Runs with a watchdog: a run still going after `limit` is killed and fails the test (a hang
-/// is the bug; the bound is generous so a slow machine does not fail it).
-fn accelforge_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("accelforge {args:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{accelforge, accelforge_within};
 
 #[test]
 fn map_time_limit_stops_resnet18_with_a_clear_message() {

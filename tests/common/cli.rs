@@ -1,0 +1,54 @@
+//! The one runner the CLI hardening tests share: run the built `accelforge` (user board
+//! directories unset), with or without a watchdog, and check a refusal's message.
+// Each test binary uses part of this module.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn accelforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args(args)
+        .env_remove("ACCELFORGE_BOARDS_DIR")
+        .output()
+        .unwrap()
+}
+
+/// Runs with a watchdog: a run still going after `limit` is killed and fails the test (a hang
+/// is the bug; the bound is generous so a slow machine does not fail it).
+pub fn accelforge_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accelforge"))
+        .args(args)
+        .env_remove("ACCELFORGE_BOARDS_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("accelforge {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and expects a non-zero exit, no panic, and a message containing every `needle`.
+pub fn refused(args: &[&str], needles: &[&str]) {
+    let o = accelforge(args);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "{args:?}: `{n}` not in: {e}");
+    }
+}
