@@ -142,8 +142,9 @@ fn run_cocotb(p: &SystolicParams, name: &str) {
     assert!(log.contains("cocotb: 1 test(s), 0 failed"), "{log}");
 }
 
-#[test]
-fn cocotb_axi_client_drives_the_output_stationary_top() {
+/// A 3x4 array of the given dataflow through the cocotb client (skipped only outside CI when
+/// Icarus or cocotb is missing; under CI=true both are required).
+fn cocotb_3x4(dataflow: Dataflow, name: &str) {
     if !accelforge_hdl::tools::available_for_tests("iverilog") || !cocotb_available() {
         return;
     }
@@ -152,23 +153,18 @@ fn cocotb_axi_client_drives_the_output_stationary_top() {
         cols: 4,
         max_k: 16,
         max_n_chunk: 8,
+        dataflow,
         ..SystolicParams::default()
     };
-    run_cocotb(&p, "af_cocotb_os");
+    run_cocotb(&p, name);
+}
+
+#[test]
+fn cocotb_axi_client_drives_the_output_stationary_top() {
+    cocotb_3x4(Dataflow::Os, "af_cocotb_os");
 }
 
 #[test]
 fn cocotb_axi_client_drives_the_weight_stationary_top() {
-    if !accelforge_hdl::tools::available_for_tests("iverilog") || !cocotb_available() {
-        return;
-    }
-    let p = SystolicParams {
-        rows: 3,
-        cols: 4,
-        max_k: 16,
-        max_n_chunk: 8,
-        dataflow: Dataflow::Ws,
-        ..SystolicParams::default()
-    };
-    run_cocotb(&p, "af_cocotb_ws");
+    cocotb_3x4(Dataflow::Ws, "af_cocotb_ws");
 }

@@ -14,11 +14,12 @@ use accelforge_templates::systolic::layer::Gemm;
 use accelforge_templates::systolic::sim::random_gemm_operands;
 use accelforge_templates::systolic::{SystolicParams, model, rtl};
 
-#[test]
-fn wrapped_systolic_array_computes_gemms_over_axi() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
-        return;
-    }
+/// The 3x4 array both AXI tests drive, wrapped and built in Verilator (one cached build).
+fn wrapped_3x4() -> (
+    accelforge_templates::systolic::Resolved,
+    accelforge_boards::AccelInterface,
+    accelforge_sim::CompiledDesign,
+) {
     let p = SystolicParams {
         rows: 3,
         cols: 4,
@@ -29,14 +30,6 @@ fn wrapped_systolic_array_computes_gemms_over_axi() {
     let r = p.resolve().unwrap();
     let core = rtl::design(&p).unwrap();
     let accel = interface_for_core(core.top(), "af_systolic_top", 100.0, 1 << 20).unwrap();
-    assert_eq!(
-        accel
-            .args
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect::<Vec<_>>(),
-        ["m", "k", "n"]
-    );
     let wrapped = wrap(&core, &accel).unwrap();
     let opts = BuildOptions {
         cache_dir: Some(
@@ -45,6 +38,23 @@ fn wrapped_systolic_array_computes_gemms_over_axi() {
         ..BuildOptions::default()
     };
     let compiled = build(&DesignSpec::from_hdl(&wrapped), &opts).unwrap();
+    (r, accel, compiled)
+}
+
+#[test]
+fn wrapped_systolic_array_computes_gemms_over_axi() {
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let (r, accel, compiled) = wrapped_3x4();
+    assert_eq!(
+        accel
+            .args
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ["m", "k", "n"]
+    );
     let mut sim = compiled.sim().unwrap();
     sim.reset(3).unwrap();
     let mut lite = AxiLiteMaster::new(&sim, "s_axi_control_", 1, 0.2).unwrap();
@@ -130,25 +140,8 @@ fn wrapped_systolic_array_reports_rejected_commands_and_recovers() {
     if !accelforge_hdl::tools::available_for_tests("verilator") {
         return;
     }
-    // The parameters of the test above, so the Verilator build is shared.
-    let p = SystolicParams {
-        rows: 3,
-        cols: 4,
-        max_k: 32,
-        max_n_chunk: 8,
-        ..SystolicParams::default()
-    };
-    let r = p.resolve().unwrap();
-    let core = rtl::design(&p).unwrap();
-    let accel = interface_for_core(core.top(), "af_systolic_top", 100.0, 1 << 20).unwrap();
-    let wrapped = wrap(&core, &accel).unwrap();
-    let opts = BuildOptions {
-        cache_dir: Some(
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache"),
-        ),
-        ..BuildOptions::default()
-    };
-    let compiled = build(&DesignSpec::from_hdl(&wrapped), &opts).unwrap();
+    // The array of the test above, so the Verilator build is shared.
+    let (r, accel, compiled) = wrapped_3x4();
     let mut sim = compiled.sim().unwrap();
     sim.reset(3).unwrap();
     let mut lite = AxiLiteMaster::new(&sim, "s_axi_control_", 5, 0.2).unwrap();
@@ -168,7 +161,7 @@ fn wrapped_systolic_array_reports_rejected_commands_and_recovers() {
         ok,
     ];
     for (i, g) in bad.into_iter().enumerate() {
-        let valid = g.k >= 1 && g.k <= p.max_k && g.m >= 1 && g.n >= 1;
+        let valid = g.k >= 1 && g.k <= r.p.max_k && g.m >= 1 && g.n >= 1;
         let (a, b) = if valid {
             random_gemm_operands(&r, &g, 70 + i as u64)
         } else {
