@@ -28,6 +28,8 @@ import os
 
 import numpy as np
 import onnx
+
+import onnx_reference
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_digits
 
@@ -367,25 +369,11 @@ def export(net, xtrain, qcdq=False, float_input=False):
 
 # ---------------------------------------------------------------- reference execution
 def run_reference(model, x, qcdq):
-    """The whole split in one call: the same graph with its batch axis set to len(x) (the file
-    keeps batch 1, as exporters write it; the graph has no op that mixes batch rows)."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    for v in (model.graph.input[0], model.graph.output[0]):
-        v.type.tensor_type.shape.dim[0].dim_value = len(x)
-    if qcdq:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return sess.run(None, {"global_in": x})[0].astype(np.float32)
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.cleanup import cleanup_model
-
-    mw = cleanup_model(ModelWrapper(model))
-    iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
-    return execute_onnx(mw, {iname: x})[oname].astype(np.float32)
+    """The reference executor's outputs (scripts/onnx_reference.py picks qonnx or onnxruntime
+    from the graph itself; `qcdq` is kept for the callers' readability)."""
+    out = onnx_reference.run_reference(model, x)
+    assert onnx_reference.is_qonnx(model) != qcdq
+    return out
 
 
 def error_fixtures(out):

@@ -37,6 +37,16 @@ if ! python3 -c 'import cocotb, cocotb_tools.runner, cocotbext.axi' >/dev/null 2
     python3 -m pip install --quiet --break-system-packages "${pip_pkgs[@]}"
 fi
 
+# The model tests compare `accelforge run` with the models' own reference executors: the qonnx
+# package for QONNX graphs, onnxruntime for QCDQ (scripts/onnx_reference.py). Pinned to the
+# versions the committed fixtures were made with.
+if ! python3 -c 'import qonnx.core.onnx_exec, onnxruntime, onnx' >/dev/null 2>&1; then
+  echo "setup: installing qonnx, onnxruntime and onnx for $(command -v python3)"
+  pip_pkgs=(qonnx==1.0.0 onnxruntime==1.32.0 onnx==1.23.2)
+  python3 -m pip install --quiet "${pip_pkgs[@]}" ||
+    python3 -m pip install --quiet --break-system-packages "${pip_pkgs[@]}"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (https://rustup.rs) and re-run" >&2
   exit 1

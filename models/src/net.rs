@@ -525,63 +525,118 @@ fn acc_range(w: &[i32], (lo, hi): (i64, i64)) -> (i64, i64) {
     })
 }
 
-/// One row of a network's layer table (what `import` will print).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One row of a network's layer table (what `import` prints).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerInfo {
     /// `input-quant`, `dense`, `conv`, `maxpool`, `relu`.
     pub op: &'static str,
-    /// Output shape without the batch axis.
+    /// Input and output shapes without the batch axis.
+    pub in_shape: Vec<usize>,
     pub out_shape: Vec<usize>,
     pub macs: u64,
+    /// Integer range of the layer's input (`None` for the float network input).
+    pub in_range: Option<(i64, i64)>,
     /// Output integer range.
     pub out_range: (i64, i64),
+    /// Range of the integer weights (array layers only).
+    pub weight_range: Option<(i64, i64)>,
+    /// Real value of one output integer step where the layer quantizes (`real = q * scale`):
+    /// the input quantizer's scale, or an array layer's output quantizer scale.
+    pub out_scale: Option<f64>,
+    /// The convolution's geometry (`conv` and `maxpool`).
+    pub geom: Option<ConvGeom>,
     /// `array` for integer GEMM/conv layers (for the systolic template), `host` otherwise.
     pub runs_on: &'static str,
+}
+
+impl LayerInfo {
+    /// The GEMM an array layer lowers to, `(M, K, N)`: a dense layer is one row (batch 1) of
+    /// K inputs by N outputs; a convolution is im2col, one row per output pixel.
+    pub fn gemm(&self) -> Option<(u64, u64, u64)> {
+        match (self.op, self.geom) {
+            ("dense", _) => Some((
+                1,
+                self.in_shape.iter().product::<usize>() as u64,
+                self.out_shape.iter().product::<usize>() as u64,
+            )),
+            ("conv", Some(g)) => {
+                Some(((g.oh * g.ow) as u64, (g.c * g.kh * g.kw) as u64, g.o as u64))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The narrowest integer range of a set of weights (at least `0..=0`).
+fn weight_range(w: &[i32]) -> (i64, i64) {
+    w.iter().fold((0, 0), |(lo, hi), &v| {
+        (lo.min(i64::from(v)), hi.max(i64::from(v)))
+    })
 }
 
 impl IntNetwork {
     /// The layer table, in order.
     pub fn layers(&self) -> Vec<LayerInfo> {
-        let mut range = (0, 0);
+        let mut range: Option<(i64, i64)> = None;
         let mut shape: Vec<usize> = self.input_shape[1..].to_vec();
+        let rq_range = |rq: &Requant| (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
         self.stages
             .iter()
             .map(|st| {
-                let (op, macs, runs_on) = match st {
-                    Stage::InputQuant { lo, hi, .. } => {
-                        range = (*lo, *hi);
-                        ("input-quant", 0, "host")
-                    }
+                let in_shape = shape.clone();
+                let in_range = range;
+                let info = |op, out_range, macs, runs_on| LayerInfo {
+                    op,
+                    in_shape: in_shape.clone(),
+                    out_shape: Vec::new(),
+                    macs,
+                    in_range,
+                    out_range,
+                    weight_range: None,
+                    out_scale: None,
+                    geom: None,
+                    runs_on,
+                };
+                let row = match st {
+                    Stage::InputQuant { lo, hi, scale, .. } => LayerInfo {
+                        out_shape: shape.clone(),
+                        out_scale: Some(f64::from(*scale)),
+                        ..info("input-quant", (*lo, *hi), 0, "host")
+                    },
                     Stage::Relu => {
-                        range = (range.0.max(0), range.1.max(0));
-                        ("relu", 0, "host")
+                        let r = range.unwrap_or((0, 0));
+                        LayerInfo {
+                            out_shape: shape.clone(),
+                            ..info("relu", (r.0.max(0), r.1.max(0)), 0, "host")
+                        }
                     }
-                    Stage::MaxPool { geom: g } => {
-                        shape = vec![g.c, g.oh, g.ow];
-                        ("maxpool", 0, "host")
-                    }
-                    Stage::Dense { k, m, rq, .. } => {
-                        shape = vec![*m];
-                        range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
-                        ("dense", (k * m) as u64, "array")
-                    }
-                    Stage::Conv { geom: g, rq, .. } => {
-                        shape = vec![g.o, g.oh, g.ow];
-                        range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
-                        (
+                    Stage::MaxPool { geom: g } => LayerInfo {
+                        out_shape: vec![g.c, g.oh, g.ow],
+                        geom: Some(*g),
+                        ..info("maxpool", range.unwrap_or((0, 0)), 0, "host")
+                    },
+                    Stage::Dense { k, m, w, rq } => LayerInfo {
+                        out_shape: vec![*m],
+                        weight_range: Some(weight_range(w)),
+                        out_scale: Some(rq.s),
+                        ..info("dense", rq_range(rq), (k * m) as u64, "array")
+                    },
+                    Stage::Conv { geom: g, w, rq } => LayerInfo {
+                        out_shape: vec![g.o, g.oh, g.ow],
+                        weight_range: Some(weight_range(w)),
+                        out_scale: Some(rq.s),
+                        geom: Some(*g),
+                        ..info(
                             "conv",
+                            rq_range(rq),
                             (g.o * g.oh * g.ow * g.c * g.kh * g.kw) as u64,
                             "array",
                         )
-                    }
+                    },
                 };
-                LayerInfo {
-                    op,
-                    out_shape: shape.clone(),
-                    macs,
-                    out_range: range,
-                    runs_on,
-                }
+                shape = row.out_shape.clone();
+                range = Some(row.out_range);
+                row
             })
             .collect()
     }

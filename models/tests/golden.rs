@@ -247,24 +247,85 @@ fn symbolic_batch_axis() {
 /// The layer table of the digits CNN: shapes, MACs, ranges, where each layer runs.
 #[test]
 fn cnn_layer_table() {
-    use accelforge_models::LayerInfo;
     let net = model("cnn_w4a4_pow2", None);
-    let row = |op, out_shape: &[usize], macs, out_range, runs_on| LayerInfo {
-        op,
-        out_shape: out_shape.to_vec(),
-        macs,
-        out_range,
-        runs_on,
-    };
+    let rows: Vec<_> = net
+        .layers()
+        .into_iter()
+        .map(|l| {
+            let gemm = l.gemm();
+            (
+                l.op,
+                l.in_shape,
+                l.out_shape,
+                l.macs,
+                l.in_range,
+                l.out_range,
+                l.runs_on,
+                gemm,
+            )
+        })
+        .collect();
+    let s = |v: &[usize]| v.to_vec();
     assert_eq!(
-        net.layers(),
+        rows,
         vec![
-            row("input-quant", &[1, 8, 8], 0, (0, 255), "host"),
-            row("conv", &[8, 8, 8], 4608, (0, 15), "array"),
-            row("maxpool", &[8, 4, 4], 0, (0, 15), "host"),
-            row("dense", &[32], 4096, (0, 15), "array"),
-            row("dense", &[10], 320, (-128, 127), "array"),
+            (
+                "input-quant",
+                s(&[1, 8, 8]),
+                s(&[1, 8, 8]),
+                0,
+                None,
+                (0, 255),
+                "host",
+                None
+            ),
+            (
+                "conv",
+                s(&[1, 8, 8]),
+                s(&[8, 8, 8]),
+                4608,
+                Some((0, 255)),
+                (0, 15),
+                "array",
+                Some((64, 9, 8))
+            ),
+            (
+                "maxpool",
+                s(&[8, 8, 8]),
+                s(&[8, 4, 4]),
+                0,
+                Some((0, 15)),
+                (0, 15),
+                "host",
+                None
+            ),
+            (
+                "dense",
+                s(&[8, 4, 4]),
+                s(&[32]),
+                4096,
+                Some((0, 15)),
+                (0, 15),
+                "array",
+                Some((1, 128, 32))
+            ),
+            (
+                "dense",
+                s(&[32]),
+                s(&[10]),
+                320,
+                Some((0, 15)),
+                (-128, 127),
+                "array",
+                Some((1, 32, 10))
+            ),
         ]
     );
+    // 4-bit weights, per-tensor power-of-two scales: every weight within the signed 4-bit range.
+    for l in net.layers().iter().filter(|l| l.runs_on == "array") {
+        let (lo, hi) = l.weight_range.expect("array layers have weights");
+        assert!((-8..=7).contains(&lo) && (-8..=7).contains(&hi), "{l:?}");
+        assert!(l.out_scale.is_some_and(|s| s > 0.0));
+    }
     assert_eq!(net.macs(), 4608 + 4096 + 320);
 }

@@ -8,12 +8,15 @@ pub mod estimate;
 // `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
 #[path = "gen.rs"]
 pub mod generate;
+pub mod import;
 pub mod lint;
 pub mod map;
 pub mod merge;
 pub mod moe;
+pub mod npy;
 pub mod qfx;
 pub mod report;
+pub mod run;
 pub mod sim;
 pub mod sweep;
 pub mod synth;
@@ -57,6 +60,10 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Join sweep output directories (shards) and recompute the CSV files and summary.
     Merge(merge::MergeArgs),
+    /// Read an ONNX model (QONNX or QCDQ): its integer layer table and a workload for `map`.
+    Import(import::ImportArgs),
+    /// Run an ONNX model on a batch of inputs (golden engine) and write its outputs.
+    Run(run::RunArgs),
     /// Charts and an HTML page for a sweep, map or sim result directory.
     Report(report::ReportArgs),
 }
@@ -77,6 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep(a) => sweep::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Report(a) => report::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Run(a) => run::run(a),
     }
 }
 

@@ -313,9 +313,10 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     let path = &args.input;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let signed = !args.unsigned;
-    npy_magic(&bytes).with_context(|| format!("reading {}", path.display()))?;
-    npy_size_matches_header(&bytes).with_context(|| format!("reading {}", path.display()))?;
-    let (result, elements, dtype) = match read_npy::<f64>(&bytes) {
+    super::npy::check_magic(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    super::npy::check_size_matches_header(&bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let (result, elements, dtype) = match super::npy::read::<f64>(&bytes) {
         Ok(a) => {
             if !signed {
                 no_negatives(a.iter().copied(), path)?;
@@ -327,7 +328,7 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
             )
         }
         Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {
-            let a = read_npy::<f32>(&bytes).with_context(|| {
+            let a = super::npy::read::<f32>(&bytes).with_context(|| {
                 format!(
                     "reading {} as .npy: calibration needs float32 or float64 data",
                     path.display()
@@ -370,95 +371,6 @@ fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     writeln!(io::stdout().lock(), "{text}").context("writing to stdout")
 }
 
-/// A file that is not .npy at all (empty, or another format) gets one plain message instead of
-/// the reader's "failed to fill whole buffer".
-fn npy_magic(bytes: &[u8]) -> anyhow::Result<()> {
-    const MAGIC: &[u8] = b"\x93NUMPY";
-    if bytes.is_empty() {
-        anyhow::bail!("not a .npy file: empty");
-    }
-    if !bytes.starts_with(MAGIC) {
-        anyhow::bail!("not a .npy file: it does not start with the .npy magic `\\x93NUMPY`");
-    }
-    Ok(())
-}
-
-/// The reader allocates what the header declares before reading the data, so a header that
-/// claims 2^40 elements aborted the process. Refuse a header whose shape and element size ask
-/// for more bytes than the file holds (or than the simulation bound on elements) first.
-fn npy_size_matches_header(bytes: &[u8]) -> anyhow::Result<()> {
-    let bad = |why: &str| anyhow::anyhow!("not a valid .npy file: {why}");
-    let version = *bytes
-        .get(6)
-        .ok_or_else(|| bad("truncated before its version"))?;
-    let (len_bytes, start) = if version == 1 { (2, 10) } else { (4, 12) };
-    let len_field = bytes
-        .get(8..8 + len_bytes)
-        .ok_or_else(|| bad("truncated header"))?;
-    let header_len = len_field
-        .iter()
-        .rev()
-        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-    let header = bytes
-        .get(start..start + header_len)
-        .ok_or_else(|| bad("the header is longer than the file"))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad("the header is not text"))?;
-    let field = |key: &str| -> anyhow::Result<&str> {
-        let at = header
-            .find(&format!("'{key}'"))
-            .ok_or_else(|| bad(&format!("the header has no '{key}'")))?;
-        Ok(header[at + key.len() + 2..]
-            .trim_start()
-            .trim_start_matches(':')
-            .trim_start())
-    };
-    let descr = field("descr")?;
-    let item_bytes: u64 = descr
-        .trim_start_matches(['\'', '"'])
-        .chars()
-        .skip(2)
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .map_err(|_| {
-            bad(&format!(
-                "unsupported dtype {}",
-                descr.split(',').next().unwrap_or("")
-            ))
-        })?;
-    let shape = field("shape")?;
-    let inner = shape
-        .strip_prefix('(')
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("the shape is not a tuple"))?;
-    let mut elements: u64 = 1;
-    for dim in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        let n: u64 = dim
-            .parse()
-            .map_err(|_| bad(&format!("shape entry `{dim}` is not a size")))?;
-        elements = elements
-            .checked_mul(n)
-            .ok_or_else(|| bad(&format!("shape ({inner}) overflows")))?;
-    }
-    let bound = accelforge_templates::limits::MAX_SIM_ELEMENTS;
-    if elements > bound {
-        anyhow::bail!(
-            "the .npy header declares {elements} elements (shape ({inner})), above the bound of \
-             {bound} elements this command loads"
-        );
-    }
-    let need = elements.saturating_mul(item_bytes);
-    let have = (bytes.len() - (start + header_len)) as u64;
-    if need > have {
-        anyhow::bail!(
-            "the .npy header declares shape ({inner}) = {elements} elements of {item_bytes} \
-             bytes ({need} bytes), but the file holds only {have} bytes of data: it is truncated \
-             or its header is wrong"
-        );
-    }
-    Ok(())
-}
-
 /// `--unsigned` on data with negative values would clip them all to 0 without a word: refuse,
 /// naming the most negative value.
 fn no_negatives(values: impl Iterator<Item = f64>, path: &std::path::Path) -> anyhow::Result<()> {
@@ -474,13 +386,6 @@ fn no_negatives(values: impl Iterator<Item = f64>, path: &std::path::Path) -> an
         );
     }
     Ok(())
-}
-
-fn read_npy<A: ndarray_npy::ReadableElement>(
-    bytes: &[u8],
-) -> Result<ndarray::ArrayD<A>, ndarray_npy::ReadNpyError> {
-    use ndarray_npy::ReadNpyExt;
-    ndarray::ArrayD::<A>::read_npy(bytes)
 }
 
 #[cfg(test)]
