@@ -364,10 +364,6 @@ fn bad_models_and_inputs_are_refused_with_nothing_written() {
             &["missing.npy"],
         ),
         (
-            &["run", &model, "--input", &x, "--out", &y, "--engine", "rtl"],
-            &["--engine rtl is not available yet"],
-        ),
-        (
             &["run", &model, "--input", &x, "--out", &y, "--limit", "0"],
             &["--limit"],
         ),
@@ -377,4 +373,126 @@ fn bad_models_and_inputs_are_refused_with_nothing_written() {
         assert!(!Path::new(&y).exists(), "{args:?} wrote {y}");
         assert!(!Path::new(&d("imp")).exists(), "{args:?} wrote imp/");
     }
+}
+
+/// `run --engine rtl`: every array layer in Verilator on the mapped PYNQ-Z2 array, chained on
+/// the hardware's own outputs — the same outputs as the golden engine, 0 mismatches, and each
+/// layer's Verilator cycles equal to the cycle model. A convolutional network at 8 bits and a
+/// 2-bit MLP (different operand types, so different arrays).
+#[test]
+fn rtl_engine_equals_golden_with_cycles_equal_to_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest();
+    let n_train = m["n_train"].as_u64().unwrap() as usize;
+    let x: ArrayD<f32> = read_npy(fixtures().join("digits_x.npy")).unwrap();
+    let y: Array1<i64> = read_npy(fixtures().join("digits_y.npy")).unwrap();
+    let (xt, yt) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    write_npy(
+        &xt,
+        &x.slice_axis(Axis(0), (n_train..n_train + 120).into())
+            .to_owned(),
+    )
+    .unwrap();
+    write_npy(
+        &yt,
+        &y.slice_axis(Axis(0), (n_train..n_train + 120).into())
+            .to_owned(),
+    )
+    .unwrap();
+    for (name, array_layers) in [("cnn_w8a8_pow2", 3), ("mlp_w2a2_pow2", 2)] {
+        let model = fixture(&format!("{name}.onnx"));
+        let run = |engine: &str| {
+            let out = dir.path().join(format!("{name}.{engine}.npy"));
+            let r = run_json(
+                &[
+                    "run",
+                    &model,
+                    "--input",
+                    xt.to_str().unwrap(),
+                    "--labels",
+                    yt.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--engine",
+                    engine,
+                    "--board",
+                    "pynq-z2",
+                    "--json",
+                ]
+                .into_iter()
+                .filter(|a| engine == "rtl" || !["--board", "pynq-z2"].contains(a))
+                .collect::<Vec<_>>(),
+            );
+            (r, read_npy::<_, Array2<f32>>(&out).unwrap())
+        };
+        let (golden, golden_y) = run("golden");
+        let (rtl, rtl_y) = run("rtl");
+        assert_eq!(rtl_y, golden_y, "{name}: RTL outputs differ from golden");
+        assert_eq!(rtl["mismatches"], 0, "{name}");
+        assert_eq!(rtl["accuracy"], golden["accuracy"], "{name}");
+        let measured: Vec<_> = rtl["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| !l["cycles"].is_null())
+            .collect();
+        assert_eq!(measured.len(), array_layers, "{name}");
+        let mut total = 0;
+        for l in measured {
+            assert_eq!(l["runs_on"], "array", "{name}: {l}");
+            assert_eq!(l["cycles"], l["model_cycles"], "{name}: {l}");
+            assert_eq!(l["mismatches"], 0, "{name}: {l}");
+            total += l["cycles"].as_u64().unwrap();
+        }
+        assert_eq!(rtl["total_cycles"], total);
+        let clock = rtl["hardware"]["clock_mhz"].as_f64().unwrap();
+        assert!((rtl["latency_ms"].as_f64().unwrap() - total as f64 / (clock * 1e3)).abs() < 1e-9);
+        assert!(golden["total_cycles"].is_null() && golden["mismatches"].is_null());
+    }
+}
+
+/// `--params`: a systolic params file is used as given, after checking it can carry the
+/// network; one that requantizes in the array (output type narrower than the accumulator) or
+/// holds too few weight bits is refused before any simulation.
+#[test]
+fn rtl_engine_checks_a_params_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let y = dir.path().join("y.npy").display().to_string();
+    let model = fixture("mlp_w8a8_pow2.onnx");
+    let x = fixture("digits_x.npy");
+    let write = |name: &str, json: serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, json.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let base = serde_json::json!({
+        "rows": 4, "cols": 4, "dataflow": "os", "input_type": "ap_ufixed<8,8>",
+        "weight_type": "ap_fixed<8,8>", "acc_type": "ap_fixed<32,32>",
+        "output_type": "ap_fixed<8,8>", "pe": "dsp", "max_k": 64, "max_n_chunk": 16,
+        "stream_bits": 64, "relu": false
+    });
+    let requant = write("requant.json", base.clone());
+    refused(
+        &[
+            "run", &model, "--input", &x, "--out", &y, "--engine", "rtl", "--params", &requant,
+        ],
+        &["output_type = acc_type"],
+    );
+    let mut narrow = base.clone();
+    narrow["weight_type"] = "ap_fixed<4,4>".into();
+    narrow["output_type"] = "ap_fixed<32,32>".into();
+    let narrow = write("narrow.json", narrow);
+    refused(
+        &[
+            "run", &model, "--input", &x, "--out", &y, "--engine", "rtl", "--params", &narrow,
+        ],
+        &["weight_type ap_fixed<4,4> cannot hold", "ap_fixed<8,8>"],
+    );
+    refused(
+        &[
+            "run", &model, "--input", &x, "--out", &y, "--params", &narrow,
+        ],
+        &["golden engine does not use them"],
+    );
+    assert!(!Path::new(&y).exists());
 }

@@ -235,21 +235,9 @@ impl IntNetwork {
                 }
             };
             let next = match st {
-                Stage::InputQuant { pre, scale, lo, hi } => x
-                    .iter()
-                    .map(|&v| {
-                        let mut v = v;
-                        for op in pre {
-                            v = match *op {
-                                HostOp::Mul(c) => v * c,
-                                HostOp::Div(c) => v / c,
-                                HostOp::Add(c) => v + c,
-                                HostOp::Sub(c) => v - c,
-                            };
-                        }
-                        ((v / scale).round_ties_even() as f64).clamp(*lo as f64, *hi as f64) as i32
-                    })
-                    .collect(),
+                Stage::InputQuant { .. } | Stage::MaxPool { .. } | Stage::Relu => {
+                    st.run_host(x, &cur).unwrap_or_default()
+                }
                 Stage::Dense { k, m, w, rq } => (0..*m)
                     .map(|o| {
                         let row = &w[o * k..(o + 1) * k];
@@ -263,8 +251,6 @@ impl IntNetwork {
                     })
                     .collect(),
                 Stage::Conv { geom: g, w, rq } => conv(g, &cur, w, rq, &mut keep),
-                Stage::MaxPool { geom: g } => maxpool(g, &cur),
-                Stage::Relu => cur.iter().map(|&v| v.max(0)).collect(),
             };
             if let (Some(t), Stage::Dense { rq, .. } | Stage::Conv { rq, .. }) =
                 (trace.as_deref_mut(), st)
@@ -295,7 +281,126 @@ impl IntNetwork {
             }
             cur = next;
         }
-        Ok(cur.iter().map(|&q| q as f32 * self.out_scale).collect())
+        Ok(self.dequantize(&cur))
+    }
+}
+
+/// The network stage by stage, for engines that run the array layers elsewhere (the RTL
+/// engine): host stages here, array stages as a GEMM `C = A·B` whose accumulators come back
+/// through [`Stage::requantize`]. Composing these gives exactly [`IntNetwork::run`].
+impl IntNetwork {
+    /// The output floats of the last stage's integers (`y = q * scale`, in f32 as the graph's
+    /// dequantization computes it).
+    pub fn dequantize(&self, q: &[i32]) -> Vec<f32> {
+        q.iter().map(|&v| v as f32 * self.out_scale).collect()
+    }
+}
+
+impl Stage {
+    /// Whether the stage is an integer GEMM/convolution (runs on the array).
+    pub fn is_array(&self) -> bool {
+        matches!(self, Stage::Dense { .. } | Stage::Conv { .. })
+    }
+
+    /// A host stage on one sample: the input quantizer takes the float sample (`x`), the
+    /// others the previous stage's integers. `None` for array stages.
+    pub fn run_host(&self, x: &[f32], cur: &[i32]) -> Option<Vec<i32>> {
+        match self {
+            Stage::InputQuant { pre, scale, lo, hi } => Some(
+                x.iter()
+                    .map(|&v| {
+                        let mut v = v;
+                        for op in pre {
+                            v = match *op {
+                                HostOp::Mul(c) => v * c,
+                                HostOp::Div(c) => v / c,
+                                HostOp::Add(c) => v + c,
+                                HostOp::Sub(c) => v - c,
+                            };
+                        }
+                        ((v / scale).round_ties_even() as f64).clamp(*lo as f64, *hi as f64) as i32
+                    })
+                    .collect(),
+            ),
+            Stage::MaxPool { geom } => Some(maxpool(geom, cur)),
+            Stage::Relu => Some(cur.iter().map(|&v| v.max(0)).collect()),
+            Stage::Dense { .. } | Stage::Conv { .. } => None,
+        }
+    }
+
+    /// `(M, K, N)` of an array stage's GEMM for one sample (a convolution: one row per output
+    /// pixel, im2col).
+    pub fn gemm_shape(&self) -> Option<(usize, usize, usize)> {
+        match self {
+            Stage::Dense { k, m, .. } => Some((1, *k, *m)),
+            Stage::Conv { geom: g, .. } => Some((g.oh * g.ow, g.c * g.kh * g.kw, g.o)),
+            _ => None,
+        }
+    }
+
+    /// The A rows (M × K, row-major) of one sample: its activations for a dense layer, the
+    /// im2col patches for a convolution (zero padding; K ordered as c, ky, kx like the weights).
+    pub fn gemm_a(&self, cur: &[i32]) -> Option<Vec<i64>> {
+        match self {
+            Stage::Dense { .. } => Some(cur.iter().map(|&v| i64::from(v)).collect()),
+            Stage::Conv { geom: g, .. } => {
+                let mut a = Vec::with_capacity(g.oh * g.ow * g.c * g.kh * g.kw);
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for c in 0..g.c {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let iy = (oy * g.sh + ky) as isize - g.pt as isize;
+                                    let ix = (ox * g.sw + kx) as isize - g.pl as isize;
+                                    let inside = (0..g.h as isize).contains(&iy)
+                                        && (0..g.w as isize).contains(&ix);
+                                    a.push(if inside {
+                                        i64::from(cur[(c * g.h + iy as usize) * g.w + ix as usize])
+                                    } else {
+                                        0
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(a)
+            }
+            _ => None,
+        }
+    }
+
+    /// B (K × N, row-major): the weights, one column per output channel.
+    pub fn gemm_b(&self) -> Option<Vec<i64>> {
+        let (_, k, n) = self.gemm_shape()?;
+        let w = match self {
+            Stage::Dense { w, .. } | Stage::Conv { w, .. } => w,
+            _ => return None,
+        };
+        // Weights are stored [out][k] (dense: [m][k]; conv: [o][c][kh][kw]).
+        Some(
+            (0..k)
+                .flat_map(|kk| (0..n).map(move |nn| i64::from(w[nn * k + kk])))
+                .collect(),
+        )
+    }
+
+    /// The stage's output integers (model layout) from one sample's accumulators `C` (M × N,
+    /// row-major), through the per-channel requantization.
+    pub fn requantize(&self, acc: &[i64]) -> Option<Vec<i32>> {
+        match self {
+            Stage::Dense { rq, m, .. } => Some((0..*m).map(|o| rq.apply(o, acc[o])).collect()),
+            Stage::Conv { geom: g, rq, .. } => {
+                let pixels = g.oh * g.ow;
+                Some(
+                    (0..g.o)
+                        .flat_map(|o| (0..pixels).map(move |p| (o, p)))
+                        .map(|(o, p)| rq.apply(o, acc[p * g.o + o]))
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
     }
 }
 

@@ -329,3 +329,48 @@ fn cnn_layer_table() {
     }
     assert_eq!(net.macs(), 4608 + 4096 + 320);
 }
+
+/// The stage-by-stage API the RTL engine uses (host stages, GEMM operands, requantization of
+/// the accumulators), composed with a plain matrix product, gives exactly `run` on every
+/// fixture.
+#[test]
+fn stage_api_composes_to_run() {
+    let (x, _) = digits();
+    for name in [
+        "mlp_w8a8_pow2",
+        "mlp_w2a2_pow2",
+        "mlp_w8a8_float",
+        "cnn_w8a8_float",
+        "cnn_w4a4_pow2",
+        "cnn_int8_qcdq",
+    ] {
+        let net = model(name, None);
+        for i in (0..x.shape()[0]).step_by(97) {
+            let xi: Vec<f32> = x.index_axis(ndarray::Axis(0), i).iter().copied().collect();
+            let mut cur: Vec<i32> = Vec::new();
+            for st in &net.stages {
+                cur = match st.run_host(&xi, &cur) {
+                    Some(next) => next,
+                    None => {
+                        let (m, k, n) = st.gemm_shape().expect("array stage");
+                        let (a, b) = (st.gemm_a(&cur).unwrap(), st.gemm_b().unwrap());
+                        assert_eq!((a.len(), b.len()), (m * k, k * n));
+                        let c: Vec<i64> = (0..m * n)
+                            .map(|mn| {
+                                (0..k)
+                                    .map(|kk| a[mn / n * k + kk] * b[kk * n + mn % n])
+                                    .sum()
+                            })
+                            .collect();
+                        st.requantize(&c).unwrap()
+                    }
+                };
+            }
+            assert_eq!(
+                net.dequantize(&cur),
+                net.run(&xi).unwrap(),
+                "{name} input {i}"
+            );
+        }
+    }
+}

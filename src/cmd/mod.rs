@@ -17,6 +17,7 @@ pub mod npy;
 pub mod qfx;
 pub mod report;
 pub mod run;
+pub mod run_rtl;
 pub mod sim;
 pub mod sweep;
 pub mod synth;

@@ -81,17 +81,14 @@ struct RunReport {
     mismatches: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accuracy: Option<f64>,
+    /// The array the RTL engine ran (params, where they came from, clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hardware: Option<super::run_rtl::RtlSetup>,
     out: String,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.engine == Engine::Rtl {
-        anyhow::bail!(
-            "--engine rtl is not available yet: the systolic template has no per-channel \
-             requantization unit to run this network's layers on; use --engine golden"
-        );
-    }
-    if args.board.is_some() || args.params.is_some() {
+    if args.engine == Engine::Golden && (args.board.is_some() || args.params.is_some()) {
         anyhow::bail!(
             "--board and --params choose the hardware for --engine rtl; the golden engine does \
              not use them"
@@ -140,7 +137,57 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             l.len()
         );
     }
-    let outputs = golden(net, &flat[..n * per], per)?;
+    let x = &flat[..n * per];
+    let golden_out = golden(net, x, per)?;
+    let mut layers: Vec<LayerReport> = layer_rows(net)
+        .into_iter()
+        .map(|row| LayerReport {
+            row,
+            cycles: None,
+            model_cycles: None,
+            mismatches: None,
+        })
+        .collect();
+    let mut hardware = None;
+    let (outputs, mismatches, total_cycles, latency_ms) = match args.engine {
+        Engine::Golden => (golden_out, None, None, None),
+        Engine::Rtl => {
+            let toml =
+                super::import::workload_toml(net, "model", &args.model.display().to_string());
+            let setup =
+                super::run_rtl::setup(net, &toml, args.board.as_deref(), args.params.as_deref())?;
+            let progress = Progress::new(
+                net.stages.iter().filter(|s| s.is_array()).count(),
+                "array layers in Verilator",
+            );
+            let super::run_rtl::RtlRun {
+                outputs: out,
+                layers: runs,
+            } = super::run_rtl::run(net, &setup, x, per, |_| progress.inc())?;
+            drop(progress);
+            let mut total = 0u64;
+            let mut layer_mismatches = 0u64;
+            for (si, r) in &runs {
+                let l = &mut layers[*si];
+                l.cycles = Some(r.cycles);
+                l.model_cycles = Some(r.model_cycles);
+                l.mismatches = Some(r.mismatches);
+                total += r.cycles;
+                layer_mismatches += r.mismatches;
+            }
+            // The network's outputs against the golden engine's, value by value.
+            let output_mismatches =
+                out.iter().zip(&golden_out).filter(|(a, b)| a != b).count() as u64;
+            let ms = total as f64 / (setup.clock_mhz * 1e3);
+            hardware = Some(setup);
+            (
+                out,
+                Some(layer_mismatches + output_mismatches),
+                Some(total),
+                Some(ms),
+            )
+        }
+    };
     let accuracy = labels.map(|l| top1(&outputs, net.out_len, &l[..n]));
     let mut bytes = Vec::new();
     {
@@ -156,19 +203,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         inputs: n,
         engine: args.engine,
         input: loaded.input,
-        layers: layer_rows(net)
-            .into_iter()
-            .map(|row| LayerReport {
-                row,
-                cycles: None,
-                model_cycles: None,
-                mismatches: None,
-            })
-            .collect(),
-        total_cycles: None,
-        latency_ms: None,
-        mismatches: None,
+        layers,
+        total_cycles,
+        latency_ms,
+        mismatches,
         accuracy,
+        hardware,
         out: args.out.display().to_string(),
     };
     print_report(&report, args.json)
@@ -176,7 +216,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Every input through the integer network, in parallel; the first failing input is named.
 fn golden(net: &IntNetwork, x: &[f32], per: usize) -> anyhow::Result<Vec<f32>> {
-    let progress = Progress::new(x.len() / per);
+    let progress = Progress::new(x.len() / per, "inputs");
     let rows: Vec<Vec<f32>> = x
         .par_chunks(per)
         .enumerate()
@@ -222,6 +262,34 @@ fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
             },
             r.input.describe()
         );
+        if let Some(h) = &r.hardware {
+            t += &format!(
+                "array: {}x{} {:?}, {} x {} -> {} ({}), {} MHz\n",
+                h.params.rows,
+                h.params.cols,
+                h.params.dataflow,
+                h.params.input_type,
+                h.params.weight_type,
+                h.params.acc_type,
+                h.source,
+                h.clock_mhz
+            );
+            for l in r.layers.iter().filter(|l| l.cycles.is_some()) {
+                t += &format!(
+                    "  {:<10} {:>10} cycles (model {:>10}), {} mismatches\n",
+                    l.row.name,
+                    l.cycles.unwrap_or(0),
+                    l.model_cycles.unwrap_or(0),
+                    l.mismatches.unwrap_or(0)
+                );
+            }
+            t += &format!(
+                "total: {} cycles = {:.3} ms; {} mismatches against the golden engine\n",
+                r.total_cycles.unwrap_or(0),
+                r.latency_ms.unwrap_or(0.0),
+                r.mismatches.unwrap_or(0)
+            );
+        }
         if let Some(a) = r.accuracy {
             t += &format!("accuracy: {:.2}% top-1\n", 100.0 * a);
         }
@@ -235,18 +303,17 @@ fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
 struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
-    fn new(total: usize) -> Progress {
+    fn new(total: usize, what: &str) -> Progress {
         use std::io::IsTerminal as _;
-        if total < 1000 || !std::io::stderr().is_terminal() {
+        if !std::io::stderr().is_terminal() {
             return Progress(None);
         }
         let pb = indicatif::ProgressBar::with_draw_target(
             Some(total as u64),
             indicatif::ProgressDrawTarget::stderr(),
         );
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {pos}/{len} inputs",
-        ) {
+        let template = format!("{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {what}");
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
             pb.set_style(style.progress_chars("=> "));
         }
         Progress(Some(pb))

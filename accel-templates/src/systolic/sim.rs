@@ -82,6 +82,19 @@ pub fn run_gemm(
     b: &Array2<i64>,
     opts: &SimOptions,
 ) -> Result<SimReport> {
+    run_gemm_with_outputs(p, g, a, b, opts).map(|(report, _)| report)
+}
+
+/// [`run_gemm`], also returning the output matrix C as Verilator produced it (raw output-type
+/// codes), for engines that chain layers on the hardware's own results. `None` when the output
+/// stream could not be unpacked (every element then counts as a mismatch).
+pub fn run_gemm_with_outputs(
+    p: &SystolicParams,
+    g: &Gemm,
+    a: &Array2<i64>,
+    b: &Array2<i64>,
+    opts: &SimOptions,
+) -> Result<(SimReport, Option<Array2<i64>>)> {
     let r = p.resolve()?;
     g.check(p)?;
     if r.p.pe == PeKind::ShiftAdd
@@ -157,7 +170,7 @@ pub fn run_gemm(
         .zip(&beats_out)
         .filter(|(g_b, e_b)| g_b.1 != e_b.1)
         .count() as u64;
-    match model::unpack_output(&r, g, &got) {
+    let outputs = match model::unpack_output(&r, g, &got) {
         Ok(c) => {
             if std::env::var_os("AF_SYSTOLIC_DEBUG").is_some() {
                 eprintln!("got\n{c}\nexpected\n{expected}");
@@ -167,11 +180,15 @@ pub fn run_gemm(
                 .zip(expected.iter())
                 .filter(|(x, y)| x != y)
                 .count() as u64;
+            Some(c)
         }
-        Err(_) => mismatches += u64::from(g.m) * u64::from(g.n),
-    }
+        Err(_) => {
+            mismatches += u64::from(g.m) * u64::from(g.n);
+            None
+        }
+    };
     let macs = g.macs();
-    Ok(SimReport {
+    let report = SimReport {
         cycles,
         macs,
         utilization: macs as f64 / (cycles as f64 * f64::from(r.r) * f64::from(r.c)),
@@ -185,7 +202,8 @@ pub fn run_gemm(
         model_cycles: est.cycles,
         sim_seconds: secs,
         build_cached: compiled.was_cached(),
-    })
+    };
+    Ok((report, outputs))
 }
 
 /// Issues the command and runs until the TLAST beat; returns the cycle count as defined in
