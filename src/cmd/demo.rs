@@ -51,7 +51,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let db = accelforge_boards::BoardDb::builtin()?;
     let workload = Workload::builtin(WORKLOAD)?;
     println!(
-        "[2/7] mapping the built-in workload `{WORKLOAD}` ({} layers) with the MILP mapper",
+        "[2/8] mapping the built-in workload `{WORKLOAD}` ({} layers) with the MILP mapper",
         workload.layers.len()
     );
     let mut mapped = Vec::new();
@@ -82,33 +82,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         mapped.push((name, params, report));
     }
 
-    println!("[3/7] Zynq bundles for the chosen configurations");
+    println!("[3/8] Zynq bundles for the chosen configurations");
     for (name, params, _) in &mapped {
-        let design = rtl::design(params)?;
-        let res = cost::resources(params)?;
-        let estimate = accelforge_boards::ResourceEstimate {
-            lut: res.lut,
-            ff: res.ff,
-            dsp: res.dsp,
-            bram18: res.bram18 + 2 * res.bram36,
-            uram: res.uram,
-        };
         let dir = out.join(name).join("bundle");
-        let bundle = BundleArgs {
-            board: None,
-            boards_dir: None,
-            clock_mhz: None,
-            allow_over_budget: false,
-            force: true,
-        };
-        let manifest = bundle.write(
-            name,
-            &dir,
-            &design,
-            serde_json::to_value(params)?,
-            estimate,
-            (1 << 26) - 1,
-        )?;
+        let manifest = array_bundle(name, &dir, params)?;
         println!(
             "      {name:<8} {} files in {} (build: `vivado -mode batch -source build.tcl`)",
             manifest.files.len(),
@@ -117,7 +94,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     println!(
-        "[4/7] one layer per board in Verilator against the golden model and the mapper's prediction"
+        "[4/8] one layer per board in Verilator against the golden model and the mapper's prediction"
     );
     for (name, params, report) in &mapped {
         // The layer with the most work: the one whose prediction matters most.
@@ -175,7 +152,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let sweep_dir = out.join("sweep");
     println!(
-        "[5/7] design-space sweep (analytic models, best point re-run in Verilator) into {}",
+        "[5/8] design-space sweep (analytic models, best point re-run in Verilator) into {}",
         sweep_dir.display()
     );
     let spec_path = out.join("sweep.toml");
@@ -215,8 +192,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     moe_stage(out, &db)?;
+    super::demo_digits::digits_stage(out, "7/8")?;
 
-    println!("[7/7] reports");
+    println!("[8/8] reports");
     for dir in [
         sweep_dir.clone(),
         out.join(BOARDS[0]),
@@ -236,13 +214,45 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Zynq bundle of a systolic array for `board` in `dir` (replacing an earlier one).
+pub(super) fn array_bundle(
+    board: &str,
+    dir: &Path,
+    params: &SystolicParams,
+) -> anyhow::Result<accelforge_boards::Manifest> {
+    let design = rtl::design(params)?;
+    let res = cost::resources(params)?;
+    let estimate = accelforge_boards::ResourceEstimate {
+        lut: res.lut,
+        ff: res.ff,
+        dsp: res.dsp,
+        bram18: res.bram18 + 2 * res.bram36,
+        uram: res.uram,
+    };
+    let bundle = BundleArgs {
+        board: None,
+        boards_dir: None,
+        clock_mhz: None,
+        allow_over_budget: false,
+        force: true,
+    };
+    bundle.write(
+        board,
+        dir,
+        &design,
+        serde_json::to_value(params)?,
+        estimate,
+        (1 << 26) - 1,
+    )
+}
+
 /// Stage 6: the MoE core sized by the mapper for a board, then one skewed batch simulated with
 /// and without expert reordering, each against the golden model and the cycle model.
 fn moe_stage(out: &Path, db: &accelforge_boards::BoardDb) -> anyhow::Result<()> {
     let workload = Workload::builtin(MOE_WORKLOAD)?;
     let board = db.get(MOE_BOARD)?;
     println!(
-        "[6/7] Mixture-of-Experts: `{MOE_WORKLOAD}` mapped onto {MOE_BOARD}, its Zynq bundle, one batch in Verilator with and without reordering"
+        "[6/8] Mixture-of-Experts: `{MOE_WORKLOAD}` mapped onto {MOE_BOARD}, its Zynq bundle, one batch in Verilator with and without reordering"
     );
     let model = MoeTemplateModel::for_board(&workload, board, None);
     let report = map(&model, &workload, board, &MapOptions::new(board))
@@ -331,7 +341,7 @@ fn moe_stage(out: &Path, db: &accelforge_boards::BoardDb) -> anyhow::Result<()> 
 
 /// Stage 1: the building blocks, generated, linted and parsed by a second tool.
 fn blocks(dir: &Path) -> anyhow::Result<()> {
-    println!("[1/7] building blocks into {}", dir.display());
+    println!("[1/8] building blocks into {}", dir.display());
     let designs: Vec<Design> = vec![
         pipeline::design(&pipeline::PipelineParams {
             width: 16,

@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod calibrate;
 pub mod demo;
+pub mod demo_digits;
 pub mod estimate;
 // `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
 #[path = "gen.rs"]
