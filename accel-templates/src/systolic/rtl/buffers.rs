@@ -5,8 +5,7 @@
 use accelforge_hdl::helpers::{BramWrite, bram, eq_c, inc, lit};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
-use super::LANE_W;
-use super::shell::GemmPorts;
+use super::shell::{GemmPorts, LANE_W};
 use crate::systolic::params::Resolved;
 
 /// The loader's handshake: `s_axis_tready` while the target bank is not full, and the state

@@ -21,8 +21,7 @@ use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, 
 use super::buffers::{BankFlags, LoadPort, bank_flags};
 use super::drain::{FifoRow, fifo_widths, masked_row, output_fifo, requantize};
 use super::feed::{a_row_feed, b_column_lane, b_word};
-use super::shell::{Command, GemmPorts, packed_inputs};
-use super::{DIM_BITS, LANE_W, header_doc};
+use super::shell::{Command, DIM_BITS, GemmPorts, LANE_W, header_doc, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
 

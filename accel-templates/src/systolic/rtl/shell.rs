@@ -5,8 +5,34 @@
 use accelforge_hdl::helpers::{AxisIn, AxisOut, eq_c, gt_c, rst_or};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
-use super::DIM_BITS;
 use crate::systolic::params::Resolved;
+
+/// Width of the command dimension ports.
+pub const DIM_BITS: u32 = 16;
+
+/// Lane counters and valid-lane counts (at most 64 lanes, kept at 16 bits).
+pub(super) const LANE_W: u32 = 16;
+
+/// The comment block above a top: what it computes, its buffers, where the protocol is told.
+pub(super) fn header_doc(m: &mut ModuleBuilder, r: &Resolved, dataflow: &str, buffers: &str) {
+    let p = &r.p;
+    m.doc(format!(
+        "{dataflow} systolic array {}x{}: A {} x B {} -> acc {} -> out {}{}, PE {:?}.",
+        r.r,
+        r.c,
+        r.ta,
+        r.tb,
+        r.tacc,
+        r.tout,
+        if p.relu { " (ReLU)" } else { "" },
+        p.pe
+    ));
+    m.doc(format!(
+        "Buffers: max K {}, {buffers}B chunk {} columns, {}-bit AXI4-Stream in/out.",
+        p.max_k, p.max_n_chunk, p.stream_bits
+    ));
+    m.doc("Stream order and cycle model: see accelforge_templates::systolic docs.");
+}
 
 /// The ports every systolic top shares, in port order.
 pub(super) struct GemmPorts {

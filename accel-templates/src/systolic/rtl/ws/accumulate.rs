@@ -8,13 +8,11 @@ use accelforge_hdl::helpers::{
 };
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
-use super::address_widths;
-use super::control::Issuer;
+use super::control::{Issuer, address_widths};
 use crate::systolic::params::Resolved;
-use crate::systolic::rtl::DIM_BITS;
 use crate::systolic::rtl::buffers::{bank_is, flag_block, sticky};
 use crate::systolic::rtl::drain::{fifo_widths, requantize};
-use crate::systolic::rtl::shell::{Command, GemmPorts};
+use crate::systolic::rtl::shell::{Command, DIM_BITS, GemmPorts};
 
 /// The control word per issued A row: `{valid, first K-slice, block's last row, bank,
 /// address}`; stage s of the chain reads column s and writes column s−1.

@@ -6,11 +6,9 @@
 use accelforge_hdl::helpers::{add_wrap, eq_c, fit, gt_c, inc, lit, min_c, rst_or, sub_c};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
-use super::{LoopNest, address_widths, ws_tile_done};
 use crate::systolic::params::Resolved;
 use crate::systolic::rtl::buffers::LoadPort;
-use crate::systolic::rtl::shell::{Command, GemmPorts};
-use crate::systolic::rtl::{DIM_BITS, LANE_W};
+use crate::systolic::rtl::shell::{Command, DIM_BITS, GemmPorts, LANE_W};
 
 /// The loader's registers and strobes.
 pub(super) struct Loader {
@@ -557,4 +555,75 @@ impl Feeder {
             )?],
         )
     }
+}
+
+/// The counters of the WS loop nest (B chunks, M blocks, K-slices, column tiles) that the
+/// issuer and the weight feeder each step through on their own.
+struct LoopNest<'a> {
+    nrem: &'a Sig,
+    crem: &'a Sig,
+    mrem: &'a Sig,
+    krem: &'a Sig,
+    /// Cleared after the last chunk.
+    left: &'a Sig,
+    /// Buffer offset of the current tile, advanced by `base_step` per tile.
+    base: &'a Sig,
+    base_step: u64,
+    /// Buffer bank, toggled per K-slice.
+    bank: &'a Sig,
+}
+
+/// The updates when a tile ends: next tile, else next K-slice, else (after `on_block_done`) next
+/// M block, else next chunk, else done.
+fn ws_tile_done(
+    n: &LoopNest<'_>,
+    r: &Resolved,
+    (k_len, m_len): (&Sig, &Sig),
+    on_block_done: Vec<Stmt>,
+) -> HResult<Vec<Stmt>> {
+    let chunk = u64::from(r.p.max_n_chunk);
+    let block = u64::from(r.ws_m_block);
+    let (rows, cols) = (u64::from(r.r), u64::from(r.c));
+    let nrem_next = sub_c(&n.nrem.e(), chunk)?;
+    let chunk_done = vec![Stmt::if_else(
+        gt_c(&n.nrem.e(), chunk)?,
+        vec![
+            Stmt::set(n.nrem, nrem_next.clone())?,
+            Stmt::set(n.crem, min_c(&nrem_next, chunk)?)?,
+        ],
+        vec![Stmt::set(n.left, Expr::bool(false))?],
+    )?];
+    let mut block_done = on_block_done;
+    block_done.push(Stmt::if_else(
+        gt_c(&n.mrem.e(), block)?,
+        vec![Stmt::set(n.mrem, sub_c(&n.mrem.e(), block)?)?],
+        [vec![Stmt::set(n.mrem, m_len.e())?], chunk_done].concat(),
+    )?);
+    let base_w = n.base.width();
+    Ok(vec![Stmt::if_else(
+        gt_c(&n.crem.e(), cols)?,
+        vec![
+            Stmt::set(n.crem, sub_c(&n.crem.e(), cols)?)?,
+            Stmt::set(n.base, add_wrap(&n.base.e(), n.base_step)?)?,
+        ],
+        vec![
+            Stmt::set(n.base, Expr::zero(base_w))?,
+            Stmt::set(n.bank, n.bank.e().not())?,
+            Stmt::set(n.crem, min_c(&n.nrem.e(), chunk)?)?,
+            Stmt::if_else(
+                gt_c(&n.krem.e(), rows)?,
+                vec![Stmt::set(n.krem, sub_c(&n.krem.e(), rows)?)?],
+                [vec![Stmt::set(n.krem, k_len.e())?], block_done].concat(),
+            )?,
+        ],
+    )?])
+}
+
+/// Address bits of the A buffer, the W buffer and the accumulator buffer.
+pub(super) fn address_widths(r: &Resolved) -> (u32, u32, u32) {
+    (
+        clog2(u64::from(r.ws_a_depth)),
+        clog2(u64::from(r.ws_w_depth)),
+        clog2(u64::from(r.ws_acc_depth)).max(1),
+    )
 }
