@@ -5,8 +5,7 @@
 use accelforge_hdl::helpers::{BramWrite, bram, eq_c, inc, lit};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
-use super::shell::{GemmPorts, LANE_W};
-use crate::systolic::params::Resolved;
+use super::shell::{LANE_W, Top};
 
 /// The loader's handshake: `s_axis_tready` while the target bank is not full, and the state
 /// shared by both loaders (which operand is loading, which beat of its row, which lane).
@@ -33,11 +32,11 @@ impl LoadPort {
     /// wire.
     pub fn declare(
         m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
+        t: &Top<'_>,
         [act, isa, beat, lane]: [&Sig; 4],
         (a_bank, b_bank, b): (&Sig, &Sig, &str),
     ) -> HResult<Self> {
+        let Top { r, ports, .. } = t;
         let afull = [m.reg("a_full0", 1)?, m.reg("a_full1", 1)?];
         let bfull = [
             m.reg(&format!("{b}_full0"), 1)?,
@@ -99,7 +98,7 @@ impl LoadPort {
     pub fn buffer(
         &self,
         m: &mut ModuleBuilder,
-        clk: &Sig,
+        t: &Top<'_>,
         (name, count, depth, for_a): (&str, u32, u32, bool),
         (waddr, wdata): (&Expr, &Expr),
         raddr: &Expr,
@@ -118,7 +117,7 @@ impl LoadPort {
                     .and(&eq_c(&self.beat.e(), u64::from(q))?)?;
                 bram(
                     m,
-                    clk,
+                    &t.ports.clk,
                     (&format!("{name}{q}"), wdata.width(), depth),
                     &BramWrite {
                         we: &we,
@@ -137,18 +136,22 @@ pub(super) fn sticky(f: &Sig, set: &Expr, clr: &Expr) -> HResult<Stmt> {
     Stmt::set(f, f.e().or(set)?.and(&clr.not())?)
 }
 
-/// One always block for a set of flags: all cleared on `clear`, else `updates`.
+/// One always block for a set of flags: all cleared by reset and by a new command, else
+/// `updates`.
 pub(super) fn flag_block<'a>(
     m: &mut ModuleBuilder,
-    clk: &Sig,
-    clear: Expr,
+    t: &Top<'_>,
     flags: impl Iterator<Item = &'a Sig>,
     updates: Vec<Stmt>,
 ) -> HResult<()> {
+    let clear = t.ports.rst.e().or(&t.cmd.start_cmd.e())?;
     let clear_all: Vec<Stmt> = flags
         .map(|f| Stmt::set(f, Expr::bool(false)))
         .collect::<HResult<_>>()?;
-    m.clocked(clk, vec![Stmt::if_else(clear, clear_all, updates)?])
+    m.clocked(
+        &t.ports.clk,
+        vec![Stmt::if_else(clear, clear_all, updates)?],
+    )
 }
 
 /// Selects bank `i` (0 or 1) of a one-bit bank pointer.
@@ -171,8 +174,7 @@ pub(super) struct BankFlags<'a> {
 /// command.
 pub(super) fn bank_flags(
     m: &mut ModuleBuilder,
-    ports: &GemmPorts,
-    start_cmd: &Sig,
+    t: &Top<'_>,
     groups: [BankFlags<'_>; 2],
 ) -> HResult<()> {
     let mut flags = vec![];
@@ -183,11 +185,5 @@ pub(super) fn bank_flags(
             flags.push(sticky(f, &s, &c)?);
         }
     }
-    flag_block(
-        m,
-        &ports.clk,
-        ports.rst.e().or(&start_cmd.e())?,
-        groups.iter().flat_map(|g| g.full.iter()),
-        flags,
-    )
+    flag_block(m, t, groups.iter().flat_map(|g| g.full.iter()), flags)
 }

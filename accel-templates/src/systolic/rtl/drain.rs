@@ -5,7 +5,7 @@
 use accelforge_hdl::helpers::{add_c, bit_to, gt_c, inc, lit};
 use accelforge_hdl::{Expr, HdlError, LValue, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
-use super::shell::GemmPorts;
+use super::shell::Top;
 use crate::systolic::params::Resolved;
 use crate::units::requantize::emit_requantize;
 
@@ -17,13 +17,8 @@ pub(super) fn fifo_widths(r: &Resolved) -> (u32, u32) {
 
 /// Column `j`'s result `x` (ReLU already applied) through the wire `rq{j}_in`, requantized to
 /// the output type and registered in `rq{j}_r`.
-pub(super) fn requantize(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    clk: &Sig,
-    j: u32,
-    x: Expr,
-) -> HResult<Sig> {
+pub(super) fn requantize(m: &mut ModuleBuilder, t: &Top<'_>, j: u32, x: Expr) -> HResult<Sig> {
+    let r = t.r;
     let xs = m.wire_from(&format!("rq{j}_in"), x)?;
     // The project's one RTL image of the qfx conversion (every rounding/overflow mode).
     let q = emit_requantize(m, &format!("rq{j}"), &xs, &r.tacc, &r.tout)
@@ -31,13 +26,13 @@ pub(super) fn requantize(
         .e()
         .as_unsigned();
     let rq = m.reg(&format!("rq{j}_r"), r.tout.width())?;
-    m.clocked(clk, vec![Stmt::set(&rq, q)?])?;
+    m.clocked(&t.ports.clk, vec![Stmt::set(&rq, q)?])?;
     Ok(rq)
 }
 
 /// A result row from its lanes (column 0 first): lanes at or past `row_cv` (the tile's valid
 /// columns) carry padding results and are zeroed.
-pub(super) fn masked_row(r: &Resolved, row_cv: &Sig, lanes: &[Expr]) -> HResult<Expr> {
+fn masked_row(r: &Resolved, row_cv: &Sig, lanes: &[Expr]) -> HResult<Expr> {
     let wo = r.tout.width();
     let mut masked = Vec::new();
     for (j, lane) in lanes.iter().enumerate() {
@@ -48,14 +43,14 @@ pub(super) fn masked_row(r: &Resolved, row_cv: &Sig, lanes: &[Expr]) -> HResult<
     Expr::concat(&masked)
 }
 
-/// One requantized result row entering the output FIFO, and the wire that reports a row leaving.
-pub(super) struct FifoRow<'a> {
-    pub push: &'a Sig,
-    pub last: &'a Sig,
-    pub cv: &'a Sig,
-    pub data: Expr,
-    /// Driven here: high in the cycle the head row's last beat is taken.
-    pub pop: &'a Sig,
+/// The tags of a result row entering the output FIFO.
+pub(super) struct RowTags {
+    /// The row enters the FIFO this cycle.
+    pub push: Sig,
+    /// It is the result's last row (its last beat carries TLAST).
+    pub last: Sig,
+    /// Its valid columns.
+    pub cv: Sig,
 }
 
 /// The output FIFO's registers, shared by its write side and its serializer.
@@ -68,14 +63,19 @@ struct Fifo {
 }
 
 /// The output FIFO (LUT RAM, asynchronous read) and the serializer that sends each row as
-/// ⌈valid columns / Eo⌉ beats on `m_axis`, TLAST on the result's last beat. Returns the
-/// condition "the result's last beat is transferred".
+/// ⌈valid columns / Eo⌉ beats on `m_axis`, TLAST on the result's last beat. A row is its
+/// `lanes` (column 0 first, lanes past its valid columns zeroed) under the tags `row`; `pop`
+/// is driven here, high in the cycle the head row's last beat is taken. Returns the condition
+/// "the result's last beat is transferred".
 pub(super) fn output_fifo(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    row: &FifoRow<'_>,
+    t: &Top<'_>,
+    row: &RowTags,
+    lanes: &[Expr],
+    pop: &Sig,
 ) -> HResult<Expr> {
+    let Top { r, ports, .. } = t;
+    let data = masked_row(r, &row.cv, lanes)?;
     let (fifo_aw, credit_w) = fifo_widths(r);
     let (cc, wo, lane_w) = (r.c, r.tout.width(), row.cv.width());
     let fifo_w = 1 + lane_w + cc * wo;
@@ -95,7 +95,7 @@ pub(super) fn output_fifo(
             row.push.e(),
             vec![Stmt::assign(
                 LValue::word(&mem, &wr.e())?,
-                Expr::concat(&[row.last.e(), row.cv.e(), row.data.clone()])?,
+                Expr::concat(&[row.last.e(), row.cv.e(), data])?,
             )?],
         )?],
     )?;
@@ -121,22 +121,17 @@ pub(super) fn output_fifo(
     )?;
     m.assign_sig(&out.tlast, head.bit(fifo_w - 1)?.and(&row_last_beat.e())?)?;
     let xfer = m.wire_from("ob_xfer", out.tvalid.e().and(&out.tready.e())?)?;
-    m.assign_sig(row.pop, xfer.e().and(&row_last_beat.e())?)?;
-    beat_mux(m, r, ports, &head, &f.beat)?;
+    m.assign_sig(pop, xfer.e().and(&row_last_beat.e())?)?;
+    beat_mux(m, t, &head, &f.beat)?;
     let last_xfer = xfer.e().and(&out.tlast.e())?;
-    fifo_pointers(m, r, ports, row, &f, (&xfer, &row_last_beat))?;
+    fifo_pointers(m, t, (&row.push, pop), &f, (&xfer, &row_last_beat))?;
     Ok(last_xfer)
 }
 
 /// TDATA: beat b carries lanes b·Eo .. b·Eo+Eo−1 of the head row (zeros past C); a beat holds
 /// Eo = floor(B/Wo) whole lanes and bits above Eo·Wo are zero.
-fn beat_mux(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    head: &Sig,
-    ob: &Sig,
-) -> HResult<()> {
+fn beat_mux(m: &mut ModuleBuilder, t: &Top<'_>, head: &Sig, ob: &Sig) -> HResult<()> {
+    let Top { r, ports, .. } = t;
     let (sb, wo) = (r.p.stream_bits, r.tout.width());
     let tdata = &ports.m.tdata;
     let mut arms = Vec::new();
@@ -165,12 +160,12 @@ fn beat_mux(
 /// The FIFO's pointers and count, and the serializer's beat and lane counters.
 fn fifo_pointers(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    row: &FifoRow<'_>,
+    t: &Top<'_>,
+    (push, pop): (&Sig, &Sig),
     f: &Fifo,
     (xfer, row_last_beat): (&Sig, &Sig),
 ) -> HResult<()> {
+    let Top { r, ports, .. } = t;
     let (aw, cw, lw) = (f.wr.width(), f.count.width(), f.lane.width());
     let bw = f.beat.width();
     m.clocked(
@@ -185,13 +180,13 @@ fn fifo_pointers(
                 Stmt::set(&f.lane, Expr::zero(lw))?,
             ],
             vec![
-                Stmt::if_(row.push.e(), vec![Stmt::set(&f.wr, inc(&f.wr)?)?])?,
+                Stmt::if_(push.e(), vec![Stmt::set(&f.wr, inc(&f.wr)?)?])?,
                 Stmt::set(
                     &f.count,
                     f.count
                         .e()
-                        .add(&bit_to(row.push.e(), cw)?)?
-                        .sub(&bit_to(row.pop.e(), cw)?)?,
+                        .add(&bit_to(push.e(), cw)?)?
+                        .sub(&bit_to(pop.e(), cw)?)?,
                 )?,
                 Stmt::if_(
                     xfer.e(),

@@ -19,67 +19,46 @@ use accelforge_hdl::helpers::{bit_to, delay, eq_c, fit, gt_c, inc, lit, min_c, s
 use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
 use super::buffers::{BankFlags, LoadPort, bank_flags};
-use super::drain::{FifoRow, fifo_widths, masked_row, output_fifo, requantize};
+use super::drain::{RowTags, fifo_widths, output_fifo, requantize};
 use super::feed::{a_row_feed, b_column_lane, b_word};
-use super::shell::{Command, DIM_BITS, GemmPorts, LANE_W, header_doc, packed_inputs};
+use super::shell::{Command, DIM_BITS, LANE_W, Top, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
 
 /// The output-stationary top: ports and command, loader, issuer, operand buffers, the two
 /// state machines, operand feed, PE grid, requantizers, row sequencer, output FIFO, status.
 pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
-    let p = &r.p;
     let mut m = ModuleBuilder::new(name)?;
-    header_doc(&mut m, r, "Output-stationary", "");
-    let ports = GemmPorts::declare(&mut m, p.stream_bits)?;
-    let (cmd, extra) = Command::declare(&mut m, &ports, p.max_k, &["period"])?;
+    let (t, extra) = Top::declare(&mut m, r, ("Output-stationary", ""), &["period"])?;
     let per_eff = &extra[0];
     let min_period = lit(u64::from(r.min_period), DIM_BITS)?;
-    let cmd_k = ports.cmd_k.e();
+    let cmd_k = t.ports.cmd_k.e();
     let cmd_period = Expr::mux(&cmd_k.gt(&min_period)?, &cmd_k, &min_period)?;
-    let ld = Loader::declare(&mut m, r, &ports, &cmd)?;
-    let is = Issuer::declare(&mut m, r, &ports, &cmd, (&ld, per_eff))?;
-    let (a_in, b_in) = packed_inputs(&mut m, r, &ports.s.tdata)?;
+    let ld = Loader::declare(&mut m, &t)?;
+    let is = Issuer::declare(&mut m, &t, (&ld, per_eff))?;
+    let (a_in, b_in) = packed_inputs(&mut m, &t)?;
     let a_rdata = ld.port.buffer(
         &mut m,
-        &ports.clk,
+        &t,
         ("a_buf", r.qa, 2 * r.a_bank_depth, true),
         (&ld.a_waddr, &a_in),
         &is.a_raddr,
     )?;
     let b_rdata = ld.port.buffer(
         &mut m,
-        &ports.clk,
+        &t,
         ("b_buf", r.qb, 2 * r.b_bank_depth, false),
         (&ld.b_waddr, &b_in),
         &is.b_raddr,
     )?;
-    ld.state_machine(&mut m, r, &ports, &cmd)?;
-    let pop = is.state_machine(&mut m, r, &ports, &cmd, &ld)?;
-    let (a_row_in, f_row_in, b_col_in) =
-        operand_feed(&mut m, r, &ports, &is, (&a_rdata, &b_rdata))?;
-    let out_top = pe_grid(&mut m, r, &ports, pe, (a_row_in, f_row_in, b_col_in))?;
-    let row_lanes = requantize_columns(&mut m, r, &ports, &out_top)?;
-    let (push, row_last, row_cv) = row_sequencer(&mut m, r, &ports, &is)?;
-    let row_data = masked_row(r, &row_cv, &row_lanes)?;
-    let last_xfer = output_fifo(
-        &mut m,
-        r,
-        &ports,
-        &FifoRow {
-            push: &push,
-            last: &row_last,
-            cv: &row_cv,
-            data: row_data,
-            pop: &pop,
-        },
-    )?;
-    cmd.status(
-        &mut m,
-        &ports,
-        last_xfer,
-        vec![Stmt::set(per_eff, cmd_period)?],
-    )?;
+    ld.state_machine(&mut m, &t)?;
+    let pop = is.state_machine(&mut m, &t, &ld)?;
+    let lanes = operand_feed(&mut m, &t, &is, (&a_rdata, &b_rdata))?;
+    let out_top = pe_grid(&mut m, &t, pe, lanes)?;
+    let row_lanes = requantize_columns(&mut m, &t, &out_top)?;
+    let row = row_sequencer(&mut m, &t, &is)?;
+    let last_xfer = output_fifo(&mut m, &t, &row, &row_lanes, &pop)?;
+    t.status(&mut m, last_xfer, vec![Stmt::set(per_eff, cmd_period)?])?;
     Ok(m.finish())
 }
 
@@ -105,12 +84,8 @@ struct Loader {
 }
 
 impl Loader {
-    fn declare(
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-    ) -> HResult<Self> {
+    fn declare(m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<Self> {
+        let Top { r, cmd, .. } = t;
         let db = DIM_BITS;
         let b_off_w = clog2(u64::from(r.b_bank_depth)).max(1);
         let a_off_w = clog2(u64::from(r.a_bank_depth)).max(1);
@@ -126,7 +101,7 @@ impl Loader {
         let boff = m.reg("ld_boff", b_off_w)?;
         let ab = m.reg("ld_ab", 1)?;
         let bb = m.reg("ld_bb", 1)?;
-        let port = LoadPort::declare(m, r, ports, [&act, &isa, &beat, &lane], (&ab, &bb, "b"))?;
+        let port = LoadPort::declare(m, t, [&act, &isa, &beat, &lane], (&ab, &bb, "b"))?;
         let row_end = port.row_end(m, &valid.e())?;
         let k_end = m.wire_from("ld_k_end", inc(&k)?.eq(&cmd.kk.e())?)?;
         let blk_end = m.wire_from(
@@ -219,13 +194,8 @@ impl Loader {
         ])
     }
 
-    fn state_machine(
-        &self,
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-    ) -> HResult<()> {
+    fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<()> {
+        let Top { r, ports, cmd } = t;
         let (c64, nc) = (u64::from(r.c), u64::from(r.p.max_n_chunk));
         let mut row_done = self.port.row_restart()?;
         row_done.push(Stmt::if_else(
@@ -253,13 +223,11 @@ impl Loader {
             Stmt::set(&self.ab, Expr::bool(false))?,
             Stmt::set(&self.bb, Expr::bool(false))?,
         ]);
-        m.clocked(
-            &ports.clk,
-            vec![Stmt::if_else(
-                ports.rst.e(),
-                vec![Stmt::set(&self.act, Expr::bool(false))?],
-                vec![Stmt::if_else(cmd.start_cmd.e(), ld_init, ld_next)?],
-            )?],
+        t.fsm(
+            m,
+            vec![Stmt::set(&self.act, Expr::bool(false))?],
+            ld_init,
+            ld_next,
         )
     }
 }
@@ -298,11 +266,10 @@ struct Issuer {
 impl Issuer {
     fn declare(
         m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
+        t: &Top<'_>,
         (ld, per_eff): (&Loader, &Sig),
     ) -> HResult<Self> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let (_, credit_w) = fifo_widths(r);
         let b_off_w = ld.boff.width();
@@ -498,14 +465,8 @@ impl Issuer {
 
     /// The issuer's state machine and the bank-full flags it clears; returns the `out_pop`
     /// wire (a row left the output FIFO: one credit back).
-    fn state_machine(
-        &self,
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-        ld: &Loader,
-    ) -> HResult<Sig> {
+    fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>, ld: &Loader) -> HResult<Sig> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let nc = u64::from(r.p.max_n_chunk);
         let pop = m.wire("out_pop", 1)?;
@@ -530,23 +491,20 @@ impl Issuer {
             Stmt::set(&self.cap_v, Expr::bool(false))?,
             Stmt::set(&self.credits, credits_full.clone())?,
         ];
-        m.clocked(
-            &ports.clk,
-            vec![Stmt::if_else(
-                ports.rst.e(),
-                vec![
-                    Stmt::set(&self.act, Expr::bool(false))?,
-                    Stmt::set(&self.left, Expr::bool(false))?,
-                    Stmt::set(&self.cap_v, Expr::bool(false))?,
-                    Stmt::set(&self.credits, credits_full)?,
-                ],
-                vec![Stmt::if_else(cmd.start_cmd.e(), is_init, run)?],
-            )?],
+        t.fsm(
+            m,
+            vec![
+                Stmt::set(&self.act, Expr::bool(false))?,
+                Stmt::set(&self.left, Expr::bool(false))?,
+                Stmt::set(&self.cap_v, Expr::bool(false))?,
+                Stmt::set(&self.credits, credits_full)?,
+            ],
+            is_init,
+            run,
         )?;
         bank_flags(
             m,
-            ports,
-            &cmd.start_cmd,
+            t,
             [
                 BankFlags {
                     full: &ld.port.afull,
@@ -572,11 +530,11 @@ impl Issuer {
 /// both zeroed on idle cycles. Returns `(a lanes, flag lanes, b lanes)`.
 fn operand_feed(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
+    t: &Top<'_>,
     is: &Issuer,
     (a_rdata, b_rdata): (&[Sig], &[Sig]),
 ) -> HResult<(Vec<Expr>, Vec<Expr>, Vec<Expr>)> {
+    let Top { r, ports, .. } = t;
     let (clk, rst) = (&ports.clk, &ports.rst);
     let a_vd = m.reg("a_vd", 1)?;
     let flag_d = m.reg("flag_d", 1)?;
@@ -609,11 +567,11 @@ fn operand_feed(
 /// top row's output-chain wires (one per column).
 fn pe_grid(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
+    t: &Top<'_>,
     pe: &Module,
     (mut a_h, mut f_h, mut b_v): (Vec<Expr>, Vec<Expr>, Vec<Expr>),
 ) -> HResult<Vec<Sig>> {
+    let Top { r, ports, .. } = t;
     let (rr, cc) = (r.r, r.c);
     let bw = b_lane_width(r);
     // out_wires[i][j] is PE(i,j)'s output-chain register; PE(i,j) reads PE(i+1,j)'s.
@@ -671,12 +629,8 @@ fn pe_grid(
 
 /// Each column's result (ReLU first when enabled) requantized at the top of the column, then
 /// de-skewed so a row's lanes line up.
-fn requantize_columns(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    out_top: &[Sig],
-) -> HResult<Vec<Expr>> {
+fn requantize_columns(m: &mut ModuleBuilder, t: &Top<'_>, out_top: &[Sig]) -> HResult<Vec<Expr>> {
+    let Top { r, ports, .. } = t;
     let clk = &ports.clk;
     let mut row_lanes = Vec::new();
     for (j, top) in out_top.iter().enumerate() {
@@ -691,7 +645,7 @@ fn requantize_columns(
         } else {
             top.e()
         };
-        let rq = requantize(m, r, clk, j, x)?;
+        let rq = requantize(m, t, j, x)?;
         row_lanes.push(delay(
             m,
             clk,
@@ -706,13 +660,9 @@ fn requantize_columns(
 
 /// A retiring tile's rows arrive every other cycle: an event (valid, last, rows, columns)
 /// delayed with the results starts a sequencer that pushes one row per two cycles. Returns
-/// the FIFO row wires `(push, last, valid columns)`.
-fn row_sequencer(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    is: &Issuer,
-) -> HResult<(Sig, Sig, Sig)> {
+/// the FIFO row's tags.
+fn row_sequencer(m: &mut ModuleBuilder, t: &Top<'_>, is: &Issuer) -> HResult<RowTags> {
+    let Top { r, ports, .. } = t;
     let (clk, rst, lane_w) = (&ports.clk, &ports.rst, LANE_W);
     let ev_w = 1 + 1 + 2 * lane_w; // valid, last, rv, cv
     let ev_in = Expr::concat(&[
@@ -771,5 +721,9 @@ fn row_sequencer(
             )?],
         )?],
     )?;
-    Ok((push, row_last, row_cv))
+    Ok(RowTags {
+        push,
+        last: row_last,
+        cv: row_cv,
+    })
 }

@@ -14,7 +14,7 @@ pub const DIM_BITS: u32 = 16;
 pub(super) const LANE_W: u32 = 16;
 
 /// The comment block above a top: what it computes, its buffers, where the protocol is told.
-pub(super) fn header_doc(m: &mut ModuleBuilder, r: &Resolved, dataflow: &str, buffers: &str) {
+fn header_doc(m: &mut ModuleBuilder, r: &Resolved, dataflow: &str, buffers: &str) {
     let p = &r.p;
     m.doc(format!(
         "{dataflow} systolic array {}x{}: A {} x B {} -> acc {} -> out {}{}, PE {:?}.",
@@ -54,7 +54,7 @@ pub(super) struct GemmPorts {
 
 impl GemmPorts {
     /// Declares the ports (command dimensions [`DIM_BITS`], streams `sb` bits) in port order.
-    pub fn declare(m: &mut ModuleBuilder, sb: u32) -> HResult<Self> {
+    fn declare(m: &mut ModuleBuilder, sb: u32) -> HResult<Self> {
         let db = DIM_BITS;
         let clk = m.input("clk", 1)?;
         let rst = m.input("rst", 1)?;
@@ -106,7 +106,7 @@ impl Command {
     /// Declares the command registers (`k_len`, `m_len`, then `extra` more of [`DIM_BITS`]
     /// bits, returned in order) and the handshake: ready while idle; a command with a zero
     /// dimension or `K > max_k` is accepted but rejected.
-    pub fn declare(
+    fn declare(
         m: &mut ModuleBuilder,
         ports: &GemmPorts,
         max_k: u32,
@@ -142,7 +142,7 @@ impl Command {
     /// The status registers: `busy` from a running command's acceptance until `last_xfer` (its
     /// last output beat), `done` sticky from then, `done` and `error` at once for a rejected
     /// command. `on_accept` adds more registers latched from the command.
-    pub fn status(
+    fn status(
         &self,
         m: &mut ModuleBuilder,
         ports: &GemmPorts,
@@ -182,14 +182,63 @@ impl Command {
     }
 }
 
+/// What every part of a top builds on: the parameters, the ports and the accepted command.
+pub(super) struct Top<'a> {
+    pub r: &'a Resolved,
+    pub ports: GemmPorts,
+    pub cmd: Command,
+}
+
+impl<'a> Top<'a> {
+    /// Writes the header (`dataflow`, `buffers` as in [`header_doc`]), declares the ports and
+    /// the command (with `extra` command registers, returned in order).
+    pub fn declare(
+        m: &mut ModuleBuilder,
+        r: &'a Resolved,
+        (dataflow, buffers): (&str, &str),
+        extra: &[&str],
+    ) -> HResult<(Self, Vec<Sig>)> {
+        header_doc(m, r, dataflow, buffers);
+        let ports = GemmPorts::declare(m, r.p.stream_bits)?;
+        let (cmd, extra) = Command::declare(m, &ports, r.p.max_k, extra)?;
+        Ok((Top { r, ports, cmd }, extra))
+    }
+
+    /// A state machine's always block: `on_rst` under reset, else `init` when a command
+    /// starts, else `run`.
+    pub fn fsm(
+        &self,
+        m: &mut ModuleBuilder,
+        on_rst: Vec<Stmt>,
+        init: Vec<Stmt>,
+        run: Vec<Stmt>,
+    ) -> HResult<()> {
+        m.clocked(
+            &self.ports.clk,
+            vec![rst_or(
+                &self.ports.rst.e(),
+                on_rst,
+                vec![Stmt::if_else(self.cmd.start_cmd.e(), init, run)?],
+            )?],
+        )
+    }
+
+    /// See [`Command::status`].
+    pub fn status(
+        &self,
+        m: &mut ModuleBuilder,
+        last_xfer: Expr,
+        on_accept: Vec<Stmt>,
+    ) -> HResult<()> {
+        self.cmd.status(m, &self.ports, last_xfer, on_accept)
+    }
+}
+
 /// The packed lanes of an input beat for the A and the B buffers: the low Ea·Wa (Eb·Wb) bits,
 /// since a beat carries floor(B/W) whole elements and its high bits are ignored. Storing only
 /// those bits also keeps the buffers no wider than their contents.
-pub(super) fn packed_inputs(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    s_tdata: &Sig,
-) -> HResult<(Expr, Expr)> {
+pub(super) fn packed_inputs(m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<(Expr, Expr)> {
+    let (r, s_tdata) = (t.r, &t.ports.s.tdata);
     let sb = r.p.stream_bits;
     let a_bits = r.ea * r.ta.width();
     let b_bits = r.eb * r.tb.width();

@@ -31,9 +31,9 @@ use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt};
 use self::accumulate::{Drain, acc_flags, accumulator_banks, control_chain};
 use self::control::{Feeder, Issuer, Loader};
 use super::buffers::{BankFlags, bank_flags};
-use super::drain::{FifoRow, fifo_widths, masked_row, output_fifo};
+use super::drain::{RowTags, fifo_widths, output_fifo};
 use super::feed::{a_row_feed, b_column_lane, b_word};
-use super::shell::{Command, GemmPorts, LANE_W, header_doc, packed_inputs};
+use super::shell::{LANE_W, Top, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
 
@@ -41,27 +41,19 @@ use crate::systolic::pe::b_lane_width;
 /// issuer, weight feeder), operand buffers, operand feed, PE grid, accumulator buffer and its
 /// drain, output FIFO, credits, status.
 pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
-    let p = &r.p;
     let mut m = ModuleBuilder::new(name)?;
-    header_doc(
-        &mut m,
-        r,
-        "Weight-stationary",
-        &format!("M block {}, ", r.ws_m_block),
-    );
-    let ports = GemmPorts::declare(&mut m, p.stream_bits)?;
-    let (cmd, _) = Command::declare(&mut m, &ports, p.max_k, &[])?;
-    let ld = Loader::declare(&mut m, r, &ports)?;
-    ld.state_machine(&mut m, r, &ports, &cmd)?;
-    let is = Issuer::declare(&mut m, r, &ports, &cmd, &ld)?;
-    is.state_machine(&mut m, r, &ports, &cmd)?;
-    let wf = Feeder::declare(&mut m, r, &ports, &ld, &is)?;
-    wf.state_machine(&mut m, r, &ports, &cmd, &is)?;
-    let (a_rdata, w_rdata) = operand_buffers(&mut m, r, &ports, (&ld, &is, &wf))?;
+    let buffers = format!("M block {}, ", r.ws_m_block);
+    let (t, _) = Top::declare(&mut m, r, ("Weight-stationary", &buffers), &[])?;
+    let ld = Loader::declare(&mut m, &t)?;
+    ld.state_machine(&mut m, &t)?;
+    let is = Issuer::declare(&mut m, &t, &ld)?;
+    is.state_machine(&mut m, &t)?;
+    let wf = Feeder::declare(&mut m, &t, &ld, &is)?;
+    wf.state_machine(&mut m, &t, &is)?;
+    let (a_rdata, w_rdata) = operand_buffers(&mut m, &t, (&ld, &is, &wf))?;
     bank_flags(
         &mut m,
-        &ports,
-        &cmd.start_cmd,
+        &t,
         [
             BankFlags {
                 full: &ld.port.afull,
@@ -79,21 +71,15 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
             },
         ],
     )?;
-    let lanes = operand_feed(&mut m, r, &ports, (&is, &wf), (&a_rdata, &w_rdata))?;
-    let bottoms = pe_grid(&mut m, r, &ports, pe, lanes)?;
-    let (ctl, stages) = control_chain(&mut m, r, &ports, &is)?;
+    let lanes = operand_feed(&mut m, &t, (&is, &wf), (&a_rdata, &w_rdata))?;
+    let bottoms = pe_grid(&mut m, &t, pe, lanes)?;
+    let (ctl, stages) = control_chain(&mut m, &t, &is)?;
     let dr = Drain::declare(&mut m, r, &is)?;
-    dr.state_machine(&mut m, r, &ports, &cmd)?;
-    acc_flags(
-        &mut m,
-        &ports,
-        &cmd,
-        (&is, &dr),
-        (&ctl, &stages[r.c as usize]),
-    )?;
-    let rq_lanes = accumulator_banks(&mut m, r, &ports, &dr, (&ctl, &stages), &bottoms)?;
-    let last_xfer = drain_output(&mut m, r, &ports, &dr, &rq_lanes)?;
-    cmd.status(&mut m, &ports, last_xfer, Vec::new())?;
+    dr.state_machine(&mut m, &t)?;
+    acc_flags(&mut m, &t, (&is, &dr), (&ctl, &stages[r.c as usize]))?;
+    let rq_lanes = accumulator_banks(&mut m, &t, &dr, (&ctl, &stages), &bottoms)?;
+    let last_xfer = drain_output(&mut m, &t, &dr, &rq_lanes)?;
+    t.status(&mut m, last_xfer, Vec::new())?;
     Ok(m.finish())
 }
 
@@ -101,10 +87,10 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
 /// the weight feeder). Returns their read-data registers.
 fn operand_buffers(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
+    t: &Top<'_>,
     (ld, is, wf): (&Loader, &Issuer, &Feeder),
 ) -> HResult<(Vec<Sig>, Vec<Sig>)> {
+    let r = t.r;
     let a_waddr = Expr::concat(&[ld.ab.e(), fit(m, "ld_i_a", &ld.i.e(), is.a_off_w)?])?;
     let w_waddr = Expr::concat(&[
         ld.wb.e(),
@@ -112,17 +98,17 @@ fn operand_buffers(
             .e()
             .add(&fit(m, "ld_i_w", &ld.i.e(), wf.tbase.width())?)?,
     ])?;
-    let (a_in, b_in) = packed_inputs(m, r, &ports.s.tdata)?;
+    let (a_in, b_in) = packed_inputs(m, t)?;
     let a_rdata = ld.port.buffer(
         m,
-        &ports.clk,
+        t,
         ("a_buf", r.qa, 2 * r.ws_a_depth, true),
         (&a_waddr, &a_in),
         &is.a_raddr,
     )?;
     let w_rdata = ld.port.buffer(
         m,
-        &ports.clk,
+        t,
         ("w_buf", r.qb, 2 * r.ws_w_depth, false),
         (&w_waddr, &b_in),
         &wf.raddr,
@@ -145,11 +131,11 @@ struct Lanes {
 /// shadow-load strobe.
 fn operand_feed(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
+    t: &Top<'_>,
     (is, wf): (&Issuer, &Feeder),
     (a_rdata, w_rdata): (&[Sig], &[Sig]),
 ) -> HResult<Lanes> {
+    let Top { r, ports, .. } = t;
     let (clk, rst) = (&ports.clk, &ports.rst);
     let a_vd = m.reg("a_vd", 1)?;
     let flag_d = m.reg("flag_d", 1)?;
@@ -192,13 +178,8 @@ fn operand_feed(
 
 /// The R×C PEs: A and the flag move right, weights (and the shadow strobe) down the shadow
 /// chains, partial sums down the columns. Returns the column bottoms.
-fn pe_grid(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    pe: &Module,
-    lanes: Lanes,
-) -> HResult<Vec<Expr>> {
+fn pe_grid(m: &mut ModuleBuilder, t: &Top<'_>, pe: &Module, lanes: Lanes) -> HResult<Vec<Expr>> {
+    let Top { r, ports, .. } = t;
     let (rr, cc) = (r.r, r.c);
     let bw = b_lane_width(r);
     let Lanes {
@@ -252,35 +233,20 @@ fn pe_grid(
 /// The drained rows into the output FIFO (their tags reach it with the requantized row, two
 /// periods after the read), and the output credits: taken when a drain read starts, returned
 /// when its row leaves the FIFO. Returns the "last beat transferred" condition.
-fn drain_output(
-    m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
-    dr: &Drain,
-    rq_lanes: &[Sig],
-) -> HResult<Expr> {
+fn drain_output(m: &mut ModuleBuilder, t: &Top<'_>, dr: &Drain, rq_lanes: &[Sig]) -> HResult<Expr> {
+    let Top { r, ports, .. } = t;
     let lane_w = LANE_W;
     let tag_in = Expr::concat(&[dr.go.e(), dr.fin.e(), dr.cv.e()])?;
     let tag = delay(m, &ports.clk, Some(&ports.rst), "dr_tag", &tag_in, 2)?;
     let tag = m.wire_from("dr_tag_out", tag)?;
-    let push = m.wire_from("row_push", tag.bit(lane_w + 1)?)?;
-    let row_last = m.wire_from("row_last", tag.bit(lane_w)?)?;
-    let row_cv = m.wire_from("row_cv", tag.slice(lane_w - 1, 0)?)?;
+    let row = RowTags {
+        push: m.wire_from("row_push", tag.bit(lane_w + 1)?)?,
+        last: m.wire_from("row_last", tag.bit(lane_w)?)?,
+        cv: m.wire_from("row_cv", tag.slice(lane_w - 1, 0)?)?,
+    };
     let lanes: Vec<Expr> = rq_lanes.iter().map(Sig::e).collect();
-    let row_data = masked_row(r, &row_cv, &lanes)?;
     let pop = m.wire("out_pop", 1)?;
-    let last_xfer = output_fifo(
-        m,
-        r,
-        ports,
-        &FifoRow {
-            push: &push,
-            last: &row_last,
-            cv: &row_cv,
-            data: row_data,
-            pop: &pop,
-        },
-    )?;
+    let last_xfer = output_fifo(m, t, &row, &lanes, &pop)?;
     let credits = &dr.credits;
     let (_, credit_w) = fifo_widths(r);
     m.clocked(

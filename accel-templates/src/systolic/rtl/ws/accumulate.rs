@@ -3,16 +3,14 @@
 //! output-stationary order, the banks' busy/ready flags, and per column the two block-RAM banks
 //! with their read-modify-write adder and the drain's requantizer.
 
-use accelforge_hdl::helpers::{
-    BramWrite, add_wrap, bram, delay, fit, gt_c, inc, min_c, rst_or, sub_c,
-};
+use accelforge_hdl::helpers::{BramWrite, add_wrap, bram, delay, fit, gt_c, inc, min_c, sub_c};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
 use super::control::{Issuer, address_widths};
 use crate::systolic::params::Resolved;
 use crate::systolic::rtl::buffers::{bank_is, flag_block, sticky};
 use crate::systolic::rtl::drain::{fifo_widths, requantize};
-use crate::systolic::rtl::shell::{Command, DIM_BITS, GemmPorts};
+use crate::systolic::rtl::shell::{DIM_BITS, Top};
 
 /// The control word per issued A row: `{valid, first K-slice, block's last row, bank,
 /// address}`; stage s of the chain reads column s and writes column s−1.
@@ -43,10 +41,10 @@ impl Ctl {
 /// per cycle. Returns the field layout and the C+1 stages (`ctl_s0..ctl_sC`).
 pub(super) fn control_chain(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
+    t: &Top<'_>,
     is: &Issuer,
 ) -> HResult<(Ctl, Vec<Sig>)> {
+    let Top { r, ports, .. } = t;
     let (clk, rst, cc) = (&ports.clk, &ports.rst, r.c);
     let (_, _, acc_aw) = address_widths(r);
     let ctl = Ctl {
@@ -224,13 +222,8 @@ impl Drain {
         )?])
     }
 
-    pub fn state_machine(
-        &self,
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-    ) -> HResult<()> {
+    pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<()> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let (nc, mb) = (u64::from(r.p.max_n_chunk), u64::from(r.ws_m_block));
         let aw = self.gbase.width();
@@ -258,13 +251,11 @@ impl Drain {
             Stmt::set(&self.mrem, cmd_m)?,
             Stmt::set(&self.nrem, cmd_n)?,
         ];
-        m.clocked(
-            &ports.clk,
-            vec![rst_or(
-                &ports.rst.e(),
-                vec![Stmt::set(&self.left, Expr::bool(false))?],
-                vec![Stmt::if_else(cmd.start_cmd.e(), init, run)?],
-            )?],
+        t.fsm(
+            m,
+            vec![Stmt::set(&self.left, Expr::bool(false))?],
+            init,
+            run,
         )
     }
 }
@@ -273,8 +264,7 @@ impl Drain {
 /// read; ready from the block's last write (at the chain's `last` stage) until then.
 pub(super) fn acc_flags(
     m: &mut ModuleBuilder,
-    ports: &GemmPorts,
-    cmd: &Command,
+    t: &Top<'_>,
     (is, dr): (&Issuer, &Drain),
     (ctl, last): (&Ctl, &Sig),
 ) -> HResult<()> {
@@ -289,13 +279,7 @@ pub(super) fn acc_flags(
         flags.push(sticky(&is.acc_busy[b], &busy_set, &clr)?);
         flags.push(sticky(&is.acc_ready[b], &rdy_set, &clr)?);
     }
-    flag_block(
-        m,
-        &ports.clk,
-        ports.rst.e().or(&cmd.start_cmd.e())?,
-        is.acc_busy.iter().chain(is.acc_ready.iter()),
-        flags,
-    )
+    flag_block(m, t, is.acc_busy.iter().chain(is.acc_ready.iter()), flags)
 }
 
 /// Per column: two banks, each one simple-dual-port block RAM. The drain has the read port of
@@ -304,12 +288,12 @@ pub(super) fn acc_flags(
 /// data passes ReLU and the requantizer. Returns the requantized lanes.
 pub(super) fn accumulator_banks(
     m: &mut ModuleBuilder,
-    r: &Resolved,
-    ports: &GemmPorts,
+    t: &Top<'_>,
     dr: &Drain,
     (ctl, stages): (&Ctl, &[Sig]),
     bottoms: &[Expr],
 ) -> HResult<Vec<Sig>> {
+    let Top { r, ports, .. } = t;
     let clk = &ports.clk;
     let dr_bank_d = m.reg("dr_bank_d", 1)?;
     m.clocked(clk, vec![Stmt::set(&dr_bank_d, dr.bank.e())?])?;
@@ -356,7 +340,7 @@ pub(super) fn accumulator_banks(
         } else {
             dsel
         };
-        rq_lanes.push(requantize(m, r, clk, j, x)?);
+        rq_lanes.push(requantize(m, t, j, x)?);
     }
     Ok(rq_lanes)
 }

@@ -3,12 +3,12 @@
 //! starts when its weights are in the chains) and the weight feeder (R weight rows per tile
 //! into the shadow chains, last row first).
 
-use accelforge_hdl::helpers::{add_wrap, eq_c, fit, gt_c, inc, lit, min_c, rst_or, sub_c};
+use accelforge_hdl::helpers::{add_wrap, eq_c, fit, gt_c, inc, lit, min_c, sub_c};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
 use crate::systolic::params::Resolved;
 use crate::systolic::rtl::buffers::LoadPort;
-use crate::systolic::rtl::shell::{Command, DIM_BITS, GemmPorts, LANE_W};
+use crate::systolic::rtl::shell::{Command, DIM_BITS, LANE_W, Top};
 
 /// The loader's registers and strobes.
 pub(super) struct Loader {
@@ -35,7 +35,8 @@ pub(super) struct Loader {
 }
 
 impl Loader {
-    pub fn declare(m: &mut ModuleBuilder, r: &Resolved, ports: &GemmPorts) -> HResult<Self> {
+    pub fn declare(m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<Self> {
+        let r = t.r;
         let db = DIM_BITS;
         let (r64, c64, mb) = (u64::from(r.r), u64::from(r.c), u64::from(r.ws_m_block));
         let (_, w_off_w, _) = address_widths(r);
@@ -51,7 +52,7 @@ impl Loader {
         let wbase = m.reg("ld_wbase", w_off_w)?;
         let wb = m.reg("ld_wb", 1)?;
         let ab = m.reg("ld_ab", 1)?;
-        let port = LoadPort::declare(m, r, ports, [&act, &isa, &beat, &lane], (&ab, &wb, "w"))?;
+        let port = LoadPort::declare(m, t, [&act, &isa, &beat, &lane], (&ab, &wb, "w"))?;
         let ld_kv = m.wire_from("ld_kv", min_c(&krem.e(), r64)?)?;
         let ld_cv = m.wire_from("ld_cv", min_c(&crem.e(), c64)?)?;
         let ld_mv = m.wire_from("ld_mv", min_c(&mrem.e(), mb)?)?;
@@ -134,13 +135,8 @@ impl Loader {
         Ok((w_tile_done, a_done))
     }
 
-    pub fn state_machine(
-        &self,
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-    ) -> HResult<()> {
+    pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<()> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let nc = u64::from(r.p.max_n_chunk);
         let (w_tile_done, a_done) = self.set_done(r, cmd)?;
@@ -170,13 +166,11 @@ impl Loader {
             Stmt::set(&self.ab, Expr::bool(false))?,
             Stmt::set(&self.wb, Expr::bool(false))?,
         ]);
-        m.clocked(
-            &ports.clk,
-            vec![rst_or(
-                &ports.rst.e(),
-                vec![Stmt::set(&self.act, Expr::bool(false))?],
-                vec![Stmt::if_else(cmd.start_cmd.e(), ld_init, ld_next)?],
-            )?],
+        t.fsm(
+            m,
+            vec![Stmt::set(&self.act, Expr::bool(false))?],
+            ld_init,
+            ld_next,
         )
     }
 }
@@ -225,13 +219,8 @@ pub(super) struct Issuer {
 }
 
 impl Issuer {
-    pub fn declare(
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-        ld: &Loader,
-    ) -> HResult<Self> {
+    pub fn declare(m: &mut ModuleBuilder, t: &Top<'_>, ld: &Loader) -> HResult<Self> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let (r64, c64, mb) = (u64::from(r.r), u64::from(r.c), u64::from(r.ws_m_block));
         let (a_off_w, _, acc_aw) = address_widths(r);
@@ -309,13 +298,8 @@ impl Issuer {
         })
     }
 
-    pub fn state_machine(
-        &self,
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-    ) -> HResult<()> {
+    pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<()> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let nc = u64::from(r.p.max_n_chunk);
         let tile_done = ws_tile_done(
@@ -364,16 +348,14 @@ impl Issuer {
             Stmt::set(&self.mrem, ports.cmd_m.e())?,
             Stmt::set(&self.krem, ports.cmd_k.e())?,
         ];
-        m.clocked(
-            &ports.clk,
-            vec![rst_or(
-                &ports.rst.e(),
-                vec![
-                    Stmt::set(&self.act, Expr::bool(false))?,
-                    Stmt::set(&self.left, Expr::bool(false))?,
-                ],
-                vec![Stmt::if_else(cmd.start_cmd.e(), init, run)?],
-            )?],
+        t.fsm(
+            m,
+            vec![
+                Stmt::set(&self.act, Expr::bool(false))?,
+                Stmt::set(&self.left, Expr::bool(false))?,
+            ],
+            init,
+            run,
         )
     }
 }
@@ -405,13 +387,8 @@ pub(super) struct Feeder {
 }
 
 impl Feeder {
-    pub fn declare(
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        ld: &Loader,
-        is: &Issuer,
-    ) -> HResult<Self> {
+    pub fn declare(m: &mut ModuleBuilder, t: &Top<'_>, ld: &Loader, is: &Issuer) -> HResult<Self> {
+        let Top { r, ports, .. } = t;
         let db = DIM_BITS;
         let (r64, c64) = (u64::from(r.r), u64::from(r.c));
         let (_, w_off_w, _) = address_widths(r);
@@ -468,14 +445,8 @@ impl Feeder {
         })
     }
 
-    pub fn state_machine(
-        &self,
-        m: &mut ModuleBuilder,
-        r: &Resolved,
-        ports: &GemmPorts,
-        cmd: &Command,
-        is: &Issuer,
-    ) -> HResult<()> {
+    pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>, is: &Issuer) -> HResult<()> {
+        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
         let (r64, nc) = (u64::from(r.r), u64::from(r.p.max_n_chunk));
         // The next tile's weights load from `max(R−1, 1)` periods after a tile started.
@@ -542,17 +513,15 @@ impl Feeder {
             Stmt::set(&self.mrem, ports.cmd_m.e())?,
             Stmt::set(&self.krem, ports.cmd_k.e())?,
         ];
-        m.clocked(
-            &ports.clk,
-            vec![rst_or(
-                &ports.rst.e(),
-                vec![
-                    Stmt::set(&self.ld, Expr::bool(false))?,
-                    Stmt::set(wf_full, Expr::bool(false))?,
-                    Stmt::set(&self.left, Expr::bool(false))?,
-                ],
-                vec![Stmt::if_else(cmd.start_cmd.e(), init, run)?],
-            )?],
+        t.fsm(
+            m,
+            vec![
+                Stmt::set(&self.ld, Expr::bool(false))?,
+                Stmt::set(wf_full, Expr::bool(false))?,
+                Stmt::set(&self.left, Expr::bool(false))?,
+            ],
+            init,
+            run,
         )
     }
 }
