@@ -29,6 +29,7 @@ pub mod blocks;
 pub mod design;
 pub mod error;
 pub mod expr;
+pub mod helpers;
 pub mod ident;
 pub mod module;
 pub mod output;

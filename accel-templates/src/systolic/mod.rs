@@ -69,8 +69,6 @@ pub mod model;
 pub mod params;
 pub mod pe;
 pub mod rtl;
-mod rtl_util;
-mod rtl_ws;
 pub mod sim;
 
 pub use error::{Result, SystolicError};

@@ -1,9 +1,9 @@
 //! The processing element of the output-stationary array, and the shift-add weight encoding.
 
+use accelforge_hdl::helpers::sext;
 use accelforge_hdl::{Expr, Module, ModuleBuilder, Result, Stmt, clog2};
 
 use super::params::{PeKind, Resolved};
-use super::rtl_util::{acc_term, sext};
 
 /// Bits of one shift amount in a shift-add weight (positions `0..wb`).
 pub(crate) fn shift_bits(r: &Resolved) -> u32 {
@@ -96,6 +96,25 @@ pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
         ],
     )?;
     Ok(m.finish())
+}
+
+/// A signed product as an accumulator term: sign-extended to `wacc` bits and shifted left by
+/// `shift` (the accumulator's extra fractional bits), spelled as a concatenation with zeros so
+/// no bit is computed and lost. Validation guarantees the shifted product fits in `wacc` bits,
+/// so dropping high product bits (when the product wire is wider than needed) is exact.
+fn acc_term(m: &mut ModuleBuilder, name: &str, prod: &Expr, wacc: u32, shift: u32) -> Result<Expr> {
+    if shift == 0 {
+        return sext(m, name, prod, wacc);
+    }
+    let hi = wacc - shift;
+    let base = if prod.width() <= hi {
+        sext(m, name, prod, hi)?
+    } else {
+        let s = m.wire_from(name, prod.clone())?;
+        m.allow_unused(name)?;
+        s.slice(hi - 1, 0)?
+    };
+    Ok(Expr::concat(&[base, Expr::zero(shift)])?.as_signed())
 }
 
 /// The PE's multiply: `a × b` at full width (`wa + wb` bits, signed), as one DSP product wire

@@ -1,0 +1,51 @@
+//! Verilog generation for the systolic array: [`design`] builds the top module of either
+//! dataflow and its PE module.
+//!
+//! The two tops live in `os.rs` (output-stationary) and `ws.rs` (weight-stationary); each is a
+//! sequence of functions that add one part to the module builder. What both use lives in small
+//! files of its own, and neither top imports the other:
+//! * `shell`: the ports, the command handshake, the busy/done/error status and the header;
+//! * `buffers`: the loader's stream handshake, the double-banked operand block RAMs and their
+//!   bank-full flags;
+//! * `feed`: operand lanes out of the buffers, zeroed on idle cycles and skewed, and the
+//!   shift-add weight encoder;
+//! * `drain`: requantization of a column, the masked result row, and the output FIFO with its
+//!   serializer.
+
+mod buffers;
+mod drain;
+mod feed;
+mod os;
+mod shell;
+mod ws;
+
+use accelforge_hdl::Design;
+
+use super::error::{HdlContext, Result};
+use super::params::{Dataflow, SystolicParams};
+use super::pe::{pe_module, pe_ws_module};
+
+pub use self::shell::DIM_BITS;
+
+/// Generates the whole design: top module plus the PE module.
+pub fn design(p: &SystolicParams) -> Result<Design> {
+    let r = p.resolve()?;
+    let prefix = p.module_prefix();
+    let pe_name = format!("{prefix}_pe");
+    let (pe, top) = match p.dataflow {
+        Dataflow::Os => {
+            let pe = pe_module(&r, &pe_name).ctx(&pe_name)?;
+            let top = os::top_module(&r, &prefix, &pe).ctx(&prefix)?;
+            (pe, top)
+        }
+        Dataflow::Ws => {
+            let pe = pe_ws_module(&r, &pe_name).ctx(&pe_name)?;
+            let top = ws::top_module(&r, &prefix, &pe).ctx(&prefix)?;
+            (pe, top)
+        }
+    };
+    let mut d = Design::new(top, p);
+    d.add(pe).ctx(&pe_name)?;
+    d.check_complete().ctx(&prefix)?;
+    Ok(d)
+}
