@@ -252,12 +252,13 @@ class G:
         self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(op), domain=domain, **attrs))
         return out
 
-    def quant(self, x, scale, bits, signed, narrow=False, axis=None):
-        """A Quant node (QONNX) or a QuantizeLinear/DequantizeLinear pair (QCDQ, 8 bit only)."""
+    def quant(self, x, scale, bits, signed, narrow=False, axis=None, zp=0):
+        """A Quant node (QONNX) or a QuantizeLinear/DequantizeLinear pair (QCDQ, 8 bit only,
+        optionally with a nonzero zero point)."""
         scale = np.asarray(scale, np.float32)
         if self.qcdq:
             assert bits == 8, "QCDQ fixtures are int8"
-            zp = np.zeros(scale.shape, np.int8 if signed else np.uint8)
+            zp = np.full(scale.shape, zp, np.int8 if signed else np.uint8)
             s, z = self.const("scale", scale), self.const("zp", zp)
             kw = {"axis": axis} if axis is not None else {}
             q = self.node("QuantizeLinear", [x, s, z], "q", **kw)
@@ -301,14 +302,20 @@ def bn_stats(net, x):
     return gamma, beta, mean, var
 
 
-def export(net, xtrain, qcdq=False, float_input=False):
+def export(net, xtrain, qcdq=False, float_input=False, asym=False):
+    """`asym` (QCDQ only): uint8 quantizers with nonzero zero points, as ONNX Runtime's static
+    quantization writes them: the input (scale 1/240, zero point 10, so padding reads 10) and
+    the logits (uint8 around zero point 128)."""
     g = G(qcdq)
     bits, kind = net.bits, net.kind
     x = "global_in"
     h = x
     if not float_input:
         h = g.node("Mul", [h, g.const("inv16", np.float32(1 / 16))], "pre")
-        h = g.quant(h, net.in_scale, 8, False)
+        if asym:
+            h = g.quant(h, np.float32(1 / 240), 8, False, zp=10)
+        else:
+            h = g.quant(h, net.in_scale, 8, False)
     ws = {k: weight_scale(net.p[k], bits, kind) for k in ("w1", "w2", "wc") if k in net.p}
     gamma, beta, mean, var = bn_stats(net, xtrain)
     # Float input (no input quantizer): the first layer sees the raw pixels, so its weights are
@@ -353,7 +360,10 @@ def export(net, xtrain, qcdq=False, float_input=False):
     logits = net.forward(xtrain, c)
     m = float(np.abs(logits).max())
     out_scale = pow2_scale(m, 127) if kind == "pow2" else np.float32(m / 127)
-    h = g.quant(h, out_scale, 8, True)
+    if asym:
+        h = g.quant(h, np.float32(2 * m / 255), 8, False, zp=128)
+    else:
+        h = g.quant(h, out_scale, 8, True)
     g.nodes[-1].output[0] = "global_out"
     inp = helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, 1, 8, 8])
     out = helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, 10])
@@ -439,16 +449,19 @@ def main():
         ("cnn_w8a8_float", "cnn", 8, "float", False, False),
         ("cnn_int8_qcdq", "cnn", 8, "float", True, False),
     ]
+    # QCDQ with uint8 activations and nonzero zero points (input and output).
+    asym_specs = {"cnn_uint8_qcdq_zp": ("cnn", 8, "float", True, False)}
     for arch in ("mlp", "cnn"):
         fnet = Net(arch, None, "pow2", np.random.default_rng(1))
         fnet.train(xtr, ytr, np.random.default_rng(2), epochs=60)
         acc = float((fnet.forward(xte).argmax(1) == yte).mean())
         manifest["float_" + arch] = {"accuracy": acc}
         print(f"float {arch}: {acc:.4f}")
+    specs += [(name,) + spec for name, spec in asym_specs.items()]
     for name, arch, bits, kind, qcdq, fin in specs:
         net = Net(arch, bits, kind, np.random.default_rng(1))
         net.train(xtr, ytr, np.random.default_rng(2), epochs=60)
-        model = export(net, xtr, qcdq=qcdq, float_input=fin)
+        model = export(net, xtr, qcdq=qcdq, float_input=fin, asym=name in asym_specs)
         onnx.save(model, os.path.join(args.out, name + ".onnx"))
         ref = run_reference(model, x, qcdq)
         np.save(os.path.join(args.out, name + ".ref.npy"), ref)

@@ -31,7 +31,11 @@ fn manifest() -> serde_json::Value {
 
 /// Differences between the golden engine and the reference traced to the reference's float32
 /// rounding (see models/tests/golden.rs, which proves the trace): (model, input, output).
-const TRACED: &[(&str, usize, usize)] = &[("cnn_w8a8_float", 738, 2), ("cnn_int8_qcdq", 738, 2)];
+const TRACED: &[(&str, usize, usize)] = &[
+    ("cnn_w8a8_float", 738, 2),
+    ("cnn_int8_qcdq", 738, 2),
+    ("cnn_uint8_qcdq_zp", 738, 6),
+];
 
 /// The reference executor on `x`, or `None` when its Python packages are missing outside CI
 /// (under CI=true they are required: scripts/setup.sh installs them).
@@ -122,7 +126,7 @@ fn run_equals_the_reference_executors_on_every_fixture() {
         checked += 1;
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        assert_eq!(checked, 9, "every fully quantized fixture checked live");
+        assert_eq!(checked, 10, "every fully quantized fixture checked live");
     }
 }
 
@@ -377,8 +381,9 @@ fn bad_models_and_inputs_are_refused_with_nothing_written() {
 
 /// `run --engine rtl`: every array layer in Verilator on the mapped PYNQ-Z2 array, chained on
 /// the hardware's own outputs — the same outputs as the golden engine, 0 mismatches, and each
-/// layer's Verilator cycles equal to the cycle model. A convolutional network at 8 bits and a
-/// 2-bit MLP (different operand types, so different arrays).
+/// layer's Verilator cycles equal to the cycle model. A convolutional network at 8 bits, a
+/// 2-bit MLP (different operand types, so different arrays), and a QCDQ CNN whose input zero
+/// point (10) is what the convolution's padding reads.
 #[test]
 fn rtl_engine_equals_golden_with_cycles_equal_to_the_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -399,7 +404,11 @@ fn rtl_engine_equals_golden_with_cycles_equal_to_the_model() {
             .to_owned(),
     )
     .unwrap();
-    for (name, array_layers) in [("cnn_w8a8_pow2", 3), ("mlp_w2a2_pow2", 2)] {
+    for (name, array_layers) in [
+        ("cnn_w8a8_pow2", 3),
+        ("mlp_w2a2_pow2", 2),
+        ("cnn_uint8_qcdq_zp", 3),
+    ] {
         let model = fixture(&format!("{name}.onnx"));
         let run = |engine: &str| {
             let out = dir.path().join(format!("{name}.{engine}.npy"));

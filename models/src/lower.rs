@@ -84,6 +84,8 @@ enum Val {
         shape: Vec<usize>,
         scale: f32,
         int_domain: bool,
+        /// `real = (q - zp) * scale` (QuantizeLinear's zero point; 0 for QONNX).
+        zp: i64,
     },
     /// A GEMM/conv accumulator not yet requantized: per channel `real = a*acc + b`.
     Acc {
@@ -202,12 +204,14 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
                         scale: t.scale(),
                         lo,
                         hi,
+                        zp: 0,
                     });
                     used_input_type = Some(t);
                     x = Val::Q {
                         shape: shape.clone(),
                         scale: t.scale(),
                         int_domain: false,
+                        zp: 0,
                     };
                 }
                 if n.op == "Conv" {
@@ -233,10 +237,18 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
                     relu: true,
                 },
                 q @ Val::Q {
-                    int_domain: false, ..
+                    int_domain: false,
+                    zp: 0,
+                    ..
                 } => {
                     stages.push(Stage::Relu);
                     q
+                }
+                Val::Q { zp, .. } if zp != 0 => {
+                    return Err(n.bad(&format!(
+                        "Relu on an activation with zero point {zp} is not supported (fuse the \
+                         Relu before its QuantizeLinear)"
+                    )));
                 }
                 _ => {
                     return Err(
@@ -274,10 +286,12 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
             shape,
             scale,
             int_domain: false,
+            zp,
         } => Ok(IntNetwork {
             input_shape: g.input.shape.clone(),
             stages,
             out_scale: *scale,
+            out_zp: *zp,
             out_len: shape.iter().skip(1).product(),
             input_type: used_input_type,
         }),
@@ -402,11 +416,15 @@ fn reshape(n: &Node, x: Val, target: &[i64]) -> Result<Val, ModelError> {
             Val::Const(t)
         }
         Val::Q {
-            scale, int_domain, ..
+            scale,
+            int_domain,
+            zp,
+            ..
         } => Val::Q {
             shape,
             scale,
             int_domain,
+            zp,
         },
         Val::Float { pre, .. } => Val::Float { shape, pre },
         _ => return Err(n.bad("Reshape is supported on constants and quantized activations")),
@@ -560,7 +578,7 @@ fn quant(
     let Val::Const(st) = scale else {
         return Err(n.bad("the scale must be a constant"));
     };
-    quantize(n, x, st, lo, hi, false, stages)
+    quantize(n, x, st, (lo, hi), false, 0, stages)
 }
 
 /// The common part of Quant and QuantizeLinear: on a constant, fold; on the input, a host
@@ -569,9 +587,9 @@ fn quantize(
     n: &Node,
     x: Val,
     st: &Tensor,
-    lo: i64,
-    hi: i64,
+    (lo, hi): (i64, i64),
     int_domain: bool,
+    zp: i64,
     stages: &mut Vec<Stage>,
 ) -> Result<Val, ModelError> {
     match x {
@@ -619,11 +637,13 @@ fn quantize(
                         scale: s,
                         lo,
                         hi,
+                        zp,
                     });
                     Ok(Val::Q {
                         shape,
                         scale: s,
                         int_domain,
+                        zp,
                     })
                 }
                 Val::Acc {
@@ -642,7 +662,7 @@ fn quantize(
                             MAX_LEVELS + 1
                         )));
                     }
-                    let rq = Requant::new(&a, &b, f64::from(s), lo, hi, relu);
+                    let rq = Requant::with_zero_point(&a, &b, f64::from(s), lo, hi, relu, zp);
                     stages.push(match pending {
                         Pending::Dense { k, m, w } => Stage::Dense { k, m, w, rq },
                         Pending::Conv { geom, w } => Stage::Conv { geom, w, rq },
@@ -651,6 +671,7 @@ fn quantize(
                         shape,
                         scale: s,
                         int_domain,
+                        zp,
                     })
                 }
                 _ => Err(n.bad("re-quantizing an already quantized activation is not supported")),
@@ -666,19 +687,25 @@ fn quantize_linear(
     zp: Option<Val>,
     stages: &mut Vec<Stage>,
 ) -> Result<Val, ModelError> {
-    let (lo, hi) = match &zp {
-        None => (0, 255),
+    let (lo, hi, z) = match &zp {
+        None => (0, 255, 0),
         Some(Val::Const(t)) => {
-            if t.to_f32().iter().any(|&z| z != 0.0) {
-                return Err(n.bad("only a zero point of 0 is supported"));
-            }
-            if t.elem == onnx::INT8 {
+            let range = if t.elem == onnx::INT8 {
                 (-128, 127)
             } else if t.elem == onnx::UINT8 {
                 (0, 255)
             } else {
                 return Err(n.bad("the zero point must be int8 or uint8"));
+            };
+            let z = zero_point(n, t, range)?;
+            // A weight's zero point would add a term per input to every output: symmetric
+            // (zero-point 0) weights only.
+            if z != 0 && matches!(x, Val::Const(_)) {
+                return Err(n.bad(
+                    "a constant (weight) quantized with a nonzero zero point is not supported",
+                ));
             }
+            (range.0, range.1, z)
         }
         Some(_) => return Err(n.bad("the zero point must be a constant")),
     };
@@ -688,14 +715,17 @@ fn quantize_linear(
     if matches!(x, Val::Const(_)) && st.len() != 1 && n.attrs.contains_key("axis") {
         return Err(n.bad("per-axis QuantizeLinear of constants is not supported"));
     }
-    quantize(n, x, st, lo, hi, true, stages)
+    quantize(n, x, st, (lo, hi), true, z, stages)
 }
 
 fn dequantize_linear(n: &Node, x: Val, scale: &Val, zp: Option<Val>) -> Result<Val, ModelError> {
-    if let Some(z) = &zp
-        && !matches!(z, Val::Const(t) if t.to_f32().iter().all(|&v| v == 0.0))
-    {
-        return Err(n.bad("only a zero point of 0 is supported"));
+    let z = match &zp {
+        None => 0,
+        Some(Val::Const(t)) => zero_point(n, t, (-128, 255))?,
+        Some(_) => return Err(n.bad("the zero point must be a constant")),
+    };
+    if z != 0 && matches!(x, Val::Const(_)) {
+        return Err(n.bad("a constant (weight) with a nonzero zero point is not supported"));
     }
     let Val::Const(st) = scale else {
         return Err(n.bad("the scale must be a constant"));
@@ -730,22 +760,54 @@ fn dequantize_linear(n: &Node, x: Val, scale: &Val, zp: Option<Val>) -> Result<V
             shape,
             scale: s,
             int_domain: true,
+            zp: qz,
         } => {
-            if st.len() != 1 || st.to_f32()[0] != s {
-                return Err(
-                    n.bad("DequantizeLinear must use the scale of the QuantizeLinear before it")
-                );
+            if st.len() != 1 || st.to_f32()[0] != s || z != qz {
+                return Err(n.bad(
+                    "DequantizeLinear must use the scale and zero point of the QuantizeLinear before it",
+                ));
             }
             Ok(Val::Q {
                 shape,
                 scale: s,
                 int_domain: false,
+                zp: qz,
             })
         }
         _ => Err(
             n.bad("DequantizeLinear is supported on integer constants and QuantizeLinear outputs")
         ),
     }
+}
+
+/// A scalar zero point within `range`.
+fn zero_point(n: &Node, t: &Tensor, (lo, hi): (i64, i64)) -> Result<i64, ModelError> {
+    let v = t.to_f32();
+    let z = v.first().copied().unwrap_or(0.0);
+    if v.iter().any(|&x| x != z) {
+        return Err(n.bad("per-channel zero points are not supported (one zero point per tensor)"));
+    }
+    if z.fract() != 0.0 || (z as i64) < lo || (z as i64) > hi {
+        return Err(n.bad(&format!("zero point {z} is not an integer in {lo}..={hi}")));
+    }
+    Ok(z as i64)
+}
+
+/// The accumulator sums `w * q` over the raw integers; with an input zero point `xz` the real
+/// product is `w * (q - xz)`, so each output channel's offset loses `a * xz * sum(w)` (its
+/// weights `w[o*per..(o+1)*per]`). Convolution padding reads `xz` too, so the sum is over every
+/// tap.
+fn zero_point_correction(a: &[f64], b: Vec<f64>, w: &[i64], per: usize, xz: i64) -> Vec<f64> {
+    if xz == 0 {
+        return b;
+    }
+    b.iter()
+        .enumerate()
+        .map(|(o, &bo)| {
+            let sum: i64 = w[o * per..(o + 1) * per].iter().sum();
+            bo - a[o] * (xz * sum) as f64
+        })
+        .collect()
 }
 
 /// The per-channel scales of a weight whose output channels lie along `axis`.
@@ -825,6 +887,7 @@ fn gemm(n: &Node, x: Val, w: Val, c: Option<Val>) -> Result<Val, ModelError> {
         shape: xs,
         scale: sx,
         int_domain: false,
+        zp: xz,
     } = x
     else {
         return Err(n.bad("the layer input must be a quantized activation (a Quant before it) or the network input"));
@@ -875,7 +938,8 @@ fn gemm(n: &Node, x: Val, w: Val, c: Option<Val>) -> Result<Val, ModelError> {
     } else {
         vec![0.0; m]
     };
-    let a = sw.iter().map(|&s| s * f64::from(sx)).collect();
+    let a: Vec<f64> = sw.iter().map(|&s| s * f64::from(sx)).collect();
+    let b = zero_point_correction(&a, b, &w_mk, k, xz);
     Ok(Val::Acc {
         shape: vec![1, m],
         pending: Pending::Dense {
@@ -922,6 +986,7 @@ fn conv(n: &Node, x: Val, w: Val, bias: Option<Val>) -> Result<Val, ModelError> 
         shape: xs,
         scale: sx,
         int_domain: false,
+        zp: xz,
     } = x
     else {
         return Err(n.bad("the layer input must be a quantized activation (a Quant before it) or the network input"));
@@ -963,10 +1028,14 @@ fn conv(n: &Node, x: Val, w: Val, bias: Option<Val>) -> Result<Val, ModelError> 
         pl: p[1],
         oh,
         ow,
+        // Padding is real 0, i.e. the zero point.
+        pad: i32::try_from(xz).map_err(|_| n.bad("zero point out of range"))?,
     };
     let swc = channel_scales(n, &scale, &ws, 0)?;
     let b = bias_vec(n, bias, ws[0])?;
-    let a = swc.iter().map(|&s| s * f64::from(sx)).collect();
+    let a: Vec<f64> = swc.iter().map(|&s| s * f64::from(sx)).collect();
+    let per = ws[1] * kh * kw;
+    let b = zero_point_correction(&a, b, &ints, per, xz);
     Ok(Val::Acc {
         shape: vec![1, ws[0], oh, ow],
         pending: Pending::Conv {
@@ -1141,6 +1210,7 @@ fn maxpool(n: &Node, x: Val, stages: &mut Vec<Stage>) -> Result<Val, ModelError>
         shape: xs,
         scale,
         int_domain: false,
+        zp,
     } = x
     else {
         return Err(n.bad("MaxPool is supported on a quantized activation"));
@@ -1173,12 +1243,14 @@ fn maxpool(n: &Node, x: Val, stages: &mut Vec<Stage>) -> Result<Val, ModelError>
         pl: 0,
         oh,
         ow,
+        pad: 0,
     };
     stages.push(Stage::MaxPool { geom });
     Ok(Val::Q {
         shape: vec![1, xs[1], oh, ow],
         scale,
         int_domain: false,
+        zp,
     })
 }
 

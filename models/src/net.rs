@@ -30,8 +30,12 @@ pub enum Chan {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Requant {
+    /// Output range relative to the zero point (`q - zp`).
     pub lo: i64,
     pub hi: i64,
+    /// The output quantizer's zero point (QuantizeLinear's `y_zero_point`): the integers the
+    /// next layer sees are `zp + (lo + thresholds passed)`.
+    pub zp: i64,
     /// A Relu before the quantizer (its output is then max(q, 0)).
     pub relu: bool,
     pub chans: Vec<Chan>,
@@ -98,11 +102,30 @@ impl Requant {
         Requant {
             lo,
             hi,
+            zp: 0,
             relu,
             chans,
             a: a.to_vec(),
             b: b.to_vec(),
             s,
+        }
+    }
+
+    /// [`Requant::new`] for an output quantizer with zero point `zp` and integer range
+    /// `lo..=hi`: `q = clip(round_half_even((a*acc + b) / s) + zp, lo, hi)` (QuantizeLinear).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_zero_point(
+        a: &[f64],
+        b: &[f64],
+        s: f64,
+        lo: i64,
+        hi: i64,
+        relu: bool,
+        zp: i64,
+    ) -> Requant {
+        Requant {
+            zp,
+            ..Requant::new(a, b, s, lo - zp, hi - zp, relu)
         }
     }
 
@@ -113,7 +136,13 @@ impl Requant {
             Chan::Down(t) => self.lo + t.partition_point(|&x| x >= acc) as i64,
             Chan::Const(v) => *v,
         };
-        (if self.relu { q.max(0) } else { q }) as i32
+        ((if self.relu { q.max(0) } else { q }) + self.zp) as i32
+    }
+
+    /// The integers the stage can output (Relu and the zero point applied).
+    pub fn out_range(&self) -> (i64, i64) {
+        let lo = if self.relu { self.lo.max(0) } else { self.lo };
+        (lo + self.zp, self.hi + self.zp)
     }
 }
 
@@ -127,6 +156,8 @@ pub enum Stage {
         scale: f32,
         lo: i64,
         hi: i64,
+        /// Zero point added after rounding (QuantizeLinear), 0 for QONNX `Quant`.
+        zp: i64,
     },
     /// `out[m] = rq_m(sum_k w[m*k_len + k] * in[k])`.
     Dense {
@@ -162,6 +193,8 @@ pub struct ConvGeom {
     pub pl: usize,
     pub oh: usize,
     pub ow: usize,
+    /// The integer a padded tap reads: the input's zero point (real 0), 0 without one.
+    pub pad: i32,
 }
 
 /// A whole lowered network: stages, then the output's scale (`y = q * scale`, in f32 as the
@@ -171,6 +204,8 @@ pub struct IntNetwork {
     pub input_shape: Vec<usize>,
     pub stages: Vec<Stage>,
     pub out_scale: f32,
+    /// The output quantizer's zero point: `y = (q - out_zp) * out_scale`.
+    pub out_zp: i64,
     pub out_len: usize,
     /// How the input was quantized when the graph left it float (`None`: the graph's own
     /// quantizer). Reports say which.
@@ -292,7 +327,10 @@ impl IntNetwork {
     /// The output floats of the last stage's integers (`y = q * scale`, in f32 as the graph's
     /// dequantization computes it).
     pub fn dequantize(&self, q: &[i32]) -> Vec<f32> {
-        q.iter().map(|&v| v as f32 * self.out_scale).collect()
+        // As DequantizeLinear computes it: the integer difference, then one f32 multiply.
+        q.iter()
+            .map(|&v| (i64::from(v) - self.out_zp) as f32 * self.out_scale)
+            .collect()
     }
 }
 
@@ -306,7 +344,13 @@ impl Stage {
     /// others the previous stage's integers. `None` for array stages.
     pub fn run_host(&self, x: &[f32], cur: &[i32]) -> Option<Vec<i32>> {
         match self {
-            Stage::InputQuant { pre, scale, lo, hi } => Some(
+            Stage::InputQuant {
+                pre,
+                scale,
+                lo,
+                hi,
+                zp,
+            } => Some(
                 x.iter()
                     .map(|&v| {
                         let mut v = v;
@@ -318,7 +362,8 @@ impl Stage {
                                 HostOp::Sub(c) => v - c,
                             };
                         }
-                        ((v / scale).round_ties_even() as f64).clamp(*lo as f64, *hi as f64) as i32
+                        ((v / scale).round_ties_even() as f64 + *zp as f64)
+                            .clamp(*lo as f64, *hi as f64) as i32
                     })
                     .collect(),
             ),
@@ -354,11 +399,11 @@ impl Stage {
                                     let ix = (ox * g.sw + kx) as isize - g.pl as isize;
                                     let inside = (0..g.h as isize).contains(&iy)
                                         && (0..g.w as isize).contains(&ix);
-                                    a.push(if inside {
-                                        i64::from(cur[(c * g.h + iy as usize) * g.w + ix as usize])
+                                    a.push(i64::from(if inside {
+                                        cur[(c * g.h + iy as usize) * g.w + ix as usize]
                                     } else {
-                                        0
-                                    });
+                                        g.pad
+                                    }));
                                 }
                             }
                         }
@@ -419,15 +464,16 @@ fn conv(
                 for c in 0..g.c {
                     for ky in 0..g.kh {
                         let iy = (oy * g.sh + ky) as isize - g.pt as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
                         for kx in 0..g.kw {
                             let ix = (ox * g.sw + kx) as isize - g.pl as isize;
-                            if ix < 0 || ix >= g.w as isize {
-                                continue;
-                            }
-                            let xv = x[(c * g.h + iy as usize) * g.w + ix as usize];
+                            // A padded tap reads the input's zero point (real 0).
+                            let inside =
+                                (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix);
+                            let xv = if inside {
+                                x[(c * g.h + iy as usize) * g.w + ix as usize]
+                            } else {
+                                g.pad
+                            };
                             let wv = w[((o * g.c + c) * g.kh + ky) * g.kw + kx];
                             acc += i64::from(xv) * i64::from(wv);
                         }
@@ -511,7 +557,7 @@ impl MulShift {
             }
         }
         let q = q.clamp(i128::from(rq.lo), i128::from(rq.hi)) as i64;
-        (if rq.relu { q.max(0) } else { q }) as i32
+        ((if rq.relu { q.max(0) } else { q }) + rq.zp) as i32
     }
 
     /// Bits of the widest multiplier (two's complement).
@@ -605,17 +651,18 @@ impl IntNetwork {
                         .map(|o| acc_range(&w[o * k..(o + 1) * k], range))
                         .collect();
                     out.push((i, rq.mul_shift(&ranges)));
-                    range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
+                    range = rq.out_range();
                 }
                 Stage::Conv { geom: g, w, rq } => {
                     let per = g.c * g.kh * g.kw;
-                    // Padding feeds zeros, so each tap may also contribute 0.
-                    let pr = (range.0.min(0), range.1.max(0));
+                    // A padded tap reads the pad value (the input's zero point).
+                    let pad = i64::from(g.pad);
+                    let pr = (range.0.min(pad), range.1.max(pad));
                     let ranges: Vec<(i64, i64)> = (0..g.o)
                         .map(|o| acc_range(&w[o * per..(o + 1) * per], pr))
                         .collect();
                     out.push((i, rq.mul_shift(&ranges)));
-                    range = (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
+                    range = rq.out_range();
                 }
             }
         }
@@ -684,7 +731,6 @@ impl IntNetwork {
     pub fn layers(&self) -> Vec<LayerInfo> {
         let mut range: Option<(i64, i64)> = None;
         let mut shape: Vec<usize> = self.input_shape[1..].to_vec();
-        let rq_range = |rq: &Requant| (if rq.relu { rq.lo.max(0) } else { rq.lo }, rq.hi);
         self.stages
             .iter()
             .map(|st| {
@@ -724,7 +770,7 @@ impl IntNetwork {
                         out_shape: vec![*m],
                         weight_range: Some(weight_range(w)),
                         out_scale: Some(rq.s),
-                        ..info("dense", rq_range(rq), (k * m) as u64, "array")
+                        ..info("dense", rq.out_range(), (k * m) as u64, "array")
                     },
                     Stage::Conv { geom: g, w, rq } => LayerInfo {
                         out_shape: vec![g.o, g.oh, g.ow],
@@ -733,7 +779,7 @@ impl IntNetwork {
                         geom: Some(*g),
                         ..info(
                             "conv",
-                            rq_range(rq),
+                            rq.out_range(),
                             (g.o * g.oh * g.ow * g.c * g.kh * g.kw) as u64,
                             "array",
                         )

@@ -78,9 +78,14 @@ fn compare(name: &str, net: &IntNetwork) -> (Vec<(usize, usize, f32, f32)>, f64)
 /// value of fc1 output 5 before its quantizer is 54.5000027 (scale units), so it rounds to 55;
 /// onnxruntime's f32 GEMM, run on the whole batch as the reference was, sums it to 54.4999993
 /// and rounds to 54 (a batch-1 run gives 54.5000026 and agrees with the golden engine), which
-/// moves output 2 by one LSB. The test checks the trace: some layer's exact value lies within
+/// moves output 2 by one LSB (output 6 of the zero-point variant, whose other scales differ).
+/// The test checks the trace: some layer's exact value lies within
 /// f32 rounding (1e-5 scale units) of a tie on exactly these inputs.
-const TRACED: &[(&str, usize, usize)] = &[("cnn_w8a8_float", 738, 2), ("cnn_int8_qcdq", 738, 2)];
+const TRACED: &[(&str, usize, usize)] = &[
+    ("cnn_w8a8_float", 738, 2),
+    ("cnn_int8_qcdq", 738, 2),
+    ("cnn_uint8_qcdq_zp", 738, 6),
+];
 
 fn exact(name: &str, input_type: Option<InputType>) {
     let net = model(name, input_type);
@@ -373,4 +378,17 @@ fn stage_api_composes_to_run() {
             );
         }
     }
+}
+
+/// QCDQ with uint8 activations and nonzero zero points (the input's 10, so the convolution's
+/// padding reads 10; the logits' 128), as ONNX Runtime's static quantization writes them.
+#[test]
+fn cnn_uint8_qcdq_zp() {
+    let net = model("cnn_uint8_qcdq_zp", None);
+    assert_eq!(net.out_zp, 128);
+    assert!(matches!(
+        net.stages[0],
+        accelforge_models::Stage::InputQuant { zp: 10, .. }
+    ));
+    exact("cnn_uint8_qcdq_zp", None);
 }

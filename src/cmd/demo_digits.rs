@@ -48,7 +48,10 @@ struct DigitsLayer {
 fn top1(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+        )
         .0
 }
 
