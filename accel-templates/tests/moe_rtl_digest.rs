@@ -1,0 +1,319 @@
+//! A byte-for-byte guard on the MoE generator beyond the two golden snapshots: the Verilog of
+//! every MoE configuration the tests exercise (plus the calibration grid and a grid of valid
+//! edge parameters) is hashed with SHA-256 and compared with the committed list in
+//! `tests/data/moe_rtl_digests.txt`, one line per configuration. The memory plan and resource
+//! model the cost model reports are hashed alongside, so a refactor that moves the plan between
+//! modules cannot change what `estimate` or the mapper see either.
+//!
+//! A deliberate change to the hardware is recorded with `ACCELFORGE_UPDATE_DIGESTS=1 cargo test
+//! --release -p accelforge-templates --test moe_rtl_digest` and explained in its commit; any
+//! other difference fails.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+use std::fmt::Write as _;
+
+use accelforge_hdl::Design;
+use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, calibration, cost};
+use accelforge_templates::qfx::{Overflow, QType, Quant};
+use sha2::{Digest, Sha256};
+
+const DIGESTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/moe_rtl_digests.txt"
+);
+
+/// Every module of a design, in the printer's file order (as `rtl_snapshots`).
+fn text(d: &Design) -> String {
+    d.files()
+        .into_iter()
+        .map(|(name, t)| format!("// ==== {name}\n{t}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sha(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .fold(String::new(), |mut o, b| {
+            let _ = write!(o, "{b:02x}");
+            o
+        })
+}
+
+fn qt(w: u32, i: i32) -> QType {
+    QType::fixed(w, i)
+        .unwrap()
+        .with_modes(Quant::Rnd, Overflow::Sat, 0)
+        .unwrap()
+}
+
+/// (tokens, d_model, d_ff, experts, top_k, lanes, simd, ddr bytes, queue) as the sweep and
+/// latency tests spell them.
+#[allow(clippy::too_many_arguments)]
+fn shape(
+    tokens: u32,
+    d_model: u32,
+    d_ff: u32,
+    experts: u32,
+    top_k: u32,
+    lanes: u32,
+    simd: u32,
+    bytes: u32,
+    queue: u32,
+) -> MoeParams {
+    MoeParams {
+        tokens,
+        d_model,
+        d_ff,
+        experts,
+        top_k,
+        lanes,
+        simd,
+        ddr_bytes_per_cycle: bytes,
+        queue_depth: queue,
+        ..MoeParams::default()
+    }
+}
+
+/// The configurations of the MoE tests (rtl_snapshots, moe_core, moe_sweep, moe_latency,
+/// moe_perf, moe_zynq, moe_calibration), each under a label naming where it comes from.
+fn test_configs() -> Vec<(String, MoeParams)> {
+    let w16 = MoeTypes {
+        weight: qt(16, 2),
+        ..MoeTypes::default()
+    };
+    let w12 = MoeTypes {
+        weight: qt(12, 2),
+        ..MoeTypes::default()
+    };
+    let with = |mut p: MoeParams, f: &dyn Fn(&mut MoeParams)| {
+        f(&mut p);
+        p
+    };
+    let renorm = |p: &mut MoeParams| p.gate_mode = GateMode::Renorm;
+    let gelu = |p: &mut MoeParams| p.activation = FfnActivation::Gelu;
+    let renorm_gelu = |p: &mut MoeParams| {
+        p.gate_mode = GateMode::Renorm;
+        p.activation = FfnActivation::Gelu;
+    };
+    let wide = |p: &mut MoeParams| p.types = w16;
+    let zynq_small = |top_k| shape(8, 8, 16, 4, top_k, 2, 2, 2, 8);
+    let perf_small = |bytes| shape(16, 16, 32, 8, 2, 4, 4, bytes, 16);
+    let mut v = vec![
+        ("default".into(), MoeParams::default()),
+        (
+            "snapshot_top1_narrow".into(),
+            shape(4, 8, 8, 2, 1, 2, 2, 2, 4),
+        ),
+        (
+            "sweep_e4_a".into(),
+            with(shape(8, 8, 16, 4, 1, 2, 2, 2, 8), &wide),
+        ),
+        (
+            "sweep_e4_b".into(),
+            with(shape(12, 16, 32, 4, 2, 4, 2, 4, 5), &renorm_gelu),
+        ),
+        ("sweep_e8_a".into(), shape(16, 16, 32, 8, 2, 2, 4, 8, 16)),
+        (
+            "sweep_e8_b".into(),
+            with(shape(8, 32, 64, 8, 1, 8, 4, 16, 8), &gelu),
+        ),
+        (
+            "sweep_e16_a".into(),
+            with(shape(16, 16, 16, 16, 2, 4, 4, 4, 2), &renorm),
+        ),
+        ("sweep_e16_b".into(), shape(5, 16, 32, 16, 1, 1, 1, 1, 3)),
+        (
+            "sweep_back_pressure".into(),
+            shape(8, 16, 32, 4, 2, 4, 4, 4, 3),
+        ),
+        (
+            "sweep_npot_a".into(),
+            with(shape(7, 24, 40, 4, 2, 2, 2, 2, 3), &wide),
+        ),
+        (
+            "sweep_npot_b".into(),
+            with(shape(12, 48, 96, 8, 1, 4, 8, 8, 5), &gelu),
+        ),
+        (
+            "sweep_npot_c".into(),
+            with(shape(10, 40, 24, 16, 2, 8, 4, 16, 4), &renorm),
+        ),
+        (
+            "sweep_npot_experts_a".into(),
+            with(shape(9, 24, 48, 6, 2, 2, 2, 2, 9), &renorm),
+        ),
+        (
+            "sweep_npot_experts_b".into(),
+            shape(8, 48, 40, 12, 2, 4, 8, 4, 2),
+        ),
+        ("latency_a".into(), shape(16, 16, 32, 8, 2, 4, 4, 1, 16)),
+        (
+            "latency_last_expert".into(),
+            shape(6, 8, 16, 4, 1, 2, 2, 2, 8),
+        ),
+        (
+            "latency_prefetch".into(),
+            shape(16, 16, 32, 8, 2, 4, 4, 2, 16),
+        ),
+        (
+            "latency_beyond_window".into(),
+            shape(16, 16, 32, 8, 2, 4, 4, 16, 16),
+        ),
+        ("perf_small_b1".into(), perf_small(1)),
+        ("perf_small_b4".into(), perf_small(4)),
+        ("perf_small_b16".into(), perf_small(16)),
+        ("perf_yosys_small".into(), shape(4, 8, 16, 4, 2, 2, 2, 2, 4)),
+        (
+            "perf_vit_s".into(),
+            shape(16, 384, 1536, 16, 2, 8, 8, 64, 16),
+        ),
+        ("zynq_small_k1".into(), zynq_small(1)),
+        ("zynq_small_k2".into(), zynq_small(2)),
+        (
+            "zynq_k2_w12_q3".into(),
+            MoeParams {
+                ddr_bytes_per_cycle: 4,
+                queue_depth: 3,
+                types: w12,
+                ..zynq_small(2)
+            },
+        ),
+        (
+            "zynq_kv260_wide".into(),
+            MoeParams {
+                types: w12,
+                ddr_bytes_per_cycle: 8,
+                lanes: 4,
+                simd: 2,
+                ..zynq_small(2)
+            },
+        ),
+        (
+            "calibration_off_grid".into(),
+            MoeParams {
+                act_table_bits: 7,
+                ..with(shape(12, 32, 32, 8, 1, 2, 4, 4, 12), &renorm_gelu)
+            },
+        ),
+    ];
+    for (i, p) in calibration::grid().into_iter().enumerate() {
+        v.push((format!("calibration_grid_{i:02}"), p));
+    }
+    v
+}
+
+/// A deterministic grid of valid parameters: the edge grid of `moe_params_grid` (small shapes,
+/// every queue/token/stream corner) crossed with both gate modes and activations on a subset,
+/// plus non-power-of-two layer shapes.
+fn grid_configs() -> Vec<(String, MoeParams)> {
+    let mut v = Vec::new();
+    for tokens in [2, 3, 5, 8] {
+        for (lanes, simd) in [(1, 1), (1, 2), (2, 1), (2, 2), (4, 4)] {
+            for ddr in [1, 2, 4] {
+                for top_k in [1, 2] {
+                    for queue_depth in [2, 3, 16] {
+                        let p = MoeParams {
+                            tokens,
+                            lanes,
+                            simd,
+                            ddr_bytes_per_cycle: ddr,
+                            top_k,
+                            queue_depth,
+                            d_model: 8,
+                            d_ff: 8,
+                            experts: 4,
+                            ..MoeParams::default()
+                        };
+                        if p.validate().is_ok() {
+                            v.push((
+                                format!(
+                                    "grid_t{tokens}_{lanes}x{simd}_b{ddr}_k{top_k}_q{queue_depth}"
+                                ),
+                                p,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (gm, gn) in [(GateMode::Softmax, "softmax"), (GateMode::Renorm, "renorm")] {
+        for (act, an) in [(FfnActivation::Relu, "relu"), (FfnActivation::Gelu, "gelu")] {
+            for (d_model, d_ff, experts, lanes, simd) in
+                [(12, 20, 6, 2, 4), (24, 36, 12, 4, 2), (48, 16, 8, 8, 8)]
+            {
+                let p = MoeParams {
+                    tokens: 6,
+                    d_model,
+                    d_ff,
+                    experts,
+                    lanes,
+                    simd,
+                    queue_depth: 4,
+                    ddr_bytes_per_cycle: 3,
+                    gate_mode: gm,
+                    activation: act,
+                    ..MoeParams::default()
+                };
+                if p.validate().is_ok() {
+                    v.push((
+                        format!("grid_{gn}_{an}_d{d_model}_f{d_ff}_e{experts}_{lanes}x{simd}"),
+                        p,
+                    ));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// `label rtl <sha>` and `label cost <sha>` lines of every configuration.
+fn digests() -> String {
+    let mut out = String::new();
+    let mut configs = test_configs();
+    configs.extend(grid_configs());
+    for (label, p) in configs {
+        p.validate()
+            .unwrap_or_else(|e| panic!("{label}: invalid params: {e}"));
+        let d = accelforge_templates::moe::rtl::design(&p)
+            .unwrap_or_else(|e| panic!("{label}: generation failed: {e}"));
+        let plan = format!(
+            "{:?}\n{:?}",
+            cost::memories(&p),
+            cost::resources(&p).unwrap()
+        );
+        writeln!(out, "{label} rtl {}", sha(&text(&d))).unwrap();
+        writeln!(out, "{label} cost {}", sha(&plan)).unwrap();
+    }
+    out
+}
+
+#[test]
+fn moe_rtl_matches_committed_digests() {
+    let got = digests();
+    if std::env::var_os("ACCELFORGE_UPDATE_DIGESTS").is_some_and(|v| v == "1") {
+        std::fs::write(DIGESTS, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(DIGESTS)
+        .unwrap_or_else(|e| panic!("{DIGESTS}: {e} (ACCELFORGE_UPDATE_DIGESTS=1 writes it)"));
+    let want_lines: Vec<&str> = want.lines().collect();
+    let got_lines: Vec<&str> = got.lines().collect();
+    let diff: Vec<String> = got_lines
+        .iter()
+        .zip(&want_lines)
+        .filter(|(g, w)| g != w)
+        .map(|(g, w)| format!("  got  {g}\n  want {w}"))
+        .collect();
+    assert!(
+        diff.is_empty() && got_lines.len() == want_lines.len(),
+        "{} of {} digests differ ({} lines now, {} committed):\n{}",
+        diff.len(),
+        want_lines.len(),
+        got_lines.len(),
+        want_lines.len(),
+        diff.join("\n")
+    );
+}
