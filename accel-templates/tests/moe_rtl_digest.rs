@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 
 use accelforge_hdl::Design;
+use accelforge_templates::moe::params::{MemStyle, MoeLayout};
 use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, calibration, cost};
 use accelforge_templates::qfx::{Overflow, QType, Quant};
 use sha2::{Digest, Sha256};
@@ -316,4 +317,96 @@ fn moe_rtl_matches_committed_digests() {
         want_lines.len(),
         diff.join("\n")
     );
+}
+
+/// The memories `moe_core.v` declares: (name, word bits, words, ram_style), from each
+/// `(* ram_style = "..." *)` attribute and the `reg [hi:0] name [0:last];` line after it.
+fn declared_memories(d: &Design) -> Vec<(String, u32, u64, String)> {
+    let files = d.files();
+    let core = files
+        .iter()
+        .find(|(name, _)| name.as_str() == "moe_core.v")
+        .map(|(_, t)| t.as_str())
+        .unwrap();
+    let lines: Vec<&str> = core.lines().collect();
+    let mut v = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(style) = l.trim().strip_prefix("(* ram_style = \"") else {
+            continue;
+        };
+        let style = style.trim_end_matches("\" *)").to_string();
+        let decl = lines[i + 1].trim().trim_start_matches("reg ").trim_end_matches(';');
+        let decl = decl.trim_start_matches("signed ");
+        let (width, rest) = match decl.strip_prefix('[') {
+            Some(r) => {
+                let (hi, rest) = r.split_once(":0] ").unwrap();
+                (hi.parse::<u32>().unwrap() + 1, rest)
+            }
+            None => (1, decl),
+        };
+        let (name, range) = rest.split_once(" [0:").unwrap();
+        let last: u64 = range.trim_end_matches(']').parse().unwrap();
+        v.push((name.to_string(), width, last + 1, style));
+    }
+    v
+}
+
+/// Batches of 512 and more tokens: x and y banks of 2,048 words (block RAM), gate-weight
+/// memories of 512 words the RTL keeps distributed.
+fn long_batches() -> Vec<MoeParams> {
+    [512, 1024]
+        .into_iter()
+        .map(|tokens| MoeParams {
+            tokens,
+            ..MoeParams::default()
+        })
+        .collect()
+}
+
+/// The resource model's block RAMs are exactly the memories the RTL marks `block` (plus the
+/// tables Yosys maps to block RAM). The gate-weight memories of a batch of 512 or more tokens
+/// are declared `distributed`; the model used to count them as block RAM.
+#[test]
+fn resource_model_prices_the_block_rams_the_rtl_declares() {
+    let mut configs: Vec<MoeParams> = test_configs().into_iter().map(|(_, p)| p).collect();
+    configs.extend(long_batches());
+    for p in configs {
+        let d = accelforge_templates::moe::rtl::design(&p).unwrap();
+        let declared: u64 = declared_memories(&d)
+            .iter()
+            .filter(|m| m.3 == "block")
+            .map(|m| cost::bram18_for(u64::from(m.1), m.2))
+            .sum();
+        let tables = calibration::table_bram18(&p).unwrap();
+        assert_eq!(
+            cost::resources(&p).unwrap().bram18,
+            declared + tables,
+            "{}",
+            calibration::label(&p)
+        );
+    }
+}
+
+/// The RTL declares exactly the memories of the params' plan, with its widths, depths and
+/// styles.
+#[test]
+fn rtl_declares_exactly_the_memory_plan() {
+    let mut configs: Vec<MoeParams> = test_configs().into_iter().map(|(_, p)| p).collect();
+    configs.extend(grid_configs().into_iter().map(|(_, p)| p));
+    configs.extend(long_batches());
+    for p in configs {
+        let d = accelforge_templates::moe::rtl::design(&p).unwrap();
+        let plan = MoeLayout::of(&p);
+        let mut want: Vec<(String, u32, u64, String)> = plan
+            .data
+            .iter()
+            .chain(&plan.control)
+            .map(|m| (m.name.clone(), m.width, m.words, m.style.attr().to_string()))
+            .collect();
+        let mut got = declared_memories(&d);
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{}", calibration::label(&p));
+        assert!(plan.data.iter().any(|m| m.style == MemStyle::Block));
+    }
 }

@@ -7,7 +7,7 @@ use accelforge_hdl::{Expr, ModuleBuilder, Sig, Stmt};
 
 use super::super::Result;
 use super::mac::{self, Issue, Results};
-use super::util::{and, eqc, fits, if_, if_else, inc, ram, sdp, set, style, ul, z};
+use super::util::{and, eqc, fits, if_, if_else, inc, ram, sdp, set, ul, z};
 use super::{Control, Dims, GATE, LOAD, Ports};
 
 /// The input load's counters: token `in_t`, element `in_d`.
@@ -79,10 +79,6 @@ pub(super) fn banks(
         tw,
         ebw,
         dw,
-        w_in,
-        w_h,
-        w_l,
-        w_y,
         ..
     } = *d;
     // Output-stage fields (the tile is stable until the drain ends).
@@ -137,7 +133,6 @@ pub(super) fn banks(
     let l_wrow = fits(m, &cs.w_base, 0, laww)?.add(&tr)?;
     let tr = tile_row(m, xaw)?;
     let y_wrow = cs.yb3.e().add(&tr)?;
-    let (xr_n, hr_n, lr_n) = (d.lay.x_rows, d.lay.h_rows, d.lay.l_rows);
     let mut bufs = Banks {
         in_row,
         res,
@@ -154,14 +149,7 @@ pub(super) fn banks(
         yq: vec![Vec::new(); k as usize],
     };
     for b in 0..nb {
-        let xr = ram(
-            m,
-            &format!("xbuf_{b}"),
-            w_in,
-            xr_n,
-            true,
-            style("xbuf", xr_n),
-        )?;
+        let xr = ram(m, d.plan.memory(&format!("xbuf_{b}"))?, true)?;
         let bank_hit = if lg_nb > 0 {
             eqc(&inp.in_d.slice(lg_nb - 1, 0)?, u64::from(b))?
         } else {
@@ -179,14 +167,7 @@ pub(super) fn banks(
             cs.x_row.clone(),
             &format!("xq{b}"),
         )?);
-        let hr = ram(
-            m,
-            &format!("hbuf_{b}"),
-            w_h,
-            hr_n,
-            true,
-            style("hbuf", hr_n),
-        )?;
+        let hr = ram(m, d.plan.memory(&format!("hbuf_{b}"))?, true)?;
         bufs.hq.push(sdp(
             m,
             &io.clk,
@@ -199,14 +180,7 @@ pub(super) fn banks(
             cs.h_row.clone(),
             &format!("hq{b}"),
         )?);
-        let lr = ram(
-            m,
-            &format!("lbuf_{b}"),
-            w_l,
-            lr_n,
-            true,
-            style("lbuf", lr_n),
-        )?;
+        let lr = ram(m, d.plan.memory(&format!("lbuf_{b}"))?, true)?;
         bufs.lq.push(sdp(
             m,
             &io.clk,
@@ -220,14 +194,7 @@ pub(super) fn banks(
             &format!("lq{b}"),
         )?);
         for s in 0..k {
-            let yr = ram(
-                m,
-                &format!("ybuf{s}_{b}"),
-                w_y,
-                xr_n,
-                true,
-                style("ybuf", xr_n),
-            )?;
+            let yr = ram(m, d.plan.memory(&format!("ybuf{s}_{b}"))?, true)?;
             let slot_hit = if k == 1 {
                 Expr::bool(true)
             } else {

@@ -69,10 +69,9 @@ pub(super) fn load_list(
     cr: &mac::Registers,
 ) -> Result<LoadList> {
     let (ew, law, nw, ldaw) = (d.ew, d.law, d.nw, d.ldaw);
-    let ml = u64::from(d.max_loads);
-    let ld_exp = ram(m, "ld_exp", ew, ml, false, "distributed")?;
-    let ld_base = ram(m, "ld_base", law, ml, false, "distributed")?;
-    let ld_n = ram(m, "ld_n", nw, ml, false, "distributed")?;
+    let ld_exp = ram(m, d.plan.memory("ld_exp")?, false)?;
+    let ld_base = ram(m, d.plan.memory("ld_base")?, false)?;
+    let ld_n = ram(m, d.plan.memory("ld_n")?, false)?;
     let ld_we = m.reg("ld_we", 1)?;
     let ld_wa = m.reg("ld_wa", ldaw)?;
     let ld_wexp = m.reg("ld_wexp", ew)?;
@@ -155,7 +154,6 @@ pub(super) fn datapath(
         per_beat,
         w_w,
         bpw,
-        word_w,
         kmax_words,
         wbaw,
         ..
@@ -219,14 +217,7 @@ pub(super) fn datapath(
     };
     // Slot 1 starts at word K_max/simd: an adder with a constant, so K_max need not be a
     // power of two (for one it is the old `{slot, word}` concatenation).
-    let wbuf = ram(
-        m,
-        "weight_buffer",
-        word_w,
-        2 * u64::from(kmax_words),
-        false,
-        "block",
-    )?;
+    let wbuf = ram(m, d.plan.memory("weight_buffer")?, false)?;
     let l_wr = m.wire_from("l_wr", and(&l_take.e(), &word_last_beat)?)?;
     let slot_off = |slot: &Sig| -> Result<Expr> {
         mux(&slot.e(), &ul(u64::from(kmax_words), wbaw)?, &ul(0, wbaw)?)

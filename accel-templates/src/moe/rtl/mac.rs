@@ -18,7 +18,7 @@ pub(super) const C_WAIT: u64 = 0;
 const C_RUN: u64 = 1;
 const C_DRAIN: u64 = 2;
 /// The drain counter's last value (`DRAIN` cycles: 0, 1, 2).
-const DRAIN_LAST: u64 = super::super::cost::DRAIN - 1;
+const DRAIN_LAST: u64 = super::super::params::DRAIN - 1;
 
 /// The compute side's job registers.
 pub(super) struct Registers {
@@ -119,8 +119,9 @@ pub(super) fn issue(
     } = *d;
     // An entry is (the token's x/y row base = token·d_model/nb, gate slot): the row base is
     // computed while routing walks the tokens in order, so expert jobs need no multiplier.
-    let list_w = xaw + 1;
-    let list = ram(m, "list", list_w, d.lay.list_rows, false, "distributed")?;
+    let list_spec = d.plan.memory("list")?;
+    let list_w = list_spec.width;
+    let list = ram(m, list_spec, false)?;
     let list_we = m.reg("list_we", 1)?;
     let list_wa = m.reg("list_wa", law)?;
     let list_wd = m.reg("list_wd", list_w)?;
@@ -401,7 +402,11 @@ pub(super) fn seq(
         wacc,
         ..
     } = *d;
-    let (xs_stride, hs_stride, ls_stride) = (d.lay.x_stride, d.lay.h_stride, d.lay.l_stride);
+    let (xs_stride, hs_stride, ls_stride) = (
+        d.plan.buffers.x_stride,
+        d.plan.buffers.h_stride,
+        d.plan.buffers.l_stride,
+    );
     let (c_gate, c_layer2, c_tile, c_slot) = (&cr.c_gate, &cr.c_layer2, &cr.c_tile, &cr.c_slot);
     let mut body = vec![if_(
         cs.c_go.e(),

@@ -28,7 +28,7 @@ use accelforge_hdl::blocks::fifo::{self, FifoParams};
 use accelforge_hdl::{Design, Expr, ModuleBuilder, Sig, Stmt};
 
 use super::Result;
-use super::params::{BufferLayout, MoeParams, bits_for, log2};
+use super::params::{MoeLayout, MoeParams, bits_for, log2, memory_addr_bits};
 
 mod buffers;
 mod loader;
@@ -37,7 +37,7 @@ mod output;
 mod router;
 mod util;
 
-use util::{and, eqc, if_, if_else, mem_aw, set, ul, z};
+use util::{and, eqc, if_, if_else, set, ul, z};
 
 /// Name of the top module.
 pub const TOP: &str = "moe_core";
@@ -171,7 +171,7 @@ fn on_start(
 
 /// Every size, row stride and register width the stages share, derived once from the params
 /// and their buffer layout.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Dims {
     t_n: u64,
     dm: u32,
@@ -183,9 +183,7 @@ struct Dims {
     nb: u32,
     w_in: u32,
     w_w: u32,
-    w_h: u32,
     w_l: u32,
-    w_y: u32,
     wa: u32,
     wacc: u32,
     fw: u32,
@@ -195,13 +193,12 @@ struct Dims {
     wb: u32,
     per_beat: u32,
     bpw: u32,
-    word_w: u32,
     mlt: u32,
-    max_loads: u32,
     t1: u32,
     t2: u32,
     gt: u32,
-    lay: BufferLayout,
+    /// The memory plan (buffer rows and every memory's shape and style).
+    plan: MoeLayout,
     xaw: u32,
     haw: u32,
     laww: u32,
@@ -242,10 +239,11 @@ impl Dims {
         // advances as tokens are walked in order (or, for expert jobs, carried in the token
         // list), so no dimension needs to be a power of two and no multiplier is spent on
         // addressing.
-        let lay = BufferLayout::of(p);
-        let xaw = mem_aw(lay.x_rows); // x and y buffers (token-major, d_model wide)
-        let haw = mem_aw(lay.h_rows);
-        let laww = mem_aw(lay.l_rows);
+        let plan = MoeLayout::of(p);
+        let lay = plan.buffers;
+        let xaw = memory_addr_bits(lay.x_rows); // x and y buffers (token-major, d_model wide)
+        let haw = memory_addr_bits(lay.h_rows);
+        let laww = memory_addr_bits(lay.l_rows);
         let kmax_words = p.max_k() / ns;
         let ne = p.experts;
         Dims {
@@ -259,9 +257,7 @@ impl Dims {
             nb,
             w_in: ty.input.width(),
             w_w: ty.weight.width(),
-            w_h: ty.hidden.width(),
             w_l: ty.logit.width(),
-            w_y: ty.expert_out.width(),
             wa: p.operand_width(),
             wacc: p.acc_width(),
             fw: p.gate_frac_bits,
@@ -271,13 +267,11 @@ impl Dims {
             wb: p.ddr_bytes_per_cycle * 8,
             per_beat: p.weights_per_beat(),
             bpw: p.beats_per_word(),
-            word_w: nl * ns * ty.weight.width(),
             mlt,
-            max_loads,
             t1,
             t2,
             gt,
-            lay,
+            plan,
             xaw,
             haw,
             laww,
@@ -288,8 +282,8 @@ impl Dims {
             // Expert queue e starts at list entry e·min(tokens, queue_depth); without
             // reordering the list is filled in arrival order. Either way it holds at most
             // this many entries.
-            law: mem_aw(lay.list_rows),
-            wbaw: mem_aw(2 * u64::from(kmax_words)),
+            law: memory_addr_bits(lay.list_rows),
+            wbaw: memory_addr_bits(2 * u64::from(kmax_words)),
             tw: bits_for(t_n),
             jw: bits_for(u64::from(mlt.max(p.tokens))),
             kkw: bits_for(u64::from(kmax_words)),

@@ -6,14 +6,12 @@ use accelforge_hdl::blocks::fifo::{self, FifoParams};
 use accelforge_hdl::{Expr, ModuleBuilder, Sig, Stmt};
 
 use super::super::Result;
+use super::super::params::OUT_FIFO_DEPTH;
 use super::buffers::{Banks, bank_last};
 use super::router::Dispatch;
 use super::util::{and, eqc, if_, if_else, inc, ltc, mux, set, ul, z, zx};
 use super::{Control, Dims, IDLE, OUT, Ports};
 use crate::units::requantize::emit_requantize;
-
-/// Depth of the output FIFO (covers the two-cycle read latency at full rate).
-const OUT_FIFO_DEPTH: u32 = 4;
 
 /// The output walker's issue logic and the FIFO's interface.
 pub(super) struct Issue {

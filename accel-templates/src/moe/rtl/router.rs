@@ -260,7 +260,6 @@ pub(super) fn dispatch(
         mlt,
         k,
         fw,
-        t_n,
         ..
     } = *d;
     let mut gwq = Vec::new();
@@ -298,7 +297,7 @@ pub(super) fn dispatch(
     )?])?;
     let d_kept = m.wire_from("d_kept", ltc(&cnt_sel.e(), u64::from(p.queue_depth))?)?;
     for s in 0..k {
-        let gr = ram(m, &format!("gw{s}"), fw + 1, t_n, false, "distributed")?;
+        let gr = ram(m, d.plan.memory(&format!("gw{s}"))?, false)?;
         let hit = and(&gw_we.e(), &eqc(&rt.r_slot.e(), u64::from(s))?)?;
         gwq.push(sdp(
             m,
@@ -533,11 +532,11 @@ fn dispatch_seq(
                     set(r_t, inc(r_t)?)?,
                     set(
                         &bufs.r_lbase,
-                        bufs.r_lbase.e().add(&ul(d.lay.l_stride, laww)?)?,
+                        bufs.r_lbase.e().add(&ul(d.plan.buffers.l_stride, laww)?)?,
                     )?,
                     set(
                         &bufs.r_xbase,
-                        bufs.r_xbase.e().add(&ul(d.lay.x_stride, xaw)?)?,
+                        bufs.r_xbase.e().add(&ul(d.plan.buffers.x_stride, xaw)?)?,
                     )?,
                     z(&bufs.r_i)?,
                     set(&rt.r_state, ul(R_SCAN, 2)?)?,

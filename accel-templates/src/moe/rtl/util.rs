@@ -3,7 +3,8 @@
 
 use accelforge_hdl::{Expr, LValue, Mem, ModuleBuilder, Sig, Stmt};
 
-use super::super::Result;
+use super::super::params::MemorySpec;
+use super::super::{MoeError, Result};
 
 pub(super) fn ul(v: u64, w: u32) -> Result<Expr> {
     Ok(Expr::lit(u128::from(v), w)?)
@@ -55,46 +56,30 @@ pub(super) fn fits(m: &mut ModuleBuilder, s: &Sig, lo: u32, w: u32) -> Result<Ex
     zx(&s.slice(lo + n - 1, lo)?, w)
 }
 
-/// A memory of `depth` words (at least 2; any depth, not only powers of two), with its read
-/// register.
+/// A memory of the plan, with its address width and signedness (for its read register).
 pub(super) struct Ram {
     pub(super) mem: Mem,
     pub(super) aw: u32,
     signed: bool,
 }
 
-/// Words a memory of `rows` rows is declared with (at least 2, as [`super::super::cost::memories`]).
-fn mem_depth(rows: u64) -> u64 {
-    rows.max(2)
-}
-
-/// Address bits of a memory of `rows` rows.
-pub(super) fn mem_aw(rows: u64) -> u32 {
-    accelforge_hdl::clog2(mem_depth(rows)).max(1)
-}
-
-pub(super) fn ram(
-    m: &mut ModuleBuilder,
-    name: &str,
-    width: u32,
-    rows: u64,
-    signed: bool,
-    style: &str,
-) -> Result<Ram> {
-    let depth = u32::try_from(mem_depth(rows)).map_err(|_| {
-        super::super::MoeError::Params(format!("memory {name} would need {rows} words (too deep)"))
+/// Declares the plan's memory `spec` (its name, width, words and RAM style).
+pub(super) fn ram(m: &mut ModuleBuilder, spec: &MemorySpec, signed: bool) -> Result<Ram> {
+    let depth = u32::try_from(spec.words).map_err(|_| {
+        MoeError::Params(format!(
+            "memory {} would need {} words (too deep)",
+            spec.name, spec.words
+        ))
     })?;
-    let mem = m.memory(name, width, depth, signed, Some(style))?;
+    let mem = m.memory(
+        &spec.name,
+        spec.width,
+        depth,
+        signed,
+        Some(spec.style.attr()),
+    )?;
     let aw = mem.addr_width();
     Ok(Ram { mem, aw, signed })
-}
-
-pub(super) fn style(name: &str, rows: u64) -> &'static str {
-    if super::super::cost::is_block(name, mem_depth(rows)) {
-        "block"
-    } else {
-        "distributed"
-    }
 }
 
 /// Emits a simple-dual-port memory: write `(we, waddr, wdata)`, registered read of `raddr`
