@@ -335,7 +335,10 @@ fn declared_memories(d: &Design) -> Vec<(String, u32, u64, String)> {
             continue;
         };
         let style = style.trim_end_matches("\" *)").to_string();
-        let decl = lines[i + 1].trim().trim_start_matches("reg ").trim_end_matches(';');
+        let decl = lines[i + 1]
+            .trim()
+            .trim_start_matches("reg ")
+            .trim_end_matches(';');
         let decl = decl.trim_start_matches("signed ");
         let (width, rest) = match decl.strip_prefix('[') {
             Some(r) => {
