@@ -11,27 +11,22 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+#[path = "moe_common.rs"]
+mod common;
+
 use std::fmt::Write as _;
 
 use accelforge_hdl::Design;
 use accelforge_templates::moe::params::{MemStyle, MoeLayout};
 use accelforge_templates::moe::{FfnActivation, GateMode, MoeParams, MoeTypes, calibration, cost};
 use accelforge_templates::qfx::{Overflow, QType, Quant};
+use common::{design_text, edge_grid, params};
 use sha2::{Digest, Sha256};
 
 const DIGESTS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/moe_rtl_digests.txt"
 );
-
-/// Every module of a design, in the printer's file order (as `rtl_snapshots`).
-fn text(d: &Design) -> String {
-    d.files()
-        .into_iter()
-        .map(|(name, t)| format!("// ==== {name}\n{t}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn sha(s: &str) -> String {
     Sha256::digest(s.as_bytes())
@@ -47,34 +42,6 @@ fn qt(w: u32, i: i32) -> QType {
         .unwrap()
         .with_modes(Quant::Rnd, Overflow::Sat, 0)
         .unwrap()
-}
-
-/// (tokens, d_model, d_ff, experts, top_k, lanes, simd, ddr bytes, queue) as the sweep and
-/// latency tests spell them.
-#[allow(clippy::too_many_arguments)]
-fn shape(
-    tokens: u32,
-    d_model: u32,
-    d_ff: u32,
-    experts: u32,
-    top_k: u32,
-    lanes: u32,
-    simd: u32,
-    bytes: u32,
-    queue: u32,
-) -> MoeParams {
-    MoeParams {
-        tokens,
-        d_model,
-        d_ff,
-        experts,
-        top_k,
-        lanes,
-        simd,
-        ddr_bytes_per_cycle: bytes,
-        queue_depth: queue,
-        ..MoeParams::default()
-    }
 }
 
 /// The configurations of the MoE tests (rtl_snapshots, moe_core, moe_sweep, moe_latency,
@@ -99,76 +66,79 @@ fn test_configs() -> Vec<(String, MoeParams)> {
         p.activation = FfnActivation::Gelu;
     };
     let wide = |p: &mut MoeParams| p.types = w16;
-    let zynq_small = |top_k| shape(8, 8, 16, 4, top_k, 2, 2, 2, 8);
-    let perf_small = |bytes| shape(16, 16, 32, 8, 2, 4, 4, bytes, 16);
+    let zynq_small = |top_k| params(8, 8, 16, 4, top_k, 2, 2, 2, 8);
+    let perf_small = |bytes| params(16, 16, 32, 8, 2, 4, 4, bytes, 16);
     let mut v = vec![
         ("default".into(), MoeParams::default()),
         (
             "snapshot_top1_narrow".into(),
-            shape(4, 8, 8, 2, 1, 2, 2, 2, 4),
+            params(4, 8, 8, 2, 1, 2, 2, 2, 4),
         ),
         (
             "sweep_e4_a".into(),
-            with(shape(8, 8, 16, 4, 1, 2, 2, 2, 8), &wide),
+            with(params(8, 8, 16, 4, 1, 2, 2, 2, 8), &wide),
         ),
         (
             "sweep_e4_b".into(),
-            with(shape(12, 16, 32, 4, 2, 4, 2, 4, 5), &renorm_gelu),
+            with(params(12, 16, 32, 4, 2, 4, 2, 4, 5), &renorm_gelu),
         ),
-        ("sweep_e8_a".into(), shape(16, 16, 32, 8, 2, 2, 4, 8, 16)),
+        ("sweep_e8_a".into(), params(16, 16, 32, 8, 2, 2, 4, 8, 16)),
         (
             "sweep_e8_b".into(),
-            with(shape(8, 32, 64, 8, 1, 8, 4, 16, 8), &gelu),
+            with(params(8, 32, 64, 8, 1, 8, 4, 16, 8), &gelu),
         ),
         (
             "sweep_e16_a".into(),
-            with(shape(16, 16, 16, 16, 2, 4, 4, 4, 2), &renorm),
+            with(params(16, 16, 16, 16, 2, 4, 4, 4, 2), &renorm),
         ),
-        ("sweep_e16_b".into(), shape(5, 16, 32, 16, 1, 1, 1, 1, 3)),
+        ("sweep_e16_b".into(), params(5, 16, 32, 16, 1, 1, 1, 1, 3)),
         (
             "sweep_back_pressure".into(),
-            shape(8, 16, 32, 4, 2, 4, 4, 4, 3),
+            params(8, 16, 32, 4, 2, 4, 4, 4, 3),
         ),
         (
             "sweep_npot_a".into(),
-            with(shape(7, 24, 40, 4, 2, 2, 2, 2, 3), &wide),
+            with(params(7, 24, 40, 4, 2, 2, 2, 2, 3), &wide),
         ),
         (
             "sweep_npot_b".into(),
-            with(shape(12, 48, 96, 8, 1, 4, 8, 8, 5), &gelu),
+            with(params(12, 48, 96, 8, 1, 4, 8, 8, 5), &gelu),
         ),
         (
             "sweep_npot_c".into(),
-            with(shape(10, 40, 24, 16, 2, 8, 4, 16, 4), &renorm),
+            with(params(10, 40, 24, 16, 2, 8, 4, 16, 4), &renorm),
         ),
         (
             "sweep_npot_experts_a".into(),
-            with(shape(9, 24, 48, 6, 2, 2, 2, 2, 9), &renorm),
+            with(params(9, 24, 48, 6, 2, 2, 2, 2, 9), &renorm),
         ),
         (
             "sweep_npot_experts_b".into(),
-            shape(8, 48, 40, 12, 2, 4, 8, 4, 2),
+            params(8, 48, 40, 12, 2, 4, 8, 4, 2),
         ),
-        ("latency_a".into(), shape(16, 16, 32, 8, 2, 4, 4, 1, 16)),
+        ("latency_a".into(), params(16, 16, 32, 8, 2, 4, 4, 1, 16)),
         (
             "latency_last_expert".into(),
-            shape(6, 8, 16, 4, 1, 2, 2, 2, 8),
+            params(6, 8, 16, 4, 1, 2, 2, 2, 8),
         ),
         (
             "latency_prefetch".into(),
-            shape(16, 16, 32, 8, 2, 4, 4, 2, 16),
+            params(16, 16, 32, 8, 2, 4, 4, 2, 16),
         ),
         (
             "latency_beyond_window".into(),
-            shape(16, 16, 32, 8, 2, 4, 4, 16, 16),
+            params(16, 16, 32, 8, 2, 4, 4, 16, 16),
         ),
         ("perf_small_b1".into(), perf_small(1)),
         ("perf_small_b4".into(), perf_small(4)),
         ("perf_small_b16".into(), perf_small(16)),
-        ("perf_yosys_small".into(), shape(4, 8, 16, 4, 2, 2, 2, 2, 4)),
+        (
+            "perf_yosys_small".into(),
+            params(4, 8, 16, 4, 2, 2, 2, 2, 4),
+        ),
         (
             "perf_vit_s".into(),
-            shape(16, 384, 1536, 16, 2, 8, 8, 64, 16),
+            params(16, 384, 1536, 16, 2, 8, 8, 64, 16),
         ),
         ("zynq_small_k1".into(), zynq_small(1)),
         ("zynq_small_k2".into(), zynq_small(2)),
@@ -195,7 +165,7 @@ fn test_configs() -> Vec<(String, MoeParams)> {
             "calibration_off_grid".into(),
             MoeParams {
                 act_table_bits: 7,
-                ..with(shape(12, 32, 32, 8, 1, 2, 4, 4, 12), &renorm_gelu)
+                ..with(params(12, 32, 32, 8, 1, 2, 4, 4, 12), &renorm_gelu)
             },
         ),
     ];
@@ -209,37 +179,11 @@ fn test_configs() -> Vec<(String, MoeParams)> {
 /// every queue/token/stream corner) crossed with both gate modes and activations on a subset,
 /// plus non-power-of-two layer shapes.
 fn grid_configs() -> Vec<(String, MoeParams)> {
-    let mut v = Vec::new();
-    for tokens in [2, 3, 5, 8] {
-        for (lanes, simd) in [(1, 1), (1, 2), (2, 1), (2, 2), (4, 4)] {
-            for ddr in [1, 2, 4] {
-                for top_k in [1, 2] {
-                    for queue_depth in [2, 3, 16] {
-                        let p = MoeParams {
-                            tokens,
-                            lanes,
-                            simd,
-                            ddr_bytes_per_cycle: ddr,
-                            top_k,
-                            queue_depth,
-                            d_model: 8,
-                            d_ff: 8,
-                            experts: 4,
-                            ..MoeParams::default()
-                        };
-                        if p.validate().is_ok() {
-                            v.push((
-                                format!(
-                                    "grid_t{tokens}_{lanes}x{simd}_b{ddr}_k{top_k}_q{queue_depth}"
-                                ),
-                                p,
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut v: Vec<(String, MoeParams)> = edge_grid(&[2, 3, 5, 8], &[2, 3, 16])
+        .into_iter()
+        .filter(|(_, p)| p.validate().is_ok())
+        .map(|(label, p)| (format!("grid_{label}"), p))
+        .collect();
     for (gm, gn) in [(GateMode::Softmax, "softmax"), (GateMode::Renorm, "renorm")] {
         for (act, an) in [(FfnActivation::Relu, "relu"), (FfnActivation::Gelu, "gelu")] {
             for (d_model, d_ff, experts, lanes, simd) in
@@ -285,7 +229,7 @@ fn digests() -> String {
             cost::memories(&p),
             cost::resources(&p).unwrap()
         );
-        writeln!(out, "{label} rtl {}", sha(&text(&d))).unwrap();
+        writeln!(out, "{label} rtl {}", sha(&design_text(&d))).unwrap();
         writeln!(out, "{label} cost {}", sha(&plan)).unwrap();
     }
     out

@@ -8,7 +8,7 @@ use accelforge_hdl::{Expr, ModuleBuilder, Sig, Stmt};
 use super::super::Result;
 use super::mac::{self, Issue, Results};
 use super::util::{and, eqc, fits, if_, if_else, inc, ram, sdp, set, ul, z};
-use super::{Control, Dims, GATE, LOAD, Ports};
+use super::{Control, Core, Dims, GATE, LOAD, Ports};
 
 /// The input load's counters: token `in_t`, element `in_d`.
 pub(super) struct Input {
@@ -228,7 +228,8 @@ pub(super) fn bank_last(dims: &Dims, d: &Sig) -> Result<Expr> {
 
 /// The input load's clocked statements: count elements and tokens, advance the x row once per
 /// `nb` elements, go to the gate phase after the last element.
-pub(super) fn input_seq(d: &Dims, ctl: &Control, inp: &Input, bufs: &Banks) -> Result<Vec<Stmt>> {
+pub(super) fn input_seq(c: &Core) -> Result<Vec<Stmt>> {
+    let (d, ctl, inp, bufs) = (&c.d, &c.ctl, &c.inp, &c.bufs);
     Ok(vec![if_(
         inp.in_beat.e(),
         vec![

@@ -7,7 +7,7 @@ use accelforge_hdl::{Expr, LValue, ModuleBuilder, Sig, Stmt};
 
 use super::super::Result;
 use super::util::{and, eqc, fits, if_, if_else, inc, mux, ram, sdp, set, ul, z, zx};
-use super::{Control, Dims, EXPERT, Ports, mac};
+use super::{Control, Core, Dims, EXPERT, Ports, mac};
 
 /// The request and loader registers. The request side runs ahead of the loader: `rq_gate` =
 /// the gate segment is still to be requested, `rq_load` = expert segments requested; the
@@ -244,7 +244,8 @@ pub(super) fn datapath(
 }
 
 /// The loader's and the request side's clocked statements.
-pub(super) fn seq(d: &Dims, io: &Ports, ld: &Registers, wp: &WeightPath) -> Result<Vec<Stmt>> {
+pub(super) fn seq(c: &Core) -> Result<Vec<Stmt>> {
+    let (d, io, ld, wp) = (&c.d, &c.io, &c.ld, &c.wp);
     let Dims {
         gt,
         t1,

@@ -9,7 +9,7 @@ use super::super::Result;
 use super::buffers::Banks;
 use super::loader::{self, LoadList};
 use super::util::{and, eqc, fits, if_, if_else, inc, mux, ram, sdp, set, ul, z, zx};
-use super::{Control, Dims, EXPERT, GATE, OUT, Ports, ROUTE};
+use super::{Control, Core, Dims, EXPERT, GATE, OUT, Ports, ROUTE};
 use crate::units::activation::emit_activation;
 use crate::units::requantize::emit_requantize;
 
@@ -384,16 +384,9 @@ pub(super) fn array(
 }
 
 /// The compute side's clocked statements: job start, issue, drain, and the MAC pipeline.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn seq(
-    d: &Dims,
-    ctl: &Control,
-    ld: &loader::Registers,
-    cr: &Registers,
-    cs: &Issue,
-    bufs: &Banks,
-    (psums, accs): &Array,
-) -> Result<Vec<Stmt>> {
+pub(super) fn seq(c: &Core) -> Result<Vec<Stmt>> {
+    let (d, ctl, ld, cr, cs, bufs) = (&c.d, &c.ctl, &c.ld, &c.cr, &c.cs, &c.bufs);
+    let (psums, accs) = &c.array;
     let Dims {
         rbw,
         wbw,

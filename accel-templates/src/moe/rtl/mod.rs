@@ -63,32 +63,46 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     let ld = loader::registers(&mut m, &d, &io)?;
     let cr = mac::registers(&mut m, &d)?;
     let ll = loader::load_list(&mut m, &d, &io, &ld, &cr)?;
-    let wq = loader::datapath(&mut m, p, &d, &io, &ctl, &ld, &cr, &ll)?;
+    let wp = loader::datapath(&mut m, p, &d, &io, &ctl, &ld, &cr, &ll)?;
     let cs = mac::issue(&mut m, &d, &io, &ctl, &ld, &cr, &ll)?;
     let bufs = buffers::banks(&mut m, p, &d, &io, &inp, &cr, &cs)?;
-    let array = mac::array(&mut m, &d, &cs, &wq.wq, &bufs)?;
+    let array = mac::array(&mut m, &d, &cs, &wp.wq, &bufs)?;
     let rt = router::registers(&mut m, p, &d, &io, &bufs)?;
     let out = output::issue(&mut m, &d, &ctl, &bufs)?;
     let disp = router::dispatch(&mut m, p, &d, &io, &ctl, &rt, &bufs)?;
     let out_done = output::combine(&mut m, p, &d, &io, &bufs, &out, &disp)?;
 
+    let c = Core {
+        d,
+        io,
+        ctl,
+        inp,
+        ld,
+        cr,
+        ll,
+        wp,
+        cs,
+        bufs,
+        array,
+        rt,
+        out,
+        disp,
+        out_done,
+    };
+
     // One clocked process, each stage adding its statements in turn.
     let mut body = vec![
-        z(&io.done)?,
-        z(&ll.ld_we)?,
-        z(&cs.list_we)?,
-        if_(
-            ctl.start.e(),
-            on_start(&io, &ctl, &inp, &ld, &cr, &bufs, &rt, &out)?,
-        )?,
+        z(&c.io.done)?,
+        z(&c.ll.ld_we)?,
+        z(&c.cs.list_we)?,
+        if_(c.ctl.start.e(), on_start(&c)?)?,
     ];
-    body.extend(buffers::input_seq(&d, &ctl, &inp, &bufs)?);
-    body.extend(loader::seq(&d, &io, &ld, &wq)?);
-    body.extend(mac::seq(&d, &ctl, &ld, &cr, &cs, &bufs, &array)?);
-    body.extend(router::seq(
-        &mut m, &d, &ctl, &ld, &ll, &cs, &bufs, &rt, &disp,
-    )?);
-    body.extend(output::seq(&d, &io, &ctl, &bufs, &out, &out_done)?);
+    body.extend(buffers::input_seq(&c)?);
+    body.extend(loader::seq(&c)?);
+    body.extend(mac::seq(&c)?);
+    body.extend(router::seq(&mut m, &c)?);
+    body.extend(output::seq(&c)?);
+    let (io, ctl, ld, cr, cs, ll, out) = (&c.io, &c.ctl, &c.ld, &c.cr, &c.cs, &c.ll, &c.out);
     let resets = [
         &ctl.phase,
         &io.done,
@@ -110,21 +124,32 @@ fn core_module(p: &MoeParams) -> Result<(accelforge_hdl::Module, FifoParams)> {
     .map(z)
     .collect::<Result<Vec<_>>>()?;
     m.clocked(&io.clk, vec![if_else(io.rst.e(), resets, body)?])?;
-    Ok((m.finish(), out.fifo_p))
+    Ok((m.finish(), c.out.fifo_p))
+}
+
+/// Every stage's signals, once all are declared: what the clocked statements are built from.
+struct Core {
+    d: Dims,
+    io: Ports,
+    ctl: Control,
+    inp: buffers::Input,
+    ld: loader::Registers,
+    cr: mac::Registers,
+    ll: loader::LoadList,
+    wp: loader::WeightPath,
+    cs: mac::Issue,
+    bufs: buffers::Banks,
+    array: mac::Array,
+    rt: router::Registers,
+    out: output::Issue,
+    disp: router::Dispatch,
+    out_done: Sig,
 }
 
 /// On command acceptance: every counter of the batch starts over.
-#[allow(clippy::too_many_arguments)]
-fn on_start(
-    io: &Ports,
-    ctl: &Control,
-    inp: &buffers::Input,
-    ld: &loader::Registers,
-    cr: &mac::Registers,
-    bufs: &buffers::Banks,
-    rt: &router::Registers,
-    out: &output::Issue,
-) -> Result<Vec<Stmt>> {
+fn on_start(c: &Core) -> Result<Vec<Stmt>> {
+    let (io, ctl, inp, ld, cr, bufs, rt, out) =
+        (&c.io, &c.ctl, &c.inp, &c.ld, &c.cr, &c.bufs, &c.rt, &c.out);
     let mut on_start = vec![
         set(&ctl.phase, ul(LOAD, 3)?)?,
         set(&ctl.reorder, io.cmd_reorder.e())?,

@@ -10,7 +10,7 @@ use super::super::params::OUT_FIFO_DEPTH;
 use super::buffers::{Banks, bank_last};
 use super::router::Dispatch;
 use super::util::{and, eqc, if_, if_else, inc, ltc, mux, set, ul, z, zx};
-use super::{Control, Dims, IDLE, OUT, Ports};
+use super::{Control, Core, Dims, IDLE, OUT, Ports};
 use crate::units::requantize::emit_requantize;
 
 /// The output walker's issue logic and the FIFO's interface.
@@ -153,14 +153,9 @@ pub(super) fn combine(
 
 /// The output stage's clocked statements: walk the y rows, feed the FIFO, finish the batch
 /// when the last element leaves.
-pub(super) fn seq(
-    d: &Dims,
-    io: &Ports,
-    ctl: &Control,
-    bufs: &Banks,
-    out: &Issue,
-    out_done: &Sig,
-) -> Result<Vec<Stmt>> {
+pub(super) fn seq(c: &Core) -> Result<Vec<Stmt>> {
+    let (d, io, ctl, bufs, out) = (&c.d, &c.io, &c.ctl, &c.bufs, &c.out);
+    let out_done = &c.out_done;
     let (o_t, o_d, o_row) = (&bufs.o_t, &bufs.o_d, &bufs.o_row);
     let mut out_issue = vec![
         if_else(

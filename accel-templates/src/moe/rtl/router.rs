@@ -11,9 +11,8 @@ use super::super::model::exp_table;
 use super::super::params::GateMode;
 use super::buffers::Banks;
 use super::loader::{self, LoadList};
-use super::mac::Issue;
 use super::util::{and, eqc, fits, if_, if_else, inc, ltc, mux, ram, sdp, set, ul, z, zx};
-use super::{Control, Dims, EXPERT, PLAN, Ports, ROUTE};
+use super::{Control, Core, Dims, EXPERT, PLAN, Ports, ROUTE};
 use crate::units::activation::emit_activation;
 
 // Routing states of one token.
@@ -323,32 +322,16 @@ pub(super) fn dispatch(
 }
 
 /// The router's clocked statements: scan, numerators, division, dispatch, then planning.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn seq(
-    m: &mut ModuleBuilder,
-    d: &Dims,
-    ctl: &Control,
-    ld: &loader::Registers,
-    ll: &LoadList,
-    cs: &Issue,
-    bufs: &Banks,
-    rt: &Registers,
-    disp: &Dispatch,
-) -> Result<Vec<Stmt>> {
-    let mut body = scan_and_divide(m, d, ctl, bufs, rt)?;
-    body.push(dispatch_seq(m, d, ctl, ld, ll, cs, bufs, rt, disp)?);
-    body.push(plan_seq(m, d, ctl, ld, ll, rt)?);
+pub(super) fn seq(m: &mut ModuleBuilder, c: &Core) -> Result<Vec<Stmt>> {
+    let mut body = scan_and_divide(m, c)?;
+    body.push(dispatch_seq(m, c)?);
+    body.push(plan_seq(m, c)?);
     Ok(body)
 }
 
 /// Scan (top-2 of the token's logits), numerators, and the bit-serial divisions.
-fn scan_and_divide(
-    m: &mut ModuleBuilder,
-    d: &Dims,
-    ctl: &Control,
-    bufs: &Banks,
-    rt: &Registers,
-) -> Result<Vec<Stmt>> {
+fn scan_and_divide(m: &mut ModuleBuilder, c: &Core) -> Result<Vec<Stmt>> {
+    let (d, ctl, bufs, rt) = (&c.d, &c.ctl, &c.bufs, &c.rt);
     let Dims {
         ebw,
         ew,
@@ -438,6 +421,23 @@ fn scan_and_divide(
     Ok(body)
 }
 
+/// Appends load (`exp`, list `base`, `n` tokens) to the expert-load list.
+fn write_load(
+    ld: &loader::Registers,
+    ll: &LoadList,
+    ldaw: u32,
+    (exp, base, n): (Expr, Expr, Expr),
+) -> Result<Vec<Stmt>> {
+    Ok(vec![
+        set(&ll.ld_we, ul(1, 1)?)?,
+        set(&ll.ld_wa, ld.nloads.slice(ldaw - 1, 0)?)?,
+        set(&ll.ld_wexp, exp)?,
+        set(&ll.ld_wbase, base)?,
+        set(&ll.ld_wn, n)?,
+        set(&ld.nloads, inc(&ld.nloads)?)?,
+    ])
+}
+
 /// Writes the load being collected (`run_*`) as the next load of the list.
 fn close_run(
     ld: &loader::Registers,
@@ -445,30 +445,19 @@ fn close_run(
     rt: &Registers,
     ldaw: u32,
 ) -> Result<Vec<Stmt>> {
-    Ok(vec![
-        set(&ll.ld_we, ul(1, 1)?)?,
-        set(&ll.ld_wa, ld.nloads.slice(ldaw - 1, 0)?)?,
-        set(&ll.ld_wexp, rt.run_exp.e())?,
-        set(&ll.ld_wbase, rt.run_base.e())?,
-        set(&ll.ld_wn, rt.run_n.e())?,
-        set(&ld.nloads, inc(&ld.nloads)?)?,
-    ])
+    write_load(
+        ld,
+        ll,
+        ldaw,
+        (rt.run_exp.e(), rt.run_base.e(), rt.run_n.e()),
+    )
 }
 
 /// Dispatch: a kept pair goes into the list (its expert's queue, or arrival order) and counts
 /// in its expert's queue; a dropped one is counted. Then the next slot or token, or planning.
-#[allow(clippy::too_many_arguments)]
-fn dispatch_seq(
-    m: &mut ModuleBuilder,
-    d: &Dims,
-    ctl: &Control,
-    ld: &loader::Registers,
-    ll: &LoadList,
-    cs: &Issue,
-    bufs: &Banks,
-    rt: &Registers,
-    disp: &Dispatch,
-) -> Result<Stmt> {
+fn dispatch_seq(m: &mut ModuleBuilder, c: &Core) -> Result<Stmt> {
+    let (d, ctl, ld, ll, cs, bufs, rt, disp) =
+        (&c.d, &c.ctl, &c.ld, &c.ll, &c.cs, &c.bufs, &c.rt, &c.disp);
     let Dims {
         law,
         ne,
@@ -550,14 +539,8 @@ fn dispatch_seq(
 
 /// Planning: one expert per cycle (reordered), or the last open run (in order); one more
 /// cycle lets the load memories' registered reads settle before the expert phase.
-fn plan_seq(
-    m: &mut ModuleBuilder,
-    d: &Dims,
-    ctl: &Control,
-    ld: &loader::Registers,
-    ll: &LoadList,
-    rt: &Registers,
-) -> Result<Stmt> {
+fn plan_seq(m: &mut ModuleBuilder, c: &Core) -> Result<Stmt> {
+    let (d, ctl, ld, ll, rt) = (&c.d, &c.ctl, &c.ld, &c.ll, &c.rt);
     let Dims {
         cw,
         ne,
@@ -605,14 +588,7 @@ fn plan_seq(
             ctl.reorder.e(),
             vec![if_(
                 and(&ltc(&p_e.e(), u64::from(ne))?, &pe_cnt.e().ne(&ul(0, cw)?)?)?,
-                vec![
-                    set(&ll.ld_we, ul(1, 1)?)?,
-                    set(&ll.ld_wa, ld.nloads.slice(ldaw - 1, 0)?)?,
-                    set(&ll.ld_wexp, pe_e)?,
-                    set(&ll.ld_wbase, pe_base)?,
-                    set(&ll.ld_wn, pe_n)?,
-                    set(&ld.nloads, inc(&ld.nloads)?)?,
-                ],
+                write_load(ld, ll, ldaw, (pe_e, pe_base, pe_n))?,
             )?],
             vec![if_(
                 and(&eqc(&p_e.e(), 0)?, &rt.run_open.e())?,
