@@ -150,44 +150,45 @@ struct Core {
 fn on_start(c: &Core) -> Result<Vec<Stmt>> {
     let (io, ctl, inp, ld, cr, bufs, rt, out) =
         (&c.io, &c.ctl, &c.inp, &c.ld, &c.cr, &c.bufs, &c.rt, &c.out);
+    let zeros = |v: &mut Vec<Stmt>, sigs: &[&Sig]| -> Result<()> {
+        for s in sigs {
+            v.push(z(s)?);
+        }
+        Ok(())
+    };
+    let one = |s: &Sig| set(s, ul(1, 1)?);
     let mut on_start = vec![
         set(&ctl.phase, ul(LOAD, 3)?)?,
         set(&ctl.reorder, io.cmd_reorder.e())?,
-        z(&inp.in_t)?,
-        z(&inp.in_d)?,
-        set(&ld.rq_gate, ul(1, 1)?)?,
-        z(&ld.rq_load)?,
-        set(&ld.l_gate, ul(1, 1)?)?,
-        z(&ld.l_load)?,
-        z(&ld.l_layer2)?,
-        z(&ld.l_tile)?,
-        z(&ld.l_word)?,
-        z(&ld.l_beat)?,
-        z(&ld.l_slot)?,
-        z(&ld.full0)?,
-        z(&ld.full1)?,
-        z(&ld.nloads)?,
-        set(&cr.c_state, ul(mac::C_WAIT, 2)?)?,
-        set(&cr.c_gate, ul(1, 1)?)?,
-        z(&cr.c_load)?,
-        z(&cr.c_layer2)?,
-        z(&cr.c_tile)?,
-        z(&cr.c_slot)?,
-        z(&bufs.r_t)?,
-        z(&bufs.r_i)?,
-        set(&rt.r_state, ul(router::R_SCAN, 2)?)?,
-        z(&rt.flat)?,
-        z(&rt.run_open)?,
-        z(&rt.dropped)?,
-        z(&rt.p_e)?,
-        z(&bufs.o_t)?,
-        z(&bufs.o_d)?,
-        z(&out.o_issued_all)?,
-        z(&bufs.in_row)?,
-        z(&bufs.r_lbase)?,
-        z(&bufs.r_xbase)?,
-        z(&bufs.o_row)?,
     ];
+    zeros(&mut on_start, &[&inp.in_t, &inp.in_d])?;
+    on_start.push(one(&ld.rq_gate)?);
+    on_start.push(z(&ld.rq_load)?);
+    on_start.push(one(&ld.l_gate)?);
+    #[rustfmt::skip]
+    zeros(&mut on_start, &[
+        &ld.l_load, &ld.l_layer2, &ld.l_tile, &ld.l_word, &ld.l_beat, &ld.l_slot, &ld.full0,
+        &ld.full1, &ld.nloads,
+    ])?;
+    on_start.push(set(&cr.c_state, ul(mac::C_WAIT, 2)?)?);
+    on_start.push(one(&cr.c_gate)?);
+    zeros(
+        &mut on_start,
+        &[
+            &cr.c_load,
+            &cr.c_layer2,
+            &cr.c_tile,
+            &cr.c_slot,
+            &bufs.r_t,
+            &bufs.r_i,
+        ],
+    )?;
+    on_start.push(set(&rt.r_state, ul(router::R_SCAN, 2)?)?);
+    #[rustfmt::skip]
+    zeros(&mut on_start, &[
+        &rt.flat, &rt.run_open, &rt.dropped, &rt.p_e, &bufs.o_t, &bufs.o_d, &out.o_issued_all,
+        &bufs.in_row, &bufs.r_lbase, &bufs.r_xbase, &bufs.o_row,
+    ])?;
     for c in &rt.cnts {
         on_start.push(z(c)?);
     }
