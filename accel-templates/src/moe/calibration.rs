@@ -11,7 +11,7 @@
 //! `lut = c0 + Σ ci·lut_term_i`, `ff = d0 + Σ di·ff_term_i`. DSP and BRAM are not fitted:
 //! `cost::resources` counts them exactly.
 //!
-//! The terms mirror the RTL's register and memory widths (`rtl.rs`); they are estimates whose
+//! The terms mirror the RTL's register and memory widths (`rtl/`); they are estimates whose
 //! scale the fit corrects, so a small RTL change moves the fit, not the structure. After an
 //! RTL change `accelforge calibrate --template moe` re-synthesises the grid and rewrites the
 //! data file and the report; the calibration test notices a data file whose features no

@@ -7,7 +7,7 @@
 //! cycle is exactly B bytes per cycle), in request order. Counting starts at the cycle the
 //! command is accepted (cycle 0) and ends at the cycle `done` is high.
 //!
-//! The schedule (see `rtl.rs` for the state machines):
+//! The schedule (see `rtl/mod.rs` for the state machines):
 //! - input: beats on cycles 1 ..= T·D; the gate segment is requested on cycle 1;
 //! - requests (prefetch): expert segment i is requested on the first cycle that is in the
 //!   expert phase, after request i−1 (one request per cycle) and, for i ≥ N, after segment i−N
