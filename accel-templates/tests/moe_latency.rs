@@ -17,32 +17,6 @@ use common::*;
 /// The latencies every exactness test covers: none, one, short, typical Zynq DDR, long.
 const LATENCIES: [u32; 5] = [0, 1, 7, 40, 150];
 
-#[allow(clippy::too_many_arguments)]
-fn params(
-    tokens: u32,
-    d_model: u32,
-    d_ff: u32,
-    experts: u32,
-    top_k: u32,
-    lanes: u32,
-    simd: u32,
-    bytes: u32,
-    queue: u32,
-) -> MoeParams {
-    MoeParams {
-        tokens,
-        d_model,
-        d_ff,
-        experts,
-        top_k,
-        lanes,
-        simd,
-        ddr_bytes_per_cycle: bytes,
-        queue_depth: queue,
-        ..MoeParams::default()
-    }
-}
-
 /// One batch in Verilator at latency `l`: zero mismatches, cycles = model; returns the cycles.
 fn run(
     compiled: &CompiledDesign,

@@ -4,42 +4,23 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "moe_common.rs"]
+mod common;
+
 use accelforge_templates::moe::{MoeParams, rtl};
+use common::edge_grid;
 
 #[test]
 fn validated_edge_params_generate() {
     let mut checked = 0;
     let mut failures = Vec::new();
-    for tokens in [1, 2, 3, 4, 5, 8] {
-        for (lanes, simd) in [(1, 1), (1, 2), (2, 1), (2, 2), (4, 4)] {
-            for ddr in [1, 2, 4] {
-                for top_k in [1, 2] {
-                    for queue_depth in [1, 2, 3, 16] {
-                        let p = MoeParams {
-                            tokens,
-                            lanes,
-                            simd,
-                            ddr_bytes_per_cycle: ddr,
-                            top_k,
-                            queue_depth,
-                            d_model: 8,
-                            d_ff: 8,
-                            experts: 4,
-                            ..MoeParams::default()
-                        };
-                        if p.validate().is_err() {
-                            continue;
-                        }
-                        checked += 1;
-                        if let Err(e) = rtl::design(&p) {
-                            failures.push(format!(
-                                "tokens={tokens} lanes={lanes} simd={simd} ddr={ddr} \
-                                 top_k={top_k} queue_depth={queue_depth}: {e}"
-                            ));
-                        }
-                    }
-                }
-            }
+    for (label, p) in edge_grid(&[1, 2, 3, 4, 5, 8], &[1, 2, 3, 16]) {
+        if p.validate().is_err() {
+            continue;
+        }
+        checked += 1;
+        if let Err(e) = rtl::design(&p) {
+            failures.push(format!("{label}: {e}"));
         }
     }
     assert!(checked > 50, "only {checked} settings validated");

@@ -24,32 +24,6 @@ fn t(s: &str) -> accelforge_templates::qfx::QType {
     s.parse().expect("moe sweep step")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn params(
-    tokens: u32,
-    d_model: u32,
-    d_ff: u32,
-    experts: u32,
-    top_k: u32,
-    lanes: u32,
-    simd: u32,
-    bytes: u32,
-    queue: u32,
-) -> MoeParams {
-    MoeParams {
-        tokens,
-        d_model,
-        d_ff,
-        experts,
-        top_k,
-        lanes,
-        simd,
-        ddr_bytes_per_cycle: bytes,
-        queue_depth: queue,
-        ..MoeParams::default()
-    }
-}
-
 /// Lints the design, then runs every seed x skew x order on one build; returns (runs, dropped
 /// pairs seen).
 fn run_case(c: &Case) -> (usize, u64) {

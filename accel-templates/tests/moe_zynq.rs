@@ -15,8 +15,7 @@ use std::process::Command;
 use accelforge_boards::zynq::accel::WEIGHT_SEGMENT_ALIGN;
 use accelforge_boards::zynq::wrapper::{interface_for_core, wrap};
 use accelforge_boards::{
-    AccelInterface, BoardDb, BundleOptions, BundleSpec, SegmentMatrix, SourceFile, WeightFetch,
-    WeightLayout, write_bundle,
+    AccelInterface, BoardDb, BundleOptions, BundleSpec, SourceFile, WeightFetch, write_bundle,
 };
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 use accelforge_sim::{
@@ -24,82 +23,31 @@ use accelforge_sim::{
     PortHandle, Scoreboard, Sim, build,
 };
 use accelforge_templates::moe::model::{self, MoeData, Segment};
+use accelforge_templates::moe::weights;
 use accelforge_templates::moe::{MoeParams, MoeTypes, rtl};
 use accelforge_templates::qfx::{Overflow, QType, Quant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// The weight fetch of a MoE core, as `accelforge gen moe --board` builds it (the CLI test
-/// checks the bundle's manifest against this): gate matrix first (id = experts), then experts.
-fn moe_fetch(p: &MoeParams, addr_bits: u32, id_bits: u32) -> WeightFetch {
-    let mat = |array: &str, index: Option<u32>, rows: u32, cols: u32| SegmentMatrix {
-        array: array.into(),
-        index,
-        rows,
-        cols,
-    };
-    let mut segs = vec![(
-        p.experts,
-        "gate".to_string(),
-        vec![mat("gate", None, p.experts, p.d_model)],
-    )];
-    for e in 0..p.experts {
-        segs.push((
-            e,
-            format!("expert{e}"),
-            vec![
-                mat("w1", Some(e), p.d_ff, p.d_model),
-                mat("w2", Some(e), p.d_model, p.d_ff),
-            ],
-        ));
-    }
-    WeightFetch::packed(
-        p.ddr_bytes_per_cycle * 8,
-        addr_bits,
-        id_bits,
-        WeightLayout {
-            lanes: p.lanes,
-            simd: p.simd,
-            elem_bits: p.types.weight.width(),
-            elem_bytes: p.weight_bytes(),
-        },
-        segs,
-    )
-}
 
 fn interface(p: &MoeParams, core: &accelforge_hdl::Design, addr_bits: u32) -> AccelInterface {
     let id_bits = core.top().port("wreq_id").unwrap().width;
     let elems = u64::from(p.tokens) * u64::from(p.d_model);
     interface_for_core(core.top(), "af_moe_zynq", 100.0, elems * 4)
         .unwrap()
-        .with_weight_fetch(moe_fetch(p, addr_bits, id_bits))
+        .with_weight_fetch(weights::weight_fetch(p, addr_bits, id_bits))
 }
 
-/// The packed DDR image from the reference layout (`model::segment_beats`) at the offsets of
-/// the segment table.
+/// The packed DDR image (`moe::weights::image`), after checking each segment's size against
+/// the stream sizes the cycle model uses.
 fn reference_image(p: &MoeParams, data: &MoeData, fetch: &WeightFetch) -> Vec<u8> {
-    let mut img = vec![0u8; fetch.image_bytes() as usize];
-    let b = p.ddr_bytes_per_cycle as usize;
     for s in &fetch.segments {
-        let seg = if s.id == p.experts {
-            Segment::Gate
-        } else {
-            Segment::Expert(s.id)
-        };
-        let beats = model::segment_beats(p, data, seg);
-        let want = match seg {
+        let want = match weights::segment(p, s.id).unwrap() {
             Segment::Gate => p.gate_stream_bytes(),
             Segment::Expert(_) => p.expert_stream_bytes(),
         };
         assert_eq!(s.bytes, want, "segment {} size", s.name);
-        assert_eq!(beats.len() * b, want as usize);
-        for (i, beat) in beats.iter().enumerate() {
-            let bytes: Vec<u8> = beat.iter().flat_map(|w| w.to_le_bytes()).collect();
-            let at = s.offset as usize + i * b;
-            img[at..at + b].copy_from_slice(&bytes[..b]);
-        }
     }
-    img
+    weights::image(p, data, fetch).unwrap()
 }
 
 /// One command the DataMover model accepted.

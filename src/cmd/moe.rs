@@ -194,50 +194,6 @@ pub struct GenMoeArgs {
     pub bundle: super::generate::BundleArgs,
 }
 
-/// The weight fetch of a MoE core: the packed DDR image holds the gate matrix (request id
-/// `experts`) and then expert 0..E-1 (ids 0..E-1, first layer then second), each segment laid out
-/// as [`model::segment_beats`] streams it. `id_bits` is the width of the core's `wreq_id`.
-pub fn moe_weight_fetch(
-    p: &MoeParams,
-    addr_bits: u32,
-    id_bits: u32,
-) -> accelforge_boards::WeightFetch {
-    use accelforge_boards::{SegmentMatrix, WeightFetch, WeightLayout};
-    let mat = |array: &str, index: Option<u32>, rows: u32, cols: u32| SegmentMatrix {
-        array: array.to_string(),
-        index,
-        rows,
-        cols,
-    };
-    let mut segments = vec![(
-        p.experts,
-        "gate".to_string(),
-        vec![mat("gate", None, p.experts, p.d_model)],
-    )];
-    for e in 0..p.experts {
-        segments.push((
-            e,
-            format!("expert{e}"),
-            vec![
-                mat("w1", Some(e), p.d_ff, p.d_model),
-                mat("w2", Some(e), p.d_model, p.d_ff),
-            ],
-        ));
-    }
-    WeightFetch::packed(
-        p.ddr_bytes_per_cycle * 8,
-        addr_bits,
-        id_bits,
-        WeightLayout {
-            lanes: p.lanes,
-            simd: p.simd,
-            elem_bits: p.types.weight.width(),
-            elem_bytes: p.weight_bytes(),
-        },
-        segments,
-    )
-}
-
 /// Parameters, routing and cycle report of the seeded batch `estimate moe` prices. Only the
 /// tokens and the gate matrix are drawn: the cycles depend on the routing alone, and the expert
 /// weights of the largest layers would not fit in memory.
@@ -441,7 +397,9 @@ pub fn write_moe_bundle(
         |accel, b| {
             let addr_bits = accelforge_boards::zynq::dma_addr_bits(b.ps);
             Ok(accel
-                .with_weight_fetch(moe_weight_fetch(p, addr_bits, id_bits))
+                .with_weight_fetch(accelforge_templates::moe::weights::weight_fetch(
+                    p, addr_bits, id_bits,
+                ))
                 .with_fixed_batch(accelforge_boards::FixedBatch {
                     in_beats: elems,
                     out_beats: elems,

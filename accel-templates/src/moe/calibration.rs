@@ -11,7 +11,7 @@
 //! `lut = c0 + Σ ci·lut_term_i`, `ff = d0 + Σ di·ff_term_i`. DSP and BRAM are not fitted:
 //! `cost::resources` counts them exactly.
 //!
-//! The terms mirror the RTL's register and memory widths (`rtl.rs`); they are estimates whose
+//! The terms mirror the RTL's register and memory widths (`rtl/`); they are estimates whose
 //! scale the fit corrects, so a small RTL change moves the fit, not the structure. After an
 //! RTL change `accelforge calibrate --template moe` re-synthesises the grid and rewrites the
 //! data file and the report; the calibration test notices a data file whose features no
@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Result;
 use super::cost;
-use super::params::{BufferLayout, FfnActivation, GateMode, MoeParams, MoeTypes, bits_for};
+use super::params::{
+    FfnActivation, GateMode, MemStyle, MoeLayout, MoeParams, MoeTypes, OUT_FIFO_DEPTH, bits_for,
+};
 use crate::calibrate;
 use crate::qfx::{Overflow, QType, Quant};
 
@@ -202,25 +204,20 @@ pub fn table_bram18(p: &MoeParams) -> Result<u64> {
     })
 }
 
-/// The memories the RTL declares `distributed` beyond [`cost::memories`]: the expert-load list
-/// (`ld_exp`, `ld_base`, `ld_n`), the dispatch list (each entry a token's row base and its gate
-/// slot) and the output FIFO. (word bits, words); depths and address widths as `rtl.rs`
-/// declares them (exact row counts, at least 2 words).
+/// The memories the RTL declares `distributed` beyond the plan's data memories: the control
+/// memories of [`MoeLayout`] (expert-load list, token list) and the output FIFO. (word bits,
+/// words).
 fn control_memories(p: &MoeParams) -> Vec<(u64, u64)> {
-    let lay = BufferLayout::of(p);
-    let words = |rows: u64| rows.max(2);
-    let aw = |rows: u64| u64::from(accelforge_hdl::clog2(words(rows)).max(1));
-    let law = aw(lay.list_rows);
-    let ld_depth = words(u64::from(p.max_loads()));
-    let ew = u64::from(bits_for(u64::from(p.experts)));
-    let nw = u64::from(bits_for(u64::from(p.max_load_tokens()) + 1));
-    vec![
-        (ew, ld_depth),
-        (law, ld_depth),
-        (nw, ld_depth),
-        (aw(lay.x_rows) + 1, words(lay.list_rows)),
-        (u64::from(p.output_bytes() * 8 + 1), 4),
-    ]
+    let mut v: Vec<(u64, u64)> = MoeLayout::of(p)
+        .control
+        .into_iter()
+        .map(|m| (u64::from(m.width), m.words))
+        .collect();
+    v.push((
+        u64::from(p.output_bytes() * 8 + 1),
+        u64::from(OUT_FIFO_DEPTH),
+    ));
+    v
 }
 
 /// The structural features of a configuration.
@@ -249,10 +246,11 @@ pub fn features(p: &MoeParams) -> Result<Features> {
     let b = |v: u64| u64::from(bits_for(v));
 
     // Memories: distributed ones cost LUT-RAM and a read register each.
-    let mut dist: Vec<(u64, u64)> = cost::memories(p)
+    let mut dist: Vec<(u64, u64)> = MoeLayout::of(p)
+        .data
         .into_iter()
-        .filter(|(n, _, d)| !cost::is_block(n, *d))
-        .map(|(_, w, d)| (w, d))
+        .filter(|m| m.style == MemStyle::Distributed)
+        .map(|m| (u64::from(m.width), m.words))
         .collect();
     dist.extend(control_memories(p));
     let lutram_lut = dist.iter().map(|&(w, d)| lutram_luts(w, d)).sum();

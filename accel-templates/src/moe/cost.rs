@@ -7,7 +7,7 @@
 //! cycle is exactly B bytes per cycle), in request order. Counting starts at the cycle the
 //! command is accepted (cycle 0) and ends at the cycle `done` is high.
 //!
-//! The schedule (see `rtl.rs` for the state machines):
+//! The schedule (see `rtl/mod.rs` for the state machines):
 //! - input: beats on cycles 1 ..= T·D; the gate segment is requested on cycle 1;
 //! - requests (prefetch): expert segment i is requested on the first cycle that is in the
 //!   expert phase, after request i−1 (one request per cycle) and, for i ≥ N, after segment i−N
@@ -26,7 +26,8 @@
 
 use serde::Serialize;
 
-use super::params::{BufferLayout, MoeParams};
+pub use super::params::DRAIN;
+use super::params::{MemStyle, MoeLayout, MoeParams};
 use super::{Result, WeightSource};
 
 /// Cycle-model result.
@@ -58,9 +59,6 @@ impl CycleReport {
         self.weight_beats as f64 / self.cycles.max(1) as f64
     }
 }
-
-/// Compute drain after the last issue of a tile: data, partial sum, accumulate/capture, write.
-pub const DRAIN: u64 = 3;
 
 struct Tile {
     seg: usize,
@@ -219,54 +217,29 @@ pub fn bram18_for(width: u64, depth: u64) -> u64 {
 }
 
 /// Every memory of the core that may map to block RAM: (name, word bits, words), as the RTL
-/// declares them. Depths are exact row counts ([`BufferLayout`], at least 2), not powers of
-/// two: the RTL addresses rows with base-plus-offset adders.
+/// declares them: the data memories of the params' memory plan ([`MoeLayout`]). Depths are
+/// exact row counts (at least 2), not powers of two: the RTL addresses rows with
+/// base-plus-offset adders.
 pub fn memories(p: &MoeParams) -> Vec<(String, u64, u64)> {
-    let nb = u64::from(p.banks());
-    let depth = |rows: u64| rows.max(2);
-    let lay = BufferLayout::of(p);
-    let t = u64::from(p.tokens);
-    let mut v = vec![(
-        "weight_buffer".to_string(),
-        u64::from(p.lanes * p.simd * p.types.weight.width()),
-        depth(2 * u64::from(p.max_k() / p.simd)),
-    )];
-    let bank = |name: &str, v: &mut Vec<(String, u64, u64)>, w: u32, rows: u64| {
-        for b in 0..nb {
-            v.push((format!("{name}_{b}"), u64::from(w), depth(rows)));
-        }
-    };
-    bank("xbuf", &mut v, p.types.input.width(), lay.x_rows);
-    bank("hbuf", &mut v, p.types.hidden.width(), lay.h_rows);
-    bank("lbuf", &mut v, p.types.logit.width(), lay.l_rows);
-    for s in 0..p.top_k {
-        bank(
-            &format!("ybuf{s}"),
-            &mut v,
-            p.types.expert_out.width(),
-            lay.x_rows,
-        );
-        v.push((format!("gw{s}"), u64::from(p.gate_frac_bits + 1), depth(t)));
-    }
-    v
-}
-
-/// Whether the RTL marks a memory of this depth `block` (smaller ones are distributed RAM).
-pub fn is_block(name: &str, depth: u64) -> bool {
-    name == "weight_buffer" || depth >= 512
+    MoeLayout::of(p)
+        .data
+        .into_iter()
+        .map(|m| (m.name, u64::from(m.width), m.words))
+        .collect()
 }
 
 /// The resource model.
 pub fn resources(p: &MoeParams) -> Result<ResourceReport> {
     p.validate()?;
-    let mems = memories(p);
+    let plan = MoeLayout::of(p);
+    let mems = &plan.data;
     let bram18 = mems
         .iter()
-        .filter(|(n, _, d)| is_block(n, *d))
-        .map(|(_, w, d)| bram18_for(*w, *d))
+        .filter(|m| m.style == MemStyle::Block)
+        .map(|m| bram18_for(u64::from(m.width), m.words))
         .sum::<u64>()
         + super::calibration::table_bram18(p)?;
-    let memory_bits = mems.iter().map(|(_, w, d)| w * d).sum();
+    let memory_bits = mems.iter().map(|m| u64::from(m.width) * m.words).sum();
     let (lut, ff) = super::calibration::predict(&super::calibration::features(p)?);
     Ok(ResourceReport {
         lut,
@@ -274,7 +247,7 @@ pub fn resources(p: &MoeParams) -> Result<ResourceReport> {
         dsp: u64::from(p.lanes * p.simd + p.top_k),
         bram18,
         memory_bits,
-        weight_buffer: (mems[0].1, mems[0].2),
+        weight_buffer: (u64::from(mems[0].width), mems[0].words),
     })
 }
 

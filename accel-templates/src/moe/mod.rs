@@ -77,6 +77,7 @@ pub mod params;
 pub mod rtl;
 pub mod sim;
 pub mod tb;
+pub mod weights;
 
 pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};
 

@@ -236,6 +236,159 @@ pub(crate) fn bits_for(n: u64) -> u32 {
     accelforge_hdl::clog2(n).max(1)
 }
 
+/// Cycles a tile's results take to leave the MAC pipeline after its last issue (stages 1 to
+/// 3): the RTL's drain counter and the cycle model's tile time.
+pub const DRAIN: u64 = 3;
+
+/// Depth of the core's output FIFO (covers the two-cycle read latency at full rate).
+pub const OUT_FIFO_DEPTH: u32 = 4;
+
+/// Activation banks of at least this many words are marked `block`; smaller ones (and every
+/// control memory) `distributed`. The weight buffer is always `block`.
+pub const BLOCK_RAM_MIN_WORDS: u64 = 512;
+
+/// Words a memory of `rows` rows is declared with: the exact row count (not a power of two;
+/// rows are addressed base plus offset), at least 2.
+pub fn memory_words(rows: u64) -> u64 {
+    rows.max(2)
+}
+
+/// Address bits of a memory of `rows` rows.
+pub fn memory_addr_bits(rows: u64) -> u32 {
+    bits_for(memory_words(rows))
+}
+
+/// Where a memory's words are kept: the `ram_style` the RTL declares, which the resource model
+/// prices (block RAM in RAMB18s, distributed RAM in LUTs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemStyle {
+    /// Block RAM.
+    Block,
+    /// LUT RAM.
+    Distributed,
+}
+
+impl MemStyle {
+    /// The `ram_style` attribute value.
+    pub fn attr(self) -> &'static str {
+        match self {
+            MemStyle::Block => "block",
+            MemStyle::Distributed => "distributed",
+        }
+    }
+}
+
+/// One memory of the core, as the RTL declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemorySpec {
+    /// Declared name (banks carry their index: `xbuf_0`, `ybuf1_3`).
+    pub name: String,
+    /// Word bits.
+    pub width: u32,
+    /// Words ([`memory_words`] of its rows).
+    pub words: u64,
+    /// Block or distributed RAM.
+    pub style: MemStyle,
+}
+
+impl MemorySpec {
+    fn new(name: String, width: u32, rows: u64, style: MemStyle) -> Self {
+        MemorySpec {
+            name,
+            width,
+            words: memory_words(rows),
+            style,
+        }
+    }
+
+    /// An activation bank: block RAM from [`BLOCK_RAM_MIN_WORDS`] words on.
+    fn bank(name: String, width: u32, rows: u64) -> Self {
+        let style = if memory_words(rows) >= BLOCK_RAM_MIN_WORDS {
+            MemStyle::Block
+        } else {
+            MemStyle::Distributed
+        };
+        MemorySpec::new(name, width, rows, style)
+    }
+}
+
+/// The core's memory plan, derived from the params: the buffer rows and every memory the RTL
+/// declares, with its width, depth and RAM style. The RTL declares exactly these memories and
+/// the resource model (`cost`, `calibration`) prices them, so the two cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoeLayout {
+    /// Row layout of the activation buffers.
+    pub buffers: BufferLayout,
+    /// The data memories, any of which may map to block RAM: the weight buffer, the x, h and
+    /// l banks, and per gate slot its y banks and its gate-weight memory (`gw{s}`).
+    pub data: Vec<MemorySpec>,
+    /// The control memories, all distributed: the expert-load list (`ld_exp`, `ld_base`,
+    /// `ld_n`) and the token list (`list`, each entry a token's x row base and its gate slot).
+    pub control: Vec<MemorySpec>,
+}
+
+impl MoeLayout {
+    /// The plan of `p` (assumed valid).
+    pub fn of(p: &MoeParams) -> Self {
+        let lay = BufferLayout::of(p);
+        let ty = &p.types;
+        let mut data = vec![MemorySpec::new(
+            "weight_buffer".into(),
+            p.lanes * p.simd * ty.weight.width(),
+            2 * u64::from(p.max_k() / p.simd),
+            MemStyle::Block,
+        )];
+        let banks = |name: &str, data: &mut Vec<MemorySpec>, w: u32, rows: u64| {
+            for b in 0..p.banks() {
+                data.push(MemorySpec::bank(format!("{name}_{b}"), w, rows));
+            }
+        };
+        banks("xbuf", &mut data, ty.input.width(), lay.x_rows);
+        banks("hbuf", &mut data, ty.hidden.width(), lay.h_rows);
+        banks("lbuf", &mut data, ty.logit.width(), lay.l_rows);
+        for s in 0..p.top_k {
+            banks(
+                &format!("ybuf{s}"),
+                &mut data,
+                ty.expert_out.width(),
+                lay.x_rows,
+            );
+            // One gate weight per token, read back by the output stage.
+            data.push(MemorySpec::new(
+                format!("gw{s}"),
+                p.gate_frac_bits + 1,
+                u64::from(p.tokens),
+                MemStyle::Distributed,
+            ));
+        }
+        let loads = u64::from(p.max_loads());
+        let list_base_bits = memory_addr_bits(lay.list_rows);
+        let dist = |name: &str, width: u32, rows: u64| {
+            MemorySpec::new(name.into(), width, rows, MemStyle::Distributed)
+        };
+        let control = vec![
+            dist("ld_exp", bits_for(u64::from(p.experts)), loads),
+            dist("ld_base", list_base_bits, loads),
+            dist("ld_n", bits_for(u64::from(p.max_load_tokens()) + 1), loads),
+            dist("list", memory_addr_bits(lay.x_rows) + 1, lay.list_rows),
+        ];
+        MoeLayout {
+            buffers: lay,
+            data,
+            control,
+        }
+    }
+
+    /// The memory named `name` (data or control).
+    pub fn memory(&self, name: &str) -> Result<&MemorySpec> {
+        self.data
+            .iter()
+            .chain(&self.control)
+            .find(|m| m.name == name)
+            .ok_or_else(|| MoeError::Params(format!("the memory plan has no memory {name}")))
+    }
+}
+
 impl MoeParams {
     /// Checks every range and divisibility the hardware relies on; the message names the
     /// parameter and what would fix it.

@@ -9,7 +9,7 @@
 //! exactly B bytes per cycle after a fixed latency, the cycle model's assumption — unless random
 //! gaps are asked for.
 
-use super::model::{self, MoeData, MoeGolden, Segment, SplitMix64};
+use super::model::{self, MoeData, MoeGolden, SplitMix64};
 use super::params::MoeParams;
 use super::{MoeError, Result, WeightSource};
 
@@ -274,17 +274,10 @@ pub fn run_batch<H: Harness>(
         }
         if pe(ports.wreq_valid)? == 1 {
             let id = pe(ports.wreq_id)? as u32;
-            if id > p.experts {
-                return Err(MoeError::Sim(format!(
-                    "cycle {cycle}: wreq_id {id} out of range"
-                )));
-            }
+            let seg = super::weights::segment(p, id).ok_or_else(|| {
+                MoeError::Sim(format!("cycle {cycle}: wreq_id {id} out of range"))
+            })?;
             report.requests.push(id);
-            let seg = if id == p.experts {
-                Segment::Gate
-            } else {
-                Segment::Expert(id)
-            };
             let beats = segments[id as usize]
                 .get_or_insert_with(|| model::segment_beats(p, data, seg))
                 .clone();
