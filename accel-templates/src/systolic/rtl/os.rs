@@ -20,7 +20,7 @@ use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, 
 
 use super::buffers::{BankFlags, LoadPort, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo, requantize};
-use super::feed::{a_row_feed, b_column_lane, b_word};
+use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
 use super::shell::{Command, DIM_BITS, LANE_W, Top, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
@@ -571,7 +571,7 @@ fn pe_grid(
     pe: &Module,
     (mut a_h, mut f_h, mut b_v): (Vec<Expr>, Vec<Expr>, Vec<Expr>),
 ) -> HResult<Vec<Sig>> {
-    let Top { r, ports, .. } = t;
+    let r = t.r;
     let (rr, cc) = (r.r, r.c);
     let bw = b_lane_width(r);
     // out_wires[i][j] is PE(i,j)'s output-chain register; PE(i,j) reads PE(i+1,j)'s.
@@ -601,13 +601,12 @@ fn pe_grid(
             } else {
                 Expr::zero(r.wacc).as_signed()
             };
-            m.instance(
+            pe_instance(
+                m,
+                t,
                 pe,
-                &format!("pe_{i}_{j}"),
-                &[],
+                (i, j),
                 &[
-                    ("clk", ports.clk.e()),
-                    ("rst", ports.rst.e()),
                     ("a_in", a_h[iu].clone()),
                     ("b_in", b_v[j as usize].clone()),
                     ("f_in", f_h[iu].clone()),
