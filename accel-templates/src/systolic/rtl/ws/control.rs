@@ -298,23 +298,10 @@ impl Issuer {
         let db = DIM_BITS;
         let n = &self.nest;
         let tile_done = n.tile_done(t, vec![Stmt::set(&self.acb, self.acb.e().not())?])?;
-        let run = vec![Stmt::if_(
-            self.rd.e(),
-            vec![Stmt::if_else(
-                self.row_last.e(),
-                [
-                    vec![
-                        Stmt::set(&self.act, Expr::bool(false))?,
-                        Stmt::set(&self.m, Expr::zero(db))?,
-                    ],
-                    tile_done,
-                ]
-                .concat(),
-                vec![
-                    Stmt::set(&self.act, Expr::bool(true))?,
-                    Stmt::set(&self.m, inc(&self.m_cur)?)?,
-                ],
-            )?],
+        let run = vec![row_step(
+            (&self.rd, &self.row_last),
+            (&self.act, &self.m, &self.m_cur),
+            tile_done,
         )?];
         let init = vec![
             Stmt::set(&self.act, Expr::bool(false))?,
@@ -438,24 +425,10 @@ impl Feeder {
                     vec![Stmt::set(&self.hold, sub_c(&self.hold.e(), 1)?)?],
                 )?],
             )?,
-            Stmt::if_(
-                self.rd.e(),
-                vec![Stmt::if_else(
-                    self.last.e(),
-                    [
-                        vec![
-                            Stmt::set(&self.ld, Expr::bool(false))?,
-                            Stmt::set(&self.cnt, Expr::zero(db))?,
-                            Stmt::set(wf_full, Expr::bool(true))?,
-                        ],
-                        tile_done,
-                    ]
-                    .concat(),
-                    vec![
-                        Stmt::set(&self.ld, Expr::bool(true))?,
-                        Stmt::set(&self.cnt, inc(&self.c)?)?,
-                    ],
-                )?],
+            row_step(
+                (&self.rd, &self.last),
+                (&self.ld, &self.cnt, &self.c),
+                [vec![Stmt::set(wf_full, Expr::bool(true))?], tile_done].concat(),
             )?,
         ];
         let init = vec![
@@ -479,6 +452,31 @@ impl Feeder {
             run,
         )
     }
+}
+
+/// A walker's step through the rows of a tile: on a read (`rd`), the last row (`last`) ends the
+/// tile (`active` and the counter cleared, then `on_last`), any other advances the counter
+/// from `cur` (the row read) and keeps the walker active.
+fn row_step(
+    (rd, last): (&Sig, &Sig),
+    (active, cnt, cur): (&Sig, &Sig, &Sig),
+    on_last: Vec<Stmt>,
+) -> HResult<Stmt> {
+    let done = vec![
+        Stmt::set(active, Expr::bool(false))?,
+        Stmt::set(cnt, Expr::zero(cnt.width()))?,
+    ];
+    Stmt::if_(
+        rd.e(),
+        vec![Stmt::if_else(
+            last.e(),
+            [done, on_last].concat(),
+            vec![
+                Stmt::set(active, Expr::bool(true))?,
+                Stmt::set(cnt, inc(cur)?)?,
+            ],
+        )?],
+    )
 }
 
 /// A new command's loop-nest counters: remaining columns N, columns of the first chunk, rows M,
