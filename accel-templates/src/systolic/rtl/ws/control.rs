@@ -42,10 +42,7 @@ impl Loader {
         let (_, w_off_w, _) = address_widths(r);
         let act = m.reg("ld_act", 1)?;
         let isa = m.reg("ld_isa", 1)?;
-        let nrem = m.reg("ld_nrem", db)?;
-        let crem = m.reg("ld_crem", db)?;
-        let mrem = m.reg("ld_mrem", db)?;
-        let krem = m.reg("ld_krem", db)?;
+        let [nrem, crem, mrem, krem] = nest_regs(m, "ld")?;
         let i = m.reg("ld_i", db)?;
         let beat = m.reg("ld_beat", clog2(u64::from(r.qa.max(r.qb))).max(1))?;
         let lane = m.reg("ld_lane", LANE_W)?;
@@ -223,10 +220,7 @@ impl Issuer {
         let ab = m.reg("is_ab", 1)?;
         let acb = m.reg("is_acb", 1)?;
         let abase = m.reg("is_abase", acc_aw)?;
-        let nrem = m.reg("is_nrem", db)?;
-        let crem = m.reg("is_crem", db)?;
-        let mrem = m.reg("is_mrem", db)?;
-        let krem = m.reg("is_krem", db)?;
+        let [nrem, crem, mrem, krem] = nest_regs(m, "is")?;
         let wf_full = m.reg("wf_full", 1)?;
         let acc_busy = [m.reg("acc_busy0", 1)?, m.reg("acc_busy1", 1)?];
         let acc_ready = [m.reg("acc_ready0", 1)?, m.reg("acc_ready1", 1)?];
@@ -355,10 +349,7 @@ impl Feeder {
         let left = m.reg("wf_left", 1)?;
         let wb = m.reg("wf_wb", 1)?;
         let tbase = m.reg("wf_tbase", w_off_w)?;
-        let nrem = m.reg("wf_nrem", db)?;
-        let crem = m.reg("wf_crem", db)?;
-        let mrem = m.reg("wf_mrem", db)?;
-        let krem = m.reg("wf_krem", db)?;
+        let [nrem, crem, mrem, krem] = nest_regs(m, "wf")?;
         let wfull = &ld.port.bfull;
         let w_ok = Expr::mux(&wb.e(), &wfull[1].e(), &wfull[0].e())?;
         let go = m.wire_from(
@@ -477,6 +468,17 @@ fn row_step(
             ],
         )?],
     )
+}
+
+/// A walker's loop-nest counters `{prefix}_nrem` (columns N left), `_crem` (columns left in
+/// the chunk), `_mrem` (rows M left), `_krem` (K left).
+fn nest_regs(m: &mut ModuleBuilder, prefix: &str) -> HResult<[Sig; 4]> {
+    Ok([
+        m.reg(&format!("{prefix}_nrem"), DIM_BITS)?,
+        m.reg(&format!("{prefix}_crem"), DIM_BITS)?,
+        m.reg(&format!("{prefix}_mrem"), DIM_BITS)?,
+        m.reg(&format!("{prefix}_krem"), DIM_BITS)?,
+    ])
 }
 
 /// A new command's loop-nest counters: remaining columns N, columns of the first chunk, rows M,
