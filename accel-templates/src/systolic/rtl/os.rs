@@ -18,7 +18,7 @@
 use accelforge_hdl::helpers::{bit_to, delay, eq_c, fit, gt_c, inc, lit, min_c, sub_c};
 use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
-use super::buffers::{BankFlags, LoadPort, bank_flags};
+use super::buffers::{BankFlags, LoadPort, bank_flag, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo, requantize};
 use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
 use super::shell::{Command, DIM_BITS, LANE_W, Top, packed_inputs};
@@ -289,8 +289,8 @@ impl Issuer {
         let cap_cv = m.reg("cap_cv", LANE_W)?;
         let credits = m.reg("credits", credit_w)?;
         let (afull, bfull) = (&ld.port.afull, &ld.port.bfull);
-        let a_ok = Expr::mux(&ab.e(), &afull[1].e(), &afull[0].e())?;
-        let b_ok = Expr::mux(&bb.e(), &bfull[1].e(), &bfull[0].e())?;
+        let a_ok = bank_flag(afull, &ab)?;
+        let b_ok = bank_flag(bfull, &bb)?;
         let per_ok = per.e().ge(&per_eff.e())?;
         let cap_rv_c = fit(m, "cap_rv_c", &cap_rv.e(), credit_w)?;
         let cred_ok = cap_v.e().not().or(&credits.e().ge(&cap_rv_c)?)?;

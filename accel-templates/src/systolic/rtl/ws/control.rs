@@ -7,7 +7,7 @@ use accelforge_hdl::helpers::{add_wrap, eq_c, fit, gt_c, inc, lit, min_c, sub_c}
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
 use crate::systolic::params::Resolved;
-use crate::systolic::rtl::buffers::LoadPort;
+use crate::systolic::rtl::buffers::{LoadPort, bank_flag};
 use crate::systolic::rtl::shell::{Command, DIM_BITS, LANE_W, Top};
 
 /// The loader's registers and strobes.
@@ -226,9 +226,9 @@ impl Issuer {
         let acc_ready = [m.reg("acc_ready0", 1)?, m.reg("acc_ready1", 1)?];
         let first_slice = m.wire_from("is_first_slice", krem.e().eq(&cmd.kk.e())?)?;
         let blk_first = first_slice.e().and(&eq_c(&abase.e(), 0)?)?;
-        let acc_free = Expr::mux(&acb.e(), &acc_busy[1].e(), &acc_busy[0].e())?.not();
+        let acc_free = bank_flag(&acc_busy, &acb)?.not();
         let afull = &ld.port.afull;
-        let a_ok = Expr::mux(&ab.e(), &afull[1].e(), &afull[0].e())?;
+        let a_ok = bank_flag(afull, &ab)?;
         let start = m.wire_from(
             "is_start",
             ports
@@ -351,7 +351,7 @@ impl Feeder {
         let tbase = m.reg("wf_tbase", w_off_w)?;
         let [nrem, crem, mrem, krem] = nest_regs(m, "wf")?;
         let wfull = &ld.port.bfull;
-        let w_ok = Expr::mux(&wb.e(), &wfull[1].e(), &wfull[0].e())?;
+        let w_ok = bank_flag(wfull, &wb)?;
         let go = m.wire_from(
             "wf_go",
             ports
