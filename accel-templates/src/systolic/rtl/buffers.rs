@@ -42,8 +42,8 @@ impl LoadPort {
             m.reg(&format!("{b}_full0"), 1)?,
             m.reg(&format!("{b}_full1"), 1)?,
         ];
-        let a_tgt_full = bank_flag(&afull, &a_bank)?;
-        let b_tgt_full = bank_flag(&bfull, &b_bank)?;
+        let a_tgt_full = bank_flag(&afull, a_bank)?;
+        let b_tgt_full = bank_flag(&bfull, b_bank)?;
         let tgt_full = Expr::mux(&isa.e(), &a_tgt_full, &b_tgt_full)?;
         let s = &ports.s;
         m.assign_sig(&s.tready, act.e().and(&tgt_full.not())?)?;
