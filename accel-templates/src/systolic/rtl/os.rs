@@ -9,7 +9,7 @@
 //!                                      row sequencer ─► output FIFO (LUT RAM) ─► m_axis
 //! ```
 //!
-//! The loader fills buffer banks in stream order (see [`crate::systolic::model::stream_order`]);
+//! The loader fills buffer banks in stream order (see [`crate::systolic::model`]);
 //! the issuer runs one tile of K cycles whenever its A and B banks are full, the output FIFO has
 //! room for the rows the tile's start will retire, and at least `max(K, 2R−1)` cycles have
 //! passed since the previous tile started. The PE array itself never stalls: idle cycles feed
