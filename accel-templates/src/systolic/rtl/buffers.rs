@@ -42,8 +42,8 @@ impl LoadPort {
             m.reg(&format!("{b}_full0"), 1)?,
             m.reg(&format!("{b}_full1"), 1)?,
         ];
-        let a_tgt_full = Expr::mux(&a_bank.e(), &afull[1].e(), &afull[0].e())?;
-        let b_tgt_full = Expr::mux(&b_bank.e(), &bfull[1].e(), &bfull[0].e())?;
+        let a_tgt_full = bank_flag(&afull, a_bank)?;
+        let b_tgt_full = bank_flag(&bfull, b_bank)?;
         let tgt_full = Expr::mux(&isa.e(), &a_tgt_full, &b_tgt_full)?;
         let s = &ports.s;
         m.assign_sig(&s.tready, act.e().and(&tgt_full.not())?)?;
@@ -152,6 +152,11 @@ pub(super) fn flag_block<'a>(
         &t.ports.clk,
         vec![Stmt::if_else(clear, clear_all, updates)?],
     )
+}
+
+/// The flag of the bank `bank` selects (`flags[bank]`).
+pub(super) fn bank_flag(flags: &[Sig], bank: &Sig) -> HResult<Expr> {
+    Expr::mux(&bank.e(), &flags[1].e(), &flags[0].e())
 }
 
 /// Selects bank `i` (0 or 1) of a one-bit bank pointer.

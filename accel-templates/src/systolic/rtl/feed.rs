@@ -3,8 +3,9 @@
 //! shift-add weights pass through a canonical-signed-digit encoder on the way.
 
 use accelforge_hdl::helpers::{delay, lit};
-use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig};
+use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig};
 
+use super::shell::Top;
 use crate::systolic::params::{PeKind, Resolved};
 use crate::systolic::pe::{b_lane_width, shift_bits};
 
@@ -126,4 +127,18 @@ fn csd_encode(m: &mut ModuleBuilder, r: &Resolved, j: u32, val: &Expr) -> HResul
     let (s2, z2) = lowest(m, &nz2, "s2")?;
     let n2 = neg.bit_at(&s2)?;
     Expr::concat(&[z1, n1, s1, z2, n2, s2])
+}
+
+/// PE `(i, j)` of the grid (instance `pe_{i}_{j}`), clocked by the top's clock and reset, with
+/// its other ports connected as `ports` says.
+pub(super) fn pe_instance(
+    m: &mut ModuleBuilder,
+    t: &Top<'_>,
+    pe: &Module,
+    (i, j): (u32, u32),
+    ports: &[(&str, Expr)],
+) -> HResult<()> {
+    let mut conns = vec![("clk", t.ports.clk.e()), ("rst", t.ports.rst.e())];
+    conns.extend(ports.iter().cloned());
+    m.instance(pe, &format!("pe_{i}_{j}"), &[], &conns)
 }

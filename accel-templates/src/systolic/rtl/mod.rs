@@ -11,6 +11,10 @@
 //!   shift-add weight encoder;
 //! * `drain`: requantization of a column, the masked result row, and the output FIFO with its
 //!   serializer.
+//!
+//! The printer keeps declarations and always blocks in the order of the builder calls, so
+//! reordering calls between or inside these parts changes the Verilog text (not its function);
+//! `tests/rtl_digest.rs` pins the bytes of ~340 configurations to catch that.
 
 mod buffers;
 mod drain;

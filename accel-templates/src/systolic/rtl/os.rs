@@ -9,7 +9,7 @@
 //!                                      row sequencer ─► output FIFO (LUT RAM) ─► m_axis
 //! ```
 //!
-//! The loader fills buffer banks in stream order (see [`crate::systolic::model::stream_order`]);
+//! The loader fills buffer banks in stream order (see [`crate::systolic::model`]);
 //! the issuer runs one tile of K cycles whenever its A and B banks are full, the output FIFO has
 //! room for the rows the tile's start will retire, and at least `max(K, 2R−1)` cycles have
 //! passed since the previous tile started. The PE array itself never stalls: idle cycles feed
@@ -18,9 +18,9 @@
 use accelforge_hdl::helpers::{bit_to, delay, eq_c, fit, gt_c, inc, lit, min_c, sub_c};
 use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
-use super::buffers::{BankFlags, LoadPort, bank_flags};
+use super::buffers::{BankFlags, LoadPort, bank_flag, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo, requantize};
-use super::feed::{a_row_feed, b_column_lane, b_word};
+use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
 use super::shell::{Command, DIM_BITS, LANE_W, Top, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
@@ -289,8 +289,8 @@ impl Issuer {
         let cap_cv = m.reg("cap_cv", LANE_W)?;
         let credits = m.reg("credits", credit_w)?;
         let (afull, bfull) = (&ld.port.afull, &ld.port.bfull);
-        let a_ok = Expr::mux(&ab.e(), &afull[1].e(), &afull[0].e())?;
-        let b_ok = Expr::mux(&bb.e(), &bfull[1].e(), &bfull[0].e())?;
+        let a_ok = bank_flag(afull, &ab)?;
+        let b_ok = bank_flag(bfull, &bb)?;
         let per_ok = per.e().ge(&per_eff.e())?;
         let cap_rv_c = fit(m, "cap_rv_c", &cap_rv.e(), credit_w)?;
         let cred_ok = cap_v.e().not().or(&credits.e().ge(&cap_rv_c)?)?;
@@ -571,7 +571,7 @@ fn pe_grid(
     pe: &Module,
     (mut a_h, mut f_h, mut b_v): (Vec<Expr>, Vec<Expr>, Vec<Expr>),
 ) -> HResult<Vec<Sig>> {
-    let Top { r, ports, .. } = t;
+    let r = t.r;
     let (rr, cc) = (r.r, r.c);
     let bw = b_lane_width(r);
     // out_wires[i][j] is PE(i,j)'s output-chain register; PE(i,j) reads PE(i+1,j)'s.
@@ -601,13 +601,12 @@ fn pe_grid(
             } else {
                 Expr::zero(r.wacc).as_signed()
             };
-            m.instance(
+            pe_instance(
+                m,
+                t,
                 pe,
-                &format!("pe_{i}_{j}"),
-                &[],
+                (i, j),
                 &[
-                    ("clk", ports.clk.e()),
-                    ("rst", ports.rst.e()),
                     ("a_in", a_h[iu].clone()),
                     ("b_in", b_v[j as usize].clone()),
                     ("f_in", f_h[iu].clone()),

@@ -32,7 +32,7 @@ use self::accumulate::{Drain, acc_flags, accumulator_banks, control_chain};
 use self::control::{Feeder, Issuer, Loader};
 use super::buffers::{BankFlags, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo};
-use super::feed::{a_row_feed, b_column_lane, b_word};
+use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
 use super::shell::{LANE_W, Top, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
@@ -60,14 +60,14 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
                 set: ld.set_a.e(),
                 clr: is.slice_end.e(),
                 bank_ld: ld.ab.e(),
-                bank_rd: is.ab.e(),
+                bank_rd: is.nest.bank.e(),
             },
             BankFlags {
                 full: &ld.port.bfull,
                 set: ld.set_w.e(),
                 clr: wf.clr_w.e(),
                 bank_ld: ld.wb.e(),
-                bank_rd: wf.wb.e(),
+                bank_rd: wf.nest.bank.e(),
             },
         ],
     )?;
@@ -96,7 +96,7 @@ fn operand_buffers(
         ld.wb.e(),
         ld.wbase
             .e()
-            .add(&fit(m, "ld_i_w", &ld.i.e(), wf.tbase.width())?)?,
+            .add(&fit(m, "ld_i_w", &ld.i.e(), wf.nest.base.width())?)?,
     ])?;
     let (a_in, b_in) = packed_inputs(m, t)?;
     let a_rdata = ld.port.buffer(
@@ -179,7 +179,7 @@ fn operand_feed(
 /// The R×C PEs: A and the flag move right, weights (and the shadow strobe) down the shadow
 /// chains, partial sums down the columns. Returns the column bottoms.
 fn pe_grid(m: &mut ModuleBuilder, t: &Top<'_>, pe: &Module, lanes: Lanes) -> HResult<Vec<Expr>> {
-    let Top { r, ports, .. } = t;
+    let r = t.r;
     let (rr, cc) = (r.r, r.c);
     let bw = b_lane_width(r);
     let Lanes {
@@ -203,13 +203,12 @@ fn pe_grid(m: &mut ModuleBuilder, t: &Top<'_>, pe: &Module, lanes: Lanes) -> HRe
                 m.allow_unused(w_o.name())?;
             }
             let (iu, ju) = (i as usize, j as usize);
-            m.instance(
+            pe_instance(
+                m,
+                t,
                 pe,
-                &format!("pe_{i}_{j}"),
-                &[],
+                (i, j),
                 &[
-                    ("clk", ports.clk.e()),
-                    ("rst", ports.rst.e()),
                     ("a_in", a_h[iu].clone()),
                     ("f_in", f_h[iu].clone()),
                     ("w_in", w_v[ju].clone()),

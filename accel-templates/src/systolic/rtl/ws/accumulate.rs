@@ -8,7 +8,7 @@ use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
 use super::control::{Issuer, address_widths};
 use crate::systolic::params::Resolved;
-use crate::systolic::rtl::buffers::{bank_is, flag_block, sticky};
+use crate::systolic::rtl::buffers::{bank_flag, bank_is, flag_block, sticky};
 use crate::systolic::rtl::drain::{fifo_widths, requantize};
 use crate::systolic::rtl::shell::{DIM_BITS, Top};
 
@@ -127,7 +127,7 @@ impl Drain {
         let nrem = m.reg("dr_nrem", db)?;
         let credits = m.reg("credits", credit_w)?;
         let ready = &is.acc_ready;
-        let ready_ok = Expr::mux(&bank.e(), &ready[1].e(), &ready[0].e())?;
+        let ready_ok = bank_flag(ready, &bank)?;
         let go = m.wire_from(
             "dr_go",
             left.e()
@@ -329,7 +329,7 @@ pub(super) fn accumulator_banks(
         let prev = Expr::mux(&w_bank, &rdata[1].e(), &rdata[0].e())?;
         let prev = Expr::mux(&w_first, &Expr::zero(r.wacc), &prev)?;
         m.assign_sig(&sum, prev.add(&bottoms[j as usize].as_unsigned())?)?;
-        let dsel = Expr::mux(&dr_bank_d.e(), &rdata[1].e(), &rdata[0].e())?.as_signed();
+        let dsel = bank_flag(&rdata, &dr_bank_d)?.as_signed();
         let x = if r.p.relu {
             let neg = m.wire_from(&format!("dr{j}_raw"), dsel.clone())?;
             Expr::mux(

@@ -7,7 +7,7 @@ use accelforge_hdl::helpers::{add_wrap, eq_c, fit, gt_c, inc, lit, min_c, sub_c}
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt, clog2};
 
 use crate::systolic::params::Resolved;
-use crate::systolic::rtl::buffers::LoadPort;
+use crate::systolic::rtl::buffers::{LoadPort, bank_flag};
 use crate::systolic::rtl::shell::{Command, DIM_BITS, LANE_W, Top};
 
 /// The loader's registers and strobes.
@@ -42,10 +42,7 @@ impl Loader {
         let (_, w_off_w, _) = address_widths(r);
         let act = m.reg("ld_act", 1)?;
         let isa = m.reg("ld_isa", 1)?;
-        let nrem = m.reg("ld_nrem", db)?;
-        let crem = m.reg("ld_crem", db)?;
-        let mrem = m.reg("ld_mrem", db)?;
-        let krem = m.reg("ld_krem", db)?;
+        let [nrem, crem, mrem, krem] = nest_regs(m, "ld")?;
         let i = m.reg("ld_i", db)?;
         let beat = m.reg("ld_beat", clog2(u64::from(r.qa.max(r.qb))).max(1))?;
         let lane = m.reg("ld_lane", LANE_W)?;
@@ -136,9 +133,8 @@ impl Loader {
     }
 
     pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<()> {
-        let Top { r, ports, cmd } = t;
+        let Top { r, cmd, .. } = t;
         let db = DIM_BITS;
-        let nc = u64::from(r.p.max_n_chunk);
         let (w_tile_done, a_done) = self.set_done(r, cmd)?;
         let mut row_done = self.port.row_restart()?;
         row_done.push(Stmt::if_else(
@@ -150,16 +146,15 @@ impl Loader {
             vec![Stmt::set(&self.i, inc(&self.i)?)?],
         )?);
         let ld_next = vec![self.port.beat_step(&self.row_end, row_done)?];
-        let cmd_n = ports.cmd_n.e();
         let mut ld_init = vec![
             Stmt::set(&self.act, Expr::bool(true))?,
             Stmt::set(&self.port.isa, Expr::bool(false))?,
-            Stmt::set(&self.nrem, cmd_n.clone())?,
-            Stmt::set(&self.crem, min_c(&cmd_n, nc)?)?,
-            Stmt::set(&self.mrem, ports.cmd_m.e())?,
-            Stmt::set(&self.krem, ports.cmd_k.e())?,
-            Stmt::set(&self.i, Expr::zero(db))?,
         ];
+        ld_init.extend(nest_init(
+            t,
+            [&self.nrem, &self.crem, &self.mrem, &self.krem],
+        )?);
+        ld_init.push(Stmt::set(&self.i, Expr::zero(db))?);
         ld_init.extend(self.port.row_restart()?);
         ld_init.extend([
             Stmt::set(&self.wbase, Expr::zero(self.wbase.width()))?,
@@ -180,16 +175,11 @@ impl Loader {
 pub(super) struct Issuer {
     act: Sig,
     m: Sig,
-    left: Sig,
-    /// A-buffer bank being read.
-    pub ab: Sig,
+    /// The loop nest; its bank is the A-buffer bank being read, its base the accumulator
+    /// offset of the tile.
+    pub nest: LoopNest,
     /// Accumulator bank being written.
     pub acb: Sig,
-    abase: Sig,
-    nrem: Sig,
-    crem: Sig,
-    mrem: Sig,
-    krem: Sig,
     /// The shadow chains hold the next tile's weights.
     pub wf_full: Sig,
     /// Accumulator bank b is claimed by a block (until its drain ends).
@@ -230,18 +220,15 @@ impl Issuer {
         let ab = m.reg("is_ab", 1)?;
         let acb = m.reg("is_acb", 1)?;
         let abase = m.reg("is_abase", acc_aw)?;
-        let nrem = m.reg("is_nrem", db)?;
-        let crem = m.reg("is_crem", db)?;
-        let mrem = m.reg("is_mrem", db)?;
-        let krem = m.reg("is_krem", db)?;
+        let [nrem, crem, mrem, krem] = nest_regs(m, "is")?;
         let wf_full = m.reg("wf_full", 1)?;
         let acc_busy = [m.reg("acc_busy0", 1)?, m.reg("acc_busy1", 1)?];
         let acc_ready = [m.reg("acc_ready0", 1)?, m.reg("acc_ready1", 1)?];
         let first_slice = m.wire_from("is_first_slice", krem.e().eq(&cmd.kk.e())?)?;
         let blk_first = first_slice.e().and(&eq_c(&abase.e(), 0)?)?;
-        let acc_free = Expr::mux(&acb.e(), &acc_busy[1].e(), &acc_busy[0].e())?.not();
+        let acc_free = bank_flag(&acc_busy, &acb)?.not();
         let afull = &ld.port.afull;
-        let a_ok = Expr::mux(&ab.e(), &afull[1].e(), &afull[0].e())?;
+        let a_ok = bank_flag(afull, &ab)?;
         let start = m.wire_from(
             "is_start",
             ports
@@ -273,14 +260,17 @@ impl Issuer {
         Ok(Issuer {
             act,
             m: is_m,
-            left,
-            ab,
+            nest: LoopNest {
+                nrem,
+                crem,
+                mrem,
+                krem,
+                left,
+                base: abase,
+                base_step: u64::from(r.ws_m_block),
+                bank: ab,
+            },
             acb,
-            abase,
-            nrem,
-            crem,
-            mrem,
-            krem,
             wf_full,
             acc_busy,
             acc_ready,
@@ -299,62 +289,29 @@ impl Issuer {
     }
 
     pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<()> {
-        let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
-        let nc = u64::from(r.p.max_n_chunk);
-        let tile_done = ws_tile_done(
-            &LoopNest {
-                nrem: &self.nrem,
-                crem: &self.crem,
-                mrem: &self.mrem,
-                krem: &self.krem,
-                left: &self.left,
-                base: &self.abase,
-                base_step: u64::from(r.ws_m_block),
-                bank: &self.ab,
-            },
-            r,
-            (&cmd.kk, &cmd.m_len),
-            vec![Stmt::set(&self.acb, self.acb.e().not())?],
-        )?;
-        let run = vec![Stmt::if_(
-            self.rd.e(),
-            vec![Stmt::if_else(
-                self.row_last.e(),
-                [
-                    vec![
-                        Stmt::set(&self.act, Expr::bool(false))?,
-                        Stmt::set(&self.m, Expr::zero(db))?,
-                    ],
-                    tile_done,
-                ]
-                .concat(),
-                vec![
-                    Stmt::set(&self.act, Expr::bool(true))?,
-                    Stmt::set(&self.m, inc(&self.m_cur)?)?,
-                ],
-            )?],
+        let n = &self.nest;
+        let tile_done = n.tile_done(t, vec![Stmt::set(&self.acb, self.acb.e().not())?])?;
+        let run = vec![row_step(
+            (&self.rd, &self.row_last),
+            (&self.act, &self.m, &self.m_cur),
+            tile_done,
         )?];
-        let cmd_n = ports.cmd_n.e();
         let init = vec![
             Stmt::set(&self.act, Expr::bool(false))?,
             Stmt::set(&self.m, Expr::zero(db))?,
-            Stmt::set(&self.left, Expr::bool(true))?,
-            Stmt::set(&self.ab, Expr::bool(false))?,
+            Stmt::set(&n.left, Expr::bool(true))?,
+            Stmt::set(&n.bank, Expr::bool(false))?,
             Stmt::set(&self.acb, Expr::bool(false))?,
-            Stmt::set(&self.abase, Expr::zero(self.abase.width()))?,
-            Stmt::set(&self.nrem, cmd_n.clone())?,
-            Stmt::set(&self.crem, min_c(&cmd_n, nc)?)?,
-            Stmt::set(&self.mrem, ports.cmd_m.e())?,
-            Stmt::set(&self.krem, ports.cmd_k.e())?,
+            Stmt::set(&n.base, Expr::zero(n.base.width()))?,
         ];
         t.fsm(
             m,
             vec![
                 Stmt::set(&self.act, Expr::bool(false))?,
-                Stmt::set(&self.left, Expr::bool(false))?,
+                Stmt::set(&n.left, Expr::bool(false))?,
             ],
-            init,
+            [init, n.init(t)?].concat(),
             run,
         )
     }
@@ -365,15 +322,9 @@ pub(super) struct Feeder {
     ld: Sig,
     cnt: Sig,
     hold: Sig,
-    left: Sig,
-    /// Weight-buffer bank being read.
-    pub wb: Sig,
-    /// Weight-buffer offset of the tile being read.
-    pub tbase: Sig,
-    nrem: Sig,
-    crem: Sig,
-    mrem: Sig,
-    krem: Sig,
+    /// The loop nest; its bank is the weight-buffer bank being read, its base the offset of
+    /// the tile being read.
+    pub nest: LoopNest,
     /// A weight row is read this cycle.
     pub rd: Sig,
     c: Sig,
@@ -398,12 +349,9 @@ impl Feeder {
         let left = m.reg("wf_left", 1)?;
         let wb = m.reg("wf_wb", 1)?;
         let tbase = m.reg("wf_tbase", w_off_w)?;
-        let nrem = m.reg("wf_nrem", db)?;
-        let crem = m.reg("wf_crem", db)?;
-        let mrem = m.reg("wf_mrem", db)?;
-        let krem = m.reg("wf_krem", db)?;
+        let [nrem, crem, mrem, krem] = nest_regs(m, "wf")?;
         let wfull = &ld.port.bfull;
-        let w_ok = Expr::mux(&wb.e(), &wfull[1].e(), &wfull[0].e())?;
+        let w_ok = bank_flag(wfull, &wb)?;
         let go = m.wire_from(
             "wf_go",
             ports
@@ -429,13 +377,16 @@ impl Feeder {
             ld: wf_ld,
             cnt,
             hold,
-            left,
-            wb,
-            tbase,
-            nrem,
-            crem,
-            mrem,
-            krem,
+            nest: LoopNest {
+                nrem,
+                crem,
+                mrem,
+                krem,
+                left,
+                base: tbase,
+                base_step: r64,
+                bank: wb,
+            },
             rd,
             c,
             last,
@@ -446,26 +397,12 @@ impl Feeder {
     }
 
     pub fn state_machine(&self, m: &mut ModuleBuilder, t: &Top<'_>, is: &Issuer) -> HResult<()> {
-        let Top { r, ports, cmd } = t;
+        let r = t.r;
         let db = DIM_BITS;
-        let (r64, nc) = (u64::from(r.r), u64::from(r.p.max_n_chunk));
         // The next tile's weights load from `max(R−1, 1)` periods after a tile started.
         let hold_after = u64::from(r.r.saturating_sub(2));
-        let tile_done = ws_tile_done(
-            &LoopNest {
-                nrem: &self.nrem,
-                crem: &self.crem,
-                mrem: &self.mrem,
-                krem: &self.krem,
-                left: &self.left,
-                base: &self.tbase,
-                base_step: r64,
-                bank: &self.wb,
-            },
-            r,
-            (&cmd.kk, &cmd.m_len),
-            Vec::new(),
-        )?;
+        let n = &self.nest;
+        let tile_done = n.tile_done(t, Vec::new())?;
         let wf_full = &is.wf_full;
         let run = vec![
             Stmt::if_else(
@@ -479,46 +416,28 @@ impl Feeder {
                     vec![Stmt::set(&self.hold, sub_c(&self.hold.e(), 1)?)?],
                 )?],
             )?,
-            Stmt::if_(
-                self.rd.e(),
-                vec![Stmt::if_else(
-                    self.last.e(),
-                    [
-                        vec![
-                            Stmt::set(&self.ld, Expr::bool(false))?,
-                            Stmt::set(&self.cnt, Expr::zero(db))?,
-                            Stmt::set(wf_full, Expr::bool(true))?,
-                        ],
-                        tile_done,
-                    ]
-                    .concat(),
-                    vec![
-                        Stmt::set(&self.ld, Expr::bool(true))?,
-                        Stmt::set(&self.cnt, inc(&self.c)?)?,
-                    ],
-                )?],
+            row_step(
+                (&self.rd, &self.last),
+                (&self.ld, &self.cnt, &self.c),
+                [vec![Stmt::set(wf_full, Expr::bool(true))?], tile_done].concat(),
             )?,
         ];
-        let cmd_n = ports.cmd_n.e();
         let init = vec![
             Stmt::set(&self.ld, Expr::bool(false))?,
             Stmt::set(&self.cnt, Expr::zero(db))?,
             Stmt::set(wf_full, Expr::bool(false))?,
             Stmt::set(&self.hold, Expr::zero(db))?,
-            Stmt::set(&self.left, Expr::bool(true))?,
-            Stmt::set(&self.wb, Expr::bool(false))?,
-            Stmt::set(&self.tbase, Expr::zero(self.tbase.width()))?,
-            Stmt::set(&self.nrem, cmd_n.clone())?,
-            Stmt::set(&self.crem, min_c(&cmd_n, nc)?)?,
-            Stmt::set(&self.mrem, ports.cmd_m.e())?,
-            Stmt::set(&self.krem, ports.cmd_k.e())?,
+            Stmt::set(&n.left, Expr::bool(true))?,
+            Stmt::set(&n.bank, Expr::bool(false))?,
+            Stmt::set(&n.base, Expr::zero(n.base.width()))?,
         ];
+        let init = [init, n.init(t)?].concat();
         t.fsm(
             m,
             vec![
                 Stmt::set(&self.ld, Expr::bool(false))?,
                 Stmt::set(wf_full, Expr::bool(false))?,
-                Stmt::set(&self.left, Expr::bool(false))?,
+                Stmt::set(&n.left, Expr::bool(false))?,
             ],
             init,
             run,
@@ -526,66 +445,118 @@ impl Feeder {
     }
 }
 
-/// The counters of the WS loop nest (B chunks, M blocks, K-slices, column tiles) that the
-/// issuer and the weight feeder each step through on their own.
-struct LoopNest<'a> {
-    nrem: &'a Sig,
-    crem: &'a Sig,
-    mrem: &'a Sig,
-    krem: &'a Sig,
-    /// Cleared after the last chunk.
-    left: &'a Sig,
-    /// Buffer offset of the current tile, advanced by `base_step` per tile.
-    base: &'a Sig,
-    base_step: u64,
-    /// Buffer bank, toggled per K-slice.
-    bank: &'a Sig,
+/// A walker's step through the rows of a tile: on a read (`rd`), the last row (`last`) ends the
+/// tile (`active` and the counter cleared, then `on_last`), any other advances the counter
+/// from `cur` (the row read) and keeps the walker active.
+fn row_step(
+    (rd, last): (&Sig, &Sig),
+    (active, cnt, cur): (&Sig, &Sig, &Sig),
+    on_last: Vec<Stmt>,
+) -> HResult<Stmt> {
+    let done = vec![
+        Stmt::set(active, Expr::bool(false))?,
+        Stmt::set(cnt, Expr::zero(cnt.width()))?,
+    ];
+    Stmt::if_(
+        rd.e(),
+        vec![Stmt::if_else(
+            last.e(),
+            [done, on_last].concat(),
+            vec![
+                Stmt::set(active, Expr::bool(true))?,
+                Stmt::set(cnt, inc(cur)?)?,
+            ],
+        )?],
+    )
 }
 
-/// The updates when a tile ends: next tile, else next K-slice, else (after `on_block_done`) next
-/// M block, else next chunk, else done.
-fn ws_tile_done(
-    n: &LoopNest<'_>,
-    r: &Resolved,
-    (k_len, m_len): (&Sig, &Sig),
-    on_block_done: Vec<Stmt>,
-) -> HResult<Vec<Stmt>> {
-    let chunk = u64::from(r.p.max_n_chunk);
-    let block = u64::from(r.ws_m_block);
-    let (rows, cols) = (u64::from(r.r), u64::from(r.c));
-    let nrem_next = sub_c(&n.nrem.e(), chunk)?;
-    let chunk_done = vec![Stmt::if_else(
-        gt_c(&n.nrem.e(), chunk)?,
-        vec![
-            Stmt::set(n.nrem, nrem_next.clone())?,
-            Stmt::set(n.crem, min_c(&nrem_next, chunk)?)?,
-        ],
-        vec![Stmt::set(n.left, Expr::bool(false))?],
-    )?];
-    let mut block_done = on_block_done;
-    block_done.push(Stmt::if_else(
-        gt_c(&n.mrem.e(), block)?,
-        vec![Stmt::set(n.mrem, sub_c(&n.mrem.e(), block)?)?],
-        [vec![Stmt::set(n.mrem, m_len.e())?], chunk_done].concat(),
-    )?);
-    let base_w = n.base.width();
-    Ok(vec![Stmt::if_else(
-        gt_c(&n.crem.e(), cols)?,
-        vec![
-            Stmt::set(n.crem, sub_c(&n.crem.e(), cols)?)?,
-            Stmt::set(n.base, add_wrap(&n.base.e(), n.base_step)?)?,
-        ],
-        vec![
-            Stmt::set(n.base, Expr::zero(base_w))?,
-            Stmt::set(n.bank, n.bank.e().not())?,
-            Stmt::set(n.crem, min_c(&n.nrem.e(), chunk)?)?,
-            Stmt::if_else(
-                gt_c(&n.krem.e(), rows)?,
-                vec![Stmt::set(n.krem, sub_c(&n.krem.e(), rows)?)?],
-                [vec![Stmt::set(n.krem, k_len.e())?], block_done].concat(),
-            )?,
-        ],
-    )?])
+/// A walker's loop-nest counters `{prefix}_nrem` (columns N left), `_crem` (columns left in
+/// the chunk), `_mrem` (rows M left), `_krem` (K left).
+fn nest_regs(m: &mut ModuleBuilder, prefix: &str) -> HResult<[Sig; 4]> {
+    Ok([
+        m.reg(&format!("{prefix}_nrem"), DIM_BITS)?,
+        m.reg(&format!("{prefix}_crem"), DIM_BITS)?,
+        m.reg(&format!("{prefix}_mrem"), DIM_BITS)?,
+        m.reg(&format!("{prefix}_krem"), DIM_BITS)?,
+    ])
+}
+
+/// A new command's loop-nest counters: remaining columns N, columns of the first chunk, rows M,
+/// K.
+fn nest_init(t: &Top<'_>, [nrem, crem, mrem, krem]: [&Sig; 4]) -> HResult<Vec<Stmt>> {
+    let cmd_n = t.ports.cmd_n.e();
+    Ok(vec![
+        Stmt::set(nrem, cmd_n.clone())?,
+        Stmt::set(crem, min_c(&cmd_n, u64::from(t.r.p.max_n_chunk))?)?,
+        Stmt::set(mrem, t.ports.cmd_m.e())?,
+        Stmt::set(krem, t.ports.cmd_k.e())?,
+    ])
+}
+
+/// The counters of the WS loop nest (B chunks, M blocks, K-slices, column tiles) that the
+/// issuer and the weight feeder each step through on their own.
+pub(super) struct LoopNest {
+    nrem: Sig,
+    crem: Sig,
+    mrem: Sig,
+    krem: Sig,
+    /// Cleared after the last chunk.
+    left: Sig,
+    /// Buffer offset of the current tile, advanced by `base_step` per tile.
+    pub base: Sig,
+    base_step: u64,
+    /// Buffer bank, toggled per K-slice.
+    pub bank: Sig,
+}
+
+impl LoopNest {
+    /// The counters' values when a command starts.
+    fn init(&self, t: &Top<'_>) -> HResult<Vec<Stmt>> {
+        nest_init(t, [&self.nrem, &self.crem, &self.mrem, &self.krem])
+    }
+
+    /// The updates when a tile ends: next tile, else next K-slice, else (after
+    /// `on_block_done`) next M block, else next chunk, else done.
+    fn tile_done(&self, t: &Top<'_>, on_block_done: Vec<Stmt>) -> HResult<Vec<Stmt>> {
+        let Top { r, cmd, .. } = t;
+        let chunk = u64::from(r.p.max_n_chunk);
+        let block = u64::from(r.ws_m_block);
+        let (rows, cols) = (u64::from(r.r), u64::from(r.c));
+        let (nrem, crem, mrem, krem) = (&self.nrem, &self.crem, &self.mrem, &self.krem);
+        let nrem_next = sub_c(&nrem.e(), chunk)?;
+        let chunk_done = vec![Stmt::if_else(
+            gt_c(&nrem.e(), chunk)?,
+            vec![
+                Stmt::set(nrem, nrem_next.clone())?,
+                Stmt::set(crem, min_c(&nrem_next, chunk)?)?,
+            ],
+            vec![Stmt::set(&self.left, Expr::bool(false))?],
+        )?];
+        let mut block_done = on_block_done;
+        block_done.push(Stmt::if_else(
+            gt_c(&mrem.e(), block)?,
+            vec![Stmt::set(mrem, sub_c(&mrem.e(), block)?)?],
+            [vec![Stmt::set(mrem, cmd.m_len.e())?], chunk_done].concat(),
+        )?);
+        let base = &self.base;
+        Ok(vec![Stmt::if_else(
+            gt_c(&crem.e(), cols)?,
+            vec![
+                Stmt::set(crem, sub_c(&crem.e(), cols)?)?,
+                Stmt::set(base, add_wrap(&base.e(), self.base_step)?)?,
+            ],
+            vec![
+                Stmt::set(base, Expr::zero(base.width()))?,
+                Stmt::set(&self.bank, self.bank.e().not())?,
+                Stmt::set(crem, min_c(&nrem.e(), chunk)?)?,
+                Stmt::if_else(
+                    gt_c(&krem.e(), rows)?,
+                    vec![Stmt::set(krem, sub_c(&krem.e(), rows)?)?],
+                    [vec![Stmt::set(krem, cmd.kk.e())?], block_done].concat(),
+                )?,
+            ],
+        )?])
+    }
 }
 
 /// Address bits of the A buffer, the W buffer and the accumulator buffer.
