@@ -377,6 +377,95 @@ def export(net, xtrain, qcdq=False, float_input=False, asym=False):
     return model
 
 
+def export_gap(net, xtrain, rng):
+    """The CNN with GlobalAveragePool (then a quantizer) in place of max pooling and Flatten,
+    and a new, untrained 8 -> 32 first dense layer (seeded): an exactness fixture for the
+    pooling path, not a classifier worth its accuracy."""
+    g = G(False)
+    bits = net.bits
+    gamma, beta, mean, var = bn_stats(net, xtrain)
+    c = {}
+    net.forward(xtrain, c)
+    gap = c["a0"].mean(axis=(2, 3))
+    gap_scale = pow2_scale(float(gap.max()), 2**bits - 1)
+    gap_q = fq(gap, gap_scale, bits, False)
+    w1 = rng.normal(0, 0.5, (net.hidden, net.ch)).astype(np.float32)
+    s1 = weight_scale(w1, bits, "pow2")
+    r1 = np.maximum(gap_q @ fq(w1, s1, bits, True, narrow=True).T, 0)
+    a1_scale = pow2_scale(float(np.percentile(r1, 99.9)), 2**bits - 1)
+    a1 = fq(r1, a1_scale, bits, False)
+    s2 = weight_scale(net.p["w2"], bits, "pow2")
+    logits = a1 @ fq(net.p["w2"], s2, bits, True, narrow=True).T + net.p["b2"]
+    out_scale = pow2_scale(float(np.abs(logits).max()), 127)
+
+    h = g.node("Mul", ["global_in", g.const("inv16", np.float32(1 / 16))], "pre")
+    h = g.quant(h, net.in_scale, 8, False)
+    wq = g.qweight(net.p["wc"], weight_scale(net.p["wc"], bits, "pow2"), bits)
+    h = g.node("Conv", [h, wq, g.const("bc", net.p["bc"])], "conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1])
+    h = g.node("BatchNormalization", [h, g.const("bn_g", gamma), g.const("bn_b", beta), g.const("bn_m", mean), g.const("bn_v", var)], "bn", epsilon=BN_EPS)
+    h = g.node("Relu", [h], "relu")
+    h = g.quant(h, net.act_scale["a0"], bits, False)
+    h = g.node("GlobalAveragePool", [h], "gap")
+    h = g.quant(h, gap_scale, bits, False)
+    h = g.node("Flatten", [h], "flat", axis=1)
+    h = g.node("Gemm", [h, g.qweight(w1, s1, bits)], "fc1", transB=1)
+    h = g.node("Relu", [h], "relu")
+    h = g.quant(h, a1_scale, bits, False)
+    h = g.node("Gemm", [h, g.qweight(net.p["w2"], s2, bits), g.const("b2", net.p["b2"])], "fc2", transB=1)
+    h = g.quant(h, out_scale, 8, True)
+    return finish(g, h, "digits_cnn_gap", False)
+
+
+def export_bipolar(net, xtrain):
+    """The MLP with binary weights: each weight tensor through a QONNX BipolarQuant (+1 for
+    w >= 0, else -1, times the tensor's mean |w|), 8-bit activations."""
+    g = G(False)
+
+    def bipolar(w):
+        scale = np.float32(np.abs(w).mean())
+        wb = np.where(w >= 0, 1.0, -1.0).astype(np.float32) * scale
+        node = g.node("BipolarQuant", [g.const("w", w), g.const("scale", scale)], "wb", domain=QONNX_DOMAIN)
+        return node, wb
+
+    gamma, beta, mean, var = bn_stats(net, xtrain)
+    x = fq(xtrain / np.float32(16.0), net.in_scale, 8, False).reshape(len(xtrain), 64)
+    w1n, w1b = bipolar(net.p["w1"])
+    z = x @ w1b.T + net.p["b1"]
+    zn = (z - mean) / np.sqrt(var + BN_EPS) * gamma + beta
+    r = np.maximum(zn, 0)
+    a1_scale = pow2_scale(float(np.percentile(r, 99.9)), 255)
+    a1 = fq(r, a1_scale, 8, False)
+    w2n, w2b = bipolar(net.p["w2"])
+    logits = a1 @ w2b.T + net.p["b2"]
+    out_scale = pow2_scale(float(np.abs(logits).max()), 127)
+
+    h = g.node("Mul", ["global_in", g.const("inv16", np.float32(1 / 16))], "pre")
+    h = g.quant(h, net.in_scale, 8, False)
+    h = g.node("Flatten", [h], "flat", axis=1)
+    h = g.node("Gemm", [h, w1n, g.const("b1", net.p["b1"])], "fc1", transB=1)
+    h = g.node("BatchNormalization", [h, g.const("bn_g", gamma), g.const("bn_b", beta), g.const("bn_m", mean), g.const("bn_v", var)], "bn", epsilon=BN_EPS)
+    h = g.node("Relu", [h], "relu")
+    h = g.quant(h, a1_scale, 8, False)
+    h = g.node("Gemm", [h, w2n, g.const("b2", net.p["b2"])], "fc2", transB=1)
+    h = g.quant(h, out_scale, 8, True)
+    return finish(g, h, "digits_mlp_bipolar", False)
+
+
+def finish(g, h, name, qcdq):
+    """Names the graph's output, wraps the nodes into a checked model (batch 1)."""
+    g.nodes[-1].output[0] = "global_out"
+    inp = helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, 1, 8, 8])
+    out = helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, 10])
+    graph = helper.make_graph(g.nodes, name, [inp], [out], g.inits)
+    opsets = [helper.make_opsetid("", 13)]
+    if not qcdq:
+        opsets.append(helper.make_opsetid(QONNX_DOMAIN, 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="accelforge-fixtures")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 # ---------------------------------------------------------------- reference execution
 def run_reference(model, x, qcdq):
     """The reference executor's outputs (scripts/onnx_reference.py picks qonnx or onnxruntime
@@ -458,15 +547,33 @@ def main():
         manifest["float_" + arch] = {"accuracy": acc}
         print(f"float {arch}: {acc:.4f}")
     specs += [(name,) + spec for name, spec in asym_specs.items()]
-    for name, arch, bits, kind, qcdq, fin in specs:
+    def trained(arch, bits=8, kind="pow2"):
         net = Net(arch, bits, kind, np.random.default_rng(1))
         net.train(xtr, ytr, np.random.default_rng(2), epochs=60)
+        return net
+
+    for name, arch, bits, kind, qcdq, fin in specs:
+        net = trained(arch, bits, kind)
         model = export(net, xtr, qcdq=qcdq, float_input=fin, asym=name in asym_specs)
         onnx.save(model, os.path.join(args.out, name + ".onnx"))
         ref = run_reference(model, x, qcdq)
         np.save(os.path.join(args.out, name + ".ref.npy"), ref)
         acc = float((ref[N_TRAIN:].argmax(1) == yte).mean())
         manifest["models"][name] = {"arch": arch, "bits": bits, "scales": kind, "format": "qcdq" if qcdq else "qonnx", "float_input": fin, "accuracy": acc, "reference": "onnxruntime" if qcdq else "qonnx"}
+        print(f"{name}: {acc:.4f}")
+    # Exactness fixtures for the pooling and binary-weight paths (their accuracy is recorded but
+    # not a goal: the GAP head is untrained, the binary MLP is the 8-bit one binarized).
+    extra = {
+        "cnn_w8a8_gap": ("cnn", lambda: export_gap(trained("cnn"), xtr, np.random.default_rng(3))),
+        "mlp_w1a8_bipolar": ("mlp", lambda: export_bipolar(trained("mlp"), xtr)),
+    }
+    for name, (arch, make) in extra.items():
+        model = make()
+        onnx.save(model, os.path.join(args.out, name + ".onnx"))
+        ref = run_reference(model, x, False)
+        np.save(os.path.join(args.out, name + ".ref.npy"), ref)
+        acc = float((ref[N_TRAIN:].argmax(1) == yte).mean())
+        manifest["models"][name] = {"arch": arch, "bits": 8, "scales": "pow2", "format": "qonnx", "float_input": False, "accuracy": acc, "reference": "qonnx"}
         print(f"{name}: {acc:.4f}")
     error_fixtures(args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:

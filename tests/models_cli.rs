@@ -61,6 +61,26 @@ fn reference(model: &str, x: &str, dir: &Path) -> Option<Array2<f32>> {
     Some(read_npy(&y).unwrap())
 }
 
+/// The held-out split (the first `n` of it), written as X/labels .npy files into `dir`.
+fn held_out(dir: &Path, n: Option<usize>) -> (PathBuf, PathBuf) {
+    let n_train = manifest()["n_train"].as_u64().unwrap() as usize;
+    let x: ArrayD<f32> = read_npy(fixtures().join("digits_x.npy")).unwrap();
+    let y: Array1<i64> = read_npy(fixtures().join("digits_y.npy")).unwrap();
+    let end = n.map_or(y.len(), |n| n_train + n);
+    let (xt, yt) = (dir.join("x.npy"), dir.join("y.npy"));
+    write_npy(
+        &xt,
+        &x.slice_axis(Axis(0), (n_train..end).into()).to_owned(),
+    )
+    .unwrap();
+    write_npy(
+        &yt,
+        &y.slice_axis(Axis(0), (n_train..end).into()).to_owned(),
+    )
+    .unwrap();
+    (xt, yt)
+}
+
 fn run_json(args: &[&str]) -> serde_json::Value {
     let o = accelforge(args);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
@@ -126,7 +146,7 @@ fn run_equals_the_reference_executors_on_every_fixture() {
         checked += 1;
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        assert_eq!(checked, 10, "every fully quantized fixture checked live");
+        assert_eq!(checked, 12, "every fully quantized fixture checked live");
     }
 }
 
@@ -180,12 +200,7 @@ fn float_input_is_calibrated_or_given_and_reported() {
 fn accuracy_on_the_held_out_split() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifest();
-    let n_train = m["n_train"].as_u64().unwrap() as usize;
-    let x: ArrayD<f32> = read_npy(fixtures().join("digits_x.npy")).unwrap();
-    let y: Array1<i64> = read_npy(fixtures().join("digits_y.npy")).unwrap();
-    let (xt, yt) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
-    write_npy(&xt, &x.slice_axis(Axis(0), (n_train..).into()).to_owned()).unwrap();
-    write_npy(&yt, &y.slice_axis(Axis(0), (n_train..).into()).to_owned()).unwrap();
+    let (xt, yt) = held_out(dir.path(), None);
     for name in ["cnn_w8a8_pow2", "mlp_w8a8_float", "cnn_w2a2_pow2"] {
         let out = dir.path().join("out.npy");
         let r = run_json(&[
@@ -387,23 +402,7 @@ fn bad_models_and_inputs_are_refused_with_nothing_written() {
 #[test]
 fn rtl_engine_equals_golden_with_cycles_equal_to_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    let m = manifest();
-    let n_train = m["n_train"].as_u64().unwrap() as usize;
-    let x: ArrayD<f32> = read_npy(fixtures().join("digits_x.npy")).unwrap();
-    let y: Array1<i64> = read_npy(fixtures().join("digits_y.npy")).unwrap();
-    let (xt, yt) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
-    write_npy(
-        &xt,
-        &x.slice_axis(Axis(0), (n_train..n_train + 120).into())
-            .to_owned(),
-    )
-    .unwrap();
-    write_npy(
-        &yt,
-        &y.slice_axis(Axis(0), (n_train..n_train + 120).into())
-            .to_owned(),
-    )
-    .unwrap();
+    let (xt, yt) = held_out(dir.path(), Some(120));
     for (name, array_layers) in [
         ("cnn_w8a8_pow2", 3),
         ("mlp_w2a2_pow2", 2),

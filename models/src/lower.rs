@@ -12,7 +12,7 @@ use crate::onnx::{self, Attr, Data, Graph, Node, Tensor};
 
 /// The ops lowering understands, for the "unsupported op" error.
 pub const SUPPORTED_OPS: &str = "Quant, QuantizeLinear, DequantizeLinear, MatMul, Gemm, Conv, Add, Sub, Mul, Div, \
-BatchNormalization, Relu, MaxPool, Flatten, Reshape, Transpose (of constants), Shape, Gather, Unsqueeze, Concat, Identity";
+BatchNormalization, Relu, MaxPool, GlobalAveragePool (followed by a quantizer), BipolarQuant (of weights), Flatten, Reshape, Transpose (of constants), Shape, Gather, Unsqueeze, Concat, Identity";
 
 /// Widest activation quantizer (levels - 1) a layer may feed: 16 bits.
 const MAX_LEVELS: i64 = (1 << 16) - 1;
@@ -101,6 +101,8 @@ enum Val {
 enum Pending {
     Dense { k: usize, m: usize, w: Vec<i32> },
     Conv { geom: ConvGeom, w: Vec<i32> },
+    /// Global average pooling: the accumulator is a channel's integer sum.
+    AvgPool { geom: ConvGeom },
 }
 
 fn shape_of(v: &Val) -> Vec<usize> {
@@ -257,6 +259,8 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
                 }
             },
             "MaxPool" => maxpool(n, get(0)?, &mut stages)?,
+            "GlobalAveragePool" => global_avgpool(n, get(0)?)?,
+            "BipolarQuant" => bipolar_quant(n, get(0)?, &get(1)?)?,
             _ => {
                 return Err(ModelError::UnsupportedOp {
                     node: n.label(),
@@ -666,6 +670,7 @@ fn quantize(
                     stages.push(match pending {
                         Pending::Dense { k, m, w } => Stage::Dense { k, m, w, rq },
                         Pending::Conv { geom, w } => Stage::Conv { geom, w, rq },
+                        Pending::AvgPool { geom } => Stage::AvgPool { geom, rq },
                     });
                     Ok(Val::Q {
                         shape,
@@ -1202,6 +1207,75 @@ fn batchnorm(n: &Node, x: Val, p: [Val; 4]) -> Result<Val, ModelError> {
         a,
         b,
         relu: false,
+    })
+}
+
+/// Global average pooling of a quantized activation: per channel the mean of `(q - zp) * s`
+/// over H×W is `(s / HW) * sum(q) - zp * s`, an affine function of the integer sum, so it
+/// lowers like a layer's accumulator and the next quantizer requantizes the sums exactly.
+fn global_avgpool(n: &Node, x: Val) -> Result<Val, ModelError> {
+    let Val::Q {
+        shape: xs,
+        scale,
+        int_domain: false,
+        zp,
+    } = x
+    else {
+        return Err(n.bad("GlobalAveragePool is supported on a quantized activation"));
+    };
+    if xs.len() != 4 {
+        return Err(n.bad("GlobalAveragePool on NCHW is supported"));
+    }
+    let (c, h, w) = (xs[1], xs[2], xs[3]);
+    let geom = ConvGeom {
+        c,
+        h,
+        w,
+        o: c,
+        kh: h,
+        kw: w,
+        sh: 1,
+        sw: 1,
+        pt: 0,
+        pl: 0,
+        oh: 1,
+        ow: 1,
+        pad: 0,
+    };
+    let s = f64::from(scale);
+    Ok(Val::Acc {
+        shape: vec![1, c, 1, 1],
+        pending: Pending::AvgPool { geom },
+        a: vec![s / (h * w) as f64; c],
+        b: vec![-(zp as f64) * s; c],
+        relu: false,
+    })
+}
+
+/// QONNX `BipolarQuant` of a constant (binary weights): `+1` where the value is `>= 0`, `-1`
+/// elsewhere, times the scale. Binary activations are not supported (their levels ±1 are not
+/// a contiguous integer range).
+fn bipolar_quant(n: &Node, x: Val, scale: &Val) -> Result<Val, ModelError> {
+    let Val::Const(t) = x else {
+        return Err(n.bad("BipolarQuant is supported on constants (binary weights), not on activations"));
+    };
+    let Val::Const(st) = scale else {
+        return Err(n.bad("the scale must be a constant"));
+    };
+    broadcast(st, &t.shape).ok_or_else(|| {
+        n.bad(&format!(
+            "scale shape {:?} does not broadcast to {:?}",
+            st.shape, t.shape
+        ))
+    })?;
+    Ok(Val::QConst {
+        ints: t
+            .to_f32()
+            .iter()
+            .map(|&v| if v >= 0.0 { 1 } else { -1 })
+            .collect(),
+        shape: t.shape.clone(),
+        scale: st.clone(),
     })
 }
 

@@ -174,6 +174,9 @@ pub enum Stage {
     },
     /// Host: max pooling (monotone, so pooling the integers equals pooling the floats).
     MaxPool { geom: ConvGeom },
+    /// Host: global average pooling, each channel's integer sum through `rq` (the mean's
+    /// scale and the input zero point are folded into it).
+    AvgPool { geom: ConvGeom, rq: Requant },
     /// Host: Relu on integers.
     Relu,
 }
@@ -270,7 +273,10 @@ impl IntNetwork {
                 }
             };
             let next = match st {
-                Stage::InputQuant { .. } | Stage::MaxPool { .. } | Stage::Relu => {
+                Stage::InputQuant { .. }
+                | Stage::MaxPool { .. }
+                | Stage::AvgPool { .. }
+                | Stage::Relu => {
                     st.run_host(x, &cur).unwrap_or_default()
                 }
                 Stage::Dense { k, m, w, rq } => (0..*m)
@@ -368,6 +374,12 @@ impl Stage {
                     .collect(),
             ),
             Stage::MaxPool { geom } => Some(maxpool(geom, cur)),
+            Stage::AvgPool { geom: g, rq } => Some(
+                cur.chunks(g.h * g.w)
+                    .enumerate()
+                    .map(|(c, xs)| rq.apply(c, xs.iter().map(|&v| i64::from(v)).sum()))
+                    .collect(),
+            ),
             Stage::Relu => Some(cur.iter().map(|&v| v.max(0)).collect()),
             Stage::Dense { .. } | Stage::Conv { .. } => None,
         }
@@ -646,6 +658,7 @@ impl IntNetwork {
                 Stage::InputQuant { lo, hi, .. } => range = (*lo, *hi),
                 Stage::Relu => range = (range.0.max(0), range.1.max(0)),
                 Stage::MaxPool { .. } => {}
+                Stage::AvgPool { rq, .. } => range = rq.out_range(),
                 Stage::Dense { k, m, w, rq } => {
                     let ranges: Vec<(i64, i64)> = (0..*m)
                         .map(|o| acc_range(&w[o * k..(o + 1) * k], range))
@@ -680,7 +693,7 @@ fn acc_range(w: &[i32], (lo, hi): (i64, i64)) -> (i64, i64) {
 /// One row of a network's layer table (what `import` prints).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerInfo {
-    /// `input-quant`, `dense`, `conv`, `maxpool`, `relu`.
+    /// `input-quant`, `dense`, `conv`, `maxpool`, `avgpool`, `relu`.
     pub op: &'static str,
     /// Input and output shapes without the batch axis.
     pub in_shape: Vec<usize>,
@@ -761,6 +774,12 @@ impl IntNetwork {
                             ..info("relu", (r.0.max(0), r.1.max(0)), 0, "host")
                         }
                     }
+                    Stage::AvgPool { geom: g, rq } => LayerInfo {
+                        out_shape: vec![g.c, 1, 1],
+                        out_scale: Some(rq.s),
+                        geom: Some(*g),
+                        ..info("avgpool", rq.out_range(), 0, "host")
+                    },
                     Stage::MaxPool { geom: g } => LayerInfo {
                         out_shape: vec![g.c, g.oh, g.ow],
                         geom: Some(*g),

@@ -392,3 +392,22 @@ fn cnn_uint8_qcdq_zp() {
     ));
     exact("cnn_uint8_qcdq_zp", None);
 }
+
+/// GlobalAveragePool followed by a quantizer: the mean folds into the requantization of each
+/// channel's integer sum (an exactness fixture: its dense head is untrained).
+#[test]
+fn cnn_w8a8_gap() {
+    let net = model("cnn_w8a8_gap", None);
+    assert!(net.layers().iter().any(|l| l.op == "avgpool"));
+    exact("cnn_w8a8_gap", None);
+}
+
+/// Binary weights through QONNX BipolarQuant (+1 / -1 times the scale).
+#[test]
+fn mlp_w1a8_bipolar() {
+    let net = model("mlp_w1a8_bipolar", None);
+    for l in net.layers().iter().filter(|l| l.runs_on == "array") {
+        assert_eq!(l.weight_range, Some((-1, 1)), "{l:?}");
+    }
+    exact("mlp_w1a8_bipolar", None);
+}
