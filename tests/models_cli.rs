@@ -504,3 +504,44 @@ fn rtl_engine_checks_a_params_file() {
     );
     assert!(!Path::new(&y).exists());
 }
+
+/// `sensitivity`: every QONNX quantizer alone at fewer bits, measured by the golden engine; at
+/// the exported width nothing changes. A QCDQ model has no variable quantizer: a clear error.
+#[test]
+fn sensitivity_of_each_quantizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (xt, yt) = held_out(dir.path(), Some(200));
+    let r = run_json(&[
+        "sensitivity",
+        &fixture("cnn_w4a4_pow2.onnx"),
+        "--calib",
+        xt.to_str().unwrap(),
+        "--labels",
+        yt.to_str().unwrap(),
+        "--bits",
+        "4,2",
+        "--json",
+    ]);
+    assert_eq!(r["inputs"], 200);
+    let sites = r["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 7, "input, 3 weights, 3 activations: {r}");
+    for s in sites {
+        let e = s["effects"].as_array().unwrap();
+        let exported = s["exported_bits"].as_u64().unwrap();
+        assert_eq!(e.len(), if exported >= 4 { 2 } else { 1 }, "{s}");
+        if exported == 4 {
+            assert_eq!(e[0]["bits"], 4);
+            assert_eq!(e[0]["agreement"], 1.0, "{s}");
+            assert_eq!(e[0]["mean_abs_error"], 0.0, "{s}");
+        }
+    }
+    refused(
+        &[
+            "sensitivity",
+            &fixture("cnn_int8_qcdq.onnx"),
+            "--calib",
+            xt.to_str().unwrap(),
+        ],
+        &["no QONNX `Quant` node"],
+    );
+}

@@ -8,6 +8,7 @@
 pub mod lower;
 pub mod net;
 pub mod onnx;
+pub mod sensitivity;
 
 pub use lower::{InputType, SUPPORTED_OPS, lower};
 pub use net::{IntNetwork, LayerInfo, MulShift, Stage, TieMargin};

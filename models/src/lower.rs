@@ -99,10 +99,19 @@ enum Val {
 
 #[derive(Debug, Clone)]
 enum Pending {
-    Dense { k: usize, m: usize, w: Vec<i32> },
-    Conv { geom: ConvGeom, w: Vec<i32> },
+    Dense {
+        k: usize,
+        m: usize,
+        w: Vec<i32>,
+    },
+    Conv {
+        geom: ConvGeom,
+        w: Vec<i32>,
+    },
     /// Global average pooling: the accumulator is a channel's integer sum.
-    AvgPool { geom: ConvGeom },
+    AvgPool {
+        geom: ConvGeom,
+    },
 }
 
 fn shape_of(v: &Val) -> Vec<usize> {
@@ -1257,7 +1266,9 @@ fn global_avgpool(n: &Node, x: Val) -> Result<Val, ModelError> {
 /// a contiguous integer range).
 fn bipolar_quant(n: &Node, x: Val, scale: &Val) -> Result<Val, ModelError> {
     let Val::Const(t) = x else {
-        return Err(n.bad("BipolarQuant is supported on constants (binary weights), not on activations"));
+        return Err(
+            n.bad("BipolarQuant is supported on constants (binary weights), not on activations")
+        );
     };
     let Val::Const(st) = scale else {
         return Err(n.bad("the scale must be a constant"));

@@ -276,9 +276,7 @@ impl IntNetwork {
                 Stage::InputQuant { .. }
                 | Stage::MaxPool { .. }
                 | Stage::AvgPool { .. }
-                | Stage::Relu => {
-                    st.run_host(x, &cur).unwrap_or_default()
-                }
+                | Stage::Relu => st.run_host(x, &cur).unwrap_or_default(),
                 Stage::Dense { k, m, w, rq } => (0..*m)
                     .map(|o| {
                         let row = &w[o * k..(o + 1) * k];

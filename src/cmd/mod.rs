@@ -19,6 +19,7 @@ pub mod qfx;
 pub mod report;
 pub mod run;
 pub mod run_rtl;
+pub mod sensitivity;
 pub mod sim;
 pub mod sweep;
 pub mod synth;
@@ -66,6 +67,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Run an ONNX model on a batch of inputs (golden engine) and write its outputs.
     Run(run::RunArgs),
+    /// Per-quantizer precision sensitivity of a QONNX model on calibration data.
+    Sensitivity(sensitivity::SensitivityArgs),
     /// Charts and an HTML page for a sweep, map or sim result directory.
     Report(report::ReportArgs),
 }
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report::run(a),
         Command::Import(a) => import::run(a),
         Command::Run(a) => run::run(a),
+        Command::Sensitivity(a) => sensitivity::run(a),
     }
 }
 
