@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod demo;
 pub mod estimate;
 // `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
+pub mod gen_model;
 #[path = "gen.rs"]
 pub mod generate;
 pub mod import;
