@@ -432,3 +432,154 @@ fn gen_model_refusals_name_the_problem() {
     // `gen systolic` still parses as before.
     cli::refused(&["gen", "systolic", "--rows", "0", "--out", o], &["rows"]);
 }
+
+/// The wrapped Zynq top runs the whole CNN in Verilator the way the PYNQ driver drives it: per
+/// array layer the m/k/n registers and the start bit over AXI4-Lite, the operand stream in
+/// (with DMA-like gaps), the accumulators drained to TLAST (with stalls), ap_done polled; the
+/// host stages and the requantization in between. Every layer's accumulators equal the
+/// template's golden GEMM and the network's outputs equal the golden engine's. A small array
+/// (4x4) keeps the Verilator build short; the stream packing that reaches it is the one
+/// `network.py` produces (see the byte-for-byte test above).
+#[test]
+fn wrapped_top_runs_the_whole_network_over_axi() {
+    use accelforge_boards::zynq::wrapper::wrap;
+    use accelforge_sim::{
+        AxiLiteMaster, AxisDriver, AxisMonitor, AxisNames, Beat, BuildOptions, DesignSpec, build,
+    };
+    use accelforge_templates::systolic::layer::Gemm;
+    use ndarray_npy::ReadNpyExt as _;
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let net = accelforge_models::load(&std::fs::read(fixture("cnn_w8a8_pow2.onnx")).unwrap(), None)
+        .unwrap();
+    let p = SystolicParams {
+        rows: 4,
+        cols: 4,
+        input_type: "ap_ufixed<8,8>".into(),
+        weight_type: "ap_fixed<8,8>".into(),
+        acc_type: "ap_fixed<24,24>".into(),
+        output_type: "ap_fixed<24,24>".into(),
+        max_k: 128,
+        max_n_chunk: 8,
+        ..SystolicParams::default()
+    };
+    let r = p.resolve().unwrap();
+    // The network's values fit these types (what `gen` fits the mapped array to).
+    for l in net.layers().iter().filter(|l| l.runs_on == "array") {
+        let (a, w) = (l.in_range.unwrap(), l.weight_range.unwrap());
+        assert!(a.0 >= 0 && a.1 <= 255 && w.0 >= -128 && w.1 <= 127, "{l:?}");
+        assert!(l.gemm().unwrap().1 <= 128);
+    }
+    let core = rtl::design(&p).unwrap();
+    let accel = interface_for_core(
+        core.top(),
+        &format!("{}_zynq", core.top_name()),
+        100.0,
+        (1 << 26) - 1,
+    )
+    .unwrap();
+    let wrapped = wrap(&core, &accel).unwrap();
+    let opts = BuildOptions {
+        cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache")),
+        ..BuildOptions::default()
+    };
+    let compiled = build(&DesignSpec::from_hdl(&wrapped), &opts).unwrap();
+    let mut sim = compiled.sim().unwrap();
+    sim.reset(3).unwrap();
+    let mut lite = AxiLiteMaster::new(&sim, "s_axi_control_", 11, 0.2).unwrap();
+    let mut drv = AxisDriver::new(&sim, AxisNames::prefixed("s_axis_in_"), 12, 0.2).unwrap();
+    let mut mon = AxisMonitor::new(&sim, AxisNames::prefixed("m_axis_out_"), 13, 0.2).unwrap();
+    let offset = |name: &str| {
+        u64::from(
+            accel
+                .args
+                .iter()
+                .find(|a| a.name == name)
+                .unwrap_or_else(|| panic!("no argument {name}"))
+                .offset,
+        )
+    };
+
+    let x = ndarray::ArrayD::<f32>::read_npy(std::fs::File::open(fixture("digits_x.npy")).unwrap())
+        .unwrap();
+    let x = x.as_slice().unwrap();
+    let per = net.input_len();
+    let batch = 4;
+    let mut cur: Vec<Vec<i32>> = vec![Vec::new(); batch];
+    let mut total = 0u64;
+    for (si, st) in net.stages.iter().enumerate() {
+        if !st.is_array() {
+            for (i, c) in cur.iter_mut().enumerate() {
+                *c = st.run_host(&x[i * per..(i + 1) * per], c).unwrap();
+            }
+            continue;
+        }
+        // The batch's GEMM rows stacked, one command, as network.py issues it.
+        let (m, k, n) = st.gemm_shape().unwrap();
+        let a_rows: Vec<i64> = cur.iter().flat_map(|c| st.gemm_a(c).unwrap()).collect();
+        let a = ndarray::Array2::from_shape_vec((batch * m, k), a_rows).unwrap();
+        let b = ndarray::Array2::from_shape_vec((k, n), st.gemm_b().unwrap()).unwrap();
+        let g = Gemm {
+            m: (batch * m) as u32,
+            k: k as u32,
+            n: n as u32,
+        };
+        let expected = model::output_beats(&r, &g, &model::gemm(&r, &a, &b).unwrap()).len();
+        for (name, v) in [("m", g.m), ("k", g.k), ("n", g.n)] {
+            lite.write(offset(name), v);
+        }
+        lite.write(0x00, 1);
+        for (data, last) in model::input_beats(&r, &g, &a, &b).unwrap() {
+            drv.push(Beat { data, last });
+        }
+        let mut cycles = 0u64;
+        let mut done = false;
+        while !done {
+            sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                .unwrap();
+            cycles += 1;
+            assert!(cycles < 2_000_000, "layer {si} stalled");
+            // Poll ap_done once the results are in, as the driver does after the DMA wait.
+            if mon.received().len() >= expected && lite.is_idle() {
+                let before = lite.results().len();
+                lite.read(0x00);
+                while lite.results().len() == before {
+                    sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                        .unwrap();
+                    cycles += 1;
+                }
+                done = lite.results().last().unwrap().data & 0b10 != 0;
+            }
+        }
+        assert!(lite.take_results().iter().all(|x| x.resp == 0), "OKAY");
+        mon.check_protocol(&sim).unwrap();
+        let beats: Vec<model::Beat> = mon
+            .take_received()
+            .into_iter()
+            .map(|b| (b.data, b.last))
+            .collect();
+        assert_eq!(beats.len(), expected, "layer {si}: output beats");
+        assert!(
+            beats.last().unwrap().1,
+            "layer {si}: TLAST on the last beat"
+        );
+        let c = model::unpack_output(&r, &g, &beats).unwrap();
+        // The array's accumulators are the exact dot products.
+        assert_eq!(c, a.dot(&b), "layer {si}: accumulators");
+        for (i, q) in cur.iter_mut().enumerate() {
+            let acc = c.as_slice().unwrap()[i * m * n..(i + 1) * m * n].to_vec();
+            *q = st.requantize(&acc).unwrap();
+        }
+        let model_cycles = accelforge_templates::systolic::cost::cycles(&p, &g)
+            .ok()
+            .map(|e| e.cycles);
+        eprintln!("layer {si} {g}: {cycles} cycles over AXI (model {model_cycles:?})");
+        total += cycles;
+    }
+    for (i, q) in cur.iter().enumerate() {
+        let want = net.run(&x[i * per..(i + 1) * per]).unwrap();
+        assert_eq!(net.dequantize(q), want, "input {i}");
+    }
+    eprintln!("whole network, {batch} inputs: {total} cycles");
+}
