@@ -102,7 +102,7 @@ fn run(a: &GenModelArgs) -> anyhow::Result<()> {
         .to_string();
     let rows = super::import::layer_rows(net);
     let mut stages = Vec::new();
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Vec<PackageFile> = Vec::new();
     for (si, st) in net.stages.iter().enumerate() {
         let name = rows
             .get(si)
@@ -156,7 +156,7 @@ fn report(
     p: &accelforge_templates::systolic::SystolicParams,
     rows: &[super::import::LayerRow],
     manifest: &accelforge_boards::Manifest,
-    files: &[(String, Vec<u8>)],
+    files: &[PackageFile],
     res: &accelforge_templates::systolic::cost::Resources,
 ) -> anyhow::Result<()> {
     let mut all = super::generate::bundle_files(&a.out, manifest, "params.json");
@@ -229,12 +229,11 @@ fn geom_json(g: &accelforge_models::ConvGeom) -> Value {
     })
 }
 
+/// A file of the network package: its path in the bundle and its bytes.
+type PackageFile = (String, Vec<u8>);
+
 /// The stage's JSON entry and the .npy files it refers to.
-fn stage_json(
-    si: usize,
-    name: &str,
-    st: &Stage,
-) -> anyhow::Result<(Value, Vec<(String, Vec<u8>)>)> {
+fn stage_json(si: usize, name: &str, st: &Stage) -> anyhow::Result<(Value, Vec<PackageFile>)> {
     use ndarray_npy::WriteNpyExt as _;
     let v = match st {
         Stage::InputQuant { pre, scale, lo, hi } => {
