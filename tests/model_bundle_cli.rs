@@ -43,15 +43,22 @@ fn numpy() -> bool {
 }
 
 fn gen_model(model: &str, out: &Path) -> serde_json::Value {
-    let o = cli::accelforge(&[
+    gen_model_with(model, out, &[])
+}
+
+fn gen_model_with(model: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let fixture = fixture(model);
+    let mut args = vec![
         "gen",
-        &fixture(model),
+        &fixture,
         "--board",
         "pynq-z2",
         "--json",
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(extra);
+    let o = cli::accelforge(&args);
     assert!(o.status.success(), "{}", cli::stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
@@ -160,24 +167,32 @@ fn network_py_on_a_fake_overlay_equals_the_golden_engine() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    for model in [
-        "cnn_w8a8_pow2.onnx",
-        "mlp_w8a8_float.onnx",
-        "cnn_int8_qcdq.onnx",
+    // The last model leaves its input float: both commands quantize it with the same type.
+    for (model, extra) in [
+        ("cnn_w8a8_pow2.onnx", &[][..]),
+        ("mlp_w8a8_float.onnx", &[]),
+        ("cnn_int8_qcdq.onnx", &[]),
+        (
+            "mlp_w8a8_pow2_floatin.onnx",
+            &["--input-type", "ap_ufixed<8,4>"],
+        ),
     ] {
         let out = tmp.path().join(model.trim_end_matches(".onnx"));
-        gen_model(model, &out);
+        gen_model_with(model, &out, extra);
         let golden = tmp.path().join(format!("{model}.golden.npy"));
-        let o = cli::accelforge(&[
+        let (fx, fi) = (fixture(model), fixture("digits_x.npy"));
+        let mut args = vec![
             "run",
-            &fixture(model),
+            &fx,
             "--input",
-            &fixture("digits_x.npy"),
+            &fi,
             "--out",
             golden.to_str().unwrap(),
             "--limit",
             "200",
-        ]);
+        ];
+        args.extend(extra);
+        let o = cli::accelforge(&args);
         assert!(o.status.success(), "{}", cli::stderr(&o));
         std::fs::copy(
             concat!(
