@@ -95,6 +95,7 @@ fn model_bundle_passes_the_vivado_stand_in() {
         "network.json",
         "network.py",
         "run_network.py",
+        "NETWORK.md",
         "weights/01_conv1_b.npy",
         "weights/01_conv1_thresholds.npy",
     ] {
@@ -125,6 +126,11 @@ fn model_bundle_passes_the_vivado_stand_in() {
     assert_eq!(ops, ["input-quant", "conv", "maxpool", "dense", "dense"]);
     assert_eq!(spec["stages"][1]["gemm"], serde_json::json!([64, 9, 8]));
     assert_eq!(spec["driver"]["class"], accel.class_name());
+    let md = std::fs::read_to_string(out.join("NETWORK.md")).unwrap();
+    assert!(
+        md.contains("| 1 | conv1 | conv | array | 1x8x8 | 8x8x8 | 64, 9, 8 |"),
+        "{md}"
+    );
     for py in ["network.py", "run_network.py"] {
         let c = Command::new("python3")
             .args(["-m", "py_compile"])

@@ -128,6 +128,7 @@ fn run(a: &GenModelArgs) -> anyhow::Result<()> {
         "network.json".into(),
         (serde_json::to_string_pretty(&spec)? + "\n").into_bytes(),
     ));
+    files.push(("NETWORK.md".into(), network_md(a, p, &rows).into_bytes()));
     files.push((
         "network.py".into(),
         accelforge_boards::zynq::network::NETWORK_PY
@@ -200,6 +201,63 @@ fn report(
         );
     }
     Ok(())
+}
+
+/// How to run the network on the board, and what each stage is (the bundle's README covers
+/// the accelerator itself; it is listed with its hash in manifest.json, so it stays as written).
+fn network_md(
+    a: &GenModelArgs,
+    p: &accelforge_templates::systolic::SystolicParams,
+    rows: &[super::import::LayerRow],
+) -> String {
+    let model = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut t = format!(
+        "# {model} on {}\n\n\
+         Written by `accelforge gen {model} --board {}`. The accelerator is a {}x{} {} systolic \
+         array streaming out exact accumulators ({} x {} -> {}); the per-channel \
+         requantization and the other host stages run in numpy (`network.py`).\n\n\
+         On the board, with the bitstream (`build.tcl`) next to these files:\n\n\
+         ```sh\npython3 run_network.py X.npy [--labels L.npy] [--out Y.npy]\n```\n\n\
+         or from Python: `from network import Network; y = Network().run(x)` (x float32 with the \
+         batch first). The outputs equal `accelforge run {model} --engine golden{it}`.\n\n\
+         | # | stage | op | runs on | in | out | GEMM (M, K, N) per input |\n|---|---|---|---|---|---|---|\n",
+        a.board,
+        a.board,
+        p.rows,
+        p.cols,
+        format!("{:?}", p.dataflow).to_uppercase(),
+        p.input_type,
+        p.weight_type,
+        p.acc_type,
+        it = a
+            .input_type
+            .as_ref()
+            .map_or_else(String::new, |t| format!(" --input-type '{t}'")),
+    );
+    for r in rows {
+        let shape = |s: &[usize]| {
+            s.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("x")
+        };
+        let gemm = r
+            .gemm
+            .map_or_else(String::new, |[m, k, n]| format!("{m}, {k}, {n}"));
+        t += &format!(
+            "| {} | {} | {} | {} | {} | {} | {gemm} |\n",
+            r.index,
+            r.name,
+            r.op,
+            r.runs_on,
+            shape(&r.in_shape),
+            shape(&r.out_shape)
+        );
+    }
+    t
 }
 
 /// The stream layout of the array, what `network.py` packs operands and unpacks results by.
