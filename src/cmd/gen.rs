@@ -10,6 +10,10 @@ use clap::{Args, Subcommand, ValueEnum};
 
 /// Generate a template's Verilog.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "A model instead of a template: accelforge gen MODEL.onnx --board NAME --out DIR \
+                  [--input-type T] [--force] [--json] (see `accelforge gen MODEL.onnx --help`)"
+)]
 pub struct GenArgs {
     #[command(subcommand)]
     pub template: GenTemplate,
