@@ -1,6 +1,7 @@
 //! `accelforge gen systolic ...`: writes a template's Verilog (one file per module), its
 //! `params.json` and a short summary.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
@@ -9,6 +10,10 @@ use clap::{Args, Subcommand, ValueEnum};
 
 /// Generate a template's Verilog.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "A model instead of a template: accelforge gen MODEL.onnx --board NAME --out DIR \
+                  [--input-type T] [--force] [--json] (see `accelforge gen MODEL.onnx --help`)"
+)]
 pub struct GenArgs {
     #[command(subcommand)]
     pub template: GenTemplate,
@@ -20,6 +25,10 @@ pub enum GenTemplate {
     Systolic(GenSystolicArgs),
     /// The Mixture-of-Experts streaming core.
     Moe(super::moe::GenMoeArgs),
+    /// `gen MODEL.onnx --board B --out DIR`: the Zynq bundle of the array the model maps to,
+    /// with the network package that runs the whole model through it (see `gen_model`).
+    #[command(external_subcommand)]
+    Model(Vec<OsString>),
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +303,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     match args.template {
         GenTemplate::Systolic(a) => gen_systolic(a),
         GenTemplate::Moe(a) => super::moe::gen_moe(a),
+        GenTemplate::Model(argv) => super::gen_model::run_from(argv),
     }
 }
 
@@ -301,42 +311,7 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
     let p = a.array.params()?;
     let design = rtl::design(&p).context("generating the systolic array")?;
     if let Some(board) = &a.bundle.board {
-        let res = cost::resources(&p)?;
-        let estimate = accelforge_boards::ResourceEstimate {
-            lut: res.lut,
-            ff: res.ff,
-            dsp: res.dsp,
-            bram18: res.bram18 + 2 * res.bram36,
-            uram: res.uram,
-        };
-        // The largest DMA transfer: every operand beat of the biggest layer the buffers allow
-        // is bounded by the 26-bit length register; ask for the maximum.
-        let max_k = u64::from(p.max_k);
-        let manifest = a.bundle.write_with(
-            board,
-            &a.out,
-            &design,
-            serde_json::to_value(&p)?,
-            estimate,
-            (1 << 26) - 1,
-            "params.json",
-            // What the core accepts (it rejects the rest with its error bit); the driver checks
-            // these before starting a command.
-            |accel, _| {
-                let full = |name: &str| {
-                    accel
-                        .args
-                        .iter()
-                        .find(|x| x.name == name)
-                        .map_or(0, |x| (1u64 << x.bits) - 1)
-                };
-                let (m_max, n_max) = (full("m"), full("n"));
-                Ok(accel
-                    .with_arg_range("m", 1, m_max)?
-                    .with_arg_range("k", 1, max_k)?
-                    .with_arg_range("n", 1, n_max)?)
-            },
-        )?;
+        let (manifest, res, _) = write_systolic_bundle(&a.bundle, board, &a.out, &p, &design)?;
         if a.json {
             let v = serde_json::json!({
                 "top": design.top_name(),
@@ -418,4 +393,54 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes the Zynq bundle of a systolic array (`gen systolic --board`, and the array of
+/// `gen MODEL.onnx`); returns the manifest, the resource estimate and the driver's class name.
+pub fn write_systolic_bundle(
+    bundle: &BundleArgs,
+    board: &str,
+    out: &Path,
+    p: &SystolicParams,
+    design: &accelforge_hdl::Design,
+) -> anyhow::Result<(accelforge_boards::Manifest, cost::Resources, String)> {
+    let res = cost::resources(p)?;
+    let mut class = String::new();
+    let estimate = accelforge_boards::ResourceEstimate {
+        lut: res.lut,
+        ff: res.ff,
+        dsp: res.dsp,
+        bram18: res.bram18 + 2 * res.bram36,
+        uram: res.uram,
+    };
+    // The largest DMA transfer: every operand beat of the biggest layer the buffers allow
+    // is bounded by the 26-bit length register; ask for the maximum.
+    let max_k = u64::from(p.max_k);
+    let manifest = bundle.write_with(
+        board,
+        out,
+        design,
+        serde_json::to_value(p)?,
+        estimate,
+        (1 << 26) - 1,
+        "params.json",
+        // What the core accepts (it rejects the rest with its error bit); the driver checks
+        // these before starting a command.
+        |accel, _| {
+            class = accel.class_name();
+            let full = |name: &str| {
+                accel
+                    .args
+                    .iter()
+                    .find(|x| x.name == name)
+                    .map_or(0, |x| (1u64 << x.bits) - 1)
+            };
+            let (m_max, n_max) = (full("m"), full("n"));
+            Ok(accel
+                .with_arg_range("m", 1, m_max)?
+                .with_arg_range("k", 1, max_k)?
+                .with_arg_range("n", 1, n_max)?)
+        },
+    )?;
+    Ok((manifest, res, class))
 }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod demo_digits;
 pub mod estimate;
 // `gen` is a reserved keyword in edition 2024; the file keeps the subcommand's name.
+pub mod gen_model;
 #[path = "gen.rs"]
 pub mod generate;
 pub mod import;
@@ -53,7 +54,8 @@ pub enum Command {
     Map(map::MapArgs),
     /// Fixed-point numerics with exact Vitis HLS ap_fixed semantics.
     Qfx(qfx::QfxArgs),
-    /// Generate a template's Verilog, params.json and a summary.
+    /// Generate a template's Verilog, params.json and a summary; `gen MODEL.onnx --board B
+    /// --out DIR` writes the Zynq bundle and network package of a model.
     Gen(generate::GenArgs),
     /// Simulate a template in Verilator against its golden model.
     Sim(sim::SimArgs),

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod fetch;
 pub mod generate;
 pub mod loopback;
+pub mod network;
 pub mod pynq;
 pub mod readme;
 pub mod tcl;

@@ -1,0 +1,278 @@
+"""Runs an imported network layer by layer through this bundle's systolic accelerator.
+
+Written by `accelforge gen MODEL.onnx`. `network.json` lists the stages in order; `weights/`
+holds each array layer's integer weights B (K x N, one column per output channel) and its
+per-channel requantization thresholds. Host stages run in numpy: the input quantizer (with the
+graph's preprocessing), im2col, max pooling, requantization by integer thresholds and the
+final dequantization. Every GEMM runs on the accelerator through the PYNQ driver: its operands
+are packed into the input stream exactly as the core reads them, and its output stream (the
+exact accumulators) is unpacked. The integers are those of `accelforge run --engine golden`,
+so the outputs are identical to it.
+
+    from network import Network
+    net = Network()               # loads the overlay (bitstream next to this file)
+    y = net.run(x)                # x: float32 (N, *input shape), y: float32 (N, outputs)
+"""
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _pack(lanes, width, stream_bits):
+    """Packs (beats, lanes) integers, lane l in bits [l*width, (l+1)*width) of a beat (two's
+    complement), into uint8 (beats, stream_bits // 8), little-endian as the stream carries it."""
+    lanes = np.ascontiguousarray(lanes, dtype=np.int64)
+    beats, per = lanes.shape
+    codes = lanes.view(np.uint64) & np.uint64((1 << width) - 1)
+    shifts = np.arange(width, dtype=np.uint64)
+    bits = ((codes[:, :, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    row = np.zeros((beats, stream_bits), dtype=np.uint8)
+    row[:, : per * width] = bits.reshape(beats, per * width)
+    return np.packbits(row, axis=1, bitorder="little")
+
+
+def _unpack(data, per, width, signed, stream_bits):
+    """The inverse of `_pack`: (beats, per) int64 from the stream bytes."""
+    beats = np.asarray(data, dtype=np.uint8).reshape(-1, stream_bits // 8)
+    bits = np.unpackbits(beats, axis=1, bitorder="little")[:, : per * width]
+    bits = bits.reshape(len(beats), per, width).astype(np.uint64)
+    codes = (bits << np.arange(width, dtype=np.uint64)).sum(axis=2, dtype=np.uint64)
+    vals = codes.view(np.int64)
+    if signed and width < 64:
+        vals = vals - (((vals >> (width - 1)) & 1) << width)
+    return vals
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+class ArrayGeometry:
+    """The systolic core's stream layout (network.json "array"): which operand beats it reads
+    in which order, and how its output beats are laid out."""
+
+    def __init__(self, d):
+        self.rows, self.cols = d["rows"], d["cols"]
+        self.ws = d["dataflow"] == "ws"
+        self.stream_bits = d["stream_bits"]
+        self.chunk = d["max_n_chunk"]
+        self.m_block = d["ws_m_block"]
+        self.wa, self.wb, self.wo = d["a_bits"], d["b_bits"], d["out_bits"]
+        self.ea, self.eb, self.eo = d["a_per_beat"], d["b_per_beat"], d["out_per_beat"]
+        self.out_signed = d["out_signed"]
+
+    def _chunks(self, n):
+        return [(j * self.chunk, min(self.chunk, n - j * self.chunk)) for j in range(_ceil(n, self.chunk))]
+
+    def _tiles(self, n0, ncw):
+        for t in range(_ceil(ncw, self.cols)):
+            c0 = n0 + t * self.cols
+            yield c0, min(self.cols, n0 + ncw - c0)
+
+    def _beats(self, groups, per, width):
+        """Each row of `groups` split into beats of `per` lanes (the last one zero-filled)."""
+        g, length = groups.shape
+        nb = _ceil(length, per)
+        padded = np.zeros((g, nb * per), dtype=np.int64)
+        padded[:, :length] = groups
+        return _pack(padded.reshape(g * nb, per), width, self.stream_bits)
+
+    def input_stream(self, a, b):
+        """The input stream (uint8) of one command C = A (M x K) . B (K x N)."""
+        m, k = a.shape
+        n = b.shape[1]
+        parts = []
+        for n0, ncw in self._chunks(n):
+            if self.ws:
+                # Weight-stationary: per block of M rows and step of `rows` reduction indices,
+                # the B rows of every column tile, then the A rows of the block.
+                for m0 in range(0, m, self.m_block):
+                    mv = min(self.m_block, m - m0)
+                    for k0 in range(0, k, self.rows):
+                        kv = min(self.rows, k - k0)
+                        for c0, cv in self._tiles(n0, ncw):
+                            parts.append(self._beats(b[k0 : k0 + kv, c0 : c0 + cv], self.eb, self.wb))
+                        parts.append(self._beats(a[m0 : m0 + mv, k0 : k0 + kv], self.ea, self.wa))
+                continue
+            # Output-stationary: the chunk's B rows tile by tile, then A column-wise per row tile.
+            for c0, cv in self._tiles(n0, ncw):
+                parts.append(self._beats(b[:, c0 : c0 + cv], self.eb, self.wb))
+            full = m // self.rows
+            if full:
+                blk = a[: full * self.rows].reshape(full, self.rows, k).transpose(0, 2, 1)
+                parts.append(self._beats(blk.reshape(full * k, self.rows), self.ea, self.wa))
+            if m % self.rows:
+                parts.append(self._beats(a[full * self.rows :].T, self.ea, self.wa))
+        return np.concatenate(parts).reshape(-1)
+
+    def _output_blocks(self, m, n):
+        for n0, ncw in self._chunks(n):
+            for r0 in range(0, m, self.rows):
+                rv = min(self.rows, m - r0)
+                for c0, cv in self._tiles(n0, ncw):
+                    yield r0, rv, c0, cv, _ceil(cv, self.eo)
+
+    def output_beats(self, m, n):
+        return sum(rv * nb for _, rv, _, _, nb in self._output_blocks(m, n))
+
+    def unpack_output(self, data, m, n):
+        """C (M x N, int64) from the output stream bytes."""
+        vals = _unpack(data, self.eo, self.wo, self.out_signed, self.stream_bits)
+        c = np.zeros((m, n), dtype=np.int64)
+        pos = 0
+        for r0, rv, c0, cv, nb in self._output_blocks(m, n):
+            blk = vals[pos : pos + rv * nb].reshape(rv, nb * self.eo)
+            c[r0 : r0 + rv, c0 : c0 + cv] = blk[:, :cv]
+            pos += rv * nb
+        if pos != len(vals):
+            raise RuntimeError("output stream holds %d beats, expected %d" % (len(vals), pos))
+        return c
+
+
+def quantize_input(x, st):
+    """The graph's preprocessing and input quantizer, in float32 in the graph's order."""
+    v = np.asarray(x, dtype=np.float32)
+    for op, c in st["pre"]:
+        c = np.float32(c)
+        v = {"mul": lambda: v * c, "div": lambda: v / c, "add": lambda: v + c, "sub": lambda: v - c}[op]()
+    q = np.round(v / np.float32(st["scale"])) + st["zp"]
+    return np.clip(q, st["lo"], st["hi"]).astype(np.int64)
+
+
+def im2col(cur, g):
+    """(N*OH*OW, C*KH*KW) patches of (N, C*H*W) activations, K ordered c, ky, kx; padded taps
+    read `pad` (the input's zero point: real 0)."""
+    n = cur.shape[0]
+    x = cur.reshape(n, g["c"], g["h"], g["w"])
+    hp = max((g["oh"] - 1) * g["sh"] + g["kh"], g["pt"] + g["h"])
+    wp = max((g["ow"] - 1) * g["sw"] + g["kw"], g["pl"] + g["w"])
+    xp = np.full((n, g["c"], hp, wp), g["pad"], dtype=np.int64)
+    xp[:, :, g["pt"] : g["pt"] + g["h"], g["pl"] : g["pl"] + g["w"]] = x
+    cols = np.empty((n, g["oh"], g["ow"], g["c"], g["kh"], g["kw"]), dtype=np.int64)
+    for ky in range(g["kh"]):
+        for kx in range(g["kw"]):
+            win = xp[:, :, ky : ky + g["sh"] * (g["oh"] - 1) + 1 : g["sh"], kx : kx + g["sw"] * (g["ow"] - 1) + 1 : g["sw"]]
+            cols[:, :, :, :, ky, kx] = win.transpose(0, 2, 3, 1)
+    return cols.reshape(n * g["oh"] * g["ow"], g["c"] * g["kh"] * g["kw"])
+
+
+def maxpool(cur, g):
+    n = cur.shape[0]
+    x = cur.reshape(n, g["c"], g["h"], g["w"])
+    out = np.full((n, g["c"], g["oh"], g["ow"]), np.iinfo(np.int64).min, dtype=np.int64)
+    for ky in range(g["kh"]):
+        for kx in range(g["kw"]):
+            win = x[:, :, ky : ky + g["sh"] * (g["oh"] - 1) + 1 : g["sh"], kx : kx + g["sw"] * (g["ow"] - 1) + 1 : g["sw"]]
+            out = np.maximum(out, win)
+    return out.reshape(n, -1)
+
+
+def requantize(acc, rq):
+    """Per output channel (column of `acc`): lo + the number of thresholds passed (ascending
+    thresholds pass when acc >= t, descending ones when acc <= t), or a constant; then Relu,
+    then the output zero point."""
+    q = np.empty_like(acc)
+    for c, kind in enumerate(rq["kinds"]):
+        t = rq["thresholds"][c]
+        if kind > 0:
+            q[:, c] = rq["lo"] + np.searchsorted(t, acc[:, c], side="right")
+        elif kind < 0:
+            q[:, c] = rq["lo"] + len(t) - np.searchsorted(t[::-1], acc[:, c], side="left")
+        else:
+            q[:, c] = rq["const"][c]
+    q = np.maximum(q, 0) if rq["relu"] else q
+    return q + rq["zp"]
+
+
+def avgpool(cur, g, rq):
+    """Global average pooling: each channel's integer sum, requantized (the mean's scale is in
+    the thresholds)."""
+    n = cur.shape[0]
+    sums = cur.reshape(n, g["c"], g["h"] * g["w"]).sum(axis=2)
+    return requantize(sums, rq)
+
+
+class Network:
+    """The network of network.json on the accelerator (`accel`: a driver instance; by default
+    the bundle's driver class on the overlay next to this file)."""
+
+    def __init__(self, accel=None, bitfile=None, download=True, directory=HERE):
+        with open(os.path.join(directory, "network.json")) as f:
+            self.spec = json.load(f)
+        self.geometry = ArrayGeometry(self.spec["array"])
+        self.stages = []
+        for st in self.spec["stages"]:
+            st = dict(st)
+            if "weights" in st:
+                st["b"] = np.load(os.path.join(directory, st["weights"])).astype(np.int64)
+            if "requant" in st:
+                rq = dict(st["requant"])
+                rq["thresholds"] = np.load(os.path.join(directory, rq["thresholds"]))
+                st["requant"] = rq
+            self.stages.append(st)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        self.driver = importlib.import_module(self.spec["driver"]["module"])
+        if self.driver.IN_BEAT_BYTES * 8 != self.geometry.stream_bits:
+            raise RuntimeError("the driver's stream width does not match network.json")
+        if accel is None:
+            accel = getattr(self.driver, self.spec["driver"]["class"])(bitfile=bitfile, download=download)
+        self.accel = accel
+        self.commands = 0
+
+    def gemm(self, a, b):
+        """C = A . B on the accelerator, split into commands the core and the DMA accept."""
+        m = a.shape[0]
+        step = min(m, self.driver.ARG_LIMITS["m"][1])
+        out = []
+        m0 = 0
+        while m0 < m:
+            rows = min(step, m - m0)
+            part = a[m0 : m0 + rows]
+            data = self.geometry.input_stream(part, b)
+            beats = self.geometry.output_beats(rows, b.shape[1])
+            limit = self.driver.MAX_TRANSFER_BYTES
+            if rows > 1 and max(data.nbytes, beats * self.driver.OUT_BEAT_BYTES) > limit:
+                step = rows // 2
+                continue
+            y = self.accel.run(data, out_beats=beats, m=rows, k=a.shape[1], n=b.shape[1])
+            out.append(self.geometry.unpack_output(y, rows, b.shape[1]))
+            self.commands += 1
+            m0 += rows
+        return np.concatenate(out)
+
+    def run(self, x):
+        """float32 outputs (N, out_len) of float32 inputs (N, *input shape)."""
+        x = np.asarray(x, dtype=np.float32)
+        shape = tuple(self.spec["input_shape"][1:])
+        if x.shape[1:] != shape:
+            raise ValueError("inputs have shape %s; the model takes (N, %s)" % (x.shape, ", ".join(map(str, shape))))
+        if not np.isfinite(x).all():
+            raise ValueError("inputs hold NaN or infinity, which the integer network cannot represent")
+        n = x.shape[0]
+        cur = None
+        for st in self.stages:
+            op = st["op"]
+            if op == "input-quant":
+                cur = quantize_input(x.reshape(n, -1), st)
+            elif op == "relu":
+                cur = np.maximum(cur, 0)
+            elif op == "maxpool":
+                cur = maxpool(cur, st["geom"])
+            elif op == "avgpool":
+                cur = avgpool(cur, st["geom"], st["requant"])
+            elif op == "dense":
+                cur = requantize(self.gemm(cur.reshape(n, -1), st["b"]), st["requant"])
+            elif op == "conv":
+                g = st["geom"]
+                acc = self.gemm(im2col(cur, g), st["b"])
+                q = requantize(acc, st["requant"]).reshape(n, g["oh"] * g["ow"], g["o"])
+                cur = q.transpose(0, 2, 1).reshape(n, -1)
+            else:
+                raise ValueError("unknown stage %r in network.json" % op)
+        return (cur - self.spec["out_zp"]).astype(np.float32) * np.float32(self.spec["out_scale"])

@@ -1,0 +1,397 @@
+//! `accelforge gen MODEL.onnx --board B --out DIR`: the Zynq bundle of the systolic array a
+//! model maps to on a board (the array `run --engine rtl` uses), plus a network package that
+//! runs the whole model through it on the board: `network.json` (every stage in order),
+//! `weights/` (per array layer the integer weights B and the per-channel threshold tables),
+//! `network.py` (host stages in numpy, GEMMs through the bundle's PYNQ driver) and
+//! `run_network.py` (the example script).
+//!
+//! The array streams out exact accumulators and the per-channel requantization runs on the
+//! host (the template has no per-channel requantizer yet), exactly as in the RTL engine.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use accelforge_models::{Chan, HostOp, Stage};
+use accelforge_templates::systolic::{Dataflow, Resolved, rtl};
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{Value, json};
+
+/// Generate the Zynq bundle for a model: the mapped systolic array, its PYNQ driver and a
+/// package that runs the whole network through it.
+#[derive(Debug, Parser)]
+#[command(name = "accelforge gen")]
+pub struct GenModelArgs {
+    /// The model file (.onnx), QONNX or QCDQ.
+    #[arg(value_name = "MODEL.onnx")]
+    pub model: PathBuf,
+    /// The board to map the network onto (see `accelforge boards list`).
+    #[arg(long, value_name = "NAME")]
+    pub board: String,
+    /// Output directory (the bundle and the network package).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// How to quantize a float network input (`ap_fixed<W,I>` / `ap_ufixed<W,I>`); needed
+    /// when the graph leaves its input float.
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Replace DIR if it is an earlier accelforge output.
+    #[arg(long)]
+    pub force: bool,
+    /// Write the bundle even if the estimate exceeds the board (marked in the manifest).
+    #[arg(long)]
+    pub allow_over_budget: bool,
+    /// Print JSON (keys `bundle`, `model`, `board`, `params`, `layers`, `files`, `manifest`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gen NAME ...` where NAME is not a template: a model file, or an error naming the choices.
+pub fn run_from(argv: Vec<OsString>) -> anyhow::Result<()> {
+    let first = argv
+        .first()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !first.to_ascii_lowercase().ends_with(".onnx") {
+        anyhow::bail!(
+            "`gen {first}`: unknown template; `gen` takes `systolic`, `moe` or a model file \
+             `MODEL.onnx` (e.g. `accelforge gen model.onnx --board pynq-z2 --out DIR`)"
+        );
+    }
+    let args = std::iter::once(OsString::from("accelforge gen")).chain(argv);
+    let args = match GenModelArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => anyhow::bail!("{}", e.render().to_string().trim_end()),
+    };
+    run(&args)
+}
+
+fn run(a: &GenModelArgs) -> anyhow::Result<()> {
+    let loaded = super::import::load_model(&a.model, a.input_type.as_deref(), None)?;
+    let net = &loaded.net;
+    let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
+    let setup = super::run_rtl::setup(net, &toml, Some(&a.board), None)?;
+    let p = &setup.params;
+    let r = p.resolve().context("the mapped array")?;
+    let design = rtl::design(p).context("generating the systolic array")?;
+    // Everything goes into a staged directory swapped in at the end: an error leaves nothing.
+    let staged = accelforge_hdl::output::StagedDir::new(&a.out, a.force)?;
+    let bundle_args = super::generate::BundleArgs {
+        board: Some(a.board.clone()),
+        boards_dir: None,
+        clock_mhz: Some(setup.clock_mhz),
+        allow_over_budget: a.allow_over_budget,
+        // The staged directory is empty and ours.
+        force: true,
+    };
+    let (manifest, res, class) =
+        super::generate::write_systolic_bundle(&bundle_args, &a.board, staged.path(), p, &design)?;
+    let driver = manifest
+        .files
+        .iter()
+        .find_map(|f| f.path.strip_suffix(".py"))
+        .context("the bundle has no Python driver")?
+        .to_string();
+    let rows = super::import::layer_rows(net);
+    let mut stages = Vec::new();
+    let mut files: Vec<PackageFile> = Vec::new();
+    for (si, st) in net.stages.iter().enumerate() {
+        let name = rows
+            .get(si)
+            .map_or_else(|| format!("stage{si}"), |r| r.name.clone());
+        let (v, extra) = stage_json(si, &name, st)?;
+        stages.push(v);
+        files.extend(extra);
+    }
+    let spec = json!({
+        "format": "accelforge-network/1",
+        "model": a.model.display().to_string(),
+        "board": a.board,
+        "input_shape": net.input_shape,
+        "input": loaded.input,
+        "out_len": net.out_len,
+        "out_scale": f64::from(net.out_scale),
+        "out_zp": net.out_zp,
+        "driver": {"module": driver, "class": class},
+        "array": array_json(&r),
+        "clock_mhz": setup.clock_mhz,
+        "stages": stages,
+    });
+    files.push((
+        "network.json".into(),
+        (serde_json::to_string_pretty(&spec)? + "\n").into_bytes(),
+    ));
+    files.push(("NETWORK.md".into(), network_md(a, p, &rows).into_bytes()));
+    files.push((
+        "network.py".into(),
+        accelforge_boards::zynq::network::NETWORK_PY
+            .as_bytes()
+            .to_vec(),
+    ));
+    files.push((
+        "run_network.py".into(),
+        accelforge_boards::zynq::network::RUN_NETWORK_PY
+            .as_bytes()
+            .to_vec(),
+    ));
+    std::fs::create_dir_all(staged.path().join("weights"))
+        .with_context(|| format!("creating weights/ in {}", staged.path().display()))?;
+    for (path, bytes) in &files {
+        let target = staged.path().join(path);
+        accelforge_hdl::output::write_atomic(&target, bytes)
+            .with_context(|| format!("writing {path}"))?;
+    }
+    staged.commit("gen MODEL.onnx")?;
+    report(a, p, &rows, &manifest, &files, &res)
+}
+
+fn report(
+    a: &GenModelArgs,
+    p: &accelforge_templates::systolic::SystolicParams,
+    rows: &[super::import::LayerRow],
+    manifest: &accelforge_boards::Manifest,
+    files: &[PackageFile],
+    res: &accelforge_templates::systolic::cost::Resources,
+) -> anyhow::Result<()> {
+    let mut all = super::generate::bundle_files(&a.out, manifest, "params.json");
+    all.extend(
+        files
+            .iter()
+            .map(|(f, _)| a.out.join(f).display().to_string()),
+    );
+    if a.json {
+        let v = json!({
+            "bundle": a.out.display().to_string(),
+            "model": a.model.display().to_string(),
+            "board": a.board,
+            "params": p,
+            "resources": res,
+            "layers": rows,
+            "files": all,
+            "manifest": manifest,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "Zynq bundle for {} on {} in {}: systolic array {}x{} {:?}, {} x {} -> {}",
+            a.model.display(),
+            a.board,
+            a.out.display(),
+            p.rows,
+            p.cols,
+            p.dataflow,
+            p.input_type,
+            p.weight_type,
+            p.acc_type
+        );
+        for f in &all {
+            println!("  {f}");
+        }
+        println!(
+            "on the board: python3 run_network.py X.npy [--labels L.npy]; build the bitstream \
+             with: cd {} && vivado -mode batch -source build.tcl",
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// How to run the network on the board, and what each stage is (the bundle's README covers
+/// the accelerator itself; it is listed with its hash in manifest.json, so it stays as written).
+fn network_md(
+    a: &GenModelArgs,
+    p: &accelforge_templates::systolic::SystolicParams,
+    rows: &[super::import::LayerRow],
+) -> String {
+    let model = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut t = format!(
+        "# {model} on {}\n\n\
+         Written by `accelforge gen {model} --board {}`. The accelerator is a {}x{} {} systolic \
+         array streaming out exact accumulators ({} x {} -> {}); the per-channel \
+         requantization and the other host stages run in numpy (`network.py`).\n\n\
+         On the board, with the bitstream (`build.tcl`) next to these files:\n\n\
+         ```sh\npython3 run_network.py X.npy [--labels L.npy] [--out Y.npy]\n```\n\n\
+         or from Python: `from network import Network; y = Network().run(x)` (x float32 with the \
+         batch first). The outputs equal `accelforge run {model} --engine golden{it}`.\n\n\
+         | # | stage | op | runs on | in | out | GEMM (M, K, N) per input |\n|---|---|---|---|---|---|---|\n",
+        a.board,
+        a.board,
+        p.rows,
+        p.cols,
+        format!("{:?}", p.dataflow).to_uppercase(),
+        p.input_type,
+        p.weight_type,
+        p.acc_type,
+        it = a
+            .input_type
+            .as_ref()
+            .map_or_else(String::new, |t| format!(" --input-type '{t}'")),
+    );
+    for r in rows {
+        let shape = |s: &[usize]| {
+            s.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("x")
+        };
+        let gemm = r
+            .gemm
+            .map_or_else(String::new, |[m, k, n]| format!("{m}, {k}, {n}"));
+        t += &format!(
+            "| {} | {} | {} | {} | {} | {} | {gemm} |\n",
+            r.index,
+            r.name,
+            r.op,
+            r.runs_on,
+            shape(&r.in_shape),
+            shape(&r.out_shape)
+        );
+    }
+    t
+}
+
+/// The stream layout of the array, what `network.py` packs operands and unpacks results by.
+pub fn array_json(r: &Resolved) -> Value {
+    json!({
+        "rows": r.r,
+        "cols": r.c,
+        "dataflow": if r.p.dataflow == Dataflow::Ws { "ws" } else { "os" },
+        "stream_bits": r.p.stream_bits,
+        "max_n_chunk": r.p.max_n_chunk,
+        "max_k": r.p.max_k,
+        "ws_m_block": r.ws_m_block,
+        "a_bits": r.ta.width(),
+        "b_bits": r.tb.width(),
+        "out_bits": r.tout.width(),
+        "out_signed": r.tout.is_signed(),
+        "a_per_beat": r.ea,
+        "b_per_beat": r.eb,
+        "out_per_beat": r.eo,
+    })
+}
+
+fn geom_json(g: &accelforge_models::ConvGeom) -> Value {
+    json!({
+        "c": g.c, "h": g.h, "w": g.w, "o": g.o, "kh": g.kh, "kw": g.kw,
+        "sh": g.sh, "sw": g.sw, "pt": g.pt, "pl": g.pl, "oh": g.oh, "ow": g.ow,
+        "pad": g.pad,
+    })
+}
+
+/// A file of the network package: its path in the bundle and its bytes.
+type PackageFile = (String, Vec<u8>);
+
+/// A requantization's JSON entry and its threshold table (.npy, channels × levels - 1).
+fn requant_json(
+    si: usize,
+    name: &str,
+    rq: &accelforge_models::Requant,
+) -> anyhow::Result<(Value, PackageFile)> {
+    use ndarray_npy::WriteNpyExt as _;
+    let width = usize::try_from(rq.hi - rq.lo).context("requantization range")?;
+    let mut thr = ndarray::Array2::<i64>::zeros((rq.chans.len(), width));
+    let mut kinds = Vec::new();
+    let mut consts = Vec::new();
+    for (c, ch) in rq.chans.iter().enumerate() {
+        let (kind, t, k0) = match ch {
+            Chan::Up(t) => (1, Some(t), 0),
+            Chan::Down(t) => (-1, Some(t), 0),
+            Chan::Const(v) => (0, None, *v),
+        };
+        kinds.push(kind);
+        consts.push(k0);
+        if let Some(t) = t {
+            for (j, &x) in t.iter().enumerate() {
+                thr[(c, j)] = x;
+            }
+        }
+    }
+    let tpath = format!("weights/{si:02}_{name}_thresholds.npy");
+    let mut tb = Vec::new();
+    thr.write_npy(&mut tb).context("encoding thresholds")?;
+    let v = json!({
+        "lo": rq.lo, "hi": rq.hi, "relu": rq.relu, "zp": rq.zp,
+        "kinds": kinds, "const": consts, "thresholds": tpath,
+        "function": "q = clip(round_half_even((a[c]*acc + b[c]) / s), lo, hi), Relu, + zp",
+        "a": rq.a, "b": rq.b, "s": rq.s,
+    });
+    Ok((v, (tpath, tb)))
+}
+
+/// The stage's JSON entry and the .npy files it refers to.
+fn stage_json(si: usize, name: &str, st: &Stage) -> anyhow::Result<(Value, Vec<PackageFile>)> {
+    use ndarray_npy::WriteNpyExt as _;
+    let v = match st {
+        Stage::InputQuant {
+            pre,
+            scale,
+            lo,
+            hi,
+            zp,
+        } => {
+            let pre: Vec<Value> = pre
+                .iter()
+                .map(|op| {
+                    let (name, c) = match *op {
+                        HostOp::Mul(c) => ("mul", c),
+                        HostOp::Div(c) => ("div", c),
+                        HostOp::Add(c) => ("add", c),
+                        HostOp::Sub(c) => ("sub", c),
+                    };
+                    // f32 constants as exact f64: numpy's float32() gives back the same value.
+                    json!([name, f64::from(c)])
+                })
+                .collect();
+            json!({"op": "input-quant", "name": name, "pre": pre, "scale": f64::from(*scale),
+                   "lo": lo, "hi": hi, "zp": zp, "runs_on": "host"})
+        }
+        Stage::MaxPool { geom } => {
+            json!({"op": "maxpool", "name": name, "geom": geom_json(geom), "runs_on": "host"})
+        }
+        Stage::Relu => json!({"op": "relu", "name": name, "runs_on": "host"}),
+        Stage::Dense { rq, .. } | Stage::Conv { rq, .. } => {
+            let (m, k, n) = st.gemm_shape().context("array stage")?;
+            let b = st.gemm_b().context("array stage weights")?;
+            let b: Vec<i32> = b
+                .into_iter()
+                .map(i32::try_from)
+                .collect::<Result<_, _>>()
+                .context("weights beyond 32 bits")?;
+            let b = ndarray::Array2::from_shape_vec((k, n), b)?;
+            let wpath = format!("weights/{si:02}_{name}_b.npy");
+            let mut wb = Vec::new();
+            b.write_npy(&mut wb).context("encoding weights")?;
+            let (requant, thresholds) = requant_json(si, name, rq)?;
+            let mut v = json!({
+                "op": if matches!(st, Stage::Conv { .. }) { "conv" } else { "dense" },
+                "name": name,
+                "runs_on": "array",
+                "gemm": [m, k, n],
+                "weights": wpath,
+                "requant": requant,
+            });
+            if let Stage::Conv { geom, .. } = st {
+                v["geom"] = geom_json(geom);
+            }
+            return Ok((v, vec![(wpath, wb), thresholds]));
+        }
+        Stage::AvgPool { geom, rq } => {
+            let (requant, thresholds) = requant_json(si, name, rq)?;
+            let v = json!({"op": "avgpool", "name": name, "geom": geom_json(geom),
+                           "requant": requant, "runs_on": "host"});
+            return Ok((v, vec![thresholds]));
+        }
+    };
+    Ok((v, Vec::new()))
+}

@@ -1,0 +1,617 @@
+//! `accelforge gen MODEL.onnx --board B --out DIR`: the Zynq bundle of the array a model maps
+//! to, with the network package that runs the whole model through the PYNQ driver. Checked
+//! without a board: the build script under the Vivado stand-in, `network.py` against a PYNQ
+//! stand-in whose accelerator decodes the operand stream and multiplies (outputs identical to
+//! the golden engine on 200 digits), `network.py`'s stream packing byte for byte against the
+//! template's model of the stream, and the wrapped Zynq top running the whole network in
+//! Verilator over AXI as the driver does.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+use std::path::Path;
+use std::process::Command;
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/vivado_stub.rs"]
+mod vivado_stub;
+
+use accelforge_boards::zynq::wrapper::interface_for_core;
+use accelforge_templates::systolic::{Dataflow, Resolved, SystolicParams, model, rtl};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/tests/fixtures");
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+/// numpy is installed by scripts/setup.sh; without it (outside CI) the Python checks cannot
+/// run, and under CI=true that is a failure.
+fn numpy() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "numpy is needed (pip install numpy)"
+        );
+        eprintln!("WARNING: numpy missing: the network.py checks did NOT run");
+    }
+    ok
+}
+
+fn gen_model(model: &str, out: &Path) -> serde_json::Value {
+    gen_model_with(model, out, &[])
+}
+
+fn gen_model_with(model: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let fixture = fixture(model);
+    let mut args = vec![
+        "gen",
+        &fixture,
+        "--board",
+        "pynq-z2",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = cli::accelforge(&args);
+    assert!(o.status.success(), "{}", cli::stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn python(dir: &Path, script: &str) -> String {
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "python failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// The bundle holds the systolic bundle of the mapped array (build.tcl passes the Vivado
+/// stand-in, the Verilog lints clean) and the network package; the JSON names every file.
+#[test]
+fn model_bundle_passes_the_vivado_stand_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cnn");
+    let v = gen_model("cnn_w8a8_pow2.onnx", &out);
+    for f in v["files"].as_array().unwrap() {
+        assert!(Path::new(f.as_str().unwrap()).is_file(), "{f}");
+    }
+    for f in [
+        "build.tcl",
+        "manifest.json",
+        "params.json",
+        "network.json",
+        "network.py",
+        "run_network.py",
+        "NETWORK.md",
+        "weights/01_conv1_b.npy",
+        "weights/01_conv1_thresholds.npy",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let p: SystolicParams =
+        serde_json::from_str(&std::fs::read_to_string(out.join("params.json")).unwrap()).unwrap();
+    assert_eq!(serde_json::to_value(&p).unwrap(), v["params"]);
+    // The array streams out exact accumulators (the requantization runs on the host).
+    assert_eq!(p.output_type, p.acc_type);
+    let core = rtl::design(&p).unwrap();
+    let accel = interface_for_core(
+        core.top(),
+        &format!("{}_zynq", core.top_name()),
+        100.0,
+        (1 << 26) - 1,
+    )
+    .unwrap();
+    vivado_stub::run(&out, &vivado_stub::prelude(&accel));
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
+    let ops: Vec<&str> = spec["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["input-quant", "conv", "maxpool", "dense", "dense"]);
+    assert_eq!(spec["stages"][1]["gemm"], serde_json::json!([64, 9, 8]));
+    assert_eq!(spec["driver"]["class"], accel.class_name());
+    let md = std::fs::read_to_string(out.join("NETWORK.md")).unwrap();
+    assert!(
+        md.contains("| 1 | conv1 | conv | array | 1x8x8 | 8x8x8 | 64, 9, 8 |"),
+        "{md}"
+    );
+    for py in ["network.py", "run_network.py"] {
+        let c = Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(out.join(py))
+            .status()
+            .unwrap();
+        assert!(c.success(), "{py}");
+    }
+    if accelforge_hdl::tools::available_for_tests("verilator") {
+        let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let lint = accelforge_hdl::tools::lint(&hdl, None).unwrap();
+        assert!(lint.is_clean(), "{:?}", lint.diagnostics);
+    }
+    // Deterministic: the same command writes the same package.
+    let again = tmp.path().join("again");
+    gen_model("cnn_w8a8_pow2.onnx", &again);
+    for f in [
+        "network.json",
+        "weights/03_dense1_thresholds.npy",
+        "params.json",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+/// `network.py` on the PYNQ stand-in, whose accelerator decodes the operand stream, multiplies
+/// and encodes the result (tests/python/fake_gemm_overlay.py): the outputs of 200 digits equal
+/// `accelforge run --engine golden` exactly, for a power-of-two CNN, a float-scale MLP and a
+/// QCDQ CNN; the example script prints the accuracy.
+#[test]
+fn network_py_on_a_fake_overlay_equals_the_golden_engine() {
+    if !numpy() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // The last model leaves its input float: both commands quantize it with the same type.
+    for (model, extra) in [
+        ("cnn_w8a8_pow2.onnx", &[][..]),
+        ("mlp_w8a8_float.onnx", &[]),
+        ("cnn_int8_qcdq.onnx", &[]),
+        // Zero points (input 10 read by the padding, logits 128) and global average pooling.
+        ("cnn_uint8_qcdq_zp.onnx", &[]),
+        ("cnn_w8a8_gap.onnx", &[]),
+        (
+            "mlp_w8a8_pow2_floatin.onnx",
+            &["--input-type", "ap_ufixed<8,4>"],
+        ),
+    ] {
+        let out = tmp.path().join(model.trim_end_matches(".onnx"));
+        gen_model_with(model, &out, extra);
+        let golden = tmp.path().join(format!("{model}.golden.npy"));
+        let (fx, fi) = (fixture(model), fixture("digits_x.npy"));
+        let mut args = vec![
+            "run",
+            &fx,
+            "--input",
+            &fi,
+            "--out",
+            golden.to_str().unwrap(),
+            "--limit",
+            "200",
+        ];
+        args.extend(extra);
+        let o = cli::accelforge(&args);
+        assert!(o.status.success(), "{}", cli::stderr(&o));
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fpga-boards/tests/fake_pynq.py"
+            ),
+            out.join("pynq.py"),
+        )
+        .unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/fake_gemm_overlay.py"
+            ),
+            out.join("fake_gemm_overlay.py"),
+        )
+        .unwrap();
+        let install = "
+import importlib, json, sys
+import numpy as np
+import fake_gemm_overlay
+spec = json.load(open('network.json'))
+p = json.load(open('params.json'))
+drv = importlib.import_module(spec['driver']['module'])
+stats = fake_gemm_overlay.install(drv, spec['array'], p['input_type'].startswith('ap_fixed'),
+                                  p['weight_type'].startswith('ap_fixed'))
+";
+        let check = format!(
+            "{install}
+import network
+x = np.load('{x}')[:200]
+net = network.Network()
+y = net.run(x)
+g = np.load('{g}')
+assert y.dtype == np.float32 and g.dtype == np.float32, (y.dtype, g.dtype)
+assert y.shape == g.shape == (200, spec['out_len']), (y.shape, g.shape)
+bad = int((y != g).sum())
+assert bad == 0, '%d of %d outputs differ from the golden engine' % (bad, y.size)
+# Every array layer went through the accelerator.
+assert stats['commands'] == net.commands == sum(s['op'] in ('conv', 'dense') for s in spec['stages'])
+# A smaller DMA limit splits the commands further (the driver refuses larger transfers).
+drv.MAX_TRANSFER_BYTES = 8192
+first = net.commands
+net.commands = 0
+y = net.run(x[:20])
+assert (y == g[:20]).all()
+# The convolutions' 1280-row operand streams (about 11 kB) no longer fit one transfer.
+assert net.commands > first or not any(s['op'] == 'conv' for s in spec['stages']), net.commands
+print('EQUAL', stats['macs'])
+",
+            x = fixture("digits_x.npy"),
+            g = golden.display()
+        );
+        let said = python(&out, &check);
+        assert!(said.contains("EQUAL"), "{model}: {said}");
+        // The example script, as a user runs it on the board.
+        let script = format!(
+            "{install}
+import runpy
+sys.argv = ['run_network.py', '{x}', '--labels', '{l}', '--limit', '50']
+runpy.run_path('run_network.py', run_name='__main__')
+",
+            x = fixture("digits_x.npy"),
+            l = fixture("digits_y.npy")
+        );
+        let said = python(&out, &script);
+        assert!(
+            said.contains("50 inputs") && said.contains("accuracy:"),
+            "{model}: {said}"
+        );
+    }
+}
+
+/// The stream layout of an array as `gen MODEL.onnx` writes it into network.json.
+fn array_json(r: &Resolved) -> serde_json::Value {
+    serde_json::json!({
+        "rows": r.r, "cols": r.c,
+        "dataflow": if r.p.dataflow == Dataflow::Ws { "ws" } else { "os" },
+        "stream_bits": r.p.stream_bits, "max_n_chunk": r.p.max_n_chunk, "max_k": r.p.max_k,
+        "ws_m_block": r.ws_m_block,
+        "a_bits": r.ta.width(), "b_bits": r.tb.width(), "out_bits": r.tout.width(),
+        "out_signed": r.tout.is_signed(),
+        "a_per_beat": r.ea, "b_per_beat": r.eb, "out_per_beat": r.eo,
+    })
+}
+
+fn beat_bytes(r: &Resolved, beats: &[model::Beat]) -> Vec<u8> {
+    let per = (r.p.stream_bits / 8) as usize;
+    beats
+        .iter()
+        .flat_map(|(words, _)| {
+            let mut b: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            b.truncate(per);
+            b
+        })
+        .collect()
+}
+
+/// `network.py` packs a command's operands into exactly the bytes of the template's model of
+/// the input stream (which the RTL tests hold the core to), and unpacks the model's output
+/// stream into C, for both dataflows, partial tiles and chunks, signed and unsigned operands.
+#[test]
+fn network_py_packs_streams_as_the_core_reads_them() {
+    use accelforge_templates::systolic::layer::Gemm;
+    use accelforge_templates::systolic::sim::random_gemm_operands;
+    use ndarray_npy::{ReadNpyExt as _, WriteNpyExt as _};
+    if !numpy() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        SystolicParams {
+            rows: 8,
+            cols: 16,
+            input_type: "ap_ufixed<8,8>".into(),
+            acc_type: "ap_fixed<23,23>".into(),
+            output_type: "ap_fixed<23,23>".into(),
+            max_k: 128,
+            max_n_chunk: 16,
+            ..SystolicParams::default()
+        },
+        SystolicParams {
+            rows: 3,
+            cols: 4,
+            max_k: 32,
+            max_n_chunk: 8,
+            input_type: "ap_fixed<5,5>".into(),
+            acc_type: "ap_fixed<19,19>".into(),
+            output_type: "ap_fixed<19,19>".into(),
+            stream_bits: 32,
+            ..SystolicParams::default()
+        },
+        SystolicParams {
+            rows: 3,
+            cols: 4,
+            max_k: 32,
+            max_n_chunk: 8,
+            dataflow: Dataflow::Ws,
+            acc_type: "ap_fixed<24,24>".into(),
+            output_type: "ap_fixed<24,24>".into(),
+            ..SystolicParams::default()
+        },
+    ];
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/fpga-boards/src/zynq");
+    for (i, p) in cases.iter().enumerate() {
+        let r = p.resolve().unwrap();
+        for (j, g) in [Gemm { m: 11, k: 7, n: 21 }, Gemm { m: 24, k: 30, n: 5 }]
+            .iter()
+            .enumerate()
+        {
+            let (a, b) = random_gemm_operands(&r, g, (10 * i + j) as u64);
+            let c = model::gemm(&r, &a, &b).unwrap();
+            let dir = tmp.path().join(format!("{i}_{j}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let save = |name: &str, x: &ndarray::Array2<i64>| {
+                x.write_npy(std::fs::File::create(dir.join(name)).unwrap())
+                    .unwrap();
+            };
+            save("a.npy", &a);
+            save("b.npy", &b);
+            std::fs::write(dir.join("array.json"), array_json(&r).to_string()).unwrap();
+            std::fs::write(
+                dir.join("out.bin"),
+                beat_bytes(&r, &model::output_beats(&r, g, &c)),
+            )
+            .unwrap();
+            python(
+                &dir,
+                &format!(
+                    "
+import json, sys
+import numpy as np
+sys.path.insert(0, '{lib}')
+import network
+geo = network.ArrayGeometry(json.load(open('array.json')))
+a, b = np.load('a.npy'), np.load('b.npy')
+open('in.bin', 'wb').write(geo.input_stream(a, b).tobytes())
+data = np.fromfile('out.bin', dtype=np.uint8)
+assert geo.output_beats({m}, {n}) * {sb} // 8 == data.nbytes
+np.save('c.npy', geo.unpack_output(data, {m}, {n}))
+",
+                    m = g.m,
+                    n = g.n,
+                    sb = p.stream_bits
+                ),
+            );
+            let want = beat_bytes(&r, &model::input_beats(&r, g, &a, &b).unwrap());
+            let got = std::fs::read(dir.join("in.bin")).unwrap();
+            assert_eq!(got.len(), want.len(), "case {i} {g}: stream length");
+            assert!(got == want, "case {i} {g}: input stream bytes differ");
+            let back =
+                ndarray::Array2::<i64>::read_npy(std::fs::File::open(dir.join("c.npy")).unwrap())
+                    .unwrap();
+            assert_eq!(back, c, "case {i} {g}: unpacked C");
+        }
+    }
+}
+
+/// Refusals name the problem and write nothing.
+#[test]
+fn gen_model_refusals_name_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x");
+    let o = out.to_str().unwrap();
+    cli::refused(
+        &["gen", "foo", "--board", "pynq-z2", "--out", o],
+        &["`gen foo`", "systolic", "moe", "MODEL.onnx"],
+    );
+    cli::refused(
+        &[
+            "gen",
+            &fixture("mlp_w8a8_pow2_floatin.onnx"),
+            "--board",
+            "pynq-z2",
+            "--out",
+            o,
+        ],
+        &["--input-type"],
+    );
+    cli::refused(
+        &["gen", &fixture("cnn_w8a8_pow2.onnx"), "--out", o],
+        &["--board"],
+    );
+    cli::refused(
+        &[
+            "gen",
+            &fixture("cnn_w8a8_pow2.onnx"),
+            "--board",
+            "no-such-board",
+            "--out",
+            o,
+        ],
+        &["no-such-board", "pynq-z2"],
+    );
+    cli::refused(
+        &["gen", "missing.onnx", "--board", "pynq-z2", "--out", o],
+        &["missing.onnx"],
+    );
+    assert!(!out.exists(), "nothing half-written");
+    // A float input with a type works; a second run needs --force.
+    let args = [
+        "gen",
+        &fixture("mlp_w8a8_pow2_floatin.onnx"),
+        "--board",
+        "pynq-z2",
+        "--input-type",
+        "ap_ufixed<8,4>",
+        "--out",
+        o,
+    ];
+    let r = cli::accelforge(&args);
+    assert!(r.status.success(), "{}", cli::stderr(&r));
+    let spec = std::fs::read_to_string(out.join("network.json")).unwrap();
+    assert!(spec.contains("ap_ufixed<8,4>"), "{spec}");
+    cli::refused(&args, &["--force"]);
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let r = cli::accelforge(&forced);
+    assert!(r.status.success(), "{}", cli::stderr(&r));
+    // `gen systolic` still parses as before.
+    cli::refused(&["gen", "systolic", "--rows", "0", "--out", o], &["rows"]);
+}
+
+/// The wrapped Zynq top runs the whole CNN in Verilator the way the PYNQ driver drives it: per
+/// array layer the m/k/n registers and the start bit over AXI4-Lite, the operand stream in
+/// (with DMA-like gaps), the accumulators drained to TLAST (with stalls), ap_done polled; the
+/// host stages and the requantization in between. Every layer's accumulators equal the
+/// template's golden GEMM and the network's outputs equal the golden engine's. A small array
+/// (4x4) keeps the Verilator build short; the stream packing that reaches it is the one
+/// `network.py` produces (see the byte-for-byte test above).
+#[test]
+fn wrapped_top_runs_the_whole_network_over_axi() {
+    use accelforge_boards::zynq::wrapper::wrap;
+    use accelforge_sim::{
+        AxiLiteMaster, AxisDriver, AxisMonitor, AxisNames, Beat, BuildOptions, DesignSpec, build,
+    };
+    use accelforge_templates::systolic::layer::Gemm;
+    use ndarray_npy::ReadNpyExt as _;
+    if !accelforge_hdl::tools::available_for_tests("verilator") {
+        return;
+    }
+    let net = accelforge_models::load(&std::fs::read(fixture("cnn_w8a8_pow2.onnx")).unwrap(), None)
+        .unwrap();
+    let p = SystolicParams {
+        rows: 4,
+        cols: 4,
+        input_type: "ap_ufixed<8,8>".into(),
+        weight_type: "ap_fixed<8,8>".into(),
+        acc_type: "ap_fixed<24,24>".into(),
+        output_type: "ap_fixed<24,24>".into(),
+        max_k: 128,
+        max_n_chunk: 8,
+        ..SystolicParams::default()
+    };
+    let r = p.resolve().unwrap();
+    // The network's values fit these types (what `gen` fits the mapped array to).
+    for l in net.layers().iter().filter(|l| l.runs_on == "array") {
+        let (a, w) = (l.in_range.unwrap(), l.weight_range.unwrap());
+        assert!(a.0 >= 0 && a.1 <= 255 && w.0 >= -128 && w.1 <= 127, "{l:?}");
+        assert!(l.gemm().unwrap().1 <= 128);
+    }
+    let core = rtl::design(&p).unwrap();
+    let accel = interface_for_core(
+        core.top(),
+        &format!("{}_zynq", core.top_name()),
+        100.0,
+        (1 << 26) - 1,
+    )
+    .unwrap();
+    let wrapped = wrap(&core, &accel).unwrap();
+    let opts = BuildOptions {
+        cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("verilator-cache")),
+        ..BuildOptions::default()
+    };
+    let compiled = build(&DesignSpec::from_hdl(&wrapped), &opts).unwrap();
+    let mut sim = compiled.sim().unwrap();
+    sim.reset(3).unwrap();
+    let mut lite = AxiLiteMaster::new(&sim, "s_axi_control_", 11, 0.2).unwrap();
+    let mut drv = AxisDriver::new(&sim, AxisNames::prefixed("s_axis_in_"), 12, 0.2).unwrap();
+    let mut mon = AxisMonitor::new(&sim, AxisNames::prefixed("m_axis_out_"), 13, 0.2).unwrap();
+    let offset = |name: &str| {
+        u64::from(
+            accel
+                .args
+                .iter()
+                .find(|a| a.name == name)
+                .unwrap_or_else(|| panic!("no argument {name}"))
+                .offset,
+        )
+    };
+
+    let x = ndarray::ArrayD::<f32>::read_npy(std::fs::File::open(fixture("digits_x.npy")).unwrap())
+        .unwrap();
+    let x = x.as_slice().unwrap();
+    let per = net.input_len();
+    let batch = 4;
+    let mut cur: Vec<Vec<i32>> = vec![Vec::new(); batch];
+    let mut total = 0u64;
+    for (si, st) in net.stages.iter().enumerate() {
+        if !st.is_array() {
+            for (i, c) in cur.iter_mut().enumerate() {
+                *c = st.run_host(&x[i * per..(i + 1) * per], c).unwrap();
+            }
+            continue;
+        }
+        // The batch's GEMM rows stacked, one command, as network.py issues it.
+        let (m, k, n) = st.gemm_shape().unwrap();
+        let a_rows: Vec<i64> = cur.iter().flat_map(|c| st.gemm_a(c).unwrap()).collect();
+        let a = ndarray::Array2::from_shape_vec((batch * m, k), a_rows).unwrap();
+        let b = ndarray::Array2::from_shape_vec((k, n), st.gemm_b().unwrap()).unwrap();
+        let g = Gemm {
+            m: (batch * m) as u32,
+            k: k as u32,
+            n: n as u32,
+        };
+        let expected = model::output_beats(&r, &g, &model::gemm(&r, &a, &b).unwrap()).len();
+        for (name, v) in [("m", g.m), ("k", g.k), ("n", g.n)] {
+            lite.write(offset(name), v);
+        }
+        lite.write(0x00, 1);
+        for (data, last) in model::input_beats(&r, &g, &a, &b).unwrap() {
+            drv.push(Beat { data, last });
+        }
+        let mut cycles = 0u64;
+        let mut done = false;
+        while !done {
+            sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                .unwrap();
+            cycles += 1;
+            assert!(cycles < 2_000_000, "layer {si} stalled");
+            // Poll ap_done once the results are in, as the driver does after the DMA wait.
+            if mon.received().len() >= expected && lite.is_idle() {
+                let before = lite.results().len();
+                lite.read(0x00);
+                while lite.results().len() == before {
+                    sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                        .unwrap();
+                    cycles += 1;
+                }
+                done = lite.results().last().unwrap().data & 0b10 != 0;
+            }
+        }
+        assert!(lite.take_results().iter().all(|x| x.resp == 0), "OKAY");
+        mon.check_protocol(&sim).unwrap();
+        let beats: Vec<model::Beat> = mon
+            .take_received()
+            .into_iter()
+            .map(|b| (b.data, b.last))
+            .collect();
+        assert_eq!(beats.len(), expected, "layer {si}: output beats");
+        assert!(
+            beats.last().unwrap().1,
+            "layer {si}: TLAST on the last beat"
+        );
+        let c = model::unpack_output(&r, &g, &beats).unwrap();
+        // The array's accumulators are the exact dot products.
+        assert_eq!(c, a.dot(&b), "layer {si}: accumulators");
+        for (i, q) in cur.iter_mut().enumerate() {
+            let acc = c.as_slice().unwrap()[i * m * n..(i + 1) * m * n].to_vec();
+            *q = st.requantize(&acc).unwrap();
+        }
+        let model_cycles = accelforge_templates::systolic::cost::cycles(&p, &g)
+            .ok()
+            .map(|e| e.cycles);
+        eprintln!("layer {si} {g}: {cycles} cycles over AXI (model {model_cycles:?})");
+        total += cycles;
+    }
+    for (i, q) in cur.iter().enumerate() {
+        let want = net.run(&x[i * per..(i + 1) * per]).unwrap();
+        assert_eq!(net.dequantize(q), want, "input {i}");
+    }
+    eprintln!("whole network, {batch} inputs: {total} cycles");
+}

@@ -1,0 +1,78 @@
+"""The PYNQ stand-in (fpga-boards/tests/fake_pynq.py, copied as pynq.py) with a systolic GEMM
+behind the DMA: the fake accelerator reads the m, k, n registers, decodes the input stream
+beat by beat in the output-stationary order the core reads it (B rows of each column tile of a
+chunk, then A column-wise per row tile), multiplies with numpy integers and encodes C in the
+core's output order. Written from the stream description, independently of network.py, with
+Python integers per lane, so a packing mistake in network.py shows up as wrong results.
+"""
+import numpy as np
+
+import pynq
+
+
+def _lanes(beat, per, width, signed):
+    word = int.from_bytes(bytes(beat), "little")
+    out = []
+    for l in range(per):
+        v = (word >> (l * width)) & ((1 << width) - 1)
+        if signed and v >> (width - 1):
+            v -= 1 << width
+        out.append(v)
+    return out
+
+
+def install(driver, array, a_signed, b_signed):
+    """Make every Overlay's DMA compute GEMMs for the driver module's registers."""
+    R, C = array["rows"], array["cols"]
+    assert array["dataflow"] == "os", "the stand-in decodes the output-stationary stream"
+    nc, sb = array["max_n_chunk"], array["stream_bits"]
+    ea, eb, eo = array["a_per_beat"], array["b_per_beat"], array["out_per_beat"]
+    wa, wb, wo = array["a_bits"], array["b_bits"], array["out_bits"]
+    bpb = sb // 8
+    stats = {"commands": 0, "macs": 0}
+
+    def run_accelerator(self, regs):
+        m, k, n = (regs[driver.ARGS[x][0]] for x in ("m", "k", "n"))
+        src = np.asarray(self.sendchannel.buf).reshape(-1, bpb)
+        it = iter(src)
+        a = np.zeros((m, k), dtype=np.int64)
+        b = np.zeros((k, n), dtype=np.int64)
+        out = []
+        for n0 in range(0, n, nc):
+            ncw = min(nc, n - n0)
+            for c0 in range(n0, n0 + ncw, C):
+                cv = min(C, n0 + ncw - c0)
+                for kk in range(k):
+                    for l0 in range(0, cv, eb):
+                        vals = _lanes(next(it), eb, wb, b_signed)
+                        for l in range(l0, min(l0 + eb, cv)):
+                            b[kk, c0 + l] = vals[l - l0]
+            for r0 in range(0, m, R):
+                rv = min(R, m - r0)
+                for kk in range(k):
+                    for l0 in range(0, rv, ea):
+                        vals = _lanes(next(it), ea, wa, a_signed)
+                        for l in range(l0, min(l0 + ea, rv)):
+                            a[r0 + l, kk] = vals[l - l0]
+            c = a @ b
+            for r0 in range(0, m, R):
+                rv = min(R, m - r0)
+                for c0 in range(n0, n0 + ncw, C):
+                    cv = min(C, n0 + ncw - c0)
+                    for row in range(rv):
+                        for l0 in range(0, cv, eo):
+                            word = 0
+                            for l in range(l0, min(l0 + eo, cv)):
+                                word |= (int(c[r0 + row, c0 + l]) & ((1 << wo) - 1)) << ((l - l0) * wo)
+                            out.append(word.to_bytes(bpb, "little"))
+        rest = sum(1 for _ in it)
+        assert rest == 0, "%d input beats left over" % rest
+        dst = self.recvchannel.buf
+        data = np.frombuffer(b"".join(out), dtype=np.uint8)
+        assert data.nbytes == dst.nbytes, (data.nbytes, dst.nbytes)
+        dst[:] = data
+        stats["commands"] += 1
+        stats["macs"] += m * k * n
+
+    pynq.FakeDMA.run_accelerator = run_accelerator
+    return stats
