@@ -170,10 +170,19 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     );
 
     let bundle_dir = dir.join("bundle");
-    let manifest = super::demo::array_bundle(BOARD, &bundle_dir, &setup.params)?;
+    let written = super::gen_model::write(&super::gen_model::GenModelArgs {
+        model: dir.join(MODEL_NAME),
+        board: BOARD.into(),
+        out: bundle_dir.clone(),
+        input_type: None,
+        force: true,
+        allow_over_budget: false,
+        json: false,
+    })?;
     println!(
-        "      the array's Zynq bundle: {} files in {}",
-        manifest.files.len(),
+        "      its Zynq bundle with the network package (network.py runs all {} layers through the PYNQ driver): {} files in {}",
+        rows.len(),
+        written.manifest.files.len() + written.files.len(),
         bundle_dir.display()
     );
     Ok(())

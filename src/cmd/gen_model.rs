@@ -75,6 +75,23 @@ pub fn run_from(argv: Vec<OsString>) -> anyhow::Result<()> {
 }
 
 fn run(a: &GenModelArgs) -> anyhow::Result<()> {
+    let w = write(a)?;
+    report(a, &w.params, &w.rows, &w.manifest, &w.files, &w.resources)
+}
+
+/// What [`write`] wrote.
+pub struct Written {
+    pub params: accelforge_templates::systolic::SystolicParams,
+    pub rows: Vec<super::import::LayerRow>,
+    pub manifest: accelforge_boards::Manifest,
+    /// The network package's files (path in the bundle, bytes).
+    pub files: Vec<PackageFile>,
+    pub resources: accelforge_templates::systolic::cost::Resources,
+}
+
+/// Maps the model onto the board and writes its bundle and network package into `a.out`
+/// (staged: an error leaves nothing).
+pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     let loaded = super::import::load_model(&a.model, a.input_type.as_deref(), None)?;
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
@@ -150,7 +167,13 @@ fn run(a: &GenModelArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {path}"))?;
     }
     staged.commit("gen MODEL.onnx")?;
-    report(a, p, &rows, &manifest, &files, &res)
+    Ok(Written {
+        params: p.clone(),
+        rows,
+        manifest,
+        files,
+        resources: res,
+    })
 }
 
 fn report(
@@ -290,7 +313,7 @@ fn geom_json(g: &accelforge_models::ConvGeom) -> Value {
 }
 
 /// A file of the network package: its path in the bundle and its bytes.
-type PackageFile = (String, Vec<u8>);
+pub type PackageFile = (String, Vec<u8>);
 
 /// A requantization's JSON entry and its threshold table (.npy, channels × levels - 1).
 fn requant_json(
