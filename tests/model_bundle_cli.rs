@@ -101,6 +101,21 @@ fn model_bundle_passes_the_vivado_stand_in() {
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // manifest.json lists the network package too, each file with its size and hash.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for f in manifest["files"].as_array().unwrap() {
+        let bytes = std::fs::read(out.join(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(f["bytes"], bytes.len(), "{f}");
+    }
+    let listed = |p: &str| {
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == p)
+    };
+    assert!(listed("network.py") && listed("weights/01_conv1_b.npy") && listed("build.tcl"));
     let p: SystolicParams =
         serde_json::from_str(&std::fs::read_to_string(out.join("params.json")).unwrap()).unwrap();
     assert_eq!(serde_json::to_value(&p).unwrap(), v["params"]);

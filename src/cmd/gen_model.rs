@@ -76,7 +76,7 @@ pub fn run_from(argv: Vec<OsString>) -> anyhow::Result<()> {
 
 fn run(a: &GenModelArgs) -> anyhow::Result<()> {
     let w = write(a)?;
-    report(a, &w.params, &w.rows, &w.manifest, &w.files, &w.resources)
+    report(a, &w.params, &w.rows, &w.manifest, &w.resources)
 }
 
 /// What [`write`] wrote.
@@ -166,6 +166,24 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         accelforge_hdl::output::write_atomic(&target, bytes)
             .with_context(|| format!("writing {path}"))?;
     }
+    // The manifest lists the package too (what was generated, with hashes), in file order.
+    let mut manifest = manifest;
+    for (path, bytes) in &files {
+        let role = if path.starts_with("weights/") {
+            "network-weights"
+        } else {
+            "network-package"
+        };
+        manifest
+            .files
+            .push(accelforge_boards::zynq::bundle::ManifestFile::of(
+                path, role, bytes,
+            ));
+    }
+    accelforge_hdl::output::write_atomic(
+        &staged.path().join("manifest.json"),
+        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
+    )?;
     staged.commit("gen MODEL.onnx")?;
     Ok(Written {
         params: p.clone(),
@@ -181,15 +199,10 @@ fn report(
     p: &accelforge_templates::systolic::SystolicParams,
     rows: &[super::import::LayerRow],
     manifest: &accelforge_boards::Manifest,
-    files: &[PackageFile],
     res: &accelforge_templates::systolic::cost::Resources,
 ) -> anyhow::Result<()> {
-    let mut all = super::generate::bundle_files(&a.out, manifest, "params.json");
-    all.extend(
-        files
-            .iter()
-            .map(|(f, _)| a.out.join(f).display().to_string()),
-    );
+    // The manifest lists the bundle and the network package.
+    let all = super::generate::bundle_files(&a.out, manifest, "params.json");
     if a.json {
         let v = json!({
             "bundle": a.out.display().to_string(),

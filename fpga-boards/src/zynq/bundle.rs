@@ -101,6 +101,18 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
+impl ManifestFile {
+    /// The entry for a file written beside the bundle's own (e.g. a network package).
+    pub fn of(path: &str, role: &str, bytes: &[u8]) -> ManifestFile {
+        ManifestFile {
+            path: path.to_string(),
+            role: role.to_string(),
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        }
+    }
+}
+
 /// The generated files in memory, before writing.
 #[derive(Debug, Clone)]
 pub struct BundleFiles {
