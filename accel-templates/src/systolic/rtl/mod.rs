@@ -20,6 +20,7 @@ mod buffers;
 mod drain;
 mod feed;
 mod os;
+mod requant;
 mod shell;
 mod ws;
 
