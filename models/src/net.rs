@@ -791,10 +791,14 @@ impl MulShift {
     }
 }
 
+/// A requantizing layer's stage index, its folded form (`None` where none is exact) and its
+/// per-channel accumulator ranges.
+pub type FoldedLayer = (usize, Option<FoldedMulShift>, Vec<(i64, i64)>);
+
 impl IntNetwork {
     /// [`IntNetwork::mul_shift_forms`] folded for the per-channel requantizer (see
     /// [`MulShift::folded`]), with each layer's per-channel accumulator ranges.
-    pub fn folded_forms(&self) -> Vec<(usize, Option<FoldedMulShift>, Vec<(i64, i64)>)> {
+    pub fn folded_forms(&self) -> Vec<FoldedLayer> {
         let mut range = (0i64, 0i64);
         let mut out = Vec::new();
         for (i, st) in self.stages.iter().enumerate() {
