@@ -8,7 +8,7 @@
 
 use accelforge_hdl::tools::{self, DesignFiles, Family};
 use accelforge_templates::systolic::layer::Gemm;
-use accelforge_templates::systolic::requant::{RqConfig, requantize_channel};
+use accelforge_templates::systolic::requant::{RqConfig, requantize_channel, table_load_cycles};
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_per_channel_gemm};
 use accelforge_templates::systolic::{Dataflow, RequantMode, SystolicParams, cost, rtl};
 use rand::{Rng, SeedableRng};
@@ -303,4 +303,62 @@ fn params_validate_and_stay_byte_identical_by_default() {
         })
         .contains("mul_bits")
     );
+}
+
+/// Bad commands complete at once with `error`, touch neither stream, and leave the array
+/// ready: a table load of 0 or more than `max_channels` entries, a GEMM wider than the tables.
+#[test]
+fn per_channel_rejects_bad_commands_in_verilator() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = pc_params(3, 4, "ap_fixed<8,8>");
+    let d = rtl::design(&p).unwrap();
+    let spec = accelforge_sim::DesignSpec::from_hdl(&d);
+    let compiled = accelforge_sim::build(&spec, &accelforge_sim::BuildOptions::default()).unwrap();
+    let mut sim = compiled.sim().unwrap();
+    sim.reset(2).unwrap();
+    sim.poke("s_axis_tvalid", 1).unwrap();
+    for (op, m, k, n) in [
+        (1u64, 0, 0, 0u64),
+        (1, 0, 0, 25),
+        (0, 1, 1, 25),
+        (0, 2, 2, 0),
+    ] {
+        sim.poke("cmd_op", op).unwrap();
+        sim.poke("cmd_m", m).unwrap();
+        sim.poke("cmd_k", k).unwrap();
+        sim.poke("cmd_n", n).unwrap();
+        assert_eq!(sim.peek("cmd_ready").unwrap(), 1);
+        sim.poke("cmd_valid", 1).unwrap();
+        sim.step().unwrap();
+        sim.poke("cmd_valid", 0).unwrap();
+        for _ in 0..4 {
+            assert_eq!(sim.peek("s_axis_tready").unwrap(), 0, "op {op} n {n}");
+            assert_eq!(sim.peek("m_axis_tvalid").unwrap(), 0, "op {op} n {n}");
+            sim.step().unwrap();
+        }
+        let status = (
+            sim.peek("done").unwrap(),
+            sim.peek("error").unwrap(),
+            sim.peek("busy").unwrap(),
+        );
+        assert_eq!(status, (1, 1, 0), "op {op} m {m} k {k} n {n}");
+    }
+    // A valid table load after the rejections still runs: 24 entries of 68 bits, two 64-bit
+    // beats each.
+    sim.poke("cmd_op", 1).unwrap();
+    sim.poke("cmd_n", 24).unwrap();
+    sim.poke("cmd_valid", 1).unwrap();
+    sim.step().unwrap();
+    sim.poke("cmd_valid", 0).unwrap();
+    let mut cycles = 0;
+    while sim.peek("done").unwrap() == 0 {
+        sim.step().unwrap();
+        cycles += 1;
+        assert!(cycles < 100);
+    }
+    assert_eq!((cycles, sim.peek("error").unwrap()), (48, 0));
+    let r = p.resolve().unwrap();
+    assert_eq!(table_load_cycles(&r, 24).unwrap(), 48);
 }
