@@ -362,3 +362,71 @@ fn per_channel_rejects_bad_commands_in_verilator() {
     let r = p.resolve().unwrap();
     assert_eq!(table_load_cycles(&r, 24).unwrap(), 48);
 }
+
+/// The RTL requantizer exhaustively at a small width, in Verilator: 3-bit operands, K = 2 with
+/// B = [3, 1] in every column so the 64 rows of A (every operand pair) reach every accumulator
+/// in −16..=12; 128 channels hold every 3-bit multiplier × 4-bit offset; every shift 0..=7
+/// with both rounding modes and two clamps.
+#[test]
+fn per_channel_rtl_arithmetic_exhaustive_at_small_width() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = SystolicParams {
+        rows: 1,
+        cols: 4,
+        input_type: "ap_fixed<3,3>".into(),
+        weight_type: "ap_fixed<3,3>".into(),
+        acc_type: "ap_fixed<8,8>".into(),
+        output_type: "ap_fixed<4,4>".into(),
+        max_k: 2,
+        max_n_chunk: 32,
+        stream_bits: 16,
+        requant: RequantMode::PerChannel {
+            max_channels: 128,
+            mul_bits: 3,
+            add_bits: 4,
+        },
+        ..Default::default()
+    };
+    let table: Vec<(i64, i64)> = (-4i64..4)
+        .flat_map(|m| (-8i64..8).map(move |a| (m, a)))
+        .collect();
+    let g = Gemm {
+        m: 64,
+        k: 2,
+        n: 128,
+    };
+    let a = ndarray::Array2::from_shape_fn((64, 2), |(i, k)| {
+        if k == 0 {
+            (i / 8) as i64 - 4
+        } else {
+            (i % 8) as i64 - 4
+        }
+    });
+    let b = ndarray::Array2::from_shape_fn((2, 128), |(k, _)| if k == 0 { 3 } else { 1 });
+    let mut checked = 0u64;
+    for shift in 0..=7u32 {
+        for round_even in [false, true] {
+            for (lo, hi) in [(-8, 7), (-3, 5)] {
+                let cfg = RqConfig {
+                    shift,
+                    round_even,
+                    lo,
+                    hi,
+                };
+                let opts = SimOptions {
+                    seed: u64::from(shift),
+                    ..SimOptions::default()
+                };
+                let (rep, _) =
+                    run_per_channel_gemm(&p, &g, (&a, &b), (&table, &cfg), &opts).unwrap();
+                assert_eq!(rep.gemm.mismatches, 0, "{cfg:?}");
+                assert_eq!(rep.gemm.cycles, rep.gemm.model_cycles, "{cfg:?}");
+                assert_eq!(rep.table_cycles, rep.table_model_cycles);
+                checked += rep.gemm.outputs_checked;
+            }
+        }
+    }
+    assert_eq!(checked, 32 * 64 * 128);
+}
