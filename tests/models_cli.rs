@@ -460,8 +460,8 @@ fn rtl_engine_equals_golden_with_cycles_equal_to_the_model() {
 }
 
 /// `--params`: a systolic params file is used as given, after checking it can carry the
-/// network; one that requantizes in the array (output type narrower than the accumulator) or
-/// holds too few weight bits is refused before any simulation.
+/// network; one without a per-channel requantizer wide enough for the layers, or that holds
+/// too few weight bits, is refused before any simulation.
 #[test]
 fn rtl_engine_checks_a_params_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -484,7 +484,7 @@ fn rtl_engine_checks_a_params_file() {
         &[
             "run", &model, "--input", &x, "--out", &y, "--engine", "rtl", "--params", &requant,
         ],
-        &["output_type = acc_type"],
+        &["requantizes in the array", "per_channel", "max_channels"],
     );
     let mut narrow = base.clone();
     narrow["weight_type"] = "ap_fixed<4,4>".into();

@@ -649,6 +649,16 @@ impl IntNetwork {
     /// range its inputs and weights can reach, or `None` where no shift up to 62 reproduces the
     /// thresholds.
     pub fn mul_shift_forms(&self) -> Vec<(usize, Option<MulShift>)> {
+        self.array_requants()
+            .into_iter()
+            .map(|(i, rq, ranges)| (i, rq.mul_shift(&ranges)))
+            .collect()
+    }
+
+    /// Every array layer's requantization with its per-channel accumulator ranges: what its
+    /// inputs (the previous stage's integer range, and the pad value for a convolution) and
+    /// its weights can reach.
+    fn array_requants(&self) -> Vec<ArrayRequant<'_>> {
         let mut range = (0i64, 0i64);
         let mut out = Vec::new();
         for (i, st) in self.stages.iter().enumerate() {
@@ -658,10 +668,10 @@ impl IntNetwork {
                 Stage::MaxPool { .. } => {}
                 Stage::AvgPool { rq, .. } => range = rq.out_range(),
                 Stage::Dense { k, m, w, rq } => {
-                    let ranges: Vec<(i64, i64)> = (0..*m)
+                    let ranges = (0..*m)
                         .map(|o| acc_range(&w[o * k..(o + 1) * k], range))
                         .collect();
-                    out.push((i, rq.mul_shift(&ranges)));
+                    out.push((i, rq, ranges));
                     range = rq.out_range();
                 }
                 Stage::Conv { geom: g, w, rq } => {
@@ -669,15 +679,157 @@ impl IntNetwork {
                     // A padded tap reads the pad value (the input's zero point).
                     let pad = i64::from(g.pad);
                     let pr = (range.0.min(pad), range.1.max(pad));
-                    let ranges: Vec<(i64, i64)> = (0..g.o)
+                    let ranges = (0..g.o)
                         .map(|o| acc_range(&w[o * per..(o + 1) * per], pr))
                         .collect();
-                    out.push((i, rq.mul_shift(&ranges)));
+                    out.push((i, rq, ranges));
                     range = rq.out_range();
                 }
             }
         }
         out
+    }
+}
+
+/// A multiplier-and-shift form with ReLU and the zero point folded in, as the systolic array's
+/// per-channel requantizer applies it: `q = round_or_floor((acc·mul + add) >> shift)`, then
+/// `lo` if `q < lo`, `hi` if `q > hi`, else `q` (integers of the layer's output directly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedMulShift {
+    pub shift: u32,
+    pub round_even: bool,
+    /// (mul, add) per channel, the zero point folded into `add`.
+    pub chans: Vec<(i64, i64)>,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl FoldedMulShift {
+    pub fn apply(&self, c: usize, acc: i64) -> i64 {
+        let (m, add) = self.chans[c];
+        let v = i128::from(acc) * i128::from(m) + i128::from(add);
+        let mut q = v >> self.shift;
+        if self.round_even && self.shift > 0 {
+            let rem = v - (q << self.shift);
+            let half = 1i128 << (self.shift - 1);
+            if rem > half || (rem == half && q & 1 == 1) {
+                q += 1;
+            }
+        }
+        let (lo, hi) = (i128::from(self.lo), i128::from(self.hi));
+        (if q < lo {
+            lo
+        } else if q > hi {
+            hi
+        } else {
+            q
+        }) as i64
+    }
+
+    /// Bits of the widest offset (two's complement).
+    pub fn add_bits(&self) -> u32 {
+        self.chans
+            .iter()
+            .map(|&(_, a)| 65 - a.unsigned_abs().leading_zeros().min(64))
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// Whether `acc·m + add` hits a rounding tie (`≡ 2^(s−1) mod 2^s`) for some `acc` in `lo..=hi`.
+fn tie_reachable(m: i64, add: i64, s: u32, (lo, hi): (i64, i64)) -> bool {
+    if s == 0 || lo > hi {
+        return false;
+    }
+    let modulus = 1i128 << s;
+    let t = ((1i128 << (s - 1)) - i128::from(add)).rem_euclid(modulus);
+    let m = i128::from(m).rem_euclid(modulus);
+    if m == 0 {
+        return t == 0;
+    }
+    let z = m.trailing_zeros();
+    if z >= s {
+        return t == 0;
+    }
+    if t & ((1i128 << z) - 1) != 0 {
+        return false;
+    }
+    // acc·u ≡ t/2^z (mod 2^(s−z)) with u odd: acc ≡ acc0 (mod 2^(s−z)).
+    let k = s - z;
+    let mk = 1i128 << k;
+    let u = (m >> z).rem_euclid(mk);
+    let mut inv = 1i128; // Newton: inv ← inv·(2 − u·inv) doubles the correct low bits.
+    for _ in 0..7 {
+        inv = (inv * (2 - u * inv)).rem_euclid(mk);
+    }
+    let acc0 = ((t >> z) * inv).rem_euclid(mk);
+    let first = i128::from(lo) + (acc0 - i128::from(lo)).rem_euclid(mk);
+    first <= i128::from(hi)
+}
+
+impl MulShift {
+    /// Folds ReLU and the zero point into the form: `add' = add + zp·2^shift`,
+    /// `(lo', hi') = rq.out_range()`. Exact except at a round-half-even tie with an odd zero
+    /// point (adding `zp` flips the parity that breaks the tie): where no tie is reachable over
+    /// `ranges` the form becomes floor with the half added; otherwise `None`.
+    pub fn folded(&self, rq: &Requant, ranges: &[(i64, i64)]) -> Option<FoldedMulShift> {
+        let (lo, hi) = rq.out_range();
+        // With ReLU and hi < 0 every output is the zero point: keep lo' <= hi'.
+        let hi = hi.max(lo);
+        let s = self.shift;
+        let zp = i128::from(rq.zp) << s;
+        let mut round_even = self.round_even;
+        let mut half = 0i128;
+        if round_even && rq.zp & 1 == 1 {
+            let ties = self
+                .chans
+                .iter()
+                .zip(ranges)
+                .any(|(&(m, a), &r)| tie_reachable(m, a, s, r));
+            if ties {
+                return None;
+            }
+            // No tie: round half even equals floor of v + 2^(s−1).
+            round_even = false;
+            half = 1i128 << (s - 1);
+        }
+        let chans = self
+            .chans
+            .iter()
+            .map(|&(m, a)| {
+                i64::try_from(i128::from(a) + zp + half)
+                    .ok()
+                    .map(|a| (m, a))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FoldedMulShift {
+            shift: s,
+            round_even,
+            chans,
+            lo,
+            hi,
+        })
+    }
+}
+
+/// An array layer's stage index, its requantization and its per-channel accumulator ranges.
+type ArrayRequant<'a> = (usize, &'a Requant, Vec<(i64, i64)>);
+
+/// A requantizing layer's stage index, its folded form (`None` where none is exact) and its
+/// per-channel accumulator ranges.
+pub type FoldedLayer = (usize, Option<FoldedMulShift>, Vec<(i64, i64)>);
+
+impl IntNetwork {
+    /// [`IntNetwork::mul_shift_forms`] folded for the per-channel requantizer (see
+    /// [`MulShift::folded`]), with each layer's per-channel accumulator ranges.
+    pub fn folded_forms(&self) -> Vec<FoldedLayer> {
+        self.array_requants()
+            .into_iter()
+            .map(|(i, rq, ranges)| {
+                let f = rq.mul_shift(&ranges).and_then(|ms| ms.folded(rq, &ranges));
+                (i, f, ranges)
+            })
+            .collect()
     }
 }
 
@@ -807,5 +959,29 @@ impl IntNetwork {
                 row
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::tie_reachable;
+
+    /// The congruence solution agrees with enumeration for small multipliers, offsets, shifts
+    /// and ranges.
+    #[test]
+    fn tie_reachable_matches_enumeration() {
+        for s in 0..6u32 {
+            for m in -9i64..=9 {
+                for add in -20i64..=20 {
+                    for (lo, hi) in [(-7i64, 9i64), (3, 3), (0, 1), (-40, -33), (5, 4)] {
+                        let want = s > 0
+                            && (lo..=hi).any(|x| {
+                                (i128::from(x * m + add)).rem_euclid(1 << s) == 1 << (s - 1)
+                            });
+                        assert_eq!(tie_reachable(m, add, s, (lo, hi)), want, "{m} {add} {s}");
+                    }
+                }
+            }
+        }
     }
 }

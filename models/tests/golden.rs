@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use accelforge_models::{InputType, IntNetwork, load};
+use accelforge_models::{InputType, IntNetwork, Stage, load};
 use ndarray::{Array2, Array4};
 use ndarray_npy::read_npy;
 
@@ -238,6 +238,54 @@ fn mul_shift_forms_of_the_fixture_layers() {
         }
     }
     assert!(missing.is_empty(), "no multiplier/shift form: {missing:?}");
+}
+
+/// The folded form (ReLU and zero point inside `add`, `lo`, `hi`) the systolic array's
+/// per-channel requantizer applies equals `Requant::apply` at every accumulator each channel
+/// can reach (exhaustively, every fixture layer).
+#[test]
+fn folded_forms_equal_requant_over_reachable_ranges() {
+    let names = [
+        "mlp_w8a8_pow2",
+        "mlp_w4a4_pow2",
+        "mlp_w2a2_pow2",
+        "mlp_w8a8_float",
+        "cnn_w8a8_pow2",
+        "cnn_w4a4_pow2",
+        "cnn_w2a2_pow2",
+        "cnn_w8a8_float",
+        "cnn_int8_qcdq",
+    ];
+    let mut points = 0u64;
+    for name in names {
+        let net = model(name, None);
+        for (stage, f, ranges) in net.folded_forms() {
+            let f = f.unwrap_or_else(|| panic!("{name} stage {stage}: no folded form"));
+            let rq = match &net.stages[stage] {
+                Stage::Dense { rq, .. } | Stage::Conv { rq, .. } => rq,
+                other => panic!("{name} stage {stage} is {other:?}"),
+            };
+            for (c, &(lo, hi)) in ranges.iter().enumerate() {
+                for acc in lo..=hi {
+                    assert_eq!(
+                        f.apply(c, acc),
+                        i64::from(rq.apply(c, acc)),
+                        "{name} stage {stage} channel {c} acc {acc}"
+                    );
+                }
+                points += (hi - lo + 1) as u64;
+            }
+            eprintln!(
+                "{name} stage {stage}: shift {}, round {}, add {} bits, out {}..={}",
+                f.shift,
+                f.round_even,
+                f.add_bits(),
+                f.lo,
+                f.hi
+            );
+        }
+    }
+    eprintln!("{points} accumulator values checked");
 }
 
 /// A symbolic batch axis (as torch.onnx writes with dynamic_axes) loads and computes what the

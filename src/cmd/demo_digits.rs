@@ -95,7 +95,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     let held_out = &flat[n_train * per..];
     let labels = &y.as_slice().context("contiguous labels")?[n_train..];
 
-    let setup = run_rtl::setup(&net, &toml, Some(BOARD), None)?;
+    let setup = run_rtl::setup(&net, &toml, Some(BOARD), None, run_rtl::RequantSite::Array)?;
     let rtl = run_rtl::run(&net, &setup, held_out, per, |_| {})?;
     let golden: Vec<f32> = held_out
         .chunks(per)
@@ -180,7 +180,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
         json: false,
     })?;
     println!(
-        "      its Zynq bundle with the network package (network.py runs all {} layers through the PYNQ driver): {} files in {}",
+        "      its Zynq bundle with the network package (network.py runs all {} layers through the PYNQ driver; in the bundle the requantization runs on the host): {} files in {}",
         rows.len(),
         written.manifest.files.len() + written.files.len(),
         bundle_dir.display()

@@ -95,7 +95,14 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     let loaded = super::import::load_model(&a.model, a.input_type.as_deref(), None)?;
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
-    let setup = super::run_rtl::setup(net, &toml, Some(&a.board), None)?;
+    // network.py requantizes on the host: the array streams out accumulators.
+    let setup = super::run_rtl::setup(
+        net,
+        &toml,
+        Some(&a.board),
+        None,
+        super::run_rtl::RequantSite::Host,
+    )?;
     let p = &setup.params;
     let r = p.resolve().context("the mapped array")?;
     let design = rtl::design(p).context("generating the systolic array")?;

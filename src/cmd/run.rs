@@ -154,8 +154,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Engine::Rtl => {
             let toml =
                 super::import::workload_toml(net, "model", &args.model.display().to_string());
-            let setup =
-                super::run_rtl::setup(net, &toml, args.board.as_deref(), args.params.as_deref())?;
+            let setup = super::run_rtl::setup(
+                net,
+                &toml,
+                args.board.as_deref(),
+                args.params.as_deref(),
+                super::run_rtl::RequantSite::Array,
+            )?;
             let progress = Progress::new(
                 net.stages.iter().filter(|s| s.is_array()).count(),
                 "array layers in Verilator",

@@ -2,11 +2,12 @@
 //! template in Verilator, on the real weights and on the previous layer's outputs as the
 //! hardware produced them; host stages (input quantizer, pooling) run in Rust.
 //!
-//! The array is configured to stream out its exact accumulators (output type = accumulator
-//! type) and the per-channel requantization of each layer is applied to them on the host: the
-//! systolic template has no per-channel requantizer yet. What this engine checks in RTL is
-//! therefore every multiply-accumulate of the network, the operand/result streaming and the
-//! cycle counts; the requantization is the golden engine's own.
+//! The array requantizes per output channel itself (`requant = per_channel`): per layer the
+//! host loads the layer's multiplier/offset table (its exact multiply-and-shift form with ReLU
+//! and the zero point folded in, `IntNetwork::folded_forms`) with a table-load command, then
+//! runs the GEMM with the layer's shift, rounding and clamp; the array's outputs are the
+//! layer's integers. Each layer's outputs are also compared with the golden engine's
+//! requantization of the exact accumulators (`Stage::requantize`).
 
 use std::path::Path;
 
@@ -14,10 +15,11 @@ use accelforge_boards::BoardDb;
 use accelforge_mapper::{
     Formulation, MapOptions, Method, SearchSpace, Solver, SystolicTemplateModel, map,
 };
-use accelforge_models::{IntNetwork, Stage};
-use accelforge_templates::systolic::SystolicParams;
+use accelforge_models::{FoldedMulShift, IntNetwork, Stage};
 use accelforge_templates::systolic::layer::Gemm;
-use accelforge_templates::systolic::sim::{SimOptions, run_gemm_with_outputs};
+use accelforge_templates::systolic::requant::RqConfig;
+use accelforge_templates::systolic::sim::{SimOptions, run_per_channel_gemm};
+use accelforge_templates::systolic::{Dataflow, RequantMode, SystolicParams};
 use anyhow::Context;
 use ndarray::Array2;
 use serde::Serialize;
@@ -54,13 +56,24 @@ pub struct RtlRun {
 /// Largest M of one array command (16-bit command field).
 const MAX_COMMAND_ROWS: usize = 65_535;
 
+/// Where a network's per-channel requantization runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequantSite {
+    /// In the array (`requant = per_channel`): the RTL engine.
+    Array,
+    /// On the host: the array streams out exact accumulators (output type = accumulator
+    /// type). The `gen MODEL.onnx` bundle's network.py still works this way.
+    Host,
+}
+
 /// Chooses the array: the mapper's configuration for `board`, or a params.json, with operand
-/// and accumulator types fitted to the network.
+/// and accumulator types fitted to the network and its requantization at `site`.
 pub fn setup(
     net: &IntNetwork,
     workload_toml: &str,
     board: Option<&str>,
     params_file: Option<&Path>,
+    site: RequantSite,
 ) -> anyhow::Result<RtlSetup> {
     if let Some(path) = params_file {
         let text =
@@ -101,7 +114,10 @@ pub fn setup(
     .with_context(|| format!("mapping the network onto {name}"))?;
     let mut params: SystolicParams = serde_json::from_value(report.params.clone())
         .context("the mapper's configuration is not a systolic params object")?;
-    fit_types(net, &mut params)?;
+    match site {
+        RequantSite::Array => fit_types(net, &mut params)?,
+        RequantSite::Host => fit_accumulator_types(net, &mut params)?,
+    }
     Ok(RtlSetup {
         params,
         source: format!("board {name} (mapped, overlay)"),
@@ -137,10 +153,67 @@ fn int_type((lo, hi): (i64, i64)) -> String {
     }
 }
 
+fn signed_bits(v: i64) -> u32 {
+    65 - v.unsigned_abs().leading_zeros().min(64)
+}
+
+/// The per-channel requantizer the network needs (channels, multiplier and offset widths) and
+/// the range of every array layer's output integers.
+fn requant_needs(net: &IntNetwork) -> anyhow::Result<(RequantMode, (i64, i64))> {
+    let (mut mul_bits, mut add_bits, mut chans) = (1u32, 1u32, 1usize);
+    let mut out: Option<(i64, i64)> = None;
+    for (si, f, ranges) in net.folded_forms() {
+        let f = f.with_context(|| {
+            format!(
+                "layer {si}: no exact multiply-and-shift form for the array's per-channel \
+                 requantizer"
+            )
+        })?;
+        for &(m, a) in &f.chans {
+            mul_bits = mul_bits.max(signed_bits(m));
+            add_bits = add_bits.max(signed_bits(a));
+        }
+        chans = chans.max(ranges.len());
+        out = Some(out.map_or((f.lo, f.hi), |(lo, hi)| (lo.min(f.lo), hi.max(f.hi))));
+    }
+    Ok((
+        RequantMode::PerChannel {
+            max_channels: u32::try_from(chans)?,
+            mul_bits,
+            add_bits,
+        },
+        out.unwrap_or((0, 0)),
+    ))
+}
+
 /// Integer operand types wide enough for the network, the narrowest accumulator that holds
-/// every dot product exactly, and that accumulator as the output (no requantization in the
-/// array); the stream is widened if an accumulator would not fit in one beat.
+/// every dot product exactly, the per-channel requantizer the layers need, and the narrowest
+/// integer output type covering every layer's output (output-stationary: the per-channel
+/// requantizer lives in its drain).
 fn fit_types(net: &IntNetwork, p: &mut SystolicParams) -> anyhow::Result<()> {
+    let (act, wts, max_k) = operand_ranges(net);
+    let (requant, out) = requant_needs(net)?;
+    p.input_type = int_type(act);
+    p.weight_type = int_type(wts);
+    p.max_k = p.max_k.max(max_k);
+    p.relu = false;
+    p.dataflow = Dataflow::Os;
+    p.requant = requant;
+    p.output_type = int_type(out);
+    for width in 2..=64u32 {
+        p.acc_type = format!("ap_fixed<{width},{width}>");
+        if p.validate().is_ok() {
+            return Ok(());
+        }
+    }
+    p.validate()
+        .context("no accumulator up to 64 bits holds this network's dot products")
+}
+
+/// Integer operand types wide enough for the network, and the narrowest accumulator that holds
+/// every dot product exactly as the output (no requantization in the array); the stream is
+/// widened if an accumulator would not fit in one beat.
+fn fit_accumulator_types(net: &IntNetwork, p: &mut SystolicParams) -> anyhow::Result<()> {
     let (act, wts, max_k) = operand_ranges(net);
     p.input_type = int_type(act);
     p.weight_type = int_type(wts);
@@ -182,11 +255,28 @@ fn check_fits(net: &IntNetwork, p: &SystolicParams) -> anyhow::Result<()> {
         "max_k {} is below the network's largest reduction length {max_k}",
         p.max_k
     );
+    let (need, out) = requant_needs(net)?;
+    let RequantMode::PerChannel {
+        max_channels: need_ch,
+        mul_bits: need_mul,
+        add_bits: need_add,
+    } = need
+    else {
+        anyhow::bail!("internal: requant_needs returns per_channel");
+    };
+    let fits = matches!(p.requant, RequantMode::PerChannel { max_channels, mul_bits, add_bits }
+        if max_channels >= need_ch && mul_bits >= need_mul && add_bits >= need_add);
     anyhow::ensure!(
-        p.output_type == p.acc_type && !p.relu,
-        "the RTL engine reads the array's accumulators (the per-channel requantization runs on \
-         the host until the array has its own): set output_type = acc_type ({}) and relu = false",
-        p.acc_type
+        fits,
+        "the RTL engine requantizes in the array: set \"requant\": {{\"per_channel\": \
+         {{\"max_channels\": {need_ch}, \"mul_bits\": {need_mul}, \"add_bits\": {need_add}}}}} \
+         (or larger)"
+    );
+    anyhow::ensure!(
+        holds(&r.tout, out),
+        "output_type {} cannot hold the layers' outputs {out:?}; use {}",
+        p.output_type,
+        int_type(out)
     );
     Ok(())
 }
@@ -203,6 +293,7 @@ pub fn run(
     let n = x.len() / per;
     let mut cur: Vec<Vec<i32>> = vec![Vec::new(); n];
     let mut layers = Vec::new();
+    let mut forms = net.folded_forms().into_iter();
     for (si, st) in net.stages.iter().enumerate() {
         if !st.is_array() {
             for (i, c) in cur.iter_mut().enumerate() {
@@ -212,10 +303,12 @@ pub fn run(
             }
             continue;
         }
-        let (acc, stats) = array_layer(st, &cur, setup, si)?;
-        for (i, c) in cur.iter_mut().enumerate() {
-            *c = st.requantize(&acc[i]).context("requantization")?;
-        }
+        let form = match forms.next() {
+            Some((fi, Some(f), _)) if fi == si => f,
+            _ => anyhow::bail!("layer {si}: no per-channel requantization form"),
+        };
+        let (next, stats) = array_layer(st, &cur, setup, (si, &form))?;
+        cur = next;
         layers.push((si, stats));
         on_layer(si);
     }
@@ -225,14 +318,30 @@ pub fn run(
     })
 }
 
-/// One array layer for the whole batch: the samples' GEMM rows stacked (M = batch × rows per
-/// sample), split into commands of at most 65,535 rows; returns each sample's accumulators.
+/// The stage's output order from its GEMM result (rows × channels, row-major): channel-major
+/// for a convolution, as `Stage::requantize` orders it.
+fn stage_order(st: &Stage, c: &[i64]) -> Vec<i32> {
+    match st {
+        Stage::Conv { geom: g, .. } => {
+            let pixels = g.oh * g.ow;
+            (0..g.o)
+                .flat_map(|o| (0..pixels).map(move |p| c[p * g.o + o] as i32))
+                .collect()
+        }
+        _ => c.iter().map(|&v| v as i32).collect(),
+    }
+}
+
+/// One array layer for the whole batch: the layer's table loaded, then the samples' GEMM rows
+/// stacked (M = batch × rows per sample), split into commands of at most 65,535 rows (each
+/// run loads the table first); returns each sample's output integers (in the stage's order),
+/// counting as mismatches those that differ from the golden requantization.
 fn array_layer(
     st: &Stage,
     cur: &[Vec<i32>],
     setup: &RtlSetup,
-    stage_index: usize,
-) -> anyhow::Result<(Vec<Vec<i64>>, LayerRun)> {
+    (stage_index, form): (usize, &FoldedMulShift),
+) -> anyhow::Result<(Vec<Vec<i32>>, LayerRun)> {
     let (m, k, n_out) = st.gemm_shape().context("array stage")?;
     let b_flat = st.gemm_b().context("weights")?;
     let b = Array2::from_shape_vec((k, n_out), b_flat).context("weight matrix")?;
@@ -258,18 +367,41 @@ fn array_layer(
             seed: stage_index as u64,
             ..SimOptions::default()
         };
-        let (report, c) = run_gemm_with_outputs(&setup.params, &g, &a, &b, &opts)
-            .with_context(|| format!("layer {stage_index}: {g} in Verilator"))?;
+        let cfg = RqConfig {
+            shift: form.shift,
+            round_even: form.round_even,
+            lo: i32::try_from(form.lo)?,
+            hi: i32::try_from(form.hi)?,
+        };
+        let (report, c) =
+            run_per_channel_gemm(&setup.params, &g, (&a, &b), (&form.chans, &cfg), &opts)
+                .with_context(|| format!("layer {stage_index}: {g} in Verilator"))?;
         let c = c.with_context(|| {
             format!("layer {stage_index}: the array's output stream could not be unpacked")
         })?;
+        // The golden engine's requantization of the exact accumulators, sample by sample.
+        let acc = a.dot(&b);
+        for (got, exact) in c
+            .as_slice()
+            .context("output matrix")?
+            .chunks(m * n_out)
+            .zip(acc.as_slice().context("accumulators")?.chunks(m * n_out))
+        {
+            let want = st.requantize(exact).context("requantization")?;
+            stats.mismatches += stage_order(st, got)
+                .iter()
+                .zip(&want)
+                .filter(|(x, y)| x != y)
+                .count() as u64;
+        }
         out.extend(c.iter().copied());
-        stats.cycles += report.cycles;
-        stats.model_cycles += report.model_cycles;
-        stats.mismatches += report.mismatches;
+        // The table load is part of the layer's time on the array.
+        stats.cycles += report.table_cycles + report.gemm.cycles;
+        stats.model_cycles += report.table_model_cycles + report.gemm.model_cycles;
+        stats.mismatches += report.gemm.mismatches;
         stats.commands += 1;
         start += take;
     }
-    let per_sample = out.chunks(m * n_out).map(<[i64]>::to_vec).collect();
+    let per_sample = out.chunks(m * n_out).map(|c| stage_order(st, c)).collect();
     Ok((per_sample, stats))
 }

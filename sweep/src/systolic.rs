@@ -215,6 +215,7 @@ impl SystolicSpace {
             max_k: self.max_k[digits[9]],
             max_n_chunk,
             relu: self.relu[digits[11]],
+            requant: Default::default(),
         };
         let mut problem = None;
         if p.acc_type == "auto" {

@@ -480,7 +480,7 @@ pub fn bram_for(width: u64, depth: u64) -> (u64, u64) {
 
 /// The resource model.
 pub fn resources(p: &SystolicParams) -> Result<Resources> {
-    Ok(model(p)?.0)
+    Ok(super::requant::with_tables(p, model(p)?.0))
 }
 
 /// The structural counts the LUT/FF calibration scales (see [`super::calibration`]).

@@ -68,8 +68,9 @@ pub mod layer;
 pub mod model;
 pub mod params;
 pub mod pe;
+pub mod requant;
 pub mod rtl;
 pub mod sim;
 
 pub use error::{Result, SystolicError};
-pub use params::{Dataflow, PeKind, Resolved, SystolicParams};
+pub use params::{Dataflow, PeKind, RequantMode, Resolved, SystolicParams};

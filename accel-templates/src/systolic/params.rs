@@ -29,6 +29,34 @@ pub enum PeKind {
     ShiftAdd,
 }
 
+/// How the array requantizes its accumulators into the output type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RequantMode {
+    /// One conversion for every column: `acc_type` to `output_type` with the output type's
+    /// rounding and overflow modes (the default).
+    #[default]
+    Single,
+    /// Per output channel: `q = clamp(round((acc·mul[c] + add[c]) >> shift), lo, hi)` with
+    /// per-channel `(mul, add)` tables loaded at run time (`cmd_op = 1`) and per-command
+    /// `cmd_shift`, `cmd_round`, `cmd_lo`, `cmd_hi` (see [`crate::systolic::requant`]).
+    PerChannel {
+        /// Channels (columns of B) the tables hold; a GEMM may have at most this many.
+        max_channels: u32,
+        /// Width of a signed multiplier.
+        mul_bits: u32,
+        /// Width of a signed offset.
+        add_bits: u32,
+    },
+}
+
+impl RequantMode {
+    /// The default mode (skipped when serialising, so existing params stay byte-identical).
+    pub fn is_single(&self) -> bool {
+        *self == RequantMode::Single
+    }
+}
+
 /// Parameters of one systolic-array accelerator (serialised as `params.json` by `gen`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +87,9 @@ pub struct SystolicParams {
     pub stream_bits: u32,
     /// Clamp negative accumulators to zero before requantizing.
     pub relu: bool,
+    /// Requantization mode; absent from JSON when `single`.
+    #[serde(default, skip_serializing_if = "RequantMode::is_single")]
+    pub requant: RequantMode,
 }
 
 impl Default for SystolicParams {
@@ -76,6 +107,7 @@ impl Default for SystolicParams {
             max_n_chunk: 32,
             stream_bits: 64,
             relu: false,
+            requant: RequantMode::Single,
         }
     }
 }
@@ -152,6 +184,48 @@ fn signed_bits_for(min: i128, max: i128) -> u32 {
         w += 1;
     }
     w
+}
+
+/// Bounds of the per-channel mode: output-stationary only, no separate ReLU (fold it into
+/// `cmd_lo`), an integer output of at most 32 bits (its codes travel in `cmd_lo`/`cmd_hi`).
+fn validate_requant(p: &SystolicParams, tout: &QType) -> Result<()> {
+    let RequantMode::PerChannel {
+        max_channels,
+        mul_bits,
+        add_bits,
+    } = p.requant
+    else {
+        return Ok(());
+    };
+    if p.dataflow != Dataflow::Os {
+        return Err(perr(
+            "requant per_channel needs dataflow os (the weight-stationary drain has no \
+             per-channel tables); use dataflow os or requant single",
+        ));
+    }
+    if p.relu {
+        return Err(perr(
+            "requant per_channel folds ReLU into the clamp: set relu false and cmd_lo >= 0",
+        ));
+    }
+    if max_channels == 0 || max_channels > 4096 {
+        return Err(perr(format!(
+            "requant max_channels must be 1..=4096 (got {max_channels})"
+        )));
+    }
+    if !(1..=32).contains(&mul_bits) || !(1..=64).contains(&add_bits) {
+        return Err(perr(format!(
+            "requant mul_bits must be 1..=32 and add_bits 1..=64 (got {mul_bits}, {add_bits})"
+        )));
+    }
+    // Output codes travel in the signed 32-bit cmd_lo / cmd_hi.
+    if tout.min_raw() < -(1i128 << 31) || tout.max_raw() >= 1i128 << 31 {
+        return Err(perr(format!(
+            "requant per_channel needs an output_type whose codes fit 32-bit signed \
+             (at most ap_fixed<32,32> or ap_ufixed<31,31>; got {tout})"
+        )));
+    }
+    Ok(())
 }
 
 impl SystolicParams {
@@ -258,6 +332,7 @@ impl SystolicParams {
                 "shift-add PEs support weight types of at most 16 bits",
             ));
         }
+        validate_requant(p, &tout)?;
         let (r, c) = (p.rows, p.cols);
         let ea = p.stream_bits / ta.width();
         let eb = p.stream_bits / tb.width();

@@ -15,6 +15,7 @@ use super::layer::{Conv2d, Gemm};
 use super::model;
 use super::params::{PeKind, Resolved, SystolicParams};
 use super::pe::is_shift_add_weight;
+use super::requant;
 use super::rtl;
 
 /// How to simulate.
@@ -204,6 +205,168 @@ pub fn run_gemm_with_outputs(
         build_cached: compiled.was_cached(),
     };
     Ok((report, outputs))
+}
+
+/// What a table-load + GEMM run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerChannelReport {
+    /// Cycles of the table-load command (acceptance to `done`).
+    pub table_cycles: u64,
+    /// [`requant::table_load_cycles`] for the same table.
+    pub table_model_cycles: u64,
+    /// The GEMM, checked against [`requant::gemm_per_channel`].
+    pub gemm: SimReport,
+}
+
+/// Runs a table-load command with `table`, then one GEMM with the settings `cfg`, on a
+/// per-channel array; every output is checked against the golden model. Also returns the
+/// output matrix as Verilator produced it (`None` when the stream could not be unpacked).
+pub fn run_per_channel_gemm(
+    p: &SystolicParams,
+    g: &Gemm,
+    (a, b): (&Array2<i64>, &Array2<i64>),
+    (table, cfg): (&[(i64, i64)], &requant::RqConfig),
+    opts: &SimOptions,
+) -> Result<(PerChannelReport, Option<Array2<i64>>)> {
+    let r = p.resolve()?;
+    g.check(p)?;
+    let expected = requant::gemm_per_channel(&r, a, b, table, cfg)?;
+    let table_in = requant::table_beats(&r, table)?;
+    let beats_in = model::input_beats(&r, g, a, b)?;
+    let beats_out = model::output_beats(&r, g, &expected);
+    let est = cost::cycles(p, g)?;
+    let table_model_cycles = requant::table_load_cycles(&r, table.len() as u32)?;
+    let design = rtl::design(p)?;
+    let spec = DesignSpec::from_hdl(&design);
+    let build_opts = BuildOptions {
+        trace: opts.trace.is_some(),
+        ..BuildOptions::default()
+    };
+    let compiled = accelforge_sim::build(&spec, &build_opts).map_err(sim_err)?;
+    let mut sim = compiled.sim().map_err(sim_err)?;
+    if let Some(path) = &opts.trace {
+        sim.trace_vcd(path).map_err(sim_err)?;
+    }
+    sim.reset(2).map_err(sim_err)?;
+    let mut driver = AxisDriver::new(
+        &sim,
+        AxisNames::prefixed("s_axis_"),
+        opts.seed ^ 0x5eed,
+        opts.backpressure,
+    )
+    .map_err(sim_err)?;
+    let mut monitor = AxisMonitor::new(
+        &sim,
+        AxisNames::prefixed("m_axis_"),
+        opts.seed ^ 0xbacc,
+        opts.backpressure,
+    )
+    .map_err(sim_err)?;
+    let e = sim_err;
+    // Table load: cmd_op = 1, cmd_n entries.
+    for (data, last) in table_in {
+        driver.push(Beat { data, last });
+    }
+    sim.poke("cmd_op", 1).map_err(e)?;
+    sim.poke("cmd_n", table.len() as u64).map_err(e)?;
+    sim.poke("cmd_valid", 1).map_err(e)?;
+    sim.step_agents(&mut [&mut driver, &mut monitor])
+        .map_err(e)?;
+    sim.poke("cmd_valid", 0).map_err(e)?;
+    let limit = table_model_cycles * 40 + 10_000;
+    let mut table_cycles = 0u64;
+    while sim.peek("done").map_err(e)? != 1 {
+        if table_cycles >= limit {
+            return Err(SystolicError::Sim(
+                sim.timeout_error("the table load's done".to_string(), table_cycles)
+                    .to_string(),
+            ));
+        }
+        sim.step_agents(&mut [&mut driver, &mut monitor])
+            .map_err(e)?;
+        table_cycles += 1;
+    }
+    if sim.peek("error").map_err(e)? != 0 || sim.peek("busy").map_err(e)? != 0 {
+        return Err(SystolicError::Sim(
+            "after the table load, error and busy should be 0".into(),
+        ));
+    }
+    // The GEMM with its settings (two's-complement clamp bounds on the 32-bit ports).
+    for (data, last) in beats_in {
+        driver.push(Beat { data, last });
+    }
+    sim.poke("cmd_op", 0).map_err(e)?;
+    sim.poke("cmd_shift", u64::from(cfg.shift)).map_err(e)?;
+    sim.poke("cmd_round", u64::from(cfg.round_even))
+        .map_err(e)?;
+    sim.poke("cmd_lo", u64::from(cfg.lo as u32)).map_err(e)?;
+    sim.poke("cmd_hi", u64::from(cfg.hi as u32)).map_err(e)?;
+    let t0 = Instant::now();
+    let cycles = command(
+        &mut sim,
+        g,
+        &mut driver,
+        &mut monitor,
+        est.cycles,
+        opts.backpressure,
+    )?;
+    let secs = t0.elapsed().as_secs_f64();
+    if opts.trace.is_some() {
+        sim.trace_close();
+    }
+    monitor.check_protocol(&sim).map_err(sim_err)?;
+    let got: Vec<model::Beat> = monitor
+        .received()
+        .iter()
+        .map(|b| (b.data.clone(), b.last))
+        .collect();
+    let mut mismatches = got.len().abs_diff(beats_out.len()) as u64;
+    mismatches += got
+        .iter()
+        .zip(&beats_out)
+        .filter(|(g_b, e_b)| g_b.1 != e_b.1)
+        .count() as u64;
+    let outputs = match model::unpack_output(&r, g, &got) {
+        Ok(c) => {
+            if std::env::var_os("AF_SYSTOLIC_DEBUG").is_some() {
+                eprintln!("got\n{c}\nexpected\n{expected}");
+            }
+            mismatches += c
+                .iter()
+                .zip(expected.iter())
+                .filter(|(x, y)| x != y)
+                .count() as u64;
+            Some(c)
+        }
+        Err(_) => {
+            mismatches += u64::from(g.m) * u64::from(g.n);
+            None
+        }
+    };
+    let macs = g.macs();
+    let gemm = SimReport {
+        cycles,
+        macs,
+        utilization: macs as f64 / (cycles as f64 * f64::from(r.r) * f64::from(r.c)),
+        outputs_checked: u64::from(g.m) * u64::from(g.n),
+        mismatches,
+        sim_cycles_per_second: if secs > 0.0 {
+            cycles as f64 / secs
+        } else {
+            0.0
+        },
+        model_cycles: est.cycles,
+        sim_seconds: secs,
+        build_cached: compiled.was_cached(),
+    };
+    Ok((
+        PerChannelReport {
+            table_cycles,
+            table_model_cycles,
+            gemm,
+        },
+        outputs,
+    ))
 }
 
 /// Issues the command and runs until the TLAST beat; returns the cycle count as defined in

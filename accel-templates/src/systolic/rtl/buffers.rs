@@ -35,6 +35,7 @@ impl LoadPort {
         t: &Top<'_>,
         [act, isa, beat, lane]: [&Sig; 4],
         (a_bank, b_bank, b): (&Sig, &Sig, &str),
+        tl_act: Option<&Sig>,
     ) -> HResult<Self> {
         let Top { r, ports, .. } = t;
         let afull = [m.reg("a_full0", 1)?, m.reg("a_full1", 1)?];
@@ -46,8 +47,15 @@ impl LoadPort {
         let b_tgt_full = bank_flag(&bfull, b_bank)?;
         let tgt_full = Expr::mux(&isa.e(), &a_tgt_full, &b_tgt_full)?;
         let s = &ports.s;
-        m.assign_sig(&s.tready, act.e().and(&tgt_full.not())?)?;
-        let fire = m.wire_from("ld_fire", s.tvalid.e().and(&s.tready.e())?)?;
+        let fire = if let Some(tl) = tl_act {
+            // A table load takes the stream too; the loader's own beats exclude its cycles.
+            let ld_rdy = m.wire_from("ld_ready", act.e().and(&tgt_full.not())?)?;
+            m.assign_sig(&s.tready, ld_rdy.e().or(&tl.e())?)?;
+            m.wire_from("ld_fire", s.tvalid.e().and(&ld_rdy.e())?)?
+        } else {
+            m.assign_sig(&s.tready, act.e().and(&tgt_full.not())?)?;
+            m.wire_from("ld_fire", s.tvalid.e().and(&s.tready.e())?)?
+        };
         let e_cur = Expr::mux(
             &isa.e(),
             &lit(u64::from(r.ea), LANE_W)?,

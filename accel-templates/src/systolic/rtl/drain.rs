@@ -51,6 +51,8 @@ pub(super) struct RowTags {
     pub last: Sig,
     /// Its valid columns.
     pub cv: Sig,
+    /// Per-channel mode: its tile's column block (the lane tables' address).
+    pub blk: Option<Sig>,
 }
 
 /// The output FIFO's registers, shared by its write side and its serializer.

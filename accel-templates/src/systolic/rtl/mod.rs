@@ -11,6 +11,8 @@
 //!   shift-add weight encoder;
 //! * `drain`: requantization of a column, the masked result row, and the output FIFO with its
 //!   serializer.
+//! * `requant` (output-stationary, `requant = per_channel` only): the table-load command, the
+//!   per-lane (mul, add) tables and the per-channel arithmetic at the output-FIFO push.
 //!
 //! The printer keeps declarations and always blocks in the order of the builder calls, so
 //! reordering calls between or inside these parts changes the Verilog text (not its function);
@@ -20,6 +22,7 @@ mod buffers;
 mod drain;
 mod feed;
 mod os;
+mod requant;
 mod shell;
 mod ws;
 

@@ -21,9 +21,11 @@ use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, 
 use super::buffers::{BankFlags, LoadPort, bank_flag, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo, requantize};
 use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
+use super::requant::{TableLoad, blk_bits};
 use super::shell::{Command, DIM_BITS, LANE_W, Top, packed_inputs};
 use crate::systolic::params::Resolved;
 use crate::systolic::pe::b_lane_width;
+use crate::systolic::requant::{PerChannel, per_channel};
 
 /// The output-stationary top: ports and command, loader, issuer, operand buffers, the two
 /// state machines, operand feed, PE grid, requantizers, row sequencer, output FIFO, status.
@@ -34,8 +36,13 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
     let min_period = lit(u64::from(r.min_period), DIM_BITS)?;
     let cmd_k = t.ports.cmd_k.e();
     let cmd_period = Expr::mux(&cmd_k.gt(&min_period)?, &cmd_k, &min_period)?;
-    let ld = Loader::declare(&mut m, &t)?;
-    let is = Issuer::declare(&mut m, &t, (&ld, per_eff))?;
+    let pc = per_channel(r);
+    let tl = match &pc {
+        Some(pc) => Some(TableLoad::declare(&mut m, &t, pc)?),
+        None => None,
+    };
+    let ld = Loader::declare(&mut m, &t, tl.as_ref().map(|tl| &tl.act))?;
+    let is = Issuer::declare(&mut m, &t, (&ld, per_eff), pc.as_ref())?;
     let (a_in, b_in) = packed_inputs(&mut m, &t)?;
     let a_rdata = ld.port.buffer(
         &mut m,
@@ -57,8 +64,27 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
     let out_top = pe_grid(&mut m, &t, pe, lanes)?;
     let row_lanes = requantize_columns(&mut m, &t, &out_top)?;
     let row = row_sequencer(&mut m, &t, &is)?;
+    let mut on_accept = vec![Stmt::set(per_eff, cmd_period)?];
+    let (row_lanes, tl_done) = match (&pc, &tl, &t.ports.rq, &row.blk) {
+        (Some(pc), Some(tl), Some(rq), Some(blk)) => {
+            on_accept.extend(tl.on_accept(&t, rq)?);
+            let (tables, done) = tl.logic(&mut m, &t, pc)?;
+            let lanes = row_lanes
+                .iter()
+                .zip(&tables)
+                .enumerate()
+                .map(|(j, (acc, tbl))| tl.lane(&mut m, &t, pc, (j as u32, acc, tbl, &blk.e())))
+                .collect::<HResult<Vec<_>>>()?;
+            (lanes, Some(done))
+        }
+        _ => (row_lanes, None),
+    };
     let last_xfer = output_fifo(&mut m, &t, &row, &row_lanes, &pop)?;
-    t.status(&mut m, last_xfer, vec![Stmt::set(per_eff, cmd_period)?])?;
+    let last_xfer = match tl_done {
+        Some(d) => last_xfer.or(&d)?,
+        None => last_xfer,
+    };
+    t.status(&mut m, last_xfer, on_accept)?;
     Ok(m.finish())
 }
 
@@ -84,7 +110,7 @@ struct Loader {
 }
 
 impl Loader {
-    fn declare(m: &mut ModuleBuilder, t: &Top<'_>) -> HResult<Self> {
+    fn declare(m: &mut ModuleBuilder, t: &Top<'_>, tl_act: Option<&Sig>) -> HResult<Self> {
         let Top { r, cmd, .. } = t;
         let db = DIM_BITS;
         let b_off_w = clog2(u64::from(r.b_bank_depth)).max(1);
@@ -101,7 +127,7 @@ impl Loader {
         let boff = m.reg("ld_boff", b_off_w)?;
         let ab = m.reg("ld_ab", 1)?;
         let bb = m.reg("ld_bb", 1)?;
-        let port = LoadPort::declare(m, t, [&act, &isa, &beat, &lane], (&ab, &bb, "b"))?;
+        let port = LoadPort::declare(m, t, [&act, &isa, &beat, &lane], (&ab, &bb, "b"), tl_act)?;
         let row_end = port.row_end(m, &valid.e())?;
         let k_end = m.wire_from("ld_k_end", inc(&k)?.eq(&cmd.kk.e())?)?;
         let blk_end = m.wire_from(
@@ -261,6 +287,9 @@ struct Issuer {
     chunk_end: Sig,
     a_raddr: Expr,
     b_raddr: Expr,
+    /// Per-channel mode: the running tile's column block, the chunk's first column block,
+    /// and the captured block of the tile whose results retire next.
+    blk: Option<[Sig; 3]>,
 }
 
 impl Issuer {
@@ -268,6 +297,7 @@ impl Issuer {
         m: &mut ModuleBuilder,
         t: &Top<'_>,
         (ld, per_eff): (&Loader, &Sig),
+        pc: Option<&PerChannel>,
     ) -> HResult<Self> {
         let Top { r, ports, cmd } = t;
         let db = DIM_BITS;
@@ -333,7 +363,19 @@ impl Issuer {
             bb.e(),
             boff.e().add(&fit(m, "rd_k_lo_b", &rd_k.e(), b_off_w)?)?,
         ])?;
+        let blk = match pc {
+            Some(pc) => {
+                let w = blk_bits(pc);
+                Some([
+                    m.reg("is_cblk", w)?,
+                    m.reg("is_cbase", w)?,
+                    m.reg("cap_blk", w)?,
+                ])
+            }
+            None => None,
+        };
         Ok(Issuer {
+            blk,
             act,
             k,
             nrem,
@@ -371,7 +413,7 @@ impl Issuer {
         let mrem_next = sub_c(&self.mrem.e(), r64)?;
         let nrem_next = sub_c(&self.nrem.e(), nc)?;
         let kk_off = fit(m, "k_len_off", &cmd.kk.e(), b_off_w)?;
-        let chunk_done = vec![
+        let mut chunk_done = vec![
             Stmt::set(&self.bb, self.bb.e().not())?,
             Stmt::set(&self.mrem, cmd.m_len.e())?,
             Stmt::if_else(
@@ -383,7 +425,21 @@ impl Issuer {
                 vec![Stmt::set(&self.left, Expr::bool(false))?],
             )?,
         ];
-        let blk_done = vec![
+        let mut blk_pre = Vec::new();
+        let mut tile_next = Vec::new();
+        if let Some([cblk, cbase, _]) = &self.blk {
+            // Next tile: next block; next A block: back to the chunk's first block; next
+            // chunk: the block after the chunk.
+            let next_base = cbase
+                .e()
+                .add(&lit(u64::from(r.tiles_per_chunk), cbase.width())?)?;
+            tile_next.push(Stmt::set(cblk, inc(cblk)?)?);
+            blk_pre.push(Stmt::set(cblk, cbase.e())?);
+            chunk_done.push(Stmt::set(cbase, next_base.clone())?);
+            chunk_done.push(Stmt::set(cblk, next_base)?);
+        }
+        let mut blk_done = blk_pre;
+        blk_done.extend([
             Stmt::set(&self.ab, self.ab.e().not())?,
             Stmt::set(&self.boff, Expr::zero(b_off_w))?,
             Stmt::if_else(
@@ -394,18 +450,16 @@ impl Issuer {
                 ],
                 chunk_done,
             )?,
+        ]);
+        let mut tile_more = vec![
+            Stmt::set(&self.crem, crem_next)?,
+            Stmt::set(&self.boff, self.boff.e().add(&kk_off)?)?,
         ];
+        tile_more.extend(tile_next);
         Ok(vec![
             Stmt::set(&self.act, Expr::bool(false))?,
             Stmt::set(&self.k, Expr::zero(DIM_BITS))?,
-            Stmt::if_else(
-                gt_c(&self.crem.e(), c64)?,
-                vec![
-                    Stmt::set(&self.crem, crem_next)?,
-                    Stmt::set(&self.boff, self.boff.e().add(&kk_off)?)?,
-                ],
-                blk_done,
-            )?,
+            Stmt::if_else(gt_c(&self.crem.e(), c64)?, tile_more, blk_done)?,
         ])
     }
 
@@ -422,6 +476,16 @@ impl Issuer {
         )?;
         let per = &self.per;
         let per_sat = eq_c(&per.e(), (1u64 << db) - 1)?;
+        let mut on_start = vec![
+            Stmt::set(&self.cap_v, Expr::bool(true))?,
+            Stmt::set(&self.cap_rv, min_c(&self.mrem.e(), r64)?)?,
+            Stmt::set(&self.cap_cv, min_c(&self.crem.e(), c64)?)?,
+            Stmt::set(&self.act, Expr::bool(true))?,
+            Stmt::set(&self.k, lit(1, db)?)?,
+        ];
+        if let Some([cblk, _, cap_blk]) = &self.blk {
+            on_start.push(Stmt::set(cap_blk, cblk.e())?);
+        }
         Ok(vec![
             Stmt::set(
                 &self.credits,
@@ -438,16 +502,7 @@ impl Issuer {
                     &Expr::mux(&per_sat, &per.e(), &inc(per)?)?,
                 )?,
             )?,
-            Stmt::if_(
-                self.start.e(),
-                vec![
-                    Stmt::set(&self.cap_v, Expr::bool(true))?,
-                    Stmt::set(&self.cap_rv, min_c(&self.mrem.e(), r64)?)?,
-                    Stmt::set(&self.cap_cv, min_c(&self.crem.e(), c64)?)?,
-                    Stmt::set(&self.act, Expr::bool(true))?,
-                    Stmt::set(&self.k, lit(1, db)?)?,
-                ],
-            )?,
+            Stmt::if_(self.start.e(), on_start)?,
             Stmt::if_(
                 self.act.e().and(&self.tile_end.e().not())?,
                 vec![Stmt::set(&self.k, inc(&self.k)?)?],
@@ -476,7 +531,7 @@ impl Issuer {
         let run = self.run(r, &pop, tile_done)?;
         let credits_full = lit(u64::from(r.out_fifo_depth), self.credits.width())?;
         let (cmd_n, cmd_m) = (ports.cmd_n.e(), ports.cmd_m.e());
-        let is_init = vec![
+        let mut is_init = vec![
             Stmt::set(&self.act, Expr::bool(false))?,
             Stmt::set(&self.k, Expr::zero(db))?,
             Stmt::set(&self.nrem, cmd_n.clone())?,
@@ -491,6 +546,10 @@ impl Issuer {
             Stmt::set(&self.cap_v, Expr::bool(false))?,
             Stmt::set(&self.credits, credits_full.clone())?,
         ];
+        if let Some([cblk, cbase, _]) = &self.blk {
+            is_init.push(Stmt::set(cblk, Expr::zero(cblk.width()))?);
+            is_init.push(Stmt::set(cbase, Expr::zero(cbase.width()))?);
+        }
         t.fsm(
             m,
             vec![
@@ -644,7 +703,15 @@ fn requantize_columns(m: &mut ModuleBuilder, t: &Top<'_>, out_top: &[Sig]) -> HR
         } else {
             top.e()
         };
-        let rq = requantize(m, t, j, x)?;
+        let rq = if r.p.requant.is_single() {
+            requantize(m, t, j, x)?
+        } else {
+            // Per-channel: the raw accumulator takes the requantizer register's place; the
+            // arithmetic happens at the FIFO push, where the row's column block is known.
+            let acc = m.reg_signed(&format!("rq{j}_r"), r.wacc)?;
+            m.clocked(clk, vec![Stmt::set(&acc, x)?])?;
+            acc
+        };
         row_lanes.push(delay(
             m,
             clk,
@@ -663,19 +730,25 @@ fn requantize_columns(m: &mut ModuleBuilder, t: &Top<'_>, out_top: &[Sig]) -> HR
 fn row_sequencer(m: &mut ModuleBuilder, t: &Top<'_>, is: &Issuer) -> HResult<RowTags> {
     let Top { r, ports, .. } = t;
     let (clk, rst, lane_w) = (&ports.clk, &ports.rst, LANE_W);
-    let ev_w = 1 + 1 + 2 * lane_w; // valid, last, rv, cv
-    let ev_in = Expr::concat(&[
+    // Per-channel: the captured column block rides below the other tags.
+    let bw = is.blk.as_ref().map_or(0, |b| b[2].width());
+    let ev_w = 1 + 1 + 2 * lane_w + bw; // valid, last, rv, cv[, blk]
+    let mut ev_parts = vec![
         is.flag.e().and(&is.cap_v.e())?,
         is.flush.e(),
         is.cap_rv.e(),
         is.cap_cv.e(),
-    ])?;
+    ];
+    if let Some([_, _, cap_blk]) = &is.blk {
+        ev_parts.push(cap_blk.e());
+    }
+    let ev_in = Expr::concat(&ev_parts)?;
     let ev = delay(m, clk, Some(rst), "ev", &ev_in, r.c + 2)?;
     let ev = m.wire_from("ev_out", ev)?;
     let ev_v = ev.bit(ev_w - 1)?;
     let ev_last = ev.bit(ev_w - 2)?;
-    let ev_rv = ev.slice(2 * lane_w - 1, lane_w)?;
-    let ev_cv = ev.slice(lane_w - 1, 0)?;
+    let ev_rv = ev.slice(2 * lane_w + bw - 1, lane_w + bw)?;
+    let ev_cv = ev.slice(lane_w + bw - 1, bw)?;
     let seq_left = m.reg("seq_left", lane_w)?;
     let seq_ph = m.reg("seq_ph", 1)?;
     let seq_cv = m.reg("seq_cv", lane_w)?;
@@ -720,9 +793,24 @@ fn row_sequencer(m: &mut ModuleBuilder, t: &Top<'_>, is: &Issuer) -> HResult<Row
             )?],
         )?],
     )?;
+    let blk = if bw > 0 {
+        let ev_blk = ev.slice(bw - 1, 0)?;
+        let seq_blk = m.reg("seq_blk", bw)?;
+        m.clocked(
+            clk,
+            vec![Stmt::if_(
+                ev_v.clone(),
+                vec![Stmt::set(&seq_blk, ev_blk.clone())?],
+            )?],
+        )?;
+        Some(m.wire_from("row_blk", Expr::mux(&ev_v, &ev_blk, &seq_blk.e())?)?)
+    } else {
+        None
+    };
     Ok(RowTags {
         push,
         last: row_last,
         cv: row_cv,
+        blk,
     })
 }

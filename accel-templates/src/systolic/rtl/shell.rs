@@ -6,6 +6,7 @@ use accelforge_hdl::helpers::{AxisIn, AxisOut, eq_c, gt_c, rst_or};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
 use crate::systolic::params::Resolved;
+use crate::systolic::requant::{CLAMP_BITS, SHIFT_BITS, per_channel};
 
 /// Width of the command dimension ports.
 pub const DIM_BITS: u32 = 16;
@@ -50,11 +51,23 @@ pub(super) struct GemmPorts {
     pub s: AxisIn,
     /// Results out, TLAST on the result's last beat.
     pub m: AxisOut,
+    /// The per-channel requantizer's command ports (`requant = per_channel` only).
+    pub rq: Option<RqPorts>,
+}
+
+/// The per-channel requantizer's command ports: `cmd_op` (0 = GEMM, 1 = load `cmd_n` table
+/// entries from `s_axis`), and the GEMM's `cmd_shift`, `cmd_round`, `cmd_lo`, `cmd_hi`.
+pub(super) struct RqPorts {
+    pub op: Sig,
+    pub shift: Sig,
+    pub round: Sig,
+    pub lo: Sig,
+    pub hi: Sig,
 }
 
 impl GemmPorts {
     /// Declares the ports (command dimensions [`DIM_BITS`], streams `sb` bits) in port order.
-    fn declare(m: &mut ModuleBuilder, sb: u32) -> HResult<Self> {
+    fn declare(m: &mut ModuleBuilder, sb: u32, per_channel: bool) -> HResult<Self> {
         let db = DIM_BITS;
         let clk = m.input("clk", 1)?;
         let rst = m.input("rst", 1)?;
@@ -63,6 +76,17 @@ impl GemmPorts {
         let cmd_m = m.input("cmd_m", db)?;
         let cmd_k = m.input("cmd_k", db)?;
         let cmd_n = m.input("cmd_n", db)?;
+        let rq = if per_channel {
+            Some(RqPorts {
+                op: m.input("cmd_op", 1)?,
+                shift: m.input("cmd_shift", SHIFT_BITS)?,
+                round: m.input("cmd_round", 1)?,
+                lo: m.input_signed("cmd_lo", CLAMP_BITS)?,
+                hi: m.input_signed("cmd_hi", CLAMP_BITS)?,
+            })
+        } else {
+            None
+        };
         let busy = m.output_reg("busy", 1)?;
         let done = m.output_reg("done", 1)?;
         let error = m.output_reg("error", 1)?;
@@ -84,6 +108,7 @@ impl GemmPorts {
             error,
             s,
             m: out,
+            rq,
         })
     }
 }
@@ -100,6 +125,8 @@ pub(super) struct Command {
     pub reject: Sig,
     /// The taken command runs: every state machine initializes.
     pub start_cmd: Sig,
+    /// Per-channel mode: the taken command is a table load (`start_cmd` stays low).
+    pub tl_start: Option<Sig>,
 }
 
 impl Command {
@@ -111,6 +138,7 @@ impl Command {
         ports: &GemmPorts,
         max_k: u32,
         extra: &[&str],
+        max_channels: Option<u32>,
     ) -> HResult<(Self, Vec<Sig>)> {
         let kk = m.reg("k_len", DIM_BITS)?;
         let m_len = m.reg("m_len", DIM_BITS)?;
@@ -125,8 +153,24 @@ impl Command {
         let empty = eq_c(&ports.cmd_m.e(), 0)?
             .or(&eq_c(&cmd_k.e(), 0)?)?
             .or(&eq_c(&ports.cmd_n.e(), 0)?)?;
-        let reject = m.wire_from("reject", bad_k.or(&empty)?)?;
-        let start_cmd = m.wire_from("start_cmd", accept.e().and(&reject.e().not())?)?;
+        let (reject, start_cmd, tl_start) = match (max_channels, &ports.rq) {
+            (Some(max_ch), Some(rq)) => {
+                // A GEMM needs every column's table entry; a table load needs 1..=max entries.
+                let too_many = gt_c(&ports.cmd_n.e(), u64::from(max_ch))?;
+                let gemm_bad = bad_k.or(&empty)?.or(&too_many)?;
+                let load_bad = eq_c(&ports.cmd_n.e(), 0)?.or(&too_many)?;
+                let reject = m.wire_from("reject", Expr::mux(&rq.op.e(), &load_bad, &gemm_bad)?)?;
+                let ok = accept.e().and(&reject.e().not())?;
+                let start_cmd = m.wire_from("start_cmd", ok.and(&rq.op.e().not())?)?;
+                let tl_start = m.wire_from("tl_start", ok.and(&rq.op.e())?)?;
+                (reject, start_cmd, Some(tl_start))
+            }
+            _ => {
+                let reject = m.wire_from("reject", bad_k.or(&empty)?)?;
+                let start_cmd = m.wire_from("start_cmd", accept.e().and(&reject.e().not())?)?;
+                (reject, start_cmd, None)
+            }
+        };
         Ok((
             Command {
                 kk,
@@ -134,6 +178,7 @@ impl Command {
                 accept,
                 reject,
                 start_cmd,
+                tl_start,
             },
             extra,
         ))
@@ -199,8 +244,10 @@ impl<'a> Top<'a> {
         extra: &[&str],
     ) -> HResult<(Self, Vec<Sig>)> {
         header_doc(m, r, dataflow, buffers);
-        let ports = GemmPorts::declare(m, r.p.stream_bits)?;
-        let (cmd, extra) = Command::declare(m, &ports, r.p.max_k, extra)?;
+        let pc = per_channel(r);
+        let ports = GemmPorts::declare(m, r.p.stream_bits, pc.is_some())?;
+        let (cmd, extra) =
+            Command::declare(m, &ports, r.p.max_k, extra, pc.map(|pc| pc.max_channels))?;
         Ok((Top { r, ports, cmd }, extra))
     }
 

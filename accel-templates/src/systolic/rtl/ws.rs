@@ -242,6 +242,7 @@ fn drain_output(m: &mut ModuleBuilder, t: &Top<'_>, dr: &Drain, rq_lanes: &[Sig]
         push: m.wire_from("row_push", tag.bit(lane_w + 1)?)?,
         last: m.wire_from("row_last", tag.bit(lane_w)?)?,
         cv: m.wire_from("row_cv", tag.slice(lane_w - 1, 0)?)?,
+        blk: None,
     };
     let lanes: Vec<Expr> = rq_lanes.iter().map(Sig::e).collect();
     let pop = m.wire("out_pop", 1)?;

@@ -49,7 +49,7 @@ impl Loader {
         let wbase = m.reg("ld_wbase", w_off_w)?;
         let wb = m.reg("ld_wb", 1)?;
         let ab = m.reg("ld_ab", 1)?;
-        let port = LoadPort::declare(m, t, [&act, &isa, &beat, &lane], (&ab, &wb, "w"))?;
+        let port = LoadPort::declare(m, t, [&act, &isa, &beat, &lane], (&ab, &wb, "w"), None)?;
         let ld_kv = m.wire_from("ld_kv", min_c(&krem.e(), r64)?)?;
         let ld_cv = m.wire_from("ld_cv", min_c(&crem.e(), c64)?)?;
         let ld_mv = m.wire_from("ld_mv", min_c(&mrem.e(), mb)?)?;
