@@ -1000,7 +1000,10 @@ mod tests {
                 1 => top,
                 _ => rng.random_range(1..=top),
             };
-            let m = dim(&mut rng, 3 * r.r * if p.dataflow == Dataflow::Ws { 1 } else { 3 } + 7);
+            let m = dim(
+                &mut rng,
+                3 * r.r * if p.dataflow == Dataflow::Ws { 1 } else { 3 } + 7,
+            );
             let k = dim(&mut rng, p.max_k);
             let n = dim(&mut rng, 3 * p.max_n_chunk + 5);
             let g = Gemm { m, k, n };
