@@ -6,15 +6,14 @@
 //! tlast`, inclusive), with the input stream always valid and the output always ready. The
 //! simulator measures exactly the same span; with back-pressure it can only be longer.
 //!
-//! The model mirrors the controller's registers (loader, issuer, bank flags, output credits, row
-//! sequencer, output FIFO, serializer) edge by edge; the PE array never stalls, so its only
-//! timing effect is the fixed latency from a tile's start flag to its rows reaching the output
-//! FIFO (C + 2 cycles for the first row, then one row every other cycle). Stretches where
-//! nothing but counters advance are skipped in one step, so a model evaluation costs
-//! O(tiles + output rows), not O(cycles).
-//!
-//! The weight-stationary controller has its own mirror (same cycle definition), stepped one
-//! period at a time: loader, weight feeder, issuer, accumulator-bank flags, drain, output FIFO.
+//! The model is a closed form of the controller (derived from the register-level mirror kept
+//! in [`reference`]): every event — loader beats into the ping-pong A/B banks, tile starts
+//! (period `max(K, 2R−1)`, operands ready, output-FIFO credits), the output chain (C + 2
+//! cycles to the FIFO for a tile's first row, then one row every other cycle) and the
+//! serializer — is a max-plus recurrence over tiles, and runs of identical M tiles and chunks
+//! are skipped exactly by [`Periodic`]. An evaluation costs O(distinct tile shapes), not
+//! O(tiles) or O(cycles). The weight-stationary controller has its own closed form in
+//! `cost_ws` (same cycle definition).
 
 use std::collections::VecDeque;
 
