@@ -6,9 +6,13 @@
 //! the template's controller fixes the tiling (one option per layer); `buffer_depths` sets how
 //! many columns of B stay on chip (`max_n_chunk = cols × depth / 512`, at least `cols`); `max_k`
 //! is the workload's largest reduction length (rounded up to a multiple of 64), so every layer
-//! fits. The template implements the output-stationary dataflow (weight-stationary is rejected
-//! by its `validate()` and skipped here). Operand types are the template's defaults (int8 ×
-//! int8 → 32-bit accumulator → int8). `moe` layers are not runnable on this engine.
+//! fits (for weight-stationary it also sets the M block, the largest multiple of `rows` not
+//! above it). Both dataflows the template implements are offered when the space lists them
+//! (`output_stationary` → `Dataflow::Os`, `weight_stationary` → `Dataflow::Ws`); combinations
+//! the template's `validate()` refuses are skipped. The cycle model is a closed form (cost
+//! independent of the layer size), so every candidate is priced exactly. Operand types are the
+//! template's defaults (int8 × int8 → 32-bit accumulator → int8). `moe` layers are not
+//! runnable on this engine.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -127,24 +131,29 @@ impl EngineModel for SystolicTemplateModel {
 
     fn candidates(&self, space: &SearchSpace) -> Vec<SystolicParams> {
         let mut out = Vec::new();
-        if !space.dataflows.contains(&Dataflow::OutputStationary) {
-            return out;
-        }
-        for &rows in &space.rows {
-            for &cols in &space.cols {
-                for &depth in &space.buffer_depths {
-                    for &stream_bits in &space.stream_bits {
-                        let p = SystolicParams {
-                            rows,
-                            cols,
-                            dataflow: TemplateDataflow::Os,
-                            max_k: self.max_k,
-                            max_n_chunk: cols * (depth / 512).max(1),
-                            stream_bits,
-                            ..SystolicParams::default()
-                        };
-                        if p.validate().is_ok() {
-                            out.push(p);
+        // In the space's order, so the candidate list (and ties between equal costs) is
+        // deterministic.
+        let dataflows = space.dataflows.iter().map(|d| match d {
+            Dataflow::OutputStationary => TemplateDataflow::Os,
+            Dataflow::WeightStationary => TemplateDataflow::Ws,
+        });
+        for dataflow in dataflows {
+            for &rows in &space.rows {
+                for &cols in &space.cols {
+                    for &depth in &space.buffer_depths {
+                        for &stream_bits in &space.stream_bits {
+                            let p = SystolicParams {
+                                rows,
+                                cols,
+                                dataflow,
+                                max_k: self.max_k,
+                                max_n_chunk: cols * (depth / 512).max(1),
+                                stream_bits,
+                                ..SystolicParams::default()
+                            };
+                            if p.validate().is_ok() {
+                                out.push(p);
+                            }
                         }
                     }
                 }

@@ -396,3 +396,35 @@ fn template_model_counts_cycle_model_errors() {
     assert_eq!(e.count, 1, "{e:?}");
     assert!(e.examples[0].contains("max_k"), "{e:?}");
 }
+
+/// The template engine offers both dataflows (issue 14): with the board's default space the
+/// optimum for `mlp` on a PYNQ-Z2 is a weight-stationary array, and the MILP agrees with the
+/// exhaustive search on it. Before, only output-stationary configurations were candidates.
+#[test]
+fn template_model_offers_and_chooses_weight_stationary() {
+    use accelforge_mapper::EngineModel;
+    let db = BoardDb::builtin().unwrap();
+    let board = db.get("pynq-z2").unwrap();
+    let workload = Workload::builtin("mlp").unwrap();
+    let model = accelforge_mapper::SystolicTemplateModel::for_workload(&workload);
+    let space = SearchSpace::for_board(board);
+    let cands = model.candidates(&space);
+    let ws = cands
+        .iter()
+        .filter(|p| p.dataflow == accelforge_templates::systolic::Dataflow::Ws)
+        .count();
+    assert!(ws > 0 && ws < cands.len(), "{ws} of {}", cands.len());
+    let opts = MapOptions::new(board);
+    let r = map(&model, &workload, board, &opts).unwrap();
+    assert_eq!(r.params["dataflow"], "ws", "{}", r.params);
+    assert_eq!(model.model_errors().count, 0);
+    let mut ex_opts = MapOptions::new(board);
+    ex_opts.method = Method::Exhaustive { limit: 1e7 };
+    let ex = map(&model, &workload, board, &ex_opts).unwrap();
+    assert!(
+        same(ex.objective, r.objective),
+        "{} vs {}",
+        ex.objective,
+        r.objective
+    );
+}
