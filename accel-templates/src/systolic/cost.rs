@@ -981,6 +981,7 @@ mod tests {
             max_n_chunk: cols * rng.random_range(1..=4),
             stream_bits: [16, 32, 64, 128][rng.random_range(0..4)],
             relu: false,
+            requant: Default::default(),
         }
     }
 
