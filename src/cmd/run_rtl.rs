@@ -215,6 +215,9 @@ fn fit_types(net: &IntNetwork, p: &mut SystolicParams) -> anyhow::Result<()> {
 /// widened if an accumulator would not fit in one beat.
 fn fit_accumulator_types(net: &IntNetwork, p: &mut SystolicParams) -> anyhow::Result<()> {
     let (act, wts, max_k) = operand_ranges(net);
+    // The same array shape as the RTL engine runs (output-stationary, where the per-channel
+    // requantizer lives), so a bundle and `run --engine rtl` differ only in the requantizer.
+    p.dataflow = Dataflow::Os;
     p.input_type = int_type(act);
     p.weight_type = int_type(wts);
     p.max_k = p.max_k.max(max_k);
