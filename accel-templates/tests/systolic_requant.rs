@@ -146,6 +146,37 @@ fn per_channel_matches_the_golden_model_in_verilator() {
     assert_mostly_unclamped(tally);
 }
 
+/// Tables whose block count is a power of two filled by whole chunks (8 channels = 2 blocks of
+/// 4 columns, 2 tiles per chunk): the block registers are 1 bit wide and the next chunk's
+/// base wraps. Generation failed on this shape ("constant 2 does not fit in 1 bits") until the
+/// base addition was taken modulo the register width.
+#[test]
+fn per_channel_tables_of_whole_chunks() {
+    if !tools::available_for_tests("verilator") {
+        return;
+    }
+    let p = SystolicParams {
+        requant: RequantMode::PerChannel {
+            max_channels: 8,
+            mul_bits: 20,
+            add_bits: 48,
+        },
+        ..pc_params(2, 4, "ap_fixed<8,8>")
+    };
+    for (i, g) in [Gemm { m: 3, k: 5, n: 8 }, Gemm { m: 4, k: 3, n: 5 }]
+        .into_iter()
+        .enumerate()
+    {
+        let cfg = RqConfig {
+            shift: 12,
+            round_even: i == 0,
+            lo: -100,
+            hi: 100,
+        };
+        check(&p, g, cfg, 40 + i as u64, 0.2);
+    }
+}
+
 #[test]
 fn per_channel_unsigned_output_and_multi_beat_entries() {
     if !tools::available_for_tests("verilator") {

@@ -432,7 +432,12 @@ impl Issuer {
             // chunk: the block after the chunk.
             let next_base = cbase
                 .e()
-                .add(&lit(u64::from(r.tiles_per_chunk), cbase.width())?)?;
+                // Modulo the register width: the sum only overflows after the last chunk,
+                // whose next base is never used (e.g. 2 blocks of 2 tiles in a 1-bit block).
+                .add(&lit(
+                    u64::from(r.tiles_per_chunk) & ((1u64 << cbase.width()) - 1),
+                    cbase.width(),
+                )?)?;
             tile_next.push(Stmt::set(cblk, inc(cblk)?)?);
             blk_pre.push(Stmt::set(cblk, cbase.e())?);
             chunk_done.push(Stmt::set(cbase, next_base.clone())?);
