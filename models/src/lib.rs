@@ -65,6 +65,27 @@ pub enum ModelError {
     InputValue { index: usize, value: f32 },
 }
 
+/// The index of a row's largest output (the first one on ties): the predicted class.
+pub fn top1(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+        )
+        .0
+}
+
+/// The share of rows (`outputs` holds rows of `width` values) whose [`top1`] is the label.
+pub fn top1_accuracy(outputs: &[f32], width: usize, labels: &[i64]) -> f64 {
+    let correct = outputs
+        .chunks(width.max(1))
+        .zip(labels)
+        .filter(|&(row, &label)| i64::try_from(top1(row)).is_ok_and(|p| p == label))
+        .count();
+    correct as f64 / labels.len().max(1) as f64
+}
+
 /// Parse and lower a model file's bytes in one step.
 pub fn load(bytes: &[u8], input_type: Option<InputType>) -> Result<IntNetwork, ModelError> {
     lower(&onnx::parse(bytes)?, input_type)

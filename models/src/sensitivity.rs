@@ -8,10 +8,10 @@
 //! the exported scale was one (an ap_fixed binary point), so a narrower type never clips
 //! values the exported one kept.
 
-use crate::ModelError;
 use crate::lower::lower;
 use crate::net::IntNetwork;
 use crate::onnx::{Graph, Tensor};
+use crate::{ModelError, top1};
 
 /// One quantizer of the graph that can run at fewer bits.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,16 +115,6 @@ pub fn with_bits(g: &Graph, site: &Site, bits: u32) -> Result<Graph, ModelError>
     node.inputs[1] = scale_name;
     node.inputs[3] = bits_name;
     Ok(out)
-}
-
-fn top1(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (k, &v)| if v > b.1 { (k, v) } else { b },
-        )
-        .0
 }
 
 /// Runs `net` on every sample of `x` (`n × input_len`).

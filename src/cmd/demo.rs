@@ -13,7 +13,7 @@ use accelforge_mapper::{MapOptions, MoeTemplateModel, SystolicTemplateModel, Wor
 use accelforge_templates::moe::MoeParams;
 use accelforge_templates::systolic::layer::Gemm;
 use accelforge_templates::systolic::sim::{SimOptions, random_gemm_operands, run_gemm};
-use accelforge_templates::systolic::{SystolicParams, cost, rtl};
+use accelforge_templates::systolic::{SystolicParams, rtl};
 use anyhow::{Context, ensure};
 
 use super::generate::BundleArgs;
@@ -214,36 +214,24 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Zynq bundle of a systolic array for `board` in `dir` (replacing an earlier one).
+/// The Zynq bundle of a systolic array for `board` in `dir` (replacing an earlier one): the
+/// same bundle `gen systolic --board` writes.
 pub(super) fn array_bundle(
     board: &str,
     dir: &Path,
     params: &SystolicParams,
 ) -> anyhow::Result<accelforge_boards::Manifest> {
-    let design = rtl::design(params)?;
-    let res = cost::resources(params)?;
-    let estimate = accelforge_boards::ResourceEstimate {
-        lut: res.lut,
-        ff: res.ff,
-        dsp: res.dsp,
-        bram18: res.bram18 + 2 * res.bram36,
-        uram: res.uram,
-    };
     let bundle = BundleArgs {
-        board: None,
+        board: Some(board.to_string()),
         boards_dir: None,
         clock_mhz: None,
         allow_over_budget: false,
         force: true,
     };
-    bundle.write(
-        board,
-        dir,
-        &design,
-        serde_json::to_value(params)?,
-        estimate,
-        (1 << 26) - 1,
-    )
+    let design = rtl::design(params)?;
+    let (manifest, _, _) =
+        super::generate::write_systolic_bundle(&bundle, board, dir, params, &design)?;
+    Ok(manifest)
 }
 
 /// Stage 6: the MoE core sized by the mapper for a board, then one skewed batch simulated with

@@ -45,25 +45,6 @@ struct DigitsLayer {
     mismatches: u64,
 }
 
-fn top1(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (k, &v)| if v > b.1 { (k, v) } else { b },
-        )
-        .0
-}
-
-fn accuracy(outputs: &[f32], width: usize, labels: &[i64]) -> f64 {
-    let correct = outputs
-        .chunks(width)
-        .zip(labels)
-        .filter(|&(row, &l)| i64::try_from(top1(row)).is_ok_and(|p| p == l))
-        .count();
-    correct as f64 / labels.len() as f64
-}
-
 pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     let dir = out.join("digits-cnn");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -140,8 +121,8 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
         total_cycles,
         latency_ms: total_cycles as f64 / (setup.clock_mhz * 1e3),
         mismatches,
-        accuracy_rtl: accuracy(&rtl.outputs, net.out_len, labels),
-        accuracy_golden: accuracy(&golden, net.out_len, labels),
+        accuracy_rtl: accelforge_models::top1_accuracy(&rtl.outputs, net.out_len, labels),
+        accuracy_golden: accelforge_models::top1_accuracy(&golden, net.out_len, labels),
         accuracy_float: float_accuracy,
         layers,
     };
@@ -182,7 +163,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     println!(
         "      its Zynq bundle with the network package (network.py runs all {} layers through the PYNQ driver; in the bundle the requantization runs on the host): {} files in {}",
         rows.len(),
-        written.manifest.files.len() + written.files.len(),
+        written.manifest.files.len(),
         bundle_dir.display()
     );
     Ok(())

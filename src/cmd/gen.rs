@@ -68,30 +68,9 @@ pub struct BundleArgs {
 }
 
 impl BundleArgs {
-    /// Wraps `core` for the board and writes the bundle into `out`; returns the manifest.
-    pub fn write(
-        &self,
-        board_name: &str,
-        out: &Path,
-        core: &accelforge_hdl::Design,
-        template_params: serde_json::Value,
-        estimate: accelforge_boards::ResourceEstimate,
-        max_transfer_bytes: u64,
-    ) -> anyhow::Result<accelforge_boards::Manifest> {
-        self.write_with(
-            board_name,
-            out,
-            core,
-            template_params,
-            estimate,
-            max_transfer_bytes,
-            "params.json",
-            |accel, _| Ok(accel),
-        )
-    }
-
-    /// [`BundleArgs::write`] with the parameters written as `params_name`, letting `customize` complete the interface for the board (e.g. add
-    /// a weight fetch, whose address width depends on the PS).
+    /// Wraps `core` for the board and writes the bundle into `out` with the parameters as
+    /// `params_name`, letting `customize` complete the interface for the board (argument
+    /// limits; a weight fetch, whose address width depends on the PS). Returns the manifest.
     #[allow(clippy::too_many_arguments)]
     pub fn write_with(
         &self,

@@ -84,8 +84,6 @@ pub struct Written {
     pub params: accelforge_templates::systolic::SystolicParams,
     pub rows: Vec<super::import::LayerRow>,
     pub manifest: accelforge_boards::Manifest,
-    /// The network package's files (path in the bundle, bytes).
-    pub files: Vec<PackageFile>,
     pub resources: accelforge_templates::systolic::cost::Resources,
 }
 
@@ -196,7 +194,6 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         params: p.clone(),
         rows,
         manifest,
-        files,
         resources: res,
     })
 }

@@ -193,7 +193,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             )
         }
     };
-    let accuracy = labels.map(|l| top1(&outputs, net.out_len, &l[..n]));
+    let accuracy = labels.map(|l| accelforge_models::top1_accuracy(&outputs, net.out_len, &l[..n]));
     let mut bytes = Vec::new();
     {
         use ndarray_npy::WriteNpyExt as _;
@@ -232,25 +232,6 @@ fn golden(net: &IntNetwork, x: &[f32], per: usize) -> anyhow::Result<Vec<f32>> {
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(rows.concat())
-}
-
-/// Top-1 accuracy: the share of rows whose largest output (first on ties) is the label.
-fn top1(outputs: &[f32], width: usize, labels: &[i64]) -> f64 {
-    let correct = outputs
-        .chunks(width)
-        .zip(labels)
-        .filter(|&(row, &label)| {
-            let arg = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
-                    if v > best.1 { (k, v) } else { best }
-                })
-                .0;
-            i64::try_from(arg).is_ok_and(|a| a == label)
-        })
-        .count();
-    correct as f64 / labels.len().max(1) as f64
 }
 
 fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
