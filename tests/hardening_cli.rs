@@ -232,7 +232,7 @@ objectives = [{ minimize = "latency_cycles" }, { minimize = "dsp" }]
 rows = { start = 1, end = 3 }
 cols = { start = 1, end = 3 }
 [workload]
-layers = [{ type = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
+layers = [{ kind = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
 "#;
 
 fn sweep(dir: &Path, name: &str, spec: &str) -> PathBuf {
@@ -433,7 +433,7 @@ fn lint_and_synth_take_paths_with_spaces() {
 fn options_that_would_be_ignored_are_errors() {
     let t = tempfile::tempdir().unwrap();
     let layer = t.path().join("l.toml");
-    std::fs::write(&layer, "type = \"gemm\"\nm = 4\nk = 4\nn = 4\n").unwrap();
+    std::fs::write(&layer, "kind = \"gemm\"\nm = 4\nk = 4\nn = 4\n").unwrap();
     for sub in ["estimate", "sim"] {
         fails_with(
             &accelforge(&[sub, "gemm", "--layer", s(&layer), "--m", "8"]),

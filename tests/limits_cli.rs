@@ -27,7 +27,7 @@ fn conv2d_huge_height_is_refused_not_wrapped() {
             "--s",
             "3",
         ],
-        &["H = 1073741849", "65536"],
+        &["h = 1073741849", "65536"],
     );
     // Within every per-dimension bound, but OH*OW overflows a 32-bit M.
     refused(

@@ -159,7 +159,7 @@ stream_bits = [32]
 max_k = [0, 64]
 input_type = ["ap_fixed<8,8>"]
 [workload]
-layers = [{ type = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
+layers = [{ kind = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
 "#;
 
 #[test]

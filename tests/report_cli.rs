@@ -69,8 +69,8 @@ stream_bits = [32, 64]
 max_k = 128
 [workload]
 layers = [
-  { type = "conv2d", name = "conv1", h = 8, w = 8, c = 3, k = 8, r = 3, s = 3, pad = 1 },
-  { type = "gemm", name = "fc", m = 4, k = 128, n = 10, repeat = 2 },
+  { kind = "conv2d", name = "conv1", h = 8, w = 8, c_in = 3, c_out = 8, kernel_h = 3, kernel_w = 3, pad = 1 },
+  { kind = "gemm", name = "fc", m = 4, k = 128, n = 10, repeat = 2 },
 ]
 "#;
 

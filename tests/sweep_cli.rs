@@ -42,7 +42,7 @@ stream_bits = [32, 64]
 max_k = { start = 4, end = 32, factor = 2 }
 n_chunk_tiles = [1, 2, 4, 8, 16]
 [workload]
-layers = [{ type = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
+layers = [{ kind = "gemm", name = "fc", m = 8, k = 8, n = 8 }]
 "#;
 
 /// 12 × 12 × 2 × 2 = 576 points with a heavier (two-layer) workload.
@@ -58,8 +58,8 @@ n_chunk_tiles = [1, 4]
 max_k = 128
 [workload]
 layers = [
-  { type = "gemm", name = "fc1", m = 16, k = 64, n = 24 },
-  { type = "conv2d", name = "conv", h = 6, w = 6, c = 4, k = 8, r = 3, s = 3, pad = 1 },
+  { kind = "gemm", name = "fc1", m = 16, k = 64, n = 24 },
+  { kind = "conv2d", name = "conv", h = 6, w = 6, c_in = 4, c_out = 8, kernel_h = 3, kernel_w = 3, pad = 1 },
 ]
 "#;
 
@@ -361,6 +361,12 @@ fn spec_errors_name_the_file_and_key_and_write_nothing() {
             "pynq-z9",
         ),
         (MEDIUM.replace("m = 16,", "m = -1,"), "workload.layers", "m"),
+        // The spelling before the layer vocabulary was unified: the error names the new one.
+        (
+            MEDIUM.replace("kind = \"gemm\"", "type = \"gemm\""),
+            "workload.layers[0].type",
+            "kind = \"gemm\"",
+        ),
         (
             MEDIUM.replace(
                 "rows = { start = 1, end = 12 }",
@@ -423,7 +429,7 @@ stream_bits = 32
 max_k = 16
 n_chunk_tiles = 1
 [workload]
-layers = [{ type = "gemm", name = "g", m = 5, k = 7, n = 4 }]
+layers = [{ kind = "gemm", name = "g", m = 5, k = 7, n = 4 }]
 "#,
     );
     let out = dir.path().join("out");
@@ -465,7 +471,7 @@ simd = [2, 4, 8]
 ddr_bytes_per_cycle = [1, 2, 4, 8, 16]
 reorder = [true, false]
 [workload]
-layers = [{ type = "moe", name = "experts", tokens = 8, d_model = 16, d_ff = 32, experts = 4, top_k = 2, repeat = 3 }]
+layers = [{ kind = "moe", name = "experts", tokens = 8, d_model = 16, d_ff = 32, experts = 4, top_k = 2, repeat = 3 }]
 "#;
 
 #[test]
@@ -544,11 +550,11 @@ fn moe_spec_errors_name_the_layer_or_table() {
     let dir = tempfile::tempdir().unwrap();
     let two_shapes = MOE.replace(
         "repeat = 3 }]",
-        "repeat = 3 }, { type = \"moe\", name = \"wide\", tokens = 8, d_model = 32, d_ff = 32, experts = 4, top_k = 2 }]",
+        "repeat = 3 }, { kind = \"moe\", name = \"wide\", tokens = 8, d_model = 32, d_ff = 32, experts = 4, top_k = 2 }]",
     );
     let gemm_in_moe = MOE.replace(
         "repeat = 3 }]",
-        "repeat = 3 }, { type = \"gemm\", name = \"fc\", m = 4, k = 4, n = 4 }]",
+        "repeat = 3 }, { kind = \"gemm\", name = \"fc\", m = 4, k = 4, n = 4 }]",
     );
     let moe_in_systolic = MOE
         .replace("template = \"moe\"", "template = \"systolic\"")
@@ -573,7 +579,7 @@ fn moe_spec_errors_name_the_layer_or_table() {
 }
 
 /// The sweep reads the mapper's workloads too: a built-in by name, or a file whose layers say
-/// `kind = ...`. Both equal the same layers written in the sweep's own `type = ...` format.
+/// `kind = ...`. Both equal the same layers written inline in the spec.
 #[test]
 fn mapper_workloads_sweep_like_their_sweep_format_twins() {
     let dir = tempfile::tempdir().unwrap();
@@ -596,17 +602,17 @@ max_k = 1024
         ("builtin", "builtin = \"mlp\"\n".to_string()),
         (
             "own",
-            "layers = [{ type = \"gemm\", name = \"fc1\", m = 32, k = 784, n = 512 }, \
-             { type = \"gemm\", name = \"fc2\", m = 32, k = 512, n = 256 }, \
-             { type = \"gemm\", name = \"fc3\", m = 32, k = 256, n = 10 }]\n"
+            "layers = [{ kind = \"gemm\", name = \"fc1\", m = 32, k = 784, n = 512 }, \
+             { kind = \"gemm\", name = \"fc2\", m = 32, k = 512, n = 256 }, \
+             { kind = \"gemm\", name = \"fc3\", m = 32, k = 256, n = 10 }]\n"
                 .to_string(),
         ),
         ("mapperfile", "file = \"mapper_fmt.toml\"\n".to_string()),
         (
             // The depthwise layer: 8 groups of M = 64, K = 9, N = 1.
             "ownconv",
-            "layers = [{ type = \"conv2d\", name = \"c\", h = 8, w = 8, c = 3, k = 8, r = 3, s = 3, pad = 1 }, \
-             { type = \"gemm\", name = \"dw\", m = 64, k = 9, n = 1, repeat = 8 }]\n"
+            "layers = [{ kind = \"conv2d\", name = \"c\", h = 8, w = 8, c_in = 3, c_out = 8, kernel_h = 3, kernel_w = 3, pad = 1 }, \
+             { kind = \"gemm\", name = \"dw\", m = 64, k = 9, n = 1, repeat = 8 }]\n"
                 .to_string(),
         ),
     ];

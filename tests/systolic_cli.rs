@@ -131,7 +131,7 @@ fn conv2d_from_a_layer_file_with_backpressure() {
     let layer = dir.path().join("conv.toml");
     std::fs::write(
         &layer,
-        "type = \"conv2d\"\nh = 7\nw = 6\nc = 2\nk = 5\nr = 3\ns = 2\nstride = 2\npad = 1\n",
+        "kind = \"conv2d\"\nh = 7\nw = 6\nc_in = 2\nc_out = 5\nkernel_h = 3\nkernel_w = 2\nstride = 2\npad = 1\n",
     )
     .expect("write layer");
     let l = layer.to_str().expect("utf-8");
@@ -151,6 +151,61 @@ fn conv2d_from_a_layer_file_with_backpressure() {
     let s = json(&run(&bp));
     assert_eq!(s["mismatches"], 0);
     assert!(s["cycles"].as_u64() >= e["cycles"].as_u64());
+}
+
+#[test]
+fn conv2d_flags_take_the_workload_keys_and_old_layer_files_get_the_new_spelling() {
+    let mut long = vec![
+        "estimate",
+        "conv2d",
+        "--h",
+        "7",
+        "--w",
+        "6",
+        "--c-in",
+        "2",
+        "--c-out",
+        "5",
+        "--kernel-h",
+        "3",
+        "--kernel-w",
+        "2",
+        "--stride",
+        "2",
+        "--pad",
+        "1",
+        "--json",
+    ];
+    long.extend_from_slice(ARRAY);
+    let mut short = vec![
+        "estimate", "conv2d", "--h", "7", "--w", "6", "--c", "2", "--k", "5", "--r", "3", "--s",
+        "2", "--stride", "2", "--pad", "1", "--json",
+    ];
+    short.extend_from_slice(ARRAY);
+    let (l, s) = (json(&run(&long)), json(&run(&short)));
+    assert_eq!(l, s, "the short flags are aliases of the long ones");
+    assert_eq!(l["gemm"]["k"], 2 * 3 * 2);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old.toml");
+    std::fs::write(
+        &old,
+        "type = \"conv2d\"\nh = 7\nw = 6\nc = 2\nk = 5\nr = 3\ns = 2\n",
+    )
+    .expect("write layer");
+    let mut est = vec![
+        "estimate",
+        "conv2d",
+        "--layer",
+        old.to_str().expect("utf-8"),
+    ];
+    est.extend_from_slice(ARRAY);
+    let out = run(&est);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for needle in ["old.toml", "`type`", "kind = \"conv2d\"", "c_in, c_out"] {
+        assert!(err.contains(needle), "`{needle}` not in: {err}");
+    }
 }
 
 #[test]

@@ -8,3 +8,4 @@ pub mod moe;
 pub mod qfx;
 pub mod systolic;
 pub mod units;
+pub mod workload;

@@ -60,12 +60,13 @@ fn odd_array_many_shapes(p: &SystolicParams, extra: &[(Gemm, u64, f64)]) {
     let conv = Conv2d {
         h: 6,
         w: 5,
-        c: 2,
-        k: 7,
-        r: 3,
-        s: 3,
+        c_in: 2,
+        c_out: 7,
+        kernel_h: 3,
+        kernel_w: 3,
         stride: 2,
         pad: 1,
+        depthwise: false,
     };
     let rep = run_conv2d(
         p,
@@ -305,12 +306,13 @@ fn ws_shift_add_fractional_types_relu() {
     let conv = Conv2d {
         h: 7,
         w: 6,
-        c: 3,
-        k: 5,
-        r: 3,
-        s: 2,
+        c_in: 3,
+        c_out: 5,
+        kernel_h: 3,
+        kernel_w: 2,
         stride: 2,
         pad: 1,
+        depthwise: false,
     };
     let rep = run_conv2d(
         &p,

@@ -1,38 +1,11 @@
 //! The mapper's error type.
 
-use std::path::PathBuf;
-
 /// Everything that can go wrong while reading a workload or mapping it onto a board.
 #[derive(Debug, thiserror::Error)]
 pub enum MapperError {
-    /// A workload file could not be read from disk.
-    #[error("cannot read workload file {path}: {source}")]
-    ReadWorkload {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A workload file is malformed. `layer` and `key` locate the problem when known.
-    #[error("{file}{}{}: {message}", .layer.map(|l| format!(": layer {l}")).unwrap_or_default(), .key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default())]
-    Workload {
-        /// File name (or `builtin:<name>`).
-        file: String,
-        /// Zero-based layer index, when the problem is inside a layer.
-        layer: Option<usize>,
-        /// The offending key, when there is one.
-        key: Option<String>,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-    /// `--workload NAME` named neither an existing file nor a built-in workload.
-    #[error("unknown workload `{name}`: not a file and not a built-in (built-ins: {known})")]
-    UnknownWorkload {
-        /// What the user asked for.
-        name: String,
-        /// The built-in names.
-        known: String,
-    },
+    /// A workload could not be read (file, syntax, unknown built-in).
+    #[error(transparent)]
+    Workload(#[from] accelforge_templates::workload::WorkloadError),
     /// The search space is malformed (empty list, zero size...).
     #[error("invalid search space: {0}")]
     SearchSpace(String),

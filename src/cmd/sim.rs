@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use accelforge_templates::systolic::layer::{Conv2d, Gemm, Layer};
+use accelforge_templates::systolic::layer::{Conv2d, Gemm};
 use accelforge_templates::systolic::sim::{self, SimOptions, random_gemm_operands};
+use accelforge_templates::workload::{self, Layer, LayerOp};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
@@ -41,7 +42,7 @@ pub enum SimLayer {
     Moe(super::moe::SimMoeArgs),
 }
 
-/// GEMM shape: `--m --k --n`, or `--layer FILE` (TOML, `type = "gemm"`).
+/// GEMM shape: `--m --k --n`, or `--layer FILE` (TOML, `kind = "gemm"` or `"dense"`).
 #[derive(Debug, Args, Clone)]
 pub struct GemmArgs {
     /// Rows of A and C.
@@ -58,7 +59,9 @@ pub struct GemmArgs {
     pub layer: Option<PathBuf>,
 }
 
-/// conv2d shape, or `--layer FILE` (TOML, `type = "conv2d"`).
+/// conv2d shape, or `--layer FILE` (TOML, `kind = "conv2d"`). The flags are named as the
+/// workload keys (`--c-in`, `--c-out`, `--kernel-h`, `--kernel-w`); the short forms `--c`,
+/// `--k`, `--r`, `--s` remain as aliases.
 #[derive(Debug, Args, Clone)]
 pub struct Conv2dArgs {
     /// Input height.
@@ -68,17 +71,17 @@ pub struct Conv2dArgs {
     #[arg(long)]
     pub w: Option<u32>,
     /// Input channels.
-    #[arg(long)]
-    pub c: Option<u32>,
+    #[arg(long, visible_alias = "c")]
+    pub c_in: Option<u32>,
     /// Output channels.
-    #[arg(long)]
-    pub k: Option<u32>,
+    #[arg(long, visible_alias = "k")]
+    pub c_out: Option<u32>,
     /// Kernel height.
-    #[arg(long)]
-    pub r: Option<u32>,
+    #[arg(long, visible_alias = "r")]
+    pub kernel_h: Option<u32>,
     /// Kernel width.
-    #[arg(long)]
-    pub s: Option<u32>,
+    #[arg(long, visible_alias = "s")]
+    pub kernel_w: Option<u32>,
     /// Stride.
     #[arg(long, default_value_t = 1)]
     pub stride: u32,
@@ -89,7 +92,7 @@ pub struct Conv2dArgs {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["h", "w", "c", "k", "r", "s", "stride", "pad"]
+        conflicts_with_all = ["h", "w", "c_in", "c_out", "kernel_h", "kernel_w", "stride", "pad"]
     )]
     pub layer: Option<PathBuf>,
 }
@@ -115,24 +118,44 @@ pub struct RunArgs {
 fn read_layer(path: &PathBuf) -> anyhow::Result<Layer> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading layer file `{}`", path.display()))?;
-    Ok(Layer::from_toml(&text, &path.display().to_string())?)
+    Ok(workload::parse_layer(&text, &path.display().to_string())?)
 }
 
 fn need(v: Option<u32>, flag: &str) -> anyhow::Result<u32> {
     v.with_context(|| format!("missing `--{flag}` (or give the shape with `--layer FILE`)"))
 }
 
+/// A shape read from a layer file, narrowed to the array's 32-bit GEMM dimensions.
+fn dim(v: u64, key: &str, path: &std::path::Path) -> anyhow::Result<u32> {
+    u32::try_from(v)
+        .with_context(|| format!("`{}`: {key} = {v} does not fit 32 bits", path.display()))
+}
+
 impl GemmArgs {
     /// The GEMM shape.
     pub fn gemm(&self) -> anyhow::Result<Gemm> {
         if let Some(path) = &self.layer {
-            return match read_layer(path)? {
-                Layer::Gemm(g) => Ok(g),
-                Layer::Conv2d(_) => bail!(
+            let (m, k, n) = match read_layer(path)?.op {
+                LayerOp::Gemm(g) => (g.m, g.k, g.n),
+                LayerOp::Dense {
+                    batch,
+                    in_features,
+                    out_features,
+                } => (batch, in_features, out_features),
+                LayerOp::Conv2d(_) => bail!(
                     "`{}` describes a conv2d layer; use the `conv2d` subcommand",
                     path.display()
                 ),
+                LayerOp::Moe(_) => bail!(
+                    "`{}` describes a moe layer; use the `moe` subcommand",
+                    path.display()
+                ),
             };
+            return Ok(Gemm {
+                m: dim(m, "m", path)?,
+                k: dim(k, "k", path)?,
+                n: dim(n, "n", path)?,
+            });
         }
         Ok(Gemm {
             m: need(self.m, "m")?,
@@ -146,23 +169,30 @@ impl Conv2dArgs {
     /// The convolution.
     pub fn conv(&self) -> anyhow::Result<Conv2d> {
         if let Some(path) = &self.layer {
-            return match read_layer(path)? {
-                Layer::Conv2d(c) => Ok(c),
-                Layer::Gemm(_) => bail!(
-                    "`{}` describes a gemm layer; use the `gemm` subcommand",
-                    path.display()
+            return match read_layer(path)?.op {
+                LayerOp::Conv2d(c) => Ok(c),
+                other => bail!(
+                    "`{}` describes a {} layer; use the `{}` subcommand",
+                    path.display(),
+                    other.kind(),
+                    if matches!(other, LayerOp::Moe(_)) {
+                        "moe"
+                    } else {
+                        "gemm"
+                    }
                 ),
             };
         }
         Ok(Conv2d {
-            h: need(self.h, "h")?,
-            w: need(self.w, "w")?,
-            c: need(self.c, "c")?,
-            k: need(self.k, "k")?,
-            r: need(self.r, "r")?,
-            s: need(self.s, "s")?,
-            stride: self.stride,
-            pad: self.pad,
+            h: need(self.h, "h")?.into(),
+            w: need(self.w, "w")?.into(),
+            c_in: need(self.c_in, "c-in")?.into(),
+            c_out: need(self.c_out, "c-out")?.into(),
+            kernel_h: need(self.kernel_h, "kernel-h")?.into(),
+            kernel_w: need(self.kernel_w, "kernel-w")?.into(),
+            stride: self.stride.into(),
+            pad: self.pad.into(),
+            depthwise: false,
         })
     }
     /// The GEMM it lowers to.

@@ -27,7 +27,7 @@ stream_bits = [32, 64]
 max_k = [16, 32, 64, 128]
 n_chunk_tiles = [1, 2, 4, 8, 16]
 [workload]
-layers = [{{ type = "gemm", m = 16, k = 16, n = 16 }}]
+layers = [{{ kind = "gemm", m = 16, k = 16, n = 16 }}]
 "#
     )
 }

@@ -19,7 +19,7 @@
 //! rows = { start = 2, end = 8, factor = 2 }
 //! cols = [2, 4, 8]
 //! [workload]
-//! layers = [{ type = "gemm", m = 32, k = 64, n = 32 }]
+//! layers = [{ kind = "gemm", m = 32, k = 64, n = 32 }]
 //! "#;
 //! let spec = Spec::parse(text, "demo.toml".as_ref())?;
 //! let dir = tempfile::tempdir()?;

@@ -362,7 +362,7 @@ ddr_bytes_per_cycle = 2
 ddr_latency = [0, 40, 150]
 reorder = [true, false]
 [workload]
-layers = [{ type = "moe", name = "m", tokens = 16, d_model = 16, d_ff = 32, experts = 8, top_k = 2 }]
+layers = [{ kind = "moe", name = "m", tokens = 16, d_model = 16, d_ff = 32, experts = 8, top_k = 2 }]
 "#;
         let spec = crate::Spec::parse(text, "moe.toml".as_ref()).unwrap();
         let ctx = EvalCtx::new(&spec);

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use accelforge_boards::{Board, BoardDb, DspType};
 use accelforge_reports::schema::{BoardInfo, Goal, Objective, WorkloadLayer, metric};
-use accelforge_templates::systolic::layer::{Conv2d, Gemm, Layer};
+use accelforge_templates::systolic::layer::Gemm;
+use accelforge_templates::workload::{
+    Layer, LayerOp, Workload, WorkloadError, parse_layer_tables, parse_workload,
+};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -59,96 +62,9 @@ pub struct ConstraintsSpec {
     pub limits: Vec<String>,
 }
 
-/// A GEMM layer as written.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GemmSpec {
-    /// Name (default `layer<i>`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Runs per inference (default 1).
-    #[serde(default)]
-    pub repeat: Option<u32>,
-    /// Rows of A.
-    pub m: u32,
-    /// Reduction length.
-    pub k: u32,
-    /// Columns of B.
-    pub n: u32,
-}
-
-/// A conv2d layer as written (lowered to a GEMM by im2col).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Conv2dSpec {
-    /// Name (default `layer<i>`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Runs per inference (default 1).
-    #[serde(default)]
-    pub repeat: Option<u32>,
-    /// Input height.
-    pub h: u32,
-    /// Input width.
-    pub w: u32,
-    /// Input channels.
-    pub c: u32,
-    /// Output channels.
-    pub k: u32,
-    /// Kernel height.
-    pub r: u32,
-    /// Kernel width.
-    pub s: u32,
-    /// Stride (default 1).
-    #[serde(default = "one")]
-    pub stride: u32,
-    /// Zero padding (default 0).
-    #[serde(default)]
-    pub pad: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// A Mixture-of-Experts layer as written.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MoeSpec {
-    /// Name (default `layer<i>`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Runs per inference (default 1).
-    #[serde(default)]
-    pub repeat: Option<u32>,
-    /// Tokens per batch.
-    pub tokens: u32,
-    /// Model width.
-    pub d_model: u32,
-    /// Expert hidden width.
-    pub d_ff: u32,
-    /// Experts.
-    pub experts: u32,
-    /// Experts per token.
-    pub top_k: u32,
-}
-
-/// A layer as written: `{ type = "gemm", m, k, n }`, `{ type = "conv2d", h, w, c, k, r, s }` or
-/// `{ type = "moe", tokens, d_model, d_ff, experts, top_k }`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum LayerSpec {
-    /// GEMM / fully connected.
-    Gemm(GemmSpec),
-    /// Convolution.
-    Conv2d(Conv2dSpec),
-    /// Mixture-of-Experts layer (template `moe`).
-    Moe(MoeSpec),
-}
-
-/// `[workload]`: inline layers, a file of `[[layer]]` tables (relative to the spec; the sweep's
-/// `type = ...` tables or a mapper workload file with `kind = ...` tables), or a mapper
-/// built-in workload by name.
+/// `[workload]`: inline layers, a workload file of `[[layer]]` tables (relative to the spec), or
+/// a built-in workload by name. Layers are written as in `map --workload` files
+/// (`kind = "gemm"`, `"dense"`, `"conv2d"` or `"moe"`; see `accelforge_templates::workload`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
@@ -159,15 +75,9 @@ pub struct WorkloadSpec {
     /// `moe-tiny`).
     #[serde(default)]
     pub builtin: Option<String>,
-    /// Inline layers.
+    /// Inline layers: tables with the keys of a workload file's `[[layer]]`.
     #[serde(default)]
-    pub layers: Vec<LayerSpec>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WorkloadFile {
-    layer: Vec<LayerSpec>,
+    pub layers: Vec<toml::Table>,
 }
 
 /// The spec file as written.
@@ -261,9 +171,7 @@ pub struct MoeLayerShape {
 pub enum WorkOp {
     /// A GEMM-like layer (GEMM or conv2d lowered by im2col), for the systolic array.
     Gemm {
-        /// The layer as the template describes it.
-        layer: Layer,
-        /// Its GEMM.
+        /// Its GEMM (a convolution's im2col GEMM).
         gemm: Gemm,
     },
     /// A Mixture-of-Experts layer, for the MoE core.
@@ -688,152 +596,67 @@ fn load_workload(w: &WorkloadSpec, spec_path: &Path) -> Result<Vec<WorkLayer>> {
             "give one of `file`, `layers` or `builtin`".into(),
         ));
     }
-    let (specs, file, prefix): (Vec<LayerSpec>, PathBuf, &str) = match (&w.file, &w.builtin) {
+    let (layers, file, prefix) = match (&w.file, &w.builtin) {
         (None, Some(name)) => {
-            let wl = accelforge_mapper::Workload::builtin(name)
+            let wl = Workload::builtin(name)
                 .map_err(|e| spec_err(spec_path, "workload.builtin".into(), e.to_string()))?;
-            return from_mapper_workload(&wl, spec_path, "workload.builtin");
+            (wl.layers, spec_path.to_path_buf(), "workload.builtin")
         }
         (None, None) if w.layers.is_empty() => {
             return Err(spec_err(
                 spec_path,
                 "workload".into(),
-                "no layers: add `layers = [{ type = \"gemm\", m = 64, k = 64, n = 64 }]`, \
+                "no layers: add `layers = [{ kind = \"gemm\", m = 64, k = 64, n = 64 }]`, \
                  `file = \"layers.toml\"` or `builtin = \"mlp\"`"
                     .into(),
             ));
         }
-        (None, _) => (w.layers.clone(), spec_path.to_path_buf(), "workload.layers"),
+        (None, _) => {
+            let layers = parse_layer_tables(&w.layers, &spec_path.display().to_string())
+                .map_err(|e| located(spec_path, "workload.layers", e))?;
+            (layers, spec_path.to_path_buf(), "workload.layers")
+        }
         (Some(f), _) => {
             let full = spec_path.parent().unwrap_or(Path::new(".")).join(f);
             let text =
                 std::fs::read_to_string(&full).map_err(io_err("reading workload file", &full))?;
-            if is_mapper_format(&text) {
-                let stem = full
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "workload".into());
-                let wl = accelforge_mapper::workload::parse_workload(
-                    &text,
-                    &full.display().to_string(),
-                    &stem,
-                )
-                .map_err(|e| spec_err(&full, "layer".into(), e.to_string()))?;
-                return from_mapper_workload(&wl, &full, "layer");
-            }
-            let de = toml::Deserializer::new(&text);
-            let wf: WorkloadFile = serde_path_to_error::deserialize(de).map_err(|e| {
-                spec_err(
-                    &full,
-                    e.path().to_string(),
-                    e.into_inner().message().trim().to_string(),
-                )
-            })?;
-            if wf.layer.is_empty() {
-                return Err(spec_err(
-                    &full,
-                    "layer".into(),
-                    "the file has no [[layer]]".into(),
-                ));
-            }
-            (wf.layer, full, "layer")
+            let stem = full
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "workload".into());
+            let wl = parse_workload(&text, &full.display().to_string(), &stem)
+                .map_err(|e| located(&full, "layer", e))?;
+            (wl.layers, full, "layer")
         }
     };
-    let mut out = Vec::with_capacity(specs.len());
-    for (i, s) in specs.into_iter().enumerate() {
-        let key = format!("{prefix}[{i}]");
-        let (name, repeat, layer, kind) = match s {
-            LayerSpec::Moe(m) => {
-                let repeat = m.repeat.unwrap_or(1);
-                if repeat == 0 {
-                    return Err(spec_err(
-                        &file,
-                        format!("{key}.repeat"),
-                        "must be at least 1".into(),
-                    ));
-                }
-                let name = m.name.unwrap_or_else(|| format!("layer{i}"));
-                if out.iter().any(|l: &WorkLayer| l.name == name) {
-                    return Err(spec_err(
-                        &file,
-                        format!("{key}.name"),
-                        format!("layer name `{name}` is used twice"),
-                    ));
-                }
-                out.push(WorkLayer {
-                    name,
-                    kind: "moe",
-                    op: WorkOp::Moe(MoeLayerShape {
-                        tokens: m.tokens,
-                        d_model: m.d_model,
-                        d_ff: m.d_ff,
-                        experts: m.experts,
-                        top_k: m.top_k,
-                    }),
-                    repeat: u64::from(repeat),
-                });
-                continue;
+    work_layers(&layers, &file, prefix)
+}
+
+/// A workload error as a spec error whose key is the layer's path in the spec (or file).
+fn located(file: &Path, prefix: &str, e: WorkloadError) -> SweepError {
+    let (key, problem) = match e {
+        WorkloadError::Invalid {
+            layer,
+            key,
+            message,
+            ..
+        } => {
+            let mut path = prefix.to_string();
+            if let Some(i) = layer {
+                path = format!("{path}[{i}]");
             }
-            LayerSpec::Gemm(g) => (
-                g.name,
-                g.repeat,
-                Layer::Gemm(Gemm {
-                    m: g.m,
-                    k: g.k,
-                    n: g.n,
-                }),
-                "gemm",
-            ),
-            LayerSpec::Conv2d(c) => (
-                c.name,
-                c.repeat,
-                Layer::Conv2d(Conv2d {
-                    h: c.h,
-                    w: c.w,
-                    c: c.c,
-                    k: c.k,
-                    r: c.r,
-                    s: c.s,
-                    stride: c.stride,
-                    pad: c.pad,
-                }),
-                "conv2d",
-            ),
-        };
-        let gemm = layer
-            .gemm()
-            .map_err(|e| spec_err(&file, key.clone(), e.to_string()))?;
-        if gemm.m == 0 || gemm.k == 0 || gemm.n == 0 {
-            return Err(spec_err(
-                &file,
-                key,
-                "every dimension must be at least 1".into(),
-            ));
+            if let Some(k) = key {
+                path = format!("{path}.{k}");
+            }
+            (path, message)
         }
-        let repeat = repeat.unwrap_or(1);
-        if repeat == 0 {
-            return Err(spec_err(
-                &file,
-                format!("{key}.repeat"),
-                "must be at least 1".into(),
-            ));
-        }
-        let name = name.unwrap_or_else(|| format!("layer{i}"));
-        if out.iter().any(|l: &WorkLayer| l.name == name) {
-            return Err(spec_err(
-                &file,
-                format!("{key}.name"),
-                format!("layer name `{name}` is used twice"),
-            ));
-        }
-        out.push(WorkLayer {
-            name,
-            kind,
-            op: WorkOp::Gemm { layer, gemm },
-            repeat: u64::from(repeat),
-        });
+        other => (prefix.to_string(), other.to_string()),
+    };
+    SweepError::Spec {
+        file: file.to_path_buf(),
+        key,
+        problem,
     }
-    Ok(out)
 }
 
 /// Axis values with the key for errors.
@@ -874,33 +697,12 @@ fn moe_shape(layers: &[WorkLayer]) -> std::result::Result<MoeLayerShape, String>
         .ok_or_else(|| "the workload has no layers".to_string())
 }
 
-/// Whether a workload file is in the mapper's format: its layers say `kind = ...` (the sweep's
-/// own tables say `type = ...`).
-fn is_mapper_format(text: &str) -> bool {
-    let Ok(table) = text.parse::<toml::Table>() else {
-        return false; // the sweep's parser reports the syntax error with its position
-    };
-    table
-        .get("layer")
-        .and_then(|l| l.as_array())
-        .is_some_and(|layers| {
-            layers
-                .iter()
-                .any(|l| l.as_table().is_some_and(|t| t.contains_key("kind")))
-        })
-}
-
-/// The layers of a mapper workload as the sweep evaluates them: GEMM-like layers lowered as the
-/// mapper lowers them (a depthwise convolution's groups become `repeat`), `moe` layers as they
-/// are. The layers' QFX type strings do not apply: a sweep's types are its axes.
-fn from_mapper_workload(
-    wl: &accelforge_mapper::Workload,
-    file: &Path,
-    prefix: &str,
-) -> Result<Vec<WorkLayer>> {
-    use accelforge_mapper::workload::LayerOp;
-    let mut out: Vec<WorkLayer> = Vec::with_capacity(wl.layers.len());
-    for (i, l) in wl.layers.iter().enumerate() {
+/// Workload layers as the sweep evaluates them: GEMM-like layers lowered as the mapper lowers
+/// them (a depthwise convolution's groups become `repeat`), `moe` layers as they are. The
+/// layers' QFX type strings do not apply: a sweep's types are its axes.
+fn work_layers(layers: &[Layer], file: &Path, prefix: &str) -> Result<Vec<WorkLayer>> {
+    let mut out: Vec<WorkLayer> = Vec::with_capacity(layers.len());
+    for (i, l) in layers.iter().enumerate() {
         let fail = |problem: String| SweepError::Spec {
             file: file.to_path_buf(),
             key: format!("{prefix}[{i}]"),
@@ -925,19 +727,8 @@ fn from_mapper_workload(
                 1,
             ),
             LayerOp::Conv2d(c) if !c.depthwise => {
-                let conv = Conv2d {
-                    h: dim("h", c.h)?,
-                    w: dim("w", c.w)?,
-                    c: dim("c_in", c.c_in)?,
-                    k: dim("c_out", c.c_out)?,
-                    r: dim("kernel_h", c.kernel_h)?,
-                    s: dim("kernel_w", c.kernel_w)?,
-                    stride: dim("stride", c.stride)?,
-                    pad: dim("pad", c.pad)?,
-                };
-                let layer = Layer::Conv2d(conv);
-                let gemm = layer.gemm().map_err(|e| fail(e.to_string()))?;
-                ("conv2d", WorkOp::Gemm { layer, gemm }, 1)
+                let gemm = c.gemm().map_err(|e| fail(e.to_string()))?;
+                ("conv2d", WorkOp::Gemm { gemm }, 1)
             }
             op => {
                 let lowered = l.lower();
@@ -951,14 +742,7 @@ fn from_mapper_workload(
                     LayerOp::Dense { .. } => "dense",
                     _ => "gemm",
                 };
-                (
-                    kind,
-                    WorkOp::Gemm {
-                        layer: Layer::Gemm(gemm),
-                        gemm,
-                    },
-                    lowered.groups,
-                )
+                (kind, WorkOp::Gemm { gemm }, lowered.groups)
             }
         };
         out.push(WorkLayer {

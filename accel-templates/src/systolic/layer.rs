@@ -25,38 +25,9 @@ pub struct Gemm {
     pub n: u32,
 }
 
-/// A 2-D convolution (one image, NCHW), lowered to a GEMM by im2col.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Conv2d {
-    /// Input height.
-    pub h: u32,
-    /// Input width.
-    pub w: u32,
-    /// Input channels.
-    pub c: u32,
-    /// Output channels.
-    pub k: u32,
-    /// Kernel height.
-    pub r: u32,
-    /// Kernel width.
-    pub s: u32,
-    /// Stride (both directions).
-    pub stride: u32,
-    /// Zero padding (all four sides).
-    pub pad: u32,
-}
-
-/// A layer description (TOML: `type = "gemm"` with `m`, `k`, `n`, or `type = "conv2d"` with
-/// `h`, `w`, `c`, `k`, `r`, `s`, `stride`, `pad`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Layer {
-    /// GEMM / fully connected.
-    Gemm(Gemm),
-    /// Convolution.
-    Conv2d(Conv2d),
-}
+/// Convolutions are the workload vocabulary's [`Conv2d`] (`kind = "conv2d"`); this module adds
+/// the array's checked view of them ([`Conv2d::out_hw`], [`Conv2d::gemm`]).
+pub use crate::workload::Conv2d;
 
 impl Gemm {
     /// Multiply-accumulates.
@@ -94,27 +65,40 @@ impl std::fmt::Display for Gemm {
 }
 
 impl Conv2d {
-    /// Output height and width.
+    /// Output height and width, checked against the array's limits (every size at most
+    /// [`crate::limits::MAX_CONV_DIM`]); a depthwise convolution is refused, since it is
+    /// `c_in` separate GEMMs rather than one.
     pub fn out_hw(&self) -> Result<(u32, u32)> {
         let bad = |reason: &str| SystolicError::Layer {
-            layer: format!("{self:?}"),
+            layer: self.to_string(),
             reason: reason.to_string(),
         };
-        if self.stride == 0 || self.r == 0 || self.s == 0 || self.c == 0 || self.k == 0 {
+        if self.depthwise {
+            return Err(bad(
+                "a depthwise convolution is c_in separate GEMMs, not one: map or sweep it as a \
+                 workload layer, or simulate one group with `sim gemm`",
+            ));
+        }
+        if self.stride == 0
+            || self.kernel_h == 0
+            || self.kernel_w == 0
+            || self.c_in == 0
+            || self.c_out == 0
+        {
             return Err(bad(
                 "stride, kernel size and channel counts must be at least 1",
             ));
         }
         // Checked so that a huge size is refused by name instead of wrapping into a small,
-        // plausible-looking GEMM (H = 1073741849 used to give M = 100).
-        let max = crate::limits::MAX_CONV_DIM;
+        // plausible-looking GEMM (h = 1073741849 used to give M = 100).
+        let max = u64::from(crate::limits::MAX_CONV_DIM);
         for (name, v) in [
-            ("H", self.h),
-            ("W", self.w),
-            ("C", self.c),
-            ("K", self.k),
-            ("R", self.r),
-            ("S", self.s),
+            ("h", self.h),
+            ("w", self.w),
+            ("c_in", self.c_in),
+            ("c_out", self.c_out),
+            ("kernel_h", self.kernel_h),
+            ("kernel_w", self.kernel_w),
             ("stride", self.stride),
             ("pad", self.pad),
         ] {
@@ -124,51 +108,33 @@ impl Conv2d {
                 )));
             }
         }
-        // With every size <= 2^16 these sums cannot overflow a u32.
+        // With every size <= 2^16 these sums cannot overflow.
         let ph = self.h + 2 * self.pad;
         let pw = self.w + 2 * self.pad;
-        if ph < self.r || pw < self.s {
+        if ph < self.kernel_h || pw < self.kernel_w {
             return Err(bad("the kernel is larger than the padded input"));
         }
-        Ok((
-            (ph - self.r) / self.stride + 1,
-            (pw - self.s) / self.stride + 1,
-        ))
+        let (oh, ow) = self.output_hw();
+        // Both are at most 2^17 + 1 after the checks above.
+        Ok((oh as u32, ow as u32))
     }
-    /// The GEMM this convolution lowers to.
+    /// The GEMM this convolution lowers to on the array.
     pub fn gemm(&self) -> Result<Gemm> {
         let (oh, ow) = self.out_hw()?;
         let too_big = |what: &str, v: u64| SystolicError::Layer {
-            layer: format!("{self:?}"),
+            layer: self.to_string(),
             reason: format!(
                 "the im2col {what} = {v} does not fit a 32-bit GEMM dimension (max {})",
                 u32::MAX
             ),
         };
         let m = u64::from(oh) * u64::from(ow);
-        let k = u64::from(self.c) * u64::from(self.r) * u64::from(self.s);
+        let k = self.c_in * self.kernel_h * self.kernel_w;
         Ok(Gemm {
             m: u32::try_from(m).map_err(|_| too_big("M = OH*OW", m))?,
-            k: u32::try_from(k).map_err(|_| too_big("K = C*R*S", k))?,
-            n: self.k,
-        })
-    }
-}
-
-impl Layer {
-    /// The GEMM the array runs.
-    pub fn gemm(&self) -> Result<Gemm> {
-        match self {
-            Layer::Gemm(g) => Ok(*g),
-            Layer::Conv2d(c) => c.gemm(),
-        }
-    }
-    /// Parses a TOML layer file's text.
-    pub fn from_toml(text: &str, path: &str) -> Result<Layer> {
-        toml::from_str(text).map_err(|e| SystolicError::File {
-            what: "layer description",
-            path: path.to_string(),
-            reason: e.to_string(),
+            k: u32::try_from(k).map_err(|_| too_big("K = c_in*kernel_h*kernel_w", k))?,
+            // c_out <= MAX_CONV_DIM was checked above.
+            n: self.c_out as u32,
         })
     }
 }

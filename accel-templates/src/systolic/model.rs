@@ -78,16 +78,16 @@ pub fn im2col(conv: &Conv2d, x: &Array3<i64>) -> Result<Array2<i64>> {
     let g = conv.gemm()?;
     let (_, ow) = conv.out_hw()?;
     let (ci, h, w) = x.dim();
-    if (ci, h, w) != (conv.c as usize, conv.h as usize, conv.w as usize) {
+    if (ci, h, w) != (conv.c_in as usize, conv.h as usize, conv.w as usize) {
         return Err(SystolicError::Data(format!(
             "input is {ci}x{h}x{w}, expected {}x{}x{}",
-            conv.c, conv.h, conv.w
+            conv.c_in, conv.h, conv.w
         )));
     }
     let mut a = Array2::<i64>::zeros((g.m as usize, g.k as usize));
     let (rk, sk, st, pad) = (
-        conv.r as i64,
-        conv.s as i64,
+        conv.kernel_h as i64,
+        conv.kernel_w as i64,
         conv.stride as i64,
         conv.pad as i64,
     );
@@ -113,10 +113,10 @@ pub fn weights_to_b(conv: &Conv2d, w: &Array4<i64>) -> Result<Array2<i64>> {
     let (ko, ci, rk, sk) = w.dim();
     if (ko, ci, rk, sk)
         != (
-            conv.k as usize,
-            conv.c as usize,
-            conv.r as usize,
-            conv.s as usize,
+            conv.c_out as usize,
+            conv.c_in as usize,
+            conv.kernel_h as usize,
+            conv.kernel_w as usize,
         )
     {
         return Err(SystolicError::Data(
@@ -144,15 +144,15 @@ pub fn conv2d(
     w: &Array4<i64>,
 ) -> Result<Array3<i64>> {
     let (oh, ow) = conv.out_hw()?;
-    let mut y = Array3::<i64>::zeros((conv.k as usize, oh as usize, ow as usize));
+    let mut y = Array3::<i64>::zeros((conv.c_out as usize, oh as usize, ow as usize));
     let (h, wd) = (conv.h as i64, conv.w as i64);
-    for o in 0..conv.k as usize {
+    for o in 0..conv.c_out as usize {
         for oy in 0..oh as i64 {
             for ox in 0..ow as i64 {
                 let mut acc: i128 = 0;
-                for c in 0..conv.c as usize {
-                    for rr in 0..conv.r as i64 {
-                        for ss in 0..conv.s as i64 {
+                for c in 0..conv.c_in as usize {
+                    for rr in 0..conv.kernel_h as i64 {
+                        for ss in 0..conv.kernel_w as i64 {
                             let yy = oy * conv.stride as i64 + rr - conv.pad as i64;
                             let xx = ox * conv.stride as i64 + ss - conv.pad as i64;
                             if yy >= 0 && yy < h && xx >= 0 && xx < wd {

@@ -427,15 +427,16 @@ pub fn run_conv2d(p: &SystolicParams, conv: &Conv2d, opts: &SimOptions) -> Resul
     let r = p.resolve()?;
     let g = conv.gemm()?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let x = Array3::from_shape_fn((conv.c as usize, conv.h as usize, conv.w as usize), |_| {
-        rng.random_range(r.ta.min_raw()..=r.ta.max_raw()) as i64
-    });
+    let x = Array3::from_shape_fn(
+        (conv.c_in as usize, conv.h as usize, conv.w as usize),
+        |_| rng.random_range(r.ta.min_raw()..=r.ta.max_raw()) as i64,
+    );
     let w = Array4::from_shape_fn(
         (
-            conv.k as usize,
-            conv.c as usize,
-            conv.r as usize,
-            conv.s as usize,
+            conv.c_out as usize,
+            conv.c_in as usize,
+            conv.kernel_h as usize,
+            conv.kernel_w as usize,
         ),
         |_| random_weight(&r, &mut rng),
     );
