@@ -8,7 +8,7 @@ use std::time::Duration;
 use accelforge_boards::BoardDb;
 use accelforge_mapper::{
     Dataflow, Formulation, GemmShape, Layer, LayerOp, Method, ProvisionalSystolicModel, QfxTypes,
-    SearchSpace, Solver, Workload, build_instance, prune, solve_pruned,
+    SearchSpace, Solver, SystolicTemplateModel, Workload, build_instance, ilp, prune, solve_pruned,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -109,5 +109,39 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Heterogeneous (two engines) mapping of the built-in workloads on ZCU102 with the template's
+/// exact model: the MILP as `map` runs it (two-engine bound reduction first) against the plain
+/// MILP (before the reduction, issue 18). The plain MILP of `mobilenet` takes about a minute, so
+/// only `mlp` and `resnet18` run it.
+fn builtins(c: &mut Criterion) {
+    let db = BoardDb::builtin().expect("built-in boards");
+    let board = db.get("zcu102").expect("zcu102");
+    let f = Formulation::Heterogeneous { engines: 2 };
+    let mut g = c.benchmark_group("heterogeneous/zcu102");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for name in ["mlp", "resnet18", "mobilenet", "vit-tiny"] {
+        let w = Workload::builtin(name).expect("built-in workload");
+        let model = SystolicTemplateModel::for_workload(&w);
+        let inst = build_instance(&model, &w, board, &SearchSpace::for_board(board), None)
+            .expect("instance");
+        let pruned = prune(&inst.problem, f, true);
+        g.bench_with_input(BenchmarkId::new("milp_reduced", name), &pruned, |b, p| {
+            b.iter(|| black_box(ilp::solve(&p.problem, f, Solver::Cbc, None).expect("solve")))
+        });
+        if matches!(name, "mlp" | "resnet18") {
+            g.bench_with_input(BenchmarkId::new("milp_plain", name), &pruned, |b, p| {
+                b.iter(|| {
+                    black_box(
+                        ilp::solve_unreduced(&p.problem, f, Solver::Cbc, None).expect("solve"),
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, builtins);
 criterion_main!(benches);

@@ -27,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod bound;
 pub mod error;
 pub mod exhaustive;
 pub mod ilp;

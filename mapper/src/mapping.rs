@@ -279,7 +279,7 @@ pub struct MapReport {
     pub model_note: Option<String>,
     /// Formulation name.
     pub formulation: String,
-    /// `cbc`, `microlp`, `highs` or `exhaustive`.
+    /// `cbc`, `microlp` or `exhaustive`.
     pub method: String,
     /// Objective in cycles (overlay: latency of one inference; dataflow: initiation interval
     /// of the pipeline; heterogeneous: makespan of one inference).

@@ -108,8 +108,6 @@ pub enum SolverArg {
     Cbc,
     /// microlp (pure Rust).
     Microlp,
-    /// HiGHS (cargo feature `highs`).
-    Highs,
 }
 
 /// `--space`.
@@ -142,7 +140,6 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     let solver = match args.solver {
         SolverArg::Cbc => Solver::Cbc,
         SolverArg::Microlp => Solver::Microlp,
-        SolverArg::Highs => Solver::Highs,
     };
     let opts = MapOptions {
         formulation: match args.formulation {
