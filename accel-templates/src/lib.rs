@@ -2,6 +2,7 @@
 //! them.
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod calibrate;
 pub mod limits;
 pub mod moe;
