@@ -17,7 +17,7 @@ mod cli;
 mod vivado_stub;
 
 use accelforge_boards::zynq::wrapper::interface_for_core;
-use accelforge_templates::systolic::{Dataflow, Resolved, SystolicParams, model, rtl};
+use accelforge_templates::systolic::{Dataflow, Resolved, SystolicParams, model, requant, rtl};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/tests/fixtures");
 
@@ -97,7 +97,7 @@ fn model_bundle_passes_the_vivado_stand_in() {
         "run_network.py",
         "NETWORK.md",
         "weights/01_conv1_b.npy",
-        "weights/01_conv1_thresholds.npy",
+        "weights/01_conv1_table.npy",
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
@@ -119,8 +119,17 @@ fn model_bundle_passes_the_vivado_stand_in() {
     let p: SystolicParams =
         serde_json::from_str(&std::fs::read_to_string(out.join("params.json")).unwrap()).unwrap();
     assert_eq!(serde_json::to_value(&p).unwrap(), v["params"]);
-    // The array streams out exact accumulators (the requantization runs on the host).
-    assert_eq!(p.output_type, p.acc_type);
+    // The array requantizes per channel (as `run --engine rtl`): narrow integer outputs, and
+    // the requantizer's command fields are arguments the driver checks.
+    assert!(
+        matches!(
+            p.requant,
+            accelforge_templates::systolic::RequantMode::PerChannel { .. }
+        ),
+        "{:?}",
+        p.requant
+    );
+    assert_ne!(p.output_type, p.acc_type);
     let core = rtl::design(&p).unwrap();
     let accel = interface_for_core(
         core.top(),
@@ -141,6 +150,13 @@ fn model_bundle_passes_the_vivado_stand_in() {
     assert_eq!(ops, ["input-quant", "conv", "maxpool", "dense", "dense"]);
     assert_eq!(spec["stages"][1]["gemm"], serde_json::json!([64, 9, 8]));
     assert_eq!(spec["driver"]["class"], accel.class_name());
+    assert!(spec["array"]["requant"]["mul_bits"].as_u64().unwrap() > 0);
+    assert_eq!(spec["stages"][1]["array_requant"]["table"], "weights/01_conv1_table.npy");
+    let module = spec["driver"]["module"].as_str().unwrap();
+    let driver = std::fs::read_to_string(out.join(format!("{module}.py"))).unwrap();
+    for limit in ["\"op\": (0, 1)", "\"shift\": (0, 63)", "\"round\": (0, 1)"] {
+        assert!(driver.contains(limit), "{limit} not in the driver's ARG_LIMITS");
+    }
     let md = std::fs::read_to_string(out.join("NETWORK.md")).unwrap();
     assert!(
         md.contains("| 1 | conv1 | conv | array | 1x8x8 | 8x8x8 | 64, 9, 8 |"),
@@ -167,7 +183,7 @@ fn model_bundle_passes_the_vivado_stand_in() {
     gen_model("cnn_w8a8_pow2.onnx", &again);
     for f in [
         "network.json",
-        "weights/03_dense1_thresholds.npy",
+        "weights/03_dense1_table.npy",
         "params.json",
     ] {
         assert_eq!(
@@ -255,8 +271,11 @@ assert y.dtype == np.float32 and g.dtype == np.float32, (y.dtype, g.dtype)
 assert y.shape == g.shape == (200, spec['out_len']), (y.shape, g.shape)
 bad = int((y != g).sum())
 assert bad == 0, '%d of %d outputs differ from the golden engine' % (bad, y.size)
-# Every array layer went through the accelerator.
-assert stats['commands'] == net.commands == sum(s['op'] in ('conv', 'dense') for s in spec['stages'])
+# Every array layer went through the accelerator: its table loaded, then one GEMM command
+# requantized by the array.
+layers = sum(s['op'] in ('conv', 'dense') for s in spec['stages'])
+assert stats['tables'] == stats['commands'] == layers, stats
+assert net.commands == 2 * layers, net.commands
 # A smaller DMA limit splits the commands further (the driver refuses larger transfers).
 drv.MAX_TRANSFER_BYTES = 8192
 first = net.commands
@@ -413,6 +432,68 @@ np.save('c.npy', geo.unpack_output(data, {m}, {n}))
             assert_eq!(back, c, "case {i} {g}: unpacked C");
         }
     }
+    // The per-channel requantizer's table-load stream: one and two beats per entry, negative
+    // fields, both at their extremes.
+    for (i, (stream_bits, mul_bits, add_bits)) in [(64u32, 20u32, 40u32), (32, 24, 30)]
+        .into_iter()
+        .enumerate()
+    {
+        let p = SystolicParams {
+            rows: 2,
+            cols: 4,
+            output_type: "ap_fixed<8,8>".into(),
+            stream_bits,
+            requant: accelforge_templates::systolic::RequantMode::PerChannel {
+                max_channels: 6,
+                mul_bits,
+                add_bits,
+            },
+            ..SystolicParams::default()
+        };
+        let r = p.resolve().unwrap();
+        let (mmax, amax) = ((1i64 << (mul_bits - 1)) - 1, (1i64 << (add_bits - 1)) - 1);
+        let table = [
+            (mmax, -amax - 1),
+            (-mmax - 1, amax),
+            (-1, -1),
+            (0, 0),
+            (12345, -678901),
+            (-3, 99),
+        ];
+        let dir = tmp.path().join(format!("table{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let flat: Vec<i64> = table.iter().flat_map(|&(m, a)| [m, a]).collect();
+        ndarray::Array2::from_shape_vec((table.len(), 2), flat)
+            .unwrap()
+            .write_npy(std::fs::File::create(dir.join("t.npy")).unwrap())
+            .unwrap();
+        let mut spec = array_json(&r);
+        let pc = requant::per_channel(&r).unwrap();
+        spec["requant"] = serde_json::json!({
+            "mul_bits": pc.mul_bits, "add_bits": pc.add_bits,
+            "beats_per_entry": pc.beats_per_entry, "max_channels": pc.max_channels,
+        });
+        std::fs::write(dir.join("array.json"), spec.to_string()).unwrap();
+        python(
+            &dir,
+            &format!(
+                "
+import json, sys
+import numpy as np
+sys.path.insert(0, '{lib}')
+import network
+geo = network.ArrayGeometry(json.load(open('array.json')))
+open('table.bin', 'wb').write(geo.table_stream(np.load('t.npy')).tobytes())
+"
+            ),
+        );
+        let want = beat_bytes(&r, &requant::table_beats(&r, &table).unwrap());
+        let got = std::fs::read(dir.join("table.bin")).unwrap();
+        assert!(
+            got == want,
+            "table case {i}: network.py's table stream differs from the template's"
+        );
+    }
 }
 
 /// Refusals name the problem and write nothing.
@@ -476,17 +557,29 @@ fn gen_model_refusals_name_the_problem() {
     forced.push("--force");
     let r = cli::accelforge(&forced);
     assert!(r.status.success(), "{}", cli::stderr(&r));
+    // The board database and the clock as for `gen systolic`.
+    let mut clocked = forced.clone();
+    clocked.extend(["--clock-mhz", "125"]);
+    let r = cli::accelforge(&clocked);
+    assert!(r.status.success(), "{}", cli::stderr(&r));
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
+    assert_eq!(spec["clock_mhz"], 125.0);
+    let mut missing_dir = forced.clone();
+    missing_dir.extend(["--boards-dir", "/no/such/boards"]);
+    cli::refused(&missing_dir, &["/no/such/boards"]);
     // `gen systolic` still parses as before.
     cli::refused(&["gen", "systolic", "--rows", "0", "--out", o], &["rows"]);
 }
 
-/// The wrapped Zynq top runs the whole CNN in Verilator the way the PYNQ driver drives it: per
-/// array layer the m/k/n registers and the start bit over AXI4-Lite, the operand stream in
-/// (with DMA-like gaps), the accumulators drained to TLAST (with stalls), ap_done polled; the
-/// host stages and the requantization in between. Every layer's accumulators equal the
-/// template's golden GEMM and the network's outputs equal the golden engine's. A small array
-/// (4x4) keeps the Verilator build short; the stream packing that reaches it is the one
-/// `network.py` produces (see the byte-for-byte test above).
+/// The wrapped Zynq top runs the whole CNN in Verilator the way the PYNQ driver drives it, with
+/// the array requantizing per channel: per array layer a table-load command (op = 1, the
+/// table's beats in, nothing out), then the GEMM with m/k/n and the requantizer's registers
+/// over AXI4-Lite, the operand stream in (with DMA-like gaps), the layer's output integers
+/// drained to TLAST (with stalls), ap_done polled; the host stages in between. Every layer's
+/// outputs equal the golden engine's requantization and the network's outputs equal the golden
+/// engine's. A small array (4x4) keeps the Verilator build short; the stream packing that
+/// reaches it is the one `network.py` produces (see the byte-for-byte test above).
 #[test]
 fn wrapped_top_runs_the_whole_network_over_axi() {
     use accelforge_boards::zynq::wrapper::wrap;
@@ -500,15 +593,43 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
     }
     let net = accelforge_models::load(&std::fs::read(fixture("cnn_w8a8_pow2.onnx")).unwrap(), None)
         .unwrap();
+    // The array requantizes per channel, as the bundle's array does: every layer's folded
+    // (multiplier, offset) table fits its fields, and its outputs fit int8.
+    let forms: Vec<_> = net
+        .folded_forms()
+        .into_iter()
+        .map(|(si, f, _)| (si, f.unwrap()))
+        .collect();
+    let bits = |v: i64| 65 - v.unsigned_abs().leading_zeros();
+    let (mut mul_bits, mut add_bits) = (1, 1);
+    let (mut lo, mut hi) = (0i64, 0i64);
+    for (_, f) in &forms {
+        (lo, hi) = (lo.min(f.lo), hi.max(f.hi));
+        for &(m, a) in &f.chans {
+            mul_bits = mul_bits.max(bits(m));
+            add_bits = add_bits.max(bits(a));
+        }
+    }
     let p = SystolicParams {
         rows: 4,
         cols: 4,
         input_type: "ap_ufixed<8,8>".into(),
         weight_type: "ap_fixed<8,8>".into(),
         acc_type: "ap_fixed<24,24>".into(),
-        output_type: "ap_fixed<24,24>".into(),
+        // The narrowest type of the layers' outputs, as `gen` chooses it.
+        output_type: match (lo, hi) {
+            (0.., ..=255) => "ap_ufixed<8,8>",
+            (-128.., ..=127) => "ap_fixed<8,8>",
+            _ => "ap_fixed<16,16>",
+        }
+        .into(),
         max_k: 128,
         max_n_chunk: 8,
+        requant: accelforge_templates::systolic::RequantMode::PerChannel {
+            max_channels: forms.iter().map(|(_, f)| f.chans.len() as u32).max().unwrap(),
+            mul_bits,
+            add_bits,
+        },
         ..SystolicParams::default()
     };
     let r = p.resolve().unwrap();
@@ -562,8 +683,38 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
             }
             continue;
         }
-        // The batch's GEMM rows stacked, one command, as network.py issues it.
+        // The layer's table first (a command that moves no output), then the batch's GEMM
+        // rows stacked in one command with the layer's requantizer settings, as network.py
+        // issues them.
         let (m, k, n) = st.gemm_shape().unwrap();
+        let f = &forms.iter().find(|(i, _)| *i == si).unwrap().1;
+        for (name, v) in [("op", 1u32), ("n", n as u32), ("m", 1), ("k", 1)] {
+            lite.write(offset(name), v);
+        }
+        lite.write(0x00, 1);
+        for (data, last) in requant::table_beats(&r, &f.chans).unwrap() {
+            drv.push(Beat { data, last });
+        }
+        let mut table_cycles = 0u64;
+        loop {
+            sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                .unwrap();
+            table_cycles += 1;
+            assert!(table_cycles < 100_000, "layer {si}: the table load stalled");
+            if drv.pending() == 0 && lite.is_idle() {
+                let before = lite.results().len();
+                lite.read(0x00);
+                while lite.results().len() == before {
+                    sim.step_agents(&mut [&mut lite, &mut drv, &mut mon])
+                        .unwrap();
+                    table_cycles += 1;
+                }
+                if lite.results().last().unwrap().data & 0b10 != 0 {
+                    break;
+                }
+            }
+        }
+        assert!(mon.received().is_empty(), "layer {si}: a table load sends nothing back");
         let a_rows: Vec<i64> = cur.iter().flat_map(|c| st.gemm_a(c).unwrap()).collect();
         let a = ndarray::Array2::from_shape_vec((batch * m, k), a_rows).unwrap();
         let b = ndarray::Array2::from_shape_vec((k, n), st.gemm_b().unwrap()).unwrap();
@@ -572,8 +723,24 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
             k: k as u32,
             n: n as u32,
         };
-        let expected = model::output_beats(&r, &g, &model::gemm(&r, &a, &b).unwrap()).len();
-        for (name, v) in [("m", g.m), ("k", g.k), ("n", g.n)] {
+        let cfg = requant::RqConfig {
+            shift: f.shift,
+            round_even: f.round_even,
+            lo: f.lo as i32,
+            hi: f.hi as i32,
+        };
+        let want_q = requant::gemm_per_channel(&r, &a, &b, &f.chans, &cfg).unwrap();
+        let expected = model::output_beats(&r, &g, &want_q).len();
+        for (name, v) in [
+            ("m", g.m),
+            ("k", g.k),
+            ("n", g.n),
+            ("op", 0),
+            ("shift", f.shift),
+            ("round", u32::from(f.round_even)),
+            ("lo", cfg.lo as u32),
+            ("hi", cfg.hi as u32),
+        ] {
             lite.write(offset(name), v);
         }
         lite.write(0x00, 1);
@@ -612,12 +779,24 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
             "layer {si}: TLAST on the last beat"
         );
         let c = model::unpack_output(&r, &g, &beats).unwrap();
-        // The array's accumulators are the exact dot products.
-        assert_eq!(c, a.dot(&b), "layer {si}: accumulators");
+        assert_eq!(c, want_q, "layer {si}: the template's golden requantized GEMM");
+        // The array's outputs are the golden engine's requantized integers.
+        let acc = a.dot(&b);
         for (i, q) in cur.iter_mut().enumerate() {
-            let acc = c.as_slice().unwrap()[i * m * n..(i + 1) * m * n].to_vec();
-            *q = st.requantize(&acc).unwrap();
+            let range = i * m * n..(i + 1) * m * n;
+            let want = st.requantize(&acc.as_slice().unwrap()[range.clone()]).unwrap();
+            let got: Vec<i64> = c.as_slice().unwrap()[range].to_vec();
+            let got = match st {
+                accelforge_models::Stage::Conv { geom: gm, .. } => (0..gm.o)
+                    .flat_map(|o| (0..gm.oh * gm.ow).map(move |px| (px, o)))
+                    .map(|(px, o)| got[px * gm.o + o] as i32)
+                    .collect::<Vec<i32>>(),
+                _ => got.iter().map(|&v| v as i32).collect(),
+            };
+            assert_eq!(got, want, "layer {si}, input {i}");
+            *q = got;
         }
+        eprintln!("layer {si}: table load {table_cycles} cycles over AXI");
         let model_cycles = accelforge_templates::systolic::cost::cycles(&p, &g)
             .ok()
             .map(|e| e.cycles);

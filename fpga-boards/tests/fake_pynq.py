@@ -43,6 +43,10 @@ class FakeIP:
         self.regs[offset] = value
         if offset == 0x00 and value & 1:
             self.dma.run_accelerator(self.regs)
+            # A transfer serves one command: a later command without a receive transfer
+            # (a table load) must not find this one's buffer.
+            self.dma.sendchannel.buf = None
+            self.dma.recvchannel.buf = None
             self.regs[0x00] = 0x0E  # done | idle | ready
             if self.on_start is not None:
                 self.on_start(self.regs)
@@ -75,6 +79,8 @@ class FakeDMA:
     def run_accelerator(self, regs):
         src = np.asarray(self.sendchannel.buf)
         dst = self.recvchannel.buf
+        if dst is None:
+            return
         n = min(src.nbytes, dst.nbytes)
         dst[:] = 0
         dst[:n] = src[:n]

@@ -765,7 +765,13 @@ assert sum(1 for e in pynq.LOG if e[0] == "free") == 2
 
 y16 = accel.run(x, out_beats=2, out_dtype=np.uint16)
 assert y16.dtype == np.uint16 and y16.size == 4
-for bad in (dict(data=np.zeros(5, np.uint8), out_beats=1), dict(data=x, out_beats=0)):
+# A command that only reads its input (a table load): no receive transfer, nothing waited for.
+pynq.LOG.clear()
+none = accel.run(x, out_beats=0)
+assert none.size == 0, none
+assert not any(e[0] == "transfer" and e[1] == "recv" for e in pynq.LOG), pynq.LOG
+assert ("wait", "recv") not in pynq.LOG and sum(1 for e in pynq.LOG if e[0] == "free") == 1
+for bad in (dict(data=np.zeros(5, np.uint8), out_beats=1), dict(data=x, out_beats=-1)):
     try:
         accel.run(**bad)
     except ValueError:

@@ -76,7 +76,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     let held_out = &flat[n_train * per..];
     let labels = &y.as_slice().context("contiguous labels")?[n_train..];
 
-    let setup = run_rtl::setup(&net, &toml, Some(BOARD), None, run_rtl::RequantSite::Array)?;
+    let setup = run_rtl::setup(&net, &toml, Some(BOARD), None, None)?;
     let rtl = run_rtl::run(&net, &setup, held_out, per, |_| {})?;
     let golden: Vec<f32> = held_out
         .chunks(per)
@@ -154,6 +154,8 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     let written = super::gen_model::write(&super::gen_model::GenModelArgs {
         model: dir.join(MODEL_NAME),
         board: BOARD.into(),
+        boards_dir: None,
+        clock_mhz: None,
         out: bundle_dir.clone(),
         input_type: None,
         force: true,
@@ -161,7 +163,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
         json: false,
     })?;
     println!(
-        "      its Zynq bundle with the network package (network.py runs all {} layers through the PYNQ driver; in the bundle the requantization runs on the host): {} files in {}",
+        "      its Zynq bundle with the network package (network.py runs all {} layers through the PYNQ driver, the array requantizing per channel as in the run above): {} files in {}",
         rows.len(),
         written.manifest.files.len(),
         bundle_dir.display()

@@ -415,10 +415,21 @@ pub fn write_systolic_bundle(
                     .map_or(0, |x| (1u64 << x.bits) - 1)
             };
             let (m_max, n_max) = (full("m"), full("n"));
-            Ok(accel
+            let has = |name: &str| accel.args.iter().any(|x| x.name == name);
+            let per_channel = has("op");
+            let mut accel = accel
                 .with_arg_range("m", 1, m_max)?
                 .with_arg_range("k", 1, max_k)?
-                .with_arg_range("n", 1, n_max)?)
+                .with_arg_range("n", 1, n_max)?;
+            // The per-channel requantizer's command fields (lo and hi are signed 32-bit
+            // clamp bounds: any value is accepted).
+            if per_channel {
+                accel = accel
+                    .with_arg_range("op", 0, 1)?
+                    .with_arg_range("shift", 0, 63)?
+                    .with_arg_range("round", 0, 1)?;
+            }
+            Ok(accel)
         },
     )?;
     Ok((manifest, res, class))

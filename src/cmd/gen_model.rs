@@ -5,8 +5,11 @@
 //! `network.py` (host stages in numpy, GEMMs through the bundle's PYNQ driver) and
 //! `run_network.py` (the example script).
 //!
-//! The array streams out exact accumulators and the per-channel requantization runs on the
-//! host (the template has no per-channel requantizer yet), exactly as in the RTL engine.
+//! The array requantizes per output channel itself (`requant = per_channel`), exactly as in
+//! `run --engine rtl`: `network.py` loads each array layer's folded (multiplier, offset) table
+//! with a table-load command, then runs its GEMMs with the layer's shift, rounding and clamp
+//! bounds, and reads back the layer's output integers. Only global average pooling still
+//! requantizes on the host (by integer thresholds).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -28,6 +31,12 @@ pub struct GenModelArgs {
     /// The board to map the network onto (see `accelforge boards list`).
     #[arg(long, value_name = "NAME")]
     pub board: String,
+    /// Directory of extra board files (as for `gen systolic`).
+    #[arg(long, value_name = "DIR")]
+    pub boards_dir: Option<PathBuf>,
+    /// PL clock in MHz (default: the board's default clock).
+    #[arg(long, value_name = "MHZ")]
+    pub clock_mhz: Option<f64>,
     /// Output directory (the bundle and the network package).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -93,23 +102,33 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     let loaded = super::import::load_model(&a.model, a.input_type.as_deref(), None)?;
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
-    // network.py requantizes on the host: the array streams out accumulators.
+    // The array requantizes per channel, as in `run --engine rtl`.
     let setup = super::run_rtl::setup(
         net,
         &toml,
         Some(&a.board),
+        a.boards_dir.as_deref(),
         None,
-        super::run_rtl::RequantSite::Host,
     )?;
+    let folded: std::collections::BTreeMap<usize, accelforge_models::FoldedMulShift> = net
+        .folded_forms()
+        .into_iter()
+        .map(|(si, f, _)| {
+            f.map(|f| (si, f)).with_context(|| {
+                format!("layer {si}: no exact multiply-and-shift form for the array's requantizer")
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
     let p = &setup.params;
     let r = p.resolve().context("the mapped array")?;
     let design = rtl::design(p).context("generating the systolic array")?;
     // Everything goes into a staged directory swapped in at the end: an error leaves nothing.
     let staged = accelforge_hdl::output::StagedDir::new(&a.out, a.force)?;
+    let clock_mhz = a.clock_mhz.unwrap_or(setup.clock_mhz);
     let bundle_args = super::generate::BundleArgs {
         board: Some(a.board.clone()),
-        boards_dir: None,
-        clock_mhz: Some(setup.clock_mhz),
+        boards_dir: a.boards_dir.clone(),
+        clock_mhz: Some(clock_mhz),
         allow_over_budget: a.allow_over_budget,
         // The staged directory is empty and ours.
         force: true,
@@ -129,7 +148,7 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         let name = rows
             .get(si)
             .map_or_else(|| format!("stage{si}"), |r| r.name.clone());
-        let (v, extra) = stage_json(si, &name, st)?;
+        let (v, extra) = stage_json(si, &name, st, folded.get(&si))?;
         stages.push(v);
         files.extend(extra);
     }
@@ -144,7 +163,7 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         "out_zp": net.out_zp,
         "driver": {"module": driver, "class": class},
         "array": array_json(&r),
-        "clock_mhz": setup.clock_mhz,
+        "clock_mhz": clock_mhz,
         "stages": stages,
     });
     files.push((
@@ -258,8 +277,9 @@ fn network_md(
     let mut t = format!(
         "# {model} on {}\n\n\
          Written by `accelforge gen {model} --board {}`. The accelerator is a {}x{} {} systolic \
-         array streaming out exact accumulators ({} x {} -> {}); the per-channel \
-         requantization and the other host stages run in numpy (`network.py`).\n\n\
+         array ({} x {} -> {}) that requantizes per output channel itself: each array layer \
+         loads its (multiplier, offset) table, then runs its GEMM. The host stages run in \
+         numpy (`network.py`).\n\n\
          On the board, with the bitstream (`build.tcl`) next to these files:\n\n\
          ```sh\npython3 run_network.py X.npy [--labels L.npy] [--out Y.npy]\n```\n\n\
          or from Python: `from network import Network; y = Network().run(x)` (x float32 with the \
@@ -301,9 +321,19 @@ fn network_md(
     t
 }
 
-/// The stream layout of the array, what `network.py` packs operands and unpacks results by.
+/// The stream layout of the array, what `network.py` packs operands and unpacks results by,
+/// and the shape of its per-channel requantizer's table entries.
 pub fn array_json(r: &Resolved) -> Value {
+    let requant = accelforge_templates::systolic::requant::per_channel(r).map(|pc| {
+        json!({
+            "max_channels": pc.max_channels,
+            "mul_bits": pc.mul_bits,
+            "add_bits": pc.add_bits,
+            "beats_per_entry": pc.beats_per_entry,
+        })
+    });
     json!({
+        "requant": requant,
         "rows": r.r,
         "cols": r.c,
         "dataflow": if r.p.dataflow == Dataflow::Ws { "ws" } else { "os" },
@@ -369,8 +399,35 @@ fn requant_json(
     Ok((v, (tpath, tb)))
 }
 
+/// An array layer's requantizer settings and its (multiplier, offset) table (.npy, channels
+/// × 2): what the table-load command and the GEMM's command fields carry.
+fn table_json(
+    si: usize,
+    name: &str,
+    f: &accelforge_models::FoldedMulShift,
+) -> anyhow::Result<(Value, PackageFile)> {
+    use ndarray_npy::WriteNpyExt as _;
+    let flat: Vec<i64> = f.chans.iter().flat_map(|&(m, a)| [m, a]).collect();
+    let table = ndarray::Array2::from_shape_vec((f.chans.len(), 2), flat)?;
+    let tpath = format!("weights/{si:02}_{name}_table.npy");
+    let mut tb = Vec::new();
+    table.write_npy(&mut tb).context("encoding the requantization table")?;
+    let v = json!({
+        "table": tpath, "shift": f.shift, "round": u8::from(f.round_even),
+        "lo": f.lo, "hi": f.hi,
+        "function": "q = clamp(round(acc*mul[c] + add[c], shift), lo, hi): floor shift, plus one \
+                     when round = 1 and the dropped bits exceed half (ties to even)",
+    });
+    Ok((v, (tpath, tb)))
+}
+
 /// The stage's JSON entry and the .npy files it refers to.
-fn stage_json(si: usize, name: &str, st: &Stage) -> anyhow::Result<(Value, Vec<PackageFile>)> {
+fn stage_json(
+    si: usize,
+    name: &str,
+    st: &Stage,
+    folded: Option<&accelforge_models::FoldedMulShift>,
+) -> anyhow::Result<(Value, Vec<PackageFile>)> {
     use ndarray_npy::WriteNpyExt as _;
     let v = match st {
         Stage::InputQuant {
@@ -400,7 +457,7 @@ fn stage_json(si: usize, name: &str, st: &Stage) -> anyhow::Result<(Value, Vec<P
             json!({"op": "maxpool", "name": name, "geom": geom_json(geom), "runs_on": "host"})
         }
         Stage::Relu => json!({"op": "relu", "name": name, "runs_on": "host"}),
-        Stage::Dense { rq, .. } | Stage::Conv { rq, .. } => {
+        Stage::Dense { .. } | Stage::Conv { .. } => {
             let (m, k, n) = st.gemm_shape().context("array stage")?;
             let b = st.gemm_b().context("array stage weights")?;
             let b: Vec<i32> = b
@@ -412,19 +469,20 @@ fn stage_json(si: usize, name: &str, st: &Stage) -> anyhow::Result<(Value, Vec<P
             let wpath = format!("weights/{si:02}_{name}_b.npy");
             let mut wb = Vec::new();
             b.write_npy(&mut wb).context("encoding weights")?;
-            let (requant, thresholds) = requant_json(si, name, rq)?;
+            let f = folded.with_context(|| format!("layer {si}: no folded requantization"))?;
+            let (requant, table) = table_json(si, name, f)?;
             let mut v = json!({
                 "op": if matches!(st, Stage::Conv { .. }) { "conv" } else { "dense" },
                 "name": name,
                 "runs_on": "array",
                 "gemm": [m, k, n],
                 "weights": wpath,
-                "requant": requant,
+                "array_requant": requant,
             });
             if let Stage::Conv { geom, .. } = st {
                 v["geom"] = geom_json(geom);
             }
-            return Ok((v, vec![(wpath, wb), thresholds]));
+            return Ok((v, vec![(wpath, wb), table]));
         }
         Stage::AvgPool { geom, rq } => {
             let (requant, thresholds) = requant_json(si, name, rq)?;

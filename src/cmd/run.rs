@@ -158,8 +158,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 net,
                 &toml,
                 args.board.as_deref(),
+                None,
                 args.params.as_deref(),
-                super::run_rtl::RequantSite::Array,
             )?;
             let progress = Progress::new(
                 net.stages.iter().filter(|s| s.is_array()).count(),

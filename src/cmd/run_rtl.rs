@@ -56,24 +56,14 @@ pub struct RtlRun {
 /// Largest M of one array command (16-bit command field).
 const MAX_COMMAND_ROWS: usize = 65_535;
 
-/// Where a network's per-channel requantization runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequantSite {
-    /// In the array (`requant = per_channel`): the RTL engine.
-    Array,
-    /// On the host: the array streams out exact accumulators (output type = accumulator
-    /// type). The `gen MODEL.onnx` bundle's network.py still works this way.
-    Host,
-}
-
 /// Chooses the array: the mapper's configuration for `board`, or a params.json, with operand
-/// and accumulator types fitted to the network and its requantization at `site`.
+/// and accumulator types fitted to the network and the per-channel requantizer it needs.
 pub fn setup(
     net: &IntNetwork,
     workload_toml: &str,
     board: Option<&str>,
+    boards_dir: Option<&Path>,
     params_file: Option<&Path>,
-    site: RequantSite,
 ) -> anyhow::Result<RtlSetup> {
     if let Some(path) = params_file {
         let text =
@@ -91,7 +81,7 @@ pub fn setup(
         });
     }
     let name = board.unwrap_or("pynq-z2");
-    let db = BoardDb::load(None).context("loading the board database")?;
+    let db = BoardDb::load(boards_dir).context("loading the board database")?;
     let board = db.get(name)?;
     let workload = accelforge_mapper::workload::parse_workload(workload_toml, "workload", "model")
         .context("the imported workload")?;
@@ -114,10 +104,7 @@ pub fn setup(
     .with_context(|| format!("mapping the network onto {name}"))?;
     let mut params: SystolicParams = serde_json::from_value(report.params.clone())
         .context("the mapper's configuration is not a systolic params object")?;
-    match site {
-        RequantSite::Array => fit_types(net, &mut params)?,
-        RequantSite::Host => fit_accumulator_types(net, &mut params)?,
-    }
+    fit_types(net, &mut params)?;
     Ok(RtlSetup {
         params,
         source: format!("board {name} (mapped, overlay)"),
@@ -202,30 +189,6 @@ fn fit_types(net: &IntNetwork, p: &mut SystolicParams) -> anyhow::Result<()> {
     p.output_type = int_type(out);
     for width in 2..=64u32 {
         p.acc_type = format!("ap_fixed<{width},{width}>");
-        if p.validate().is_ok() {
-            return Ok(());
-        }
-    }
-    p.validate()
-        .context("no accumulator up to 64 bits holds this network's dot products")
-}
-
-/// Integer operand types wide enough for the network, and the narrowest accumulator that holds
-/// every dot product exactly as the output (no requantization in the array); the stream is
-/// widened if an accumulator would not fit in one beat.
-fn fit_accumulator_types(net: &IntNetwork, p: &mut SystolicParams) -> anyhow::Result<()> {
-    let (act, wts, max_k) = operand_ranges(net);
-    // The same array shape as the RTL engine runs (output-stationary, where the per-channel
-    // requantizer lives), so a bundle and `run --engine rtl` differ only in the requantizer.
-    p.dataflow = Dataflow::Os;
-    p.input_type = int_type(act);
-    p.weight_type = int_type(wts);
-    p.max_k = p.max_k.max(max_k);
-    p.relu = false;
-    for width in 2..=64u32 {
-        p.acc_type = format!("ap_fixed<{width},{width}>");
-        p.output_type = p.acc_type.clone();
-        p.stream_bits = p.stream_bits.max(width.div_ceil(8) * 8);
         if p.validate().is_ok() {
             return Ok(());
         }

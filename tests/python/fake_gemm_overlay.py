@@ -2,8 +2,12 @@
 behind the DMA: the fake accelerator reads the m, k, n registers, decodes the input stream
 beat by beat in the output-stationary order the core reads it (B rows of each column tile of a
 chunk, then A column-wise per row tile), multiplies with numpy integers and encodes C in the
-core's output order. Written from the stream description, independently of network.py, with
-Python integers per lane, so a packing mistake in network.py shows up as wrong results.
+core's output order. With a per-channel requantizer (network.json "array" has "requant"), an
+`op = 1` command loads the (multiplier, offset) table from the stream and returns nothing, and
+an `op = 0` command requantizes each column as the template documents it
+(accel-templates/src/systolic/requant.rs). Written from those descriptions, independently of
+network.py, with Python integers, so a packing or arithmetic mistake in network.py shows up as
+wrong results.
 """
 import numpy as np
 
@@ -29,11 +33,51 @@ def install(driver, array, a_signed, b_signed):
     ea, eb, eo = array["a_per_beat"], array["b_per_beat"], array["out_per_beat"]
     wa, wb, wo = array["a_bits"], array["b_bits"], array["out_bits"]
     bpb = sb // 8
-    stats = {"commands": 0, "macs": 0}
+    stats = {"commands": 0, "macs": 0, "tables": 0}
+    rq = array.get("requant")
+    state = {"table": None}
+
+    def reg(regs, name, signed_bits=0):
+        v = regs.get(driver.ARGS[name][0], 0)
+        if signed_bits and v >> (signed_bits - 1):
+            v -= 1 << signed_bits
+        return v
+
+    def load_table(src, n):
+        mb, ab, per = rq["mul_bits"], rq["add_bits"], rq["beats_per_entry"]
+        assert len(src) == n * per, (len(src), n, per)
+        table = []
+        for e in range(n):
+            word = int.from_bytes(bytes(src[e * per : (e + 1) * per].reshape(-1)), "little")
+            mul, add = word & ((1 << mb) - 1), (word >> mb) & ((1 << ab) - 1)
+            mul -= (mul >> (mb - 1)) << mb
+            add -= (add >> (ab - 1)) << ab
+            table.append((mul, add))
+        state["table"] = table
+        stats["tables"] += 1
+
+    def requant(acc, col, regs):
+        """One accumulator of column `col` through the per-channel requantizer."""
+        mul, add = state["table"][col]
+        shift, rnd = reg(regs, "shift"), reg(regs, "round")
+        v = int(acc) * mul + add
+        q = v >> shift
+        if rnd and shift > 0:
+            rem, half = v & ((1 << shift) - 1), 1 << (shift - 1)
+            if rem > half or (rem == half and q & 1):
+                q += 1
+        omin, omax = (-(1 << (wo - 1)), (1 << (wo - 1)) - 1) if array["out_signed"] else (0, (1 << wo) - 1)
+        lo, hi = max(reg(regs, "lo", 32), omin), min(reg(regs, "hi", 32), omax)
+        return min(max(q, lo), hi)
 
     def run_accelerator(self, regs):
         m, k, n = (regs[driver.ARGS[x][0]] for x in ("m", "k", "n"))
         src = np.asarray(self.sendchannel.buf).reshape(-1, bpb)
+        if rq is not None and reg(regs, "op") == 1:
+            load_table(src, n)
+            return
+        if rq is not None:
+            assert state["table"] is not None and len(state["table"]) >= n, "no table loaded"
         it = iter(src)
         a = np.zeros((m, k), dtype=np.int64)
         b = np.zeros((k, n), dtype=np.int64)
@@ -55,6 +99,11 @@ def install(driver, array, a_signed, b_signed):
                         for l in range(l0, min(l0 + ea, rv)):
                             a[r0 + l, kk] = vals[l - l0]
             c = a @ b
+            if rq is not None:
+                c = c.astype(object)
+                for r in range(m):
+                    for col in range(n0, n0 + ncw):
+                        c[r, col] = requant(c[r, col], col, regs)
             for r0 in range(0, m, R):
                 rv = min(R, m - r0)
                 for c0 in range(n0, n0 + ncw, C):

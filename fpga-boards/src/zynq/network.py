@@ -2,12 +2,14 @@
 
 Written by `accelforge gen MODEL.onnx`. `network.json` lists the stages in order; `weights/`
 holds each array layer's integer weights B (K x N, one column per output channel) and its
-per-channel requantization thresholds. Host stages run in numpy: the input quantizer (with the
-graph's preprocessing), im2col, max pooling, requantization by integer thresholds and the
-final dequantization. Every GEMM runs on the accelerator through the PYNQ driver: its operands
-are packed into the input stream exactly as the core reads them, and its output stream (the
-exact accumulators) is unpacked. The integers are those of `accelforge run --engine golden`,
-so the outputs are identical to it.
+per-channel requantization table (multiplier, offset). Host stages run in numpy: the input
+quantizer (with the graph's preprocessing), im2col, max pooling, global average pooling and the
+final dequantization. Every GEMM runs on the accelerator through the PYNQ driver, which also
+requantizes per output channel: a table-load command sends the layer's table, then the GEMM
+commands carry the layer's shift, rounding and clamp bounds, and the output stream holds the
+layer's output integers. Operands are packed into the input stream exactly as the core reads
+them. The integers are those of `accelforge run --engine golden`, so the outputs are identical
+to it.
 
     from network import Network
     net = Network()               # loads the overlay (bitstream next to this file)
@@ -65,6 +67,20 @@ class ArrayGeometry:
         self.wa, self.wb, self.wo = d["a_bits"], d["b_bits"], d["out_bits"]
         self.ea, self.eb, self.eo = d["a_per_beat"], d["b_per_beat"], d["out_per_beat"]
         self.out_signed = d["out_signed"]
+        # The per-channel requantizer's table entries (None: the array streams accumulators).
+        self.requant = d.get("requant")
+
+    def table_stream(self, table):
+        """The input stream (uint8) of a table-load command: per channel the word
+        mul | add << mul_bits (two's complement fields), in beats_per_entry beats, low first."""
+        rq = self.requant
+        mb, ab, per = rq["mul_bits"], rq["add_bits"], rq["beats_per_entry"]
+        bpb = self.stream_bits // 8
+        out = bytearray()
+        for mul, add in np.asarray(table, dtype=np.int64).tolist():
+            word = (mul & ((1 << mb) - 1)) | ((add & ((1 << ab) - 1)) << mb)
+            out += word.to_bytes(per * bpb, "little")
+        return np.frombuffer(bytes(out), dtype=np.uint8)
 
     def _chunks(self, n):
         return [(j * self.chunk, min(self.chunk, n - j * self.chunk)) for j in range(_ceil(n, self.chunk))]
@@ -214,6 +230,10 @@ class Network:
                 rq = dict(st["requant"])
                 rq["thresholds"] = np.load(os.path.join(directory, rq["thresholds"]))
                 st["requant"] = rq
+            if "array_requant" in st:
+                rq = dict(st["array_requant"])
+                rq["table"] = np.load(os.path.join(directory, rq["table"])).astype(np.int64)
+                st["array_requant"] = rq
             self.stages.append(st)
         if directory not in sys.path:
             sys.path.insert(0, directory)
@@ -225,8 +245,18 @@ class Network:
         self.accel = accel
         self.commands = 0
 
-    def gemm(self, a, b):
-        """C = A . B on the accelerator, split into commands the core and the DMA accept."""
+    def load_table(self, table):
+        """Loads a layer's (multiplier, offset) table into the array's requantizer: a command
+        that only reads its input (m and k are ignored; given to pass the driver's limits)."""
+        n = len(table)
+        self.accel.run(self.geometry.table_stream(table), out_beats=0, op=1, n=n, m=1, k=1)
+        self.commands += 1
+
+    def gemm(self, a, b, rq):
+        """The layer's output integers, requantized per channel by the array: its table
+        loaded, then Q(A . B) in commands the core and the DMA accept."""
+        self.load_table(rq["table"])
+        settings = dict(op=0, shift=rq["shift"], round=rq["round"], lo=rq["lo"], hi=rq["hi"])
         m = a.shape[0]
         step = min(m, self.driver.ARG_LIMITS["m"][1])
         out = []
@@ -240,7 +270,7 @@ class Network:
             if rows > 1 and max(data.nbytes, beats * self.driver.OUT_BEAT_BYTES) > limit:
                 step = rows // 2
                 continue
-            y = self.accel.run(data, out_beats=beats, m=rows, k=a.shape[1], n=b.shape[1])
+            y = self.accel.run(data, out_beats=beats, m=rows, k=a.shape[1], n=b.shape[1], **settings)
             out.append(self.geometry.unpack_output(y, rows, b.shape[1]))
             self.commands += 1
             m0 += rows
@@ -267,12 +297,11 @@ class Network:
             elif op == "avgpool":
                 cur = avgpool(cur, st["geom"], st["requant"])
             elif op == "dense":
-                cur = requantize(self.gemm(cur.reshape(n, -1), st["b"]), st["requant"])
+                cur = self.gemm(cur.reshape(n, -1), st["b"], st["array_requant"])
             elif op == "conv":
                 g = st["geom"]
-                acc = self.gemm(im2col(cur, g), st["b"])
-                q = requantize(acc, st["requant"]).reshape(n, g["oh"] * g["ow"], g["o"])
-                cur = q.transpose(0, 2, 1).reshape(n, -1)
+                q = self.gemm(im2col(cur, g), st["b"], st["array_requant"])
+                cur = q.reshape(n, g["oh"] * g["ow"], g["o"]).transpose(0, 2, 1).reshape(n, -1)
             else:
                 raise ValueError("unknown stage %r in network.json" % op)
         return (cur - self.spec["out_zp"]).astype(np.float32) * np.float32(self.spec["out_scale"])

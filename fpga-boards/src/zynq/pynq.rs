@@ -121,33 +121,39 @@ class @CLASS@:
 
         ``data`` is any numpy array; its bytes are sent as-is and must fill whole
         @IN_BITS@-bit beats. The result is a numpy array of ``out_dtype`` holding
-        ``out_beats`` beats of @OUT_BITS@ bits.
+        ``out_beats`` beats of @OUT_BITS@ bits. ``out_beats=0`` is a command that only reads
+        its input (a table load): no receive transfer is started or waited for.
         """
         data = np.ascontiguousarray(data)
 @FIXED_CHECK@        in_bytes = data.nbytes
         out_bytes = int(out_beats) * OUT_BEAT_BYTES
         if in_bytes == 0 or in_bytes % IN_BEAT_BYTES:
             raise ValueError("input is %d bytes; need a positive multiple of %d" % (in_bytes, IN_BEAT_BYTES))
-        if out_bytes <= 0 or out_bytes % np.dtype(out_dtype).itemsize:
+        if out_bytes < 0 or out_bytes % np.dtype(out_dtype).itemsize:
             raise ValueError("out_beats=%r does not give a whole number of %s" % (out_beats, np.dtype(out_dtype)))
         for n in (in_bytes, out_bytes):
             if n > MAX_TRANSFER_BYTES:
                 raise ValueError("transfer of %d bytes exceeds the DMA limit of %d" % (n, MAX_TRANSFER_BYTES))
         self.check_limits(**args)
         in_buf = allocate(shape=(in_bytes,), dtype=np.uint8)
-        out_buf = allocate(shape=(out_bytes,), dtype=np.uint8)
+        out_buf = allocate(shape=(out_bytes,), dtype=np.uint8) if out_bytes else None
         try:
             in_buf[:] = data.reshape(-1).view(np.uint8)
             in_buf.flush()
             self.write_args(**args)
             # Receive first so the output stream never stalls waiting for a buffer.
-            self.dma.recvchannel.transfer(out_buf)
+            if out_buf is not None:
+                self.dma.recvchannel.transfer(out_buf)
             self.dma.sendchannel.transfer(in_buf)
             self.ip.write(REG_AP_CTRL, AP_START)
             # A rejected command ends a few cycles after the start, well before this read
             # arrives; waiting on the DMA then would never return.
             self._check_error()
             self.dma.sendchannel.wait()
+            if out_buf is None:
+                self._wait_done(timeout_s)
+                self._check_error()
+                return np.zeros(0, dtype=out_dtype)
             self.dma.recvchannel.wait()
             self._wait_done(timeout_s)
             self._check_error()
@@ -155,7 +161,8 @@ class @CLASS@:
             return np.array(out_buf).view(out_dtype).copy()
         finally:
             in_buf.freebuffer()
-            out_buf.freebuffer()
+            if out_buf is not None:
+                out_buf.freebuffer()
 @CLASS_EXTRA@
 
 if __name__ == "__main__":
