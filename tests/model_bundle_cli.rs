@@ -151,11 +151,17 @@ fn model_bundle_passes_the_vivado_stand_in() {
     assert_eq!(spec["stages"][1]["gemm"], serde_json::json!([64, 9, 8]));
     assert_eq!(spec["driver"]["class"], accel.class_name());
     assert!(spec["array"]["requant"]["mul_bits"].as_u64().unwrap() > 0);
-    assert_eq!(spec["stages"][1]["array_requant"]["table"], "weights/01_conv1_table.npy");
+    assert_eq!(
+        spec["stages"][1]["array_requant"]["table"],
+        "weights/01_conv1_table.npy"
+    );
     let module = spec["driver"]["module"].as_str().unwrap();
     let driver = std::fs::read_to_string(out.join(format!("{module}.py"))).unwrap();
     for limit in ["\"op\": (0, 1)", "\"shift\": (0, 63)", "\"round\": (0, 1)"] {
-        assert!(driver.contains(limit), "{limit} not in the driver's ARG_LIMITS");
+        assert!(
+            driver.contains(limit),
+            "{limit} not in the driver's ARG_LIMITS"
+        );
     }
     let md = std::fs::read_to_string(out.join("NETWORK.md")).unwrap();
     assert!(
@@ -181,11 +187,7 @@ fn model_bundle_passes_the_vivado_stand_in() {
     // Deterministic: the same command writes the same package.
     let again = tmp.path().join("again");
     gen_model("cnn_w8a8_pow2.onnx", &again);
-    for f in [
-        "network.json",
-        "weights/03_dense1_table.npy",
-        "params.json",
-    ] {
+    for f in ["network.json", "weights/03_dense1_table.npy", "params.json"] {
         assert_eq!(
             std::fs::read(out.join(f)).unwrap(),
             std::fs::read(again.join(f)).unwrap(),
@@ -626,7 +628,11 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
         max_k: 128,
         max_n_chunk: 8,
         requant: accelforge_templates::systolic::RequantMode::PerChannel {
-            max_channels: forms.iter().map(|(_, f)| f.chans.len() as u32).max().unwrap(),
+            max_channels: forms
+                .iter()
+                .map(|(_, f)| f.chans.len() as u32)
+                .max()
+                .unwrap(),
             mul_bits,
             add_bits,
         },
@@ -714,7 +720,10 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
                 }
             }
         }
-        assert!(mon.received().is_empty(), "layer {si}: a table load sends nothing back");
+        assert!(
+            mon.received().is_empty(),
+            "layer {si}: a table load sends nothing back"
+        );
         let a_rows: Vec<i64> = cur.iter().flat_map(|c| st.gemm_a(c).unwrap()).collect();
         let a = ndarray::Array2::from_shape_vec((batch * m, k), a_rows).unwrap();
         let b = ndarray::Array2::from_shape_vec((k, n), st.gemm_b().unwrap()).unwrap();
@@ -779,12 +788,17 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
             "layer {si}: TLAST on the last beat"
         );
         let c = model::unpack_output(&r, &g, &beats).unwrap();
-        assert_eq!(c, want_q, "layer {si}: the template's golden requantized GEMM");
+        assert_eq!(
+            c, want_q,
+            "layer {si}: the template's golden requantized GEMM"
+        );
         // The array's outputs are the golden engine's requantized integers.
         let acc = a.dot(&b);
         for (i, q) in cur.iter_mut().enumerate() {
             let range = i * m * n..(i + 1) * m * n;
-            let want = st.requantize(&acc.as_slice().unwrap()[range.clone()]).unwrap();
+            let want = st
+                .requantize(&acc.as_slice().unwrap()[range.clone()])
+                .unwrap();
             let got: Vec<i64> = c.as_slice().unwrap()[range].to_vec();
             let got = match st {
                 accelforge_models::Stage::Conv { geom: gm, .. } => (0..gm.o)

@@ -103,13 +103,7 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
     // The array requantizes per channel, as in `run --engine rtl`.
-    let setup = super::run_rtl::setup(
-        net,
-        &toml,
-        Some(&a.board),
-        a.boards_dir.as_deref(),
-        None,
-    )?;
+    let setup = super::run_rtl::setup(net, &toml, Some(&a.board), a.boards_dir.as_deref(), None)?;
     let folded: std::collections::BTreeMap<usize, accelforge_models::FoldedMulShift> = net
         .folded_forms()
         .into_iter()
@@ -411,7 +405,9 @@ fn table_json(
     let table = ndarray::Array2::from_shape_vec((f.chans.len(), 2), flat)?;
     let tpath = format!("weights/{si:02}_{name}_table.npy");
     let mut tb = Vec::new();
-    table.write_npy(&mut tb).context("encoding the requantization table")?;
+    table
+        .write_npy(&mut tb)
+        .context("encoding the requantization table")?;
     let v = json!({
         "table": tpath, "shift": f.shift, "round": u8::from(f.round_even),
         "lo": f.lo, "hi": f.hi,
