@@ -511,6 +511,35 @@ def error_fixtures(out):
     onnx.save(m, os.path.join(out, "err_wide_activation.onnx"))
 
 
+def softmax_fixtures(out, x, manifest):
+    """Classifiers that end in a Softmax, as exporters often write them: the 8-bit QONNX MLP and
+    the QCDQ CNN with a Softmax over the logits appended. Their outputs are floats that the
+    references compute with their own vectorised expf, so the tests report the last-bit
+    differences instead of asserting equality."""
+    yte = np.load(os.path.join(out, "digits_y.npy"))[N_TRAIN:]
+    for base, qcdq in (("mlp_w8a8_pow2", False), ("cnn_int8_qcdq", True)):
+        m = onnx.load(os.path.join(out, base + ".onnx"))
+        last = m.graph.node[-1]
+        last.output[0] = "logits"
+        m.graph.node.append(helper.make_node("Softmax", ["logits"], ["global_out"], name="softmax", axis=-1))
+        onnx.checker.check_model(m)
+        name = base + "_softmax"
+        onnx.save(m, os.path.join(out, name + ".onnx"))
+        ref = run_reference(m, x, qcdq)
+        np.save(os.path.join(out, name + ".ref.npy"), ref)
+        acc = float((ref[N_TRAIN:].argmax(1) == yte).mean())
+        info = dict(manifest["models"][base])
+        info.update(accuracy=acc, output="softmax")
+        manifest["models"][name] = info
+        print(f"{name}: {acc:.4f}")
+    # A Softmax in the middle (the MLP's Relu replaced): refused, naming the node.
+    m = onnx.load(os.path.join(out, "mlp_w8a8_pow2.onnx"))
+    for n in m.graph.node:
+        if n.op_type == "Relu":
+            n.op_type = "Softmax"
+    onnx.save(m, os.path.join(out, "err_softmax_middle.onnx"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "models", "tests", "fixtures"))
@@ -576,6 +605,7 @@ def main():
         manifest["models"][name] = {"arch": arch, "bits": 8, "scales": "pow2", "format": "qonnx", "float_input": False, "accuracy": acc, "reference": "qonnx"}
         print(f"{name}: {acc:.4f}")
     error_fixtures(args.out)
+    softmax_fixtures(args.out, x, manifest)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -99,6 +99,9 @@ fn run_equals_the_reference_executors_on_every_fixture() {
         if info["float_input"].as_bool().unwrap() {
             continue; // float input: checked against the committed reference below
         }
+        if info["output"] == "softmax" {
+            continue; // float outputs: checked to the last bits below
+        }
         let out = dir.path().join(format!("{name}.npy"));
         let r = run_json(&[
             "run",
@@ -148,6 +151,72 @@ fn run_equals_the_reference_executors_on_every_fixture() {
     if std::env::var("CI").as_deref() == Ok("true") {
         assert_eq!(checked, 12, "every fully quantized fixture checked live");
     }
+}
+
+/// Classifiers ending in a Softmax: the integers before it are exact (the same models without
+/// it equal the references exactly), and the f32 Softmax on the host differs from the
+/// references' vectorised expf only in the last bits. Measured over all 1,797 digits: the
+/// QONNX MLP differs in 6,951 of 17,970 values and the QCDQ CNN in 4,590, by at most 2.4e-7
+/// (5 ulp for values above 1e-6), with the same top-1 class on every input. The test holds
+/// those bounds and prints the counts.
+#[test]
+fn softmax_outputs_match_the_references_to_the_last_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = fixture("digits_x.npy");
+    let models = manifest()["models"].as_object().unwrap().clone();
+    let mut checked = 0;
+    for (name, info) in models.iter().filter(|(_, i)| i["output"] == "softmax") {
+        let out = dir.path().join(format!("{name}.npy"));
+        let o = cli::accelforge(&[
+            "run",
+            &fixture(&format!("{name}.onnx")),
+            "--input",
+            &x,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", cli::stderr(&o));
+        let ours: Array2<f32> = read_npy(&out).unwrap();
+        let committed: Array2<f32> = read_npy(fixtures().join(format!("{name}.ref.npy"))).unwrap();
+        let reference = match reference(name, &x, dir.path()) {
+            Some(live) => {
+                assert_eq!(live, committed, "{name}: the live reference changed");
+                live
+            }
+            None => committed,
+        };
+        let (mut differing, mut max_abs, mut max_ulp) = (0usize, 0f32, 0i64);
+        for (row_ours, row_ref) in ours.rows().into_iter().zip(reference.rows()) {
+            let top = |r: ndarray::ArrayView1<f32>| {
+                r.iter()
+                    .enumerate()
+                    .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                    .0
+            };
+            assert_eq!(top(row_ours), top(row_ref), "{name}: top-1 class");
+            for (&a, &b) in row_ours.iter().zip(row_ref) {
+                if a != b {
+                    differing += 1;
+                    max_abs = max_abs.max((a - b).abs());
+                    if b >= 1e-6 {
+                        max_ulp =
+                            max_ulp.max((i64::from(a.to_bits()) - i64::from(b.to_bits())).abs());
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "{name}: {differing} of {} outputs differ from {}, by at most {max_abs:e} ({max_ulp} ulp above 1e-6)",
+            ours.len(),
+            info["reference"]
+        );
+        assert!(
+            max_abs <= 3e-7 && max_ulp <= 8,
+            "{name}: {max_abs:e}, {max_ulp} ulp"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "both Softmax fixtures");
 }
 
 /// A graph that leaves its input float: `run` calibrates an 8-bit type from the data and says

@@ -12,7 +12,7 @@ use crate::onnx::{self, Attr, Data, Graph, Node, Tensor};
 
 /// The ops lowering understands, for the "unsupported op" error.
 pub const SUPPORTED_OPS: &str = "Quant, QuantizeLinear, DequantizeLinear, MatMul, Gemm, Conv, Add, Sub, Mul, Div, \
-BatchNormalization, Relu, MaxPool, GlobalAveragePool (followed by a quantizer), BipolarQuant (of weights), Flatten, Reshape, Transpose (of constants), Shape, Gather, Unsqueeze, Concat, Identity";
+BatchNormalization, Relu, MaxPool, GlobalAveragePool (followed by a quantizer), BipolarQuant (of weights), Flatten, Reshape, Transpose (of constants), Shape, Gather, Unsqueeze, Concat, Identity, Softmax (as the last node, over the features of a (batch, features) output)";
 
 /// Widest activation quantizer (levels - 1) a layer may feed: 16 bits.
 const MAX_LEVELS: i64 = (1 << 16) - 1;
@@ -140,6 +140,7 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
     );
     let mut stages = Vec::new();
     let mut used_input_type = None;
+    let mut softmax = false;
     for n in &g.nodes {
         let get = |i: usize| -> Result<Val, ModelError> {
             let name = n
@@ -269,6 +270,38 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
             },
             "MaxPool" => maxpool(n, get(0)?, &mut stages)?,
             "GlobalAveragePool" => global_avgpool(n, get(0)?)?,
+            "Softmax" => {
+                // A classifier's final Softmax runs on the host in f32 after the output's
+                // dequantization; anywhere else its float output would feed integer layers.
+                if n.outputs.first() != Some(&g.output) {
+                    return Err(n.bad(
+                        "Softmax is supported only as the graph's last node (its output is the \
+                         graph output)",
+                    ));
+                }
+                match get(0)? {
+                    q @ Val::Q {
+                        int_domain: false, ..
+                    } => {
+                        let rank = shape_of(&q).len();
+                        let axis = n.int("axis", -1)?;
+                        if rank != 2 || !(axis == -1 || axis == 1) {
+                            return Err(n.bad(&format!(
+                                "Softmax over axis {axis} of a rank-{rank} tensor: supported is \
+                                 the feature axis of a (batch, features) output"
+                            )));
+                        }
+                        softmax = true;
+                        q
+                    }
+                    _ => {
+                        return Err(n.bad(
+                            "Softmax is supported on a dequantized output (after a Quant or \
+                             DequantizeLinear)",
+                        ));
+                    }
+                }
+            }
             "BipolarQuant" => bipolar_quant(n, get(0)?, &get(1)?)?,
             _ => {
                 return Err(ModelError::UnsupportedOp {
@@ -307,6 +340,7 @@ pub fn lower(g: &Graph, input_type: Option<InputType>) -> Result<IntNetwork, Mod
             out_zp: *zp,
             out_len: shape.iter().skip(1).product(),
             input_type: used_input_type,
+            softmax,
         }),
         _ => Err(ModelError::Graph(format!(
             "the graph output `{}` is not a quantized tensor; supported graphs end in a Quant (QONNX) or a DequantizeLinear (QCDQ)",

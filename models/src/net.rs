@@ -213,6 +213,9 @@ pub struct IntNetwork {
     /// How the input was quantized when the graph left it float (`None`: the graph's own
     /// quantizer). Reports say which.
     pub input_type: Option<crate::InputType>,
+    /// The graph ends in a Softmax over the outputs: [`IntNetwork::dequantize`] applies it, in
+    /// f32 (see [`softmax_f32`]).
+    pub softmax: bool,
 }
 
 impl IntNetwork {
@@ -332,9 +335,32 @@ impl IntNetwork {
     /// dequantization computes it).
     pub fn dequantize(&self, q: &[i32]) -> Vec<f32> {
         // As DequantizeLinear computes it: the integer difference, then one f32 multiply.
-        q.iter()
+        let mut y: Vec<f32> = q
+            .iter()
             .map(|&v| (i64::from(v) - self.out_zp) as f32 * self.out_scale)
-            .collect()
+            .collect();
+        if self.softmax {
+            softmax_f32(&mut y);
+        }
+        y
+    }
+}
+
+/// A final Softmax as ONNX defines it, in f32: `exp(x - max) / Σ exp(x - max)`. The reference
+/// executors compute the same formula with their own vectorised `expf` and summation order, so
+/// an output can differ from theirs in the last bits (measured and reported by the tests; the
+/// integers before it are exact).
+pub fn softmax_f32(y: &mut [f32]) {
+    let m = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in y.iter_mut() {
+        *v = (*v - m).exp();
+    }
+    let sum: f32 = y.iter().sum();
+    // Multiplied by the reciprocal, as onnxruntime's MLAS kernel does (fewer last-bit
+    // differences than a division, measured on the fixtures).
+    let inv = 1.0 / sum;
+    for v in y.iter_mut() {
+        *v *= inv;
     }
 }
 

@@ -49,6 +49,22 @@ fn unknown_op_names_node_op_and_supported_ops() {
 }
 
 #[test]
+fn softmax_only_at_the_end() {
+    let err = load(&read("err_softmax_middle.onnx"), None)
+        .expect_err("Softmax in the middle")
+        .to_string();
+    assert!(
+        err.contains("Softmax is supported only as the graph's last node"),
+        "{err}"
+    );
+    // At the end it loads, and the outputs of one input sum to one.
+    let net = load(&read("mlp_w8a8_pow2_softmax.onnx"), None).unwrap();
+    assert!(net.softmax);
+    let y = net.run(&vec![3.0; net.input_len()]).unwrap();
+    assert!((y.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{y:?}");
+}
+
+#[test]
 fn dynamic_shape() {
     let err = load(&read("err_dynamic.onnx"), None)
         .expect_err("dynamic")

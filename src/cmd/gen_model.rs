@@ -155,6 +155,7 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         "out_len": net.out_len,
         "out_scale": f64::from(net.out_scale),
         "out_zp": net.out_zp,
+        "softmax": net.softmax,
         "driver": {"module": driver, "class": class},
         "array": array_json(&r),
         "clock_mhz": clock_mhz,

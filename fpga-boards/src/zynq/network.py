@@ -304,4 +304,10 @@ class Network:
                 cur = q.reshape(n, g["oh"] * g["ow"], g["o"]).transpose(0, 2, 1).reshape(n, -1)
             else:
                 raise ValueError("unknown stage %r in network.json" % op)
-        return (cur - self.spec["out_zp"]).astype(np.float32) * np.float32(self.spec["out_scale"])
+        y = (cur - self.spec["out_zp"]).astype(np.float32) * np.float32(self.spec["out_scale"])
+        if self.spec.get("softmax"):
+            # The graph's final Softmax, in float32 as the golden engine computes it (numpy's
+            # exp may differ from it in the last bit).
+            e = np.exp(y - y.max(axis=1, keepdims=True))
+            y = e * (np.float32(1) / e.sum(axis=1, keepdims=True, dtype=np.float32))
+        return y
