@@ -127,9 +127,8 @@ fn over_budget_designs_are_refused_unless_allowed() {
     let text = std::fs::read_to_string(out.path().join("b2/manifest.json")).unwrap();
     assert!(text.contains("\"fits\": false"), "{text}");
     assert!(!manifest.files.is_empty());
-    // Every listed board gets a bundle, quickly (no external tools involved).
+    // Every listed board gets a bundle (no external tools involved).
     for entry in db.entries() {
-        let start = std::time::Instant::now();
         req.board = &entry.board;
         req.estimate = accelforge_boards::ResourceEstimate {
             lut: 300,
@@ -140,7 +139,6 @@ fn over_budget_designs_are_refused_unless_allowed() {
         };
         let dir = out.path().join(format!("bundle-{}", entry.board.name));
         generate_bundle(&dir, &core, &req).unwrap();
-        assert!(start.elapsed().as_secs_f64() < 1.0);
         assert!(dir.join("build.tcl").exists());
     }
 }

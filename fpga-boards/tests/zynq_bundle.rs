@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use accelforge_boards::{
     AccelInterface, Board, BoardDb, BoardError, BundleOptions, BundleSpec, PortDir,
@@ -586,20 +585,13 @@ print(json.dumps(out))
 }
 
 #[test]
-fn bundle_generation_is_fast_and_deterministic() {
+fn bundle_generation_is_deterministic() {
     let db = BoardDb::builtin().expect("built-ins");
     for board in db.boards() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let accel = accel_for(board);
         let s = spec(board, &accel);
-        let t0 = Instant::now();
         let m1 = write_bundle(&tmp.path().join("a"), &s).expect("bundle a");
-        let elapsed = t0.elapsed();
-        assert!(
-            elapsed < Duration::from_millis(500),
-            "{}: bundle took {elapsed:?}",
-            board.name
-        );
         let m2 = write_bundle(&tmp.path().join("b"), &s).expect("bundle b");
         assert_eq!(m1, m2, "{}: same inputs, different manifest", board.name);
         let names: Vec<&str> = m1.files.iter().map(|f| f.path.as_str()).collect();

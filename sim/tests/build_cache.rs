@@ -5,7 +5,6 @@
 mod common;
 
 use accelforge_sim::{BuildOptions, DesignSpec, SimError, build, clear_cache};
-use std::time::{Duration, Instant};
 
 fn isolated_opts(dir: &std::path::Path) -> BuildOptions {
     BuildOptions {
@@ -29,7 +28,7 @@ fn missing_verilator_is_a_clear_error() {
 }
 
 #[test]
-fn cache_hit_is_fast_and_clear_cache_works() {
+fn cache_hit_reuses_the_library_and_clear_cache_works() {
     require_verilator!();
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = isolated_opts(dir.path());
@@ -37,12 +36,10 @@ fn cache_hit_is_fast_and_clear_cache_works() {
     let first = build(&spec, &opts).expect("first build");
     assert!(!first.was_cached());
 
-    let start = Instant::now();
+    // A hit is the same library, not a rebuild (how long it takes is the machine's business,
+    // not a test's).
     let second = build(&spec, &opts).expect("second build");
-    let hit = start.elapsed();
-    eprintln!("cache hit took {hit:?}");
     assert!(second.was_cached());
-    assert!(hit < Duration::from_secs(1), "cache hit took {hit:?}");
     assert_eq!(first.library_path(), second.library_path());
 
     // Any change to the sources is a different entry.

@@ -87,10 +87,9 @@ fn deadlocked_stage_times_out_naming_the_handshake() {
     let mut drv = AxisDriver::new(&sim, AxisNames::prefixed("s_axis_"), 1, 0.0).expect("drv");
     let mut mon = AxisMonitor::new(&sim, AxisNames::prefixed("m_axis_"), 2, 0.0).expect("mon");
     drv.push_values([1, 2, 3]);
-    let start = std::time::Instant::now();
+    // The timeout is counted in cycles (`waited: 1000` below), not in seconds.
     let err = run_until_received(&mut sim, &mut drv, &mut mon, 3, 1000)
         .expect_err("a stage that never accepts must time out");
-    assert!(start.elapsed().as_secs() < 10);
     let msg = err.to_string();
     assert!(
         matches!(err, SimError::Timeout { waited: 1000, .. }),
