@@ -86,7 +86,7 @@ fn systolic_bundles_for_a_zynq7000_and_an_ultrascale_board() {
             p.max_k
         );
         assert!(driver.contains(&limits), "{limits}");
-        if accelforge_hdl::tools::available_for_tests("verilator") {
+        if accelforge_test_support::tool_available("verilator") {
             let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
                 .unwrap()
                 .map(|e| e.unwrap().path())

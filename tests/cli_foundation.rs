@@ -9,7 +9,7 @@ fn accelforge() -> Command {
 }
 
 fn have(tool: &str) -> bool {
-    accelforge_hdl::tools::available_for_tests(tool)
+    accelforge_test_support::tool_available(tool)
 }
 
 #[test]

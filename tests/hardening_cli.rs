@@ -385,7 +385,7 @@ fn lint_and_synth_take_paths_with_spaces() {
         &accelforge(&["lint", s(&good), "--top", ""]),
         &["--top", "empty"],
     );
-    if accelforge_hdl::tools::available_for_tests("verilator") {
+    if accelforge_test_support::tool_available("verilator") {
         // Verilator cuts names at a space: no spurious DECLFILENAME, and errors name the file.
         let o = accelforge(&["lint", s(&good)]);
         assert!(
@@ -398,7 +398,7 @@ fn lint_and_synth_take_paths_with_spaces() {
         assert!(!o.status.success());
         assert!(String::from_utf8_lossy(&o.stdout).contains(s(&bad)));
     }
-    if accelforge_hdl::tools::available_for_tests("yosys") {
+    if accelforge_test_support::tool_available("yosys") {
         let env = [("TMPDIR", tmp.as_path())];
         let o = run_in(
             None,

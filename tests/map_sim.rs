@@ -21,7 +21,7 @@ fn run_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn mapped_layer_cycles_equal_simulated_cycles() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -85,7 +85,7 @@ fn mapped_layer_cycles_equal_simulated_cycles() {
 /// the calibrated model.
 #[test]
 fn mapped_configuration_fits_by_yosys() {
-    if !accelforge_hdl::tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -176,7 +176,7 @@ fn model_bundle_passes_the_vivado_stand_in() {
             .unwrap();
         assert!(c.success(), "{py}");
     }
-    if accelforge_hdl::tools::available_for_tests("verilator") {
+    if accelforge_test_support::tool_available("verilator") {
         let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -597,7 +597,7 @@ fn wrapped_top_runs_the_whole_network_over_axi() {
     };
     use accelforge_templates::systolic::layer::Gemm;
     use ndarray_npy::ReadNpyExt as _;
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let net = accelforge_models::load(&std::fs::read(fixture("cnn_w8a8_pow2.onnx")).unwrap(), None)

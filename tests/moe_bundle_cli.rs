@@ -150,7 +150,7 @@ assert set(status) == {"loads", "dropped"}, status
         );
         let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
         assert!(readme.contains("Weights from DDR") && readme.contains("REG_STAT_LOADS"));
-        if accelforge_hdl::tools::available_for_tests("verilator") {
+        if accelforge_test_support::tool_available("verilator") {
             let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
                 .unwrap()
                 .map(|e| e.unwrap().path())

@@ -59,7 +59,7 @@ fn estimate_reports_cycles_and_resources() {
 
 #[test]
 fn sim_equals_estimate_and_reordering_pays() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let mut cycles = Vec::new();
@@ -136,7 +136,7 @@ fn impossible_parameters_are_refused_with_the_reason() {
 /// array with a 64-byte weight stream: bit-exact and cycle-exact against the estimate.
 #[test]
 fn vit_s_shape_simulates_exactly() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let shape = [
@@ -226,7 +226,7 @@ fn ddr_latency_is_simulated_and_estimated_exactly() {
     let mut a = vec!["estimate", "moe", "--json", "--seed", "3"];
     a.extend(SMALL);
     assert_eq!(json(&a)["cycles"], e0["cycles"]);
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let mut a = vec!["sim", "moe", "--json", "--seed", "3", "--ddr-latency", "40"];

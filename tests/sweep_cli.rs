@@ -412,7 +412,7 @@ fn spec_errors_name_the_file_and_key_and_write_nothing() {
 
 #[test]
 fn verify_two_pareto_points_in_verilator() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -476,7 +476,7 @@ layers = [{ kind = "moe", name = "experts", tokens = 8, d_model = 16, d_ff = 32,
 
 #[test]
 fn moe_sweep_prices_reordering_and_bandwidth_and_verifies_in_verilator() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

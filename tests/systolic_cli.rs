@@ -242,7 +242,7 @@ fn bad_input_gets_one_clear_message() {
 }
 
 fn accelforge_hdl_available() -> bool {
-    accelforge_hdl::tools::available_for_tests("verilator")
+    accelforge_test_support::tool_available("verilator")
 }
 
 #[test]

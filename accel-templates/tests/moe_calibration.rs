@@ -43,7 +43,7 @@ fn committed_moe_calibration_meets_its_targets() {
 
 #[test]
 fn a_moe_configuration_outside_the_grid_predicts_close_to_yosys() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     // Not a grid point: 2x4 lanes x simd, 12 tokens, 8 experts top-1, renorm gate, GELU.

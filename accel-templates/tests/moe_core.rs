@@ -5,14 +5,13 @@
 #[path = "moe_common.rs"]
 mod common;
 
-use accelforge_hdl::tools;
 use accelforge_templates::moe::tb::{self, Stalls};
 use accelforge_templates::moe::{MoeParams, WeightSource, cost, model, rtl};
 use common::*;
 
 #[test]
 fn default_config_matches_golden_and_cycle_model() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = MoeParams::default();

@@ -8,7 +8,6 @@
 #[path = "moe_common.rs"]
 mod common;
 
-use accelforge_hdl::tools;
 use accelforge_sim::CompiledDesign;
 use accelforge_templates::moe::tb::{self, Stalls};
 use accelforge_templates::moe::{MoeParams, WeightSource, cost, model, rtl};
@@ -59,7 +58,7 @@ fn sweep_latencies(p: &MoeParams, seed: u64, skew: f64, lats: &[u32]) -> Vec<(bo
 
 #[test]
 fn model_equals_verilator_at_every_latency() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     // Bandwidth-bound (1 B/cycle), compute-bound (16 B/cycle), 16-bit weights over two beats
@@ -84,7 +83,7 @@ fn model_equals_verilator_at_every_latency() {
 /// planning cycle, so the expert phase's first request must still carry the right id.
 #[test]
 fn only_the_last_expert_active() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = params(6, 8, 16, 4, 1, 2, 2, 2, 8);
@@ -118,7 +117,7 @@ const BEFORE_PREFETCH: [(bool, [u64; 3]); 2] =
 /// gate segment's hides under the token input), not once per expert load as before.
 #[test]
 fn prefetch_pays_the_latency_once_per_batch() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = params(16, 16, 32, 8, 2, 4, 4, 2, 16);
@@ -152,7 +151,7 @@ fn prefetch_pays_the_latency_once_per_batch() {
 /// 2,000 cycles): requests wait for the prefetch window, and the model still equals Verilator.
 #[test]
 fn latency_beyond_the_prefetch_window() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = params(16, 16, 32, 8, 2, 4, 4, 16, 16);

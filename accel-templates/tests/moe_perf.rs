@@ -30,7 +30,7 @@ fn small(bytes: u32) -> MoeParams {
 
 #[test]
 fn reordering_streams_each_active_expert_once() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = small(4);
@@ -84,7 +84,7 @@ fn reordering_streams_each_active_expert_once() {
 
 #[test]
 fn ddr_rate_sweep_shows_the_roofline_knee() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let data_p = small(1);
@@ -142,7 +142,7 @@ fn yosys_matches_model(p: &MoeParams) -> cost::ResourceReport {
 
 #[test]
 fn resource_model_matches_yosys_and_verilog_is_deterministic() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = MoeParams {
@@ -165,7 +165,7 @@ fn resource_model_matches_yosys_and_verilog_is_deterministic() {
 /// (token and expert-output banks) and 3072 (hidden banks); 66 DSPs, none for addressing.
 #[test]
 fn resource_model_matches_yosys_on_the_vit_s_shape() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = MoeParams {

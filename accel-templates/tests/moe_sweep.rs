@@ -8,7 +8,6 @@
 #[path = "moe_common.rs"]
 mod common;
 
-use accelforge_hdl::tools;
 use accelforge_templates::moe::tb::{self, Stalls};
 use accelforge_templates::moe::{
     FfnActivation, GateMode, MoeParams, WeightSource, cost, model, rtl,
@@ -67,7 +66,7 @@ fn run_case(c: &Case) -> (usize, u64) {
 
 #[test]
 fn sweep_e4() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let mut a = params(8, 8, 16, 4, 1, 2, 2, 2, 8);
@@ -95,7 +94,7 @@ fn sweep_e4() {
 
 #[test]
 fn sweep_e8() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let a = params(16, 16, 32, 8, 2, 2, 4, 8, 16);
@@ -114,7 +113,7 @@ fn sweep_e8() {
 
 #[test]
 fn sweep_e16_with_overflow() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let mut a = params(16, 16, 16, 16, 2, 4, 4, 4, 2);
@@ -135,7 +134,7 @@ fn sweep_e16_with_overflow() {
 
 #[test]
 fn random_back_pressure_keeps_results_exact() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = params(8, 16, 32, 4, 2, 4, 4, 4, 3);
@@ -167,7 +166,7 @@ fn random_back_pressure_keeps_results_exact() {
 
 #[test]
 fn two_batches_back_to_back_on_one_core() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = MoeParams::default();
@@ -200,7 +199,7 @@ fn two_batches_back_to_back_on_one_core() {
 /// and 16, both k, both orders, skewed routing and a queue that overflows.
 #[test]
 fn sweep_non_power_of_two_dims() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     // d_model 24, d_ff 40, 2x2 array, 16-bit weights: 2 beats per word.
@@ -227,7 +226,7 @@ fn sweep_non_power_of_two_dims() {
 /// multiple of max(lanes, simd) = 8 either, so a token's logits end in a part-filled row.
 #[test]
 fn sweep_non_power_of_two_experts() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let mut a = params(9, 24, 48, 6, 2, 2, 2, 2, 9);

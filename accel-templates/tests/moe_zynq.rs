@@ -458,7 +458,7 @@ fn small(top_k: u32) -> MoeParams {
 
 #[test]
 fn wrapped_moe_fetches_weights_through_the_datamover_model() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     // k = 1, 32-bit addresses (Zynq-7000), no back-pressure; reorder on then off.
@@ -503,7 +503,9 @@ fn wrapped_moe_fetches_weights_through_the_datamover_model() {
 
 #[test]
 fn wrapped_moe_lints_and_synthesises() {
-    if !tools::available_for_tests("verilator") || !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("verilator")
+        || !accelforge_test_support::tool_available("yosys")
+    {
         return;
     }
     let p = MoeParams::default();

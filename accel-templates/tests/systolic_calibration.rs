@@ -36,7 +36,7 @@ fn committed_calibration_meets_its_targets() {
 
 #[test]
 fn a_configuration_outside_the_grid_predicts_close_to_yosys() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = SystolicParams {

@@ -145,7 +145,7 @@ fn run_cocotb(p: &SystolicParams, name: &str) {
 /// A 3x4 array of the given dataflow through the cocotb client (skipped only outside CI when
 /// Icarus or cocotb is missing; under CI=true both are required).
 fn cocotb_3x4(dataflow: Dataflow, name: &str) {
-    if !accelforge_hdl::tools::available_for_tests("iverilog") || !cocotb_available() {
+    if !accelforge_test_support::tool_available("iverilog") || !cocotb_available() {
         return;
     }
     let p = SystolicParams {

@@ -111,7 +111,7 @@ fn generated_configs_lint_clean_and_are_deterministic() {
         let d1 = rtl::design(&p).expect("design");
         let d2 = rtl::design(&p).expect("design");
         assert_eq!(d1.files(), d2.files(), "same params, same bytes");
-        if !tools::available_for_tests("verilator") {
+        if !accelforge_test_support::tool_available("verilator") {
             continue;
         }
         let files = DesignFiles::new(&d1).expect("write");

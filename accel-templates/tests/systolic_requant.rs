@@ -103,7 +103,7 @@ fn assert_mostly_unclamped((inside, total): (usize, usize)) {
 
 #[test]
 fn per_channel_matches_the_golden_model_in_verilator() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = pc_params(3, 4, "ap_fixed<8,8>");
@@ -152,7 +152,7 @@ fn per_channel_matches_the_golden_model_in_verilator() {
 /// base addition was taken modulo the register width.
 #[test]
 fn per_channel_tables_of_whole_chunks() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {
@@ -179,7 +179,7 @@ fn per_channel_tables_of_whole_chunks() {
 
 #[test]
 fn per_channel_unsigned_output_and_multi_beat_entries() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     // 16-bit stream: each (20 + 48)-bit entry takes five beats; unsigned 8-bit outputs.
@@ -260,7 +260,7 @@ fn per_channel_lints_clean_and_is_deterministic() {
     ] {
         let d1 = rtl::design(&p).unwrap();
         assert_eq!(d1.files(), rtl::design(&p).unwrap().files());
-        if !tools::available_for_tests("verilator") {
+        if !accelforge_test_support::tool_available("verilator") {
             continue;
         }
         let files = DesignFiles::new(&d1).unwrap();
@@ -280,7 +280,7 @@ fn per_channel_lints_clean_and_is_deterministic() {
 
 #[test]
 fn per_channel_synthesizes_with_the_modelled_dsp_count() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = pc_params(2, 2, "ap_fixed<8,8>");
@@ -340,7 +340,7 @@ fn params_validate_and_stay_byte_identical_by_default() {
 /// ready: a table load of 0 or more than `max_channels` entries, a GEMM wider than the tables.
 #[test]
 fn per_channel_rejects_bad_commands_in_verilator() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = pc_params(3, 4, "ap_fixed<8,8>");
@@ -400,7 +400,7 @@ fn per_channel_rejects_bad_commands_in_verilator() {
 /// with both rounding modes and two clamps.
 #[test]
 fn per_channel_rtl_arithmetic_exhaustive_at_small_width() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {

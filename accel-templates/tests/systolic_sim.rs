@@ -83,7 +83,7 @@ fn odd_array_many_shapes(p: &SystolicParams, extra: &[(Gemm, u64, f64)]) {
 
 #[test]
 fn os_dsp_odd_array_many_shapes() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {
@@ -98,7 +98,7 @@ fn os_dsp_odd_array_many_shapes() {
 
 #[test]
 fn single_pe_and_single_column() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {
@@ -126,7 +126,7 @@ fn single_pe_and_single_column() {
 
 #[test]
 fn shift_add_fractional_types_relu() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {
@@ -150,7 +150,7 @@ fn shift_add_fractional_types_relu() {
 
 #[test]
 fn wide_types_wide_stream_and_rounding_modes() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {
@@ -192,7 +192,7 @@ fn wide_types_wide_stream_and_rounding_modes() {
 
 #[test]
 fn gemm_256_on_16x16_int8_reaches_target_utilization() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = SystolicParams {
@@ -223,7 +223,7 @@ fn ws(p: SystolicParams) -> SystolicParams {
 
 #[test]
 fn ws_dsp_odd_array_many_shapes() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     // max_k 40 on 3 rows gives M blocks of 39 rows; max_k 8 below gives blocks of 6.
@@ -245,7 +245,7 @@ fn ws_dsp_odd_array_many_shapes() {
 
 #[test]
 fn ws_single_pe_and_single_column() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = ws(SystolicParams {
@@ -282,7 +282,7 @@ fn ws_single_pe_and_single_column() {
 
 #[test]
 fn ws_shift_add_fractional_types_relu() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = ws(SystolicParams {
@@ -329,7 +329,7 @@ fn ws_shift_add_fractional_types_relu() {
 
 #[test]
 fn ws_wide_types_wide_stream_and_rounding_modes() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = ws(SystolicParams {
@@ -370,7 +370,7 @@ fn ws_wide_types_wide_stream_and_rounding_modes() {
 
 #[test]
 fn ws_gemm_256_on_16x16_int8_utilization() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let p = ws(SystolicParams {
@@ -396,7 +396,7 @@ fn ws_gemm_256_on_16x16_int8_utilization() {
 /// model equal to Verilator without back-pressure; both dataflows.
 #[test]
 fn six_by_five_bit_types_wide_acc_on_64_bit_stream_both_dataflows() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     for df in [Dataflow::Os, Dataflow::Ws] {
@@ -433,7 +433,7 @@ fn six_by_five_bit_types_wide_acc_on_64_bit_stream_both_dataflows() {
 /// exactly, cycle model equal to Verilator, both dataflows.
 #[test]
 fn max_k_one_both_dataflows() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     for df in [Dataflow::Os, Dataflow::Ws] {
@@ -590,7 +590,7 @@ endmodule
 /// fine. Every output beat must be free of X/Z and equal the golden model, both dataflows.
 #[test]
 fn icarus_outputs_have_no_x_for_small_k() {
-    if !tools::available_for_tests("iverilog") {
+    if !accelforge_test_support::tool_available("iverilog") {
         return;
     }
     let base = SystolicParams {

@@ -33,7 +33,7 @@ fn array16(pe: PeKind) -> SystolicParams {
 
 #[test]
 fn dsp_array_16x16_uses_256_dsp48() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = array16(PeKind::Dsp);
@@ -43,7 +43,7 @@ fn dsp_array_16x16_uses_256_dsp48() {
 
 #[test]
 fn shift_add_array_16x16_uses_no_dsp() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = array16(PeKind::ShiftAdd);
@@ -53,7 +53,7 @@ fn shift_add_array_16x16_uses_no_dsp() {
 
 #[test]
 fn ws_dsp_array_8x8_dsp_and_block_ram_match_the_model() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = SystolicParams {

@@ -43,7 +43,7 @@ fn wrapped_3x4() -> (
 
 #[test]
 fn wrapped_systolic_array_computes_gemms_over_axi() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let (r, accel, compiled) = wrapped_3x4();
@@ -137,7 +137,7 @@ fn settle(
 #[test]
 fn wrapped_systolic_array_reports_rejected_commands_and_recovers() {
     use accelforge_boards::zynq::accel::{AP_DONE_BIT, AP_IDLE_BIT, AP_READY_BIT, CMD_ERROR_BIT};
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     // The array of the test above, so the Verilator build is shared.
@@ -232,7 +232,9 @@ fn wrapped_systolic_array_reports_rejected_commands_and_recovers() {
 #[test]
 fn wrapped_systolic_array_lints_and_synthesises() {
     use accelforge_hdl::tools::{self, DesignFiles, Family};
-    if !tools::available_for_tests("verilator") || !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("verilator")
+        || !accelforge_test_support::tool_available("yosys")
+    {
         return;
     }
     let p = SystolicParams {

@@ -45,7 +45,7 @@ fn lint_clean(d: &Design) {
 
 #[test]
 fn mac_matches_golden_model() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let cases = [
@@ -111,7 +111,7 @@ fn mac_matches_golden_model() {
 
 #[test]
 fn shift_add_products_are_exact_for_every_weight() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     for (xt, wt, terms) in [
@@ -213,7 +213,7 @@ fn activations() -> Vec<ActivationParams> {
 
 #[test]
 fn activations_match_golden_model_exhaustively() {
-    if !tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     for (i, p) in activations().iter().enumerate() {
@@ -264,7 +264,7 @@ fn activation_errors_are_bounded() {
 
 #[test]
 fn dsp_use_in_yosys() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let synth = |d: &Design| {

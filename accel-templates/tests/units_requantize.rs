@@ -116,7 +116,7 @@ fn check_bank(
 }
 
 fn have_verilator() -> bool {
-    accelforge_hdl::tools::available_for_tests("verilator")
+    accelforge_test_support::tool_available("verilator")
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn random_wide_sources() {
 
 #[test]
 fn standalone_module_lints_and_synthesises() {
-    if !accelforge_hdl::tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let src: QType = "ap_fixed<32,16>".parse().unwrap();

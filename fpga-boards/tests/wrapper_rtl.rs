@@ -76,9 +76,9 @@ fn clock_reset_and_interrupt_carry_vivado_interface_attributes() {
 
 #[test]
 fn wrapped_design_lints_and_synthesises() {
-    if !tools::available_for_tests("verilator")
-        || !tools::available_for_tests("yosys")
-        || !tools::available_for_tests("iverilog")
+    if !accelforge_test_support::tool_available("verilator")
+        || !accelforge_test_support::tool_available("yosys")
+        || !accelforge_test_support::tool_available("iverilog")
     {
         return;
     }
@@ -154,7 +154,7 @@ fn unknown_segment_id_sends_no_datamover_command() {
     };
     use accelforge_boards::zynq::fetch;
     use accelforge_sim::{BuildOptions, DesignSpec, build};
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let m = |index| SegmentMatrix {

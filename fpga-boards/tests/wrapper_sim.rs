@@ -71,7 +71,7 @@ fn settle(
 #[test]
 #[allow(non_snake_case)]
 fn wrapped_core_runs_like_on_the_board() {
-    if !accelforge_hdl::tools::available_for_tests("verilator") {
+    if !accelforge_test_support::tool_available("verilator") {
         return;
     }
     let accel = loopback::interface("af_loopback_top", 32, 100.0);

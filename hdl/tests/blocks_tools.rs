@@ -43,7 +43,9 @@ fn designs() -> Vec<Design> {
 
 #[test]
 fn blocks_lint_clean_and_parse_in_icarus() {
-    if !tools::available_for_tests("verilator") || !tools::available_for_tests("iverilog") {
+    if !accelforge_test_support::tool_available("verilator")
+        || !accelforge_test_support::tool_available("iverilog")
+    {
         return;
     }
     for d in designs() {
@@ -63,7 +65,7 @@ fn blocks_lint_clean_and_parse_in_icarus() {
 
 #[test]
 fn blocks_synthesise_for_both_families() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     // Two or more parameter sets per block (Yosys is the slow part, so a subset of the lint set),
@@ -89,7 +91,7 @@ fn blocks_synthesise_for_both_families() {
 
 #[test]
 fn block_ram_infers_bram_not_luts() {
-    if !tools::available_for_tests("yosys") {
+    if !accelforge_test_support::tool_available("yosys") {
         return;
     }
     let p = ram::RamParams {

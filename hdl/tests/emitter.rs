@@ -111,7 +111,7 @@ fn hierarchy_with_instances_and_signed_math() {
     d.add(pipe).unwrap();
     d.check_complete().unwrap();
     insta::assert_snapshot!(text(&d));
-    if accelforge_hdl::tools::available_for_tests("verilator") {
+    if accelforge_test_support::tool_available("verilator") {
         let files = accelforge_hdl::tools::DesignFiles::new(&d).unwrap();
         let r = accelforge_hdl::tools::lint(&files.paths, Some("top_mac")).unwrap();
         assert!(r.is_clean(), "{:?}", r.diagnostics);

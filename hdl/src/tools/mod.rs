@@ -127,28 +127,6 @@ pub fn doctor() -> Vec<(&'static str, Result<String>)> {
         .collect()
 }
 
-/// For test suites: whether `tool` can be run. When it cannot, this panics if `CI=true` (a CI
-/// run must never pass by skipping) and otherwise prints why the caller is skipping.
-pub fn available_for_tests(tool: &str) -> bool {
-    let info = [verilator::TOOL, iverilog::TOOL, yosys::TOOL]
-        .into_iter()
-        .find(|t| t.exe == tool);
-    let status = match info {
-        Some(t) => require(&t).map(|_| ()),
-        None => Err(HdlError::Misuse(format!("unknown tool `{tool}`"))),
-    };
-    match status {
-        Ok(()) => true,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("CI=true and a required tool is unavailable: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
