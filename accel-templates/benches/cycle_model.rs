@@ -50,6 +50,13 @@ fn cycle_model(c: &mut Criterion) {
             group.bench_function(format!("closed_form/{df}/{name}"), |b| {
                 b.iter(|| cost::cycles(black_box(&p), black_box(&g)).map(|e| e.cycles))
             });
+            // The mapper's and the sweep's path: the parameters resolved once per
+            // configuration, then one evaluation per layer.
+            let model = cost::Model::new(&p).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(model.cycles(&g).unwrap_or_else(|e| panic!("{e}")), fast);
+            group.bench_function(format!("prepared/{df}/{name}"), |b| {
+                b.iter(|| black_box(&model).cycles(black_box(&g)).map(|e| e.cycles))
+            });
             group.bench_function(format!("resolve_only/{df}/{name}"), |b| {
                 b.iter(|| black_box(&p).resolve().map(|r| r.ea))
             });

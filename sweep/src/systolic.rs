@@ -261,13 +261,17 @@ pub fn evaluate(p: &SystolicParams, ctx: &EvalCtx) -> Result<Raw, String> {
     p.validate().map_err(|e| e.to_string())?;
     let res = cost::resources(p).map_err(|e| e.to_string())?;
     let beat_bytes = u64::from(p.stream_bits / 8);
+    // The parameters resolved once for all the workload's layers.
+    let model = cost::Model::new(p).map_err(|e| e.to_string())?;
     let mut layers = Vec::with_capacity(ctx.layers.len());
     for l in &ctx.layers {
         // The spec admits only GEMM-like layers for this template.
         let Some(gemm) = l.gemm() else {
             return Err(format!("layer `{}` is not a GEMM-like layer", l.name));
         };
-        let est = cost::cycles(p, gemm).map_err(|e| format!("layer `{}`: {e}", l.name))?;
+        let est = model
+            .cycles(gemm)
+            .map_err(|e| format!("layer `{}`: {e}", l.name))?;
         layers.push(LayerRaw {
             cycles: est.cycles,
             macs: est.macs,

@@ -40,13 +40,38 @@ pub struct CycleEstimate {
 
 /// The cycle model for one GEMM: closed form, in time independent of the layer size.
 pub fn cycles(p: &SystolicParams, g: &Gemm) -> Result<CycleEstimate> {
-    let r = p.resolve()?;
-    g.check(p)?;
-    let (cycles, input_beats, output_beats) = match p.dataflow {
-        Dataflow::Os => os_cycles(&r, g),
-        Dataflow::Ws => super::cost_ws::cycles(&r, g),
-    };
-    Ok(estimate(&r, g, cycles, input_beats, output_beats))
+    Model::new(p)?.cycles(g)
+}
+
+/// The cycle model with its parameters resolved once (type strings parsed, derived constants
+/// computed), for callers that price many layers on one configuration: the mapper and the
+/// sweep. Gives exactly [`cycles`]'s numbers.
+#[derive(Debug, Clone)]
+pub struct Model {
+    r: Resolved,
+}
+
+impl Model {
+    /// Resolves `p` (the errors of [`SystolicParams::resolve`]).
+    pub fn new(p: &SystolicParams) -> Result<Model> {
+        Ok(Model { r: p.resolve()? })
+    }
+
+    /// The parameters this model was made from.
+    pub fn params(&self) -> &SystolicParams {
+        &self.r.p
+    }
+
+    /// The cycle model for one GEMM.
+    pub fn cycles(&self, g: &Gemm) -> Result<CycleEstimate> {
+        let r = &self.r;
+        g.check(&r.p)?;
+        let (cycles, input_beats, output_beats) = match r.p.dataflow {
+            Dataflow::Os => os_cycles(r, g),
+            Dataflow::Ws => super::cost_ws::cycles(r, g),
+        };
+        Ok(estimate(r, g, cycles, input_beats, output_beats))
+    }
 }
 
 fn estimate(
@@ -310,7 +335,7 @@ impl Os {
     }
 
     /// One chunk of `cols` columns: its B, then every M tile of A.
-    fn chunk(&mut self, m: i64, cols: i64, snap: &mut Vec<i64>) {
+    fn chunk(&mut self, m: i64, cols: i64, snap: &mut Vec<i64>, per: &mut Periodic) {
         let (full, tail) = (cols / self.cc, cols % self.cc);
         let b_beats = self.kk * (full * cdiv(self.cc, self.eb) + cdiv(tail, self.eb));
         let mt = cdiv(m, self.rr);
@@ -318,7 +343,8 @@ impl Os {
         let mut last = self.group(Some(b_beats), m.min(self.rr), full, tail);
         // Groups 1.. with R rows are identical (the last one too when R divides M).
         let same_end = if last_rows == self.rr { mt } else { mt - 1 };
-        let mut per = Periodic::new();
+        // The caller's detector (its buffers are reused: no allocation per chunk).
+        per.reset();
         let mut i = 1;
         let rows_per_group = self.rr * (full + i64::from(tail > 0));
         while i < same_end {
@@ -343,21 +369,62 @@ impl Os {
 }
 
 /// `(cycles, input beats, output beats)` of the output-stationary controller.
+/// Buffers of the output-stationary closed form, kept per thread so that an evaluation does
+/// not allocate (the mapper and the sweep evaluate millions of layers).
+struct OsScratch {
+    snap: Vec<i64>,
+    per: Periodic,
+    inner: Periodic,
+    batches: VecDeque<Batch>,
+}
+
+thread_local! {
+    static OS_SCRATCH: std::cell::RefCell<OsScratch> = std::cell::RefCell::new(OsScratch {
+        snap: Vec::new(),
+        per: Periodic::new(),
+        inner: Periodic::new(),
+        batches: VecDeque::new(),
+    });
+}
+
 fn os_cycles(r: &Resolved, g: &Gemm) -> (u64, u64, u64) {
+    OS_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut sc) => os_cycles_with(r, g, &mut sc),
+        // Not reachable (the model does not call itself); fresh buffers keep it correct.
+        Err(_) => os_cycles_with(
+            r,
+            g,
+            &mut OsScratch {
+                snap: Vec::new(),
+                per: Periodic::new(),
+                inner: Periodic::new(),
+                batches: VecDeque::new(),
+            },
+        ),
+    })
+}
+
+fn os_cycles_with(r: &Resolved, g: &Gemm, sc: &mut OsScratch) -> (u64, u64, u64) {
     let mut s = Os::new(r, g);
+    let mut batches = std::mem::take(&mut sc.batches);
+    batches.clear();
+    s.batches = batches;
     let (m, k, n) = (i64::from(g.m), i64::from(g.k), i64::from(g.n));
     let nc = i64::from(r.p.max_n_chunk);
     let chunks = cdiv(n, nc);
     let last_cols = n - (chunks - 1) * nc;
     let same_end = if last_cols == nc { chunks } else { chunks - 1 };
-    let mut snap = Vec::new();
-    let mut per = Periodic::new();
+    let OsScratch {
+        snap, per, inner, ..
+    } = sc;
+    snap.clear();
+    per.reset();
     let mut j = 0;
     while j < same_end {
-        s.chunk(m, nc, &mut snap);
+        s.chunk(m, nc, snap, inner);
         j += 1;
-        s.snapshot(&mut snap, true);
-        if let Some((p, d)) = per.push(&mut snap) {
+        s.snapshot(snap, true);
+        if let Some((p, d)) = per.push(snap) {
             let jumps = (same_end - j) / p as i64;
             if jumps > 0 {
                 let rows = jumps * p as i64 * m * cdiv(nc, s.cc);
@@ -368,7 +435,7 @@ fn os_cycles(r: &Resolved, g: &Gemm) -> (u64, u64, u64) {
         }
     }
     if j < chunks {
-        s.chunk(m, last_cols, &mut snap);
+        s.chunk(m, last_cols, snap, inner);
     }
     // Flush: the last tile's rows leave after one more period (and FIFO room).
     let f = (s.prev_start + s.per_eff).max(s.credit_time());
@@ -381,6 +448,7 @@ fn os_cycles(r: &Resolved, g: &Gemm) -> (u64, u64, u64) {
     let b_cols_beats = (chunks - 1) * row_beats(nc, eb) + row_beats(last_cols, eb);
     let in_beats = k * b_cols_beats + chunks * a_beats;
     let out_row = (chunks - 1) * row_beats(nc, eo) + row_beats(last_cols, eo);
+    sc.batches = std::mem::take(&mut s.batches);
     (cycles as u64, in_beats as u64, (m * out_row) as u64)
 }
 

@@ -118,7 +118,7 @@ impl Ws {
 
     /// Drains an M block of `mv` rows of a chunk with `full` + `tail` column tiles, in the
     /// output-stationary order (R-row groups, then column tiles, then rows).
-    fn drain_block(&mut self, mv: i64, full: i64, tail: i64, ready: i64, snap: &mut Vec<i64>) {
+    fn drain_block(&mut self, mv: i64, full: i64, tail: i64, ready: i64, sc: &mut WsScratch) {
         let qf = cdiv(self.cc, self.eo);
         if tail == 0 {
             self.drain_run(mv * full, qf, ready);
@@ -132,7 +132,7 @@ impl Ws {
         } else {
             groups - 1
         };
-        let mut per = Periodic::new();
+        sc.drain.reset();
         let mut i = 0;
         let mut ready = ready;
         while i < same_end {
@@ -140,14 +140,14 @@ impl Ws {
             self.drain_run(self.rr, qt, ready);
             ready = NEG;
             i += 1;
-            self.drain_snapshot(snap);
-            if let Some((p, d)) = per.push(snap) {
+            self.drain_snapshot(&mut sc.snap);
+            if let Some((p, d)) = sc.drain.push(&mut sc.snap) {
                 let jumps = (same_end - i) / p as i64;
                 if jumps > 0 {
                     self.dr_prev += jumps * d;
                     self.fifo = self.fifo.map(|t| shifted(t, jumps * d));
                     i += jumps * p as i64;
-                    per.reset();
+                    sc.drain.reset();
                 }
             }
         }
@@ -194,7 +194,7 @@ impl Ws {
     }
 
     /// One M block: every K-slice against the chunk, then its drain.
-    fn block(&mut self, mv: i64, full: i64, tail: i64, snap: &mut Vec<i64>) {
+    fn block(&mut self, mv: i64, full: i64, tail: i64, sc: &mut WsScratch) {
         let slices = cdiv(self.kk, self.rr);
         let last_kv = self.kk - (slices - 1) * self.rr;
         let acc = self.acc_free[0];
@@ -204,18 +204,18 @@ impl Ws {
         } else {
             slices - 1
         };
-        let mut per = Periodic::new();
+        sc.block.reset();
         let mut i = 1;
         while i < same_end {
             self.slice(mv, self.rr, full, tail, NEG);
             i += 1;
-            self.snapshot(snap, false);
-            if let Some((p, d)) = per.push(snap) {
+            self.snapshot(&mut sc.snap, false);
+            if let Some((p, d)) = sc.block.push(&mut sc.snap) {
                 let jumps = (same_end - i) / p as i64;
                 if jumps > 0 {
                     self.shift(jumps * d, false);
                     i += jumps * p as i64;
-                    per.reset();
+                    sc.block.reset();
                 }
             }
         }
@@ -223,63 +223,97 @@ impl Ws {
             self.slice(mv, last_kv, full, tail, NEG);
         }
         let ready = self.prev_start + mv + self.rr + self.cc;
-        self.drain_block(mv, full, tail, ready, snap);
+        self.drain_block(mv, full, tail, ready, sc);
         self.acc_free = [self.acc_free[1], self.dr_prev + 1];
     }
 
     /// One chunk of `cols` columns: every M block.
-    fn chunk(&mut self, m: i64, mb: i64, cols: i64, snap: &mut Vec<i64>) {
+    fn chunk(&mut self, m: i64, mb: i64, cols: i64, sc: &mut WsScratch) {
         let (full, tail) = (cols / self.cc, cols % self.cc);
         let blocks = cdiv(m, mb);
         let last_rows = m - (blocks - 1) * mb;
         let same_end = if last_rows == mb { blocks } else { blocks - 1 };
-        let mut per = Periodic::new();
+        sc.chunk.reset();
         let mut i = 0;
         while i < same_end {
-            self.block(mb, full, tail, snap);
+            self.block(mb, full, tail, sc);
             i += 1;
-            self.snapshot(snap, true);
-            if let Some((p, d)) = per.push(snap) {
+            self.snapshot(&mut sc.snap, true);
+            if let Some((p, d)) = sc.chunk.push(&mut sc.snap) {
                 let jumps = (same_end - i) / p as i64;
                 if jumps > 0 {
                     self.shift(jumps * d, true);
                     i += jumps * p as i64;
-                    per.reset();
+                    sc.chunk.reset();
                 }
             }
         }
         if i < blocks {
-            self.block(last_rows, full, tail, snap);
+            self.block(last_rows, full, tail, sc);
         }
     }
 }
 
+/// The periodicity detectors of each level and the snapshot buffer, kept per thread so that an
+/// evaluation does not allocate (the mapper and the sweep evaluate millions of layers).
+struct WsScratch {
+    snap: Vec<i64>,
+    outer: Periodic,
+    chunk: Periodic,
+    block: Periodic,
+    drain: Periodic,
+}
+
+impl WsScratch {
+    fn new() -> WsScratch {
+        WsScratch {
+            snap: Vec::new(),
+            outer: Periodic::new(),
+            chunk: Periodic::new(),
+            block: Periodic::new(),
+            drain: Periodic::new(),
+        }
+    }
+}
+
+thread_local! {
+    static WS_SCRATCH: std::cell::RefCell<WsScratch> = std::cell::RefCell::new(WsScratch::new());
+}
+
 /// `(cycles, input beats, output beats)` of the weight-stationary controller.
 pub(super) fn cycles(r: &Resolved, g: &Gemm) -> (u64, u64, u64) {
+    WS_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut sc) => cycles_with(r, g, &mut sc),
+        // Not reachable (the model does not call itself); fresh buffers keep it correct.
+        Err(_) => cycles_with(r, g, &mut WsScratch::new()),
+    })
+}
+
+fn cycles_with(r: &Resolved, g: &Gemm, sc: &mut WsScratch) -> (u64, u64, u64) {
     let mut s = Ws::new(r, g);
     let (m, k, n) = (i64::from(g.m), i64::from(g.k), i64::from(g.n));
     let (nc, mb) = (i64::from(r.p.max_n_chunk), i64::from(r.ws_m_block));
     let chunks = cdiv(n, nc);
     let last_cols = n - (chunks - 1) * nc;
     let same_end = if last_cols == nc { chunks } else { chunks - 1 };
-    let mut snap = Vec::new();
-    let mut per = Periodic::new();
+    sc.snap.clear();
+    sc.outer.reset();
     let mut j = 0;
     while j < same_end {
-        s.chunk(m, mb, nc, &mut snap);
+        s.chunk(m, mb, nc, sc);
         j += 1;
-        s.snapshot(&mut snap, true);
-        if let Some((p, d)) = per.push(&mut snap) {
+        s.snapshot(&mut sc.snap, true);
+        if let Some((p, d)) = sc.outer.push(&mut sc.snap) {
             let jumps = (same_end - j) / p as i64;
             if jumps > 0 {
                 s.shift(jumps * d, true);
                 j += jumps * p as i64;
-                per.reset();
+                sc.outer.reset();
             }
         }
     }
     if j < chunks {
-        s.chunk(m, mb, last_cols, &mut snap);
+        s.chunk(m, mb, last_cols, sc);
     }
     let cycles = s.fifo[0];
     // Beats: per chunk, every M block streams all K rows of the chunk's weights, and A once.
