@@ -2,22 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
-use std::process::{Command, Output};
-
-fn accelforge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .output()
-        .expect("run accelforge")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::common::cli::{accelforge, stderr, stdout};
 
 #[test]
 fn map_mlp_on_pynq_z2_json() {

@@ -2,20 +2,9 @@
 // Test helpers, not only #[test] bodies, unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::cli::{accelforge, stderr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn accelforge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .output()
-        .expect("run accelforge")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn ok(args: &[&str]) -> Output {
     let o = accelforge(args);

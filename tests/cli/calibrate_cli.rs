@@ -2,14 +2,7 @@
 //! the committed Yosys figures without running Yosys; bad input changes nothing.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
-
-fn accelforge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        .output()
-        .expect("run accelforge")
-}
+use crate::common::cli::accelforge;
 
 const SYS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -4,18 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+use crate::common::cli;
 use std::path::Path;
 use std::process::Command;
 
-#[path = "common/vivado_stub.rs"]
-mod vivado_stub;
+use crate::common::vivado_stub;
 
 use accelforge_boards::zynq::wrapper::interface_for_core;
 use accelforge_templates::systolic::{SystolicParams, rtl};
-
-fn accelforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-}
 
 fn stub_prelude(core_params: &SystolicParams, clock: f64) -> String {
     let core = rtl::design(core_params).unwrap();
@@ -38,7 +34,7 @@ fn systolic_bundles_for_a_zynq7000_and_an_ultrascale_board() {
     let tmp = tempfile::tempdir().unwrap();
     for (board, rows, clock) in [("pynq-z2", 8, 100.0), ("zcu102", 16, 150.0)] {
         let out = tmp.path().join(board);
-        let r = accelforge()
+        let r = cli::command()
             .args([
                 "gen",
                 "systolic",
@@ -101,7 +97,7 @@ fn systolic_bundles_for_a_zynq7000_and_an_ultrascale_board() {
 fn over_budget_is_refused_with_the_resource_named() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cora");
-    let r = accelforge()
+    let r = cli::command()
         .args([
             "gen",
             "systolic",
@@ -123,7 +119,7 @@ fn over_budget_is_refused_with_the_resource_named() {
         "{err}"
     );
     assert!(!out.exists(), "nothing half-written");
-    let r = accelforge()
+    let r = cli::command()
         .args([
             "gen",
             "systolic",
@@ -142,7 +138,7 @@ fn over_budget_is_refused_with_the_resource_named() {
     assert!(r.status.success());
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"fits\": false"));
-    let r = accelforge()
+    let r = cli::command()
         .args(["gen", "systolic", "--board", "no-such-board", "--out"])
         .arg(tmp.path().join("x"))
         .output()

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::common::cli;
 use cli::{accelforge, refused, stderr};
 
 #[test]

@@ -5,6 +5,7 @@
 // Test helpers, not only #[test] bodies, unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
 
+use crate::common::cli::stderr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -24,10 +25,6 @@ fn run_in(dir: Option<&Path>, args: &[&str], env: &[(&str, &Path)]) -> Output {
 
 fn accelforge(args: &[&str]) -> Output {
     run_in(None, args, &[])
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn ok(args: &[&str]) -> Output {

@@ -11,10 +11,8 @@
 use std::path::Path;
 use std::process::Command;
 
-#[path = "common/cli.rs"]
-mod cli;
-#[path = "common/vivado_stub.rs"]
-mod vivado_stub;
+use crate::common::cli;
+use crate::common::vivado_stub;
 
 use accelforge_boards::zynq::wrapper::interface_for_core;
 use accelforge_templates::systolic::{Dataflow, Resolved, SystolicParams, model, requant, rtl};

@@ -1,11 +1,19 @@
-//! The one runner the CLI hardening tests share: run the built `accelforge` (user board
+//! The one runner the CLI tests share: run the built `accelforge` (user board
 //! directories unset), with or without a watchdog, and check a refusal's message.
-// Each test binary uses part of this module.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The built `accelforge`, with the user's board directory unset (a developer's own boards must
+/// not change results), for a caller that adds arguments, input or environment itself.
+pub fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_accelforge"));
+    c.env_remove("ACCELFORGE_BOARDS_DIR");
+    c
+}
+
+/// Runs `accelforge` with `args` and returns what it did.
 pub fn accelforge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_accelforge"))
         .args(args)
@@ -40,6 +48,10 @@ pub fn accelforge_within(args: &[&str], limit: Duration) -> Output {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Runs and expects a non-zero exit, no panic, and a message containing every `needle`.

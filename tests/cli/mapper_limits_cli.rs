@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-#[path = "common/cli.rs"]
-mod cli;
+use crate::common::cli;
 use cli::{accelforge, accelforge_within};
 
 #[test]

@@ -2,11 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
-use std::process::Command;
-
-fn accelforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-}
+use crate::common::cli;
 
 const SMALL: [&str; 16] = [
     "--tokens",
@@ -28,7 +24,7 @@ const SMALL: [&str; 16] = [
 ];
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let out = accelforge()
+    let out = cli::command()
         .args(args)
         .output()
         .expect("running accelforge");
@@ -96,7 +92,7 @@ fn gen_writes_verilog_and_params() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = vec!["gen", "moe", "--out", dir.path().to_str().unwrap()];
     a.extend(SMALL);
-    let out = accelforge().args(&a).output().unwrap();
+    let out = cli::command().args(&a).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -108,7 +104,7 @@ fn gen_writes_verilog_and_params() {
     // Deterministic: a second run writes the same bytes.
     let dir2 = tempfile::tempdir().unwrap();
     a[3] = dir2.path().to_str().unwrap();
-    assert!(accelforge().args(&a).status().unwrap().success());
+    assert!(cli::command().args(&a).status().unwrap().success());
     assert_eq!(
         core,
         std::fs::read_to_string(dir2.path().join("moe_core.v")).unwrap()
@@ -117,14 +113,14 @@ fn gen_writes_verilog_and_params() {
 
 #[test]
 fn impossible_parameters_are_refused_with_the_reason() {
-    let out = accelforge()
+    let out = cli::command()
         .args(["estimate", "moe", "--lanes", "3"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lanes = 3"), "{err}");
-    let out = accelforge()
+    let out = cli::command()
         .args(["estimate", "moe", "--ddr-bytes-per-cycle", "64"])
         .output()
         .unwrap();
@@ -177,7 +173,7 @@ fn vit_s_shape_simulates_exactly() {
 
 #[test]
 fn dimensions_off_the_banking_are_refused_with_the_fix() {
-    let out = accelforge()
+    let out = cli::command()
         .args(["estimate", "moe", "--d-model", "100", "--lanes", "8"])
         .output()
         .unwrap();
@@ -185,7 +181,7 @@ fn dimensions_off_the_banking_are_refused_with_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("d_model = 100"), "{err}");
     assert!(err.contains("96 or 104"), "{err}");
-    let out = accelforge()
+    let out = cli::command()
         .args(["estimate", "moe", "--experts", "6", "--lanes", "4"])
         .output()
         .unwrap();
@@ -241,7 +237,7 @@ fn ddr_latency_is_simulated_and_estimated_exactly() {
 #[test]
 fn a_bad_ddr_latency_is_refused_naming_the_option() {
     for bad in ["-1", "soon", "5000000000"] {
-        let out = accelforge()
+        let out = cli::command()
             .args(["estimate", "moe", &format!("--ddr-latency={bad}")])
             .output()
             .unwrap();

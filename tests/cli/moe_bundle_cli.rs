@@ -5,17 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+use crate::common::cli;
 use std::path::Path;
 use std::process::Command;
 
-#[path = "common/vivado_stub.rs"]
-mod vivado_stub;
+use crate::common::vivado_stub;
 
 use accelforge_boards::AccelInterface;
-
-fn accelforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-}
 
 const SMALL: [&str; 16] = [
     "--tokens",
@@ -47,7 +43,7 @@ fn moe_bundles_for_a_zynq7000_and_an_ultrascale_board() {
         let out = tmp.path().join(board);
         let mut args = vec!["gen", "moe", "--board", board, "--json"];
         args.extend(SMALL);
-        let r = accelforge()
+        let r = cli::command()
             .args(&args)
             .arg("--out")
             .arg(&out)
@@ -182,7 +178,7 @@ fn moe_bundle_refusals_name_the_problem() {
         "--d-ff",
         "32",
     ];
-    let r = accelforge()
+    let r = cli::command()
         .args(big)
         .arg("--out")
         .arg(&out)
@@ -195,7 +191,7 @@ fn moe_bundle_refusals_name_the_problem() {
         "{err}"
     );
     assert!(!out.exists(), "nothing half-written");
-    let r = accelforge()
+    let r = cli::command()
         .args(big)
         .arg("--allow-over-budget")
         .arg("--out")
@@ -217,7 +213,7 @@ fn moe_bundle_refusals_name_the_problem() {
         "--weight-type",
         "ap_fixed<24,4,AP_RND,AP_SAT>",
     ]);
-    let r = accelforge()
+    let r = cli::command()
         .args(&args)
         .arg("--out")
         .arg(&out)

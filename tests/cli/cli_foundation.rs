@@ -2,11 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
-use std::process::Command;
-
-fn accelforge() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-}
+use crate::common::cli;
 
 fn have(tool: &str) -> bool {
     accelforge_test_support::tool_available(tool)
@@ -14,10 +10,10 @@ fn have(tool: &str) -> bool {
 
 #[test]
 fn version_and_help() {
-    let out = accelforge().arg("--version").output().unwrap();
+    let out = cli::command().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("accelforge "));
-    let out = accelforge().arg("--help").output().unwrap();
+    let out = cli::command().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("lint") && text.contains("synth"), "{text}");
 }
@@ -36,7 +32,7 @@ fn synth_reports_block_ram_for_a_ram_block() {
     };
     let d = accelforge_hdl::blocks::ram::design(&p).unwrap();
     let files = d.write_to(dir.path()).unwrap();
-    let out = accelforge()
+    let out = cli::command()
         .arg("synth")
         .args(&files)
         .args(["--top", d.top_name(), "--family", "xc7", "--json"])
@@ -79,7 +75,7 @@ fn lint_passes_clean_files_and_fails_bad_ones() {
     })
     .unwrap();
     let files = d.write_to(dir.path()).unwrap();
-    let out = accelforge()
+    let out = cli::command()
         .arg("lint")
         .args(&files)
         .arg("--icarus")
@@ -97,7 +93,7 @@ fn lint_passes_clean_files_and_fails_bad_ones() {
         "module bad(input wire a, output wire [3:0] y);\nassign y = a;\nendmodule\n",
     )
     .unwrap();
-    let out = accelforge()
+    let out = cli::command()
         .arg("lint")
         .arg(&bad)
         .arg("--json")
@@ -112,13 +108,13 @@ fn lint_passes_clean_files_and_fails_bad_ones() {
 
     let broken = dir.path().join("broken.v");
     std::fs::write(&broken, "module broken(; endmodule\n").unwrap();
-    let out = accelforge().arg("lint").arg(&broken).output().unwrap();
+    let out = cli::command().arg("lint").arg(&broken).output().unwrap();
     assert!(!out.status.success());
 }
 
 #[test]
 fn bad_input_gives_clear_errors() {
-    let out = accelforge()
+    let out = cli::command()
         .args(["synth", "/nonexistent/x.v", "--top", "x", "--family", "xc7"])
         .output()
         .unwrap();
@@ -126,7 +122,7 @@ fn bad_input_gives_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/x.v"), "{err}");
 
-    let out = accelforge()
+    let out = cli::command()
         .args(["synth", "x.v", "--top", "x", "--family", "virtex2"])
         .output()
         .unwrap();
@@ -137,7 +133,7 @@ fn bad_input_gives_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let broken = dir.path().join("broken.v");
         std::fs::write(&broken, "module broken(; endmodule\n").unwrap();
-        let out = accelforge()
+        let out = cli::command()
             .arg("synth")
             .arg(&broken)
             .args(["--top", "broken", "--family", "xcup"])

@@ -2,23 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
-use std::process::{Command, Output};
-
-fn accelforge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accelforge"))
-        .args(args)
-        // Keep a developer's own board directory out of the results.
-        .env_remove("ACCELFORGE_BOARDS_DIR")
-        .output()
-        .expect("run accelforge")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::common::cli::{accelforge, stderr, stdout};
+use std::process::Command;
 
 #[test]
 fn list_prints_a_table_of_every_board() {
