@@ -298,17 +298,28 @@ fn option_cost() -> impl Strategy<Value = OptionCost> {
     })
 }
 
-fn problem() -> impl Strategy<Value = Problem> {
-    (1usize..=4, 1usize..=5).prop_flat_map(|(layers, configs)| {
+/// Random instances: `layers` × `configs` in the given ranges, up to `max_options` tiling
+/// options per (layer, configuration), resources below `max_res` per line, budgets in `budget`.
+fn problems(
+    layers: std::ops::RangeInclusive<usize>,
+    configs: std::ops::RangeInclusive<usize>,
+    max_options: usize,
+    max_res: u64,
+    budget: std::ops::Range<u64>,
+) -> impl Strategy<Value = Problem> {
+    (layers, configs).prop_flat_map(move |(layers, configs)| {
         let res = prop::collection::vec(
-            prop::array::uniform5(0u64..40).prop_map(|r: Res| r),
+            prop::array::uniform5(0u64..max_res).prop_map(|r: Res| r),
             configs,
         );
         let opts = prop::collection::vec(
-            prop::collection::vec(prop::collection::vec(option_cost(), 0..=3), configs),
+            prop::collection::vec(
+                prop::collection::vec(option_cost(), 0..=max_options),
+                configs,
+            ),
             layers,
         );
-        (res, opts, prop::array::uniform5(20u64..120), 1u32..16).prop_map(
+        (res, opts, prop::array::uniform5(budget.clone()), 1u32..16).prop_map(
             move |(resources, options, budget, rate)| Problem {
                 budget,
                 ddr_bytes_per_cycle: f64::from(rate),
@@ -318,6 +329,10 @@ fn problem() -> impl Strategy<Value = Problem> {
             },
         )
     })
+}
+
+fn problem() -> impl Strategy<Value = Problem> {
+    problems(1..=4, 1..=5, 3, 40, 20..120)
 }
 
 fn outcome(p: &Problem, f: Formulation, m: Method) -> Option<f64> {
@@ -379,25 +394,7 @@ proptest! {
 /// Larger two-engine instances than `problem()`: enough configurations that the pair bounds of
 /// the two-engine reduction (issue 18) actually drop some before the MILP.
 fn two_engine_problem() -> impl Strategy<Value = Problem> {
-    (2usize..=6, 6usize..=14).prop_flat_map(|(layers, configs)| {
-        let res = prop::collection::vec(
-            prop::array::uniform5(0u64..60).prop_map(|r: Res| r),
-            configs,
-        );
-        let opts = prop::collection::vec(
-            prop::collection::vec(prop::collection::vec(option_cost(), 0..=2), configs),
-            layers,
-        );
-        (res, opts, prop::array::uniform5(40u64..120), 1u32..16).prop_map(
-            move |(resources, options, budget, rate)| Problem {
-                budget,
-                ddr_bytes_per_cycle: f64::from(rate),
-                resources,
-                layer_names: (0..layers).map(|l| format!("l{l}")).collect(),
-                options,
-            },
-        )
-    })
+    problems(2..=6, 6..=14, 2, 60, 40..120)
 }
 
 proptest! {

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+use crate::common::MOE_SMALL as SMALL;
 use crate::common::cli;
 use std::path::Path;
 use std::process::Command;
@@ -12,25 +13,6 @@ use std::process::Command;
 use crate::common::vivado_stub;
 
 use accelforge_boards::AccelInterface;
-
-const SMALL: [&str; 16] = [
-    "--tokens",
-    "8",
-    "--d-model",
-    "8",
-    "--d-ff",
-    "16",
-    "--experts",
-    "4",
-    "--top-k",
-    "2",
-    "--lanes",
-    "2",
-    "--simd",
-    "2",
-    "--ddr-bytes-per-cycle",
-    "2",
-];
 
 fn run_stub(bundle: &Path, accel: &AccelInterface) -> String {
     vivado_stub::run(bundle, &vivado_stub::prelude(accel))

@@ -2,26 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+use crate::common::MOE_SMALL as SMALL;
 use crate::common::cli;
-
-const SMALL: [&str; 16] = [
-    "--tokens",
-    "8",
-    "--d-model",
-    "8",
-    "--d-ff",
-    "16",
-    "--experts",
-    "4",
-    "--top-k",
-    "2",
-    "--lanes",
-    "2",
-    "--simd",
-    "2",
-    "--ddr-bytes-per-cycle",
-    "2",
-];
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = cli::command()
