@@ -156,22 +156,34 @@ pub fn run_gemm_with_outputs(
     }
     monitor.check_protocol(&sim).map_err(sim_err)?;
 
+    let (mismatches, outputs) = compare(&r, g, &monitor, &beats_out, &expected);
+    let report = report(&r, g, (cycles, est.cycles), secs, mismatches, compiled.was_cached());
+    Ok((report, outputs))
+}
+
+/// Counts the output stream's mismatches against the expected beats and matrix (a missing or
+/// extra beat, a TLAST in the wrong place, a wrong element; an unpackable stream counts every
+/// element) and unpacks the matrix Verilator produced.
+fn compare(
+    r: &Resolved,
+    g: &Gemm,
+    monitor: &AxisMonitor,
+    beats_out: &[model::Beat],
+    expected: &Array2<i64>,
+) -> (u64, Option<Array2<i64>>) {
     let got: Vec<model::Beat> = monitor
         .received()
         .iter()
         .map(|b| (b.data.clone(), b.last))
         .collect();
-    let mut mismatches = 0u64;
-    if got.len() != beats_out.len() {
-        mismatches += got.len().abs_diff(beats_out.len()) as u64;
-    }
+    let mut mismatches = got.len().abs_diff(beats_out.len()) as u64;
     // A TLAST in the wrong place is a mismatch even when the data agrees.
     mismatches += got
         .iter()
-        .zip(&beats_out)
+        .zip(beats_out)
         .filter(|(g_b, e_b)| g_b.1 != e_b.1)
         .count() as u64;
-    let outputs = match model::unpack_output(&r, g, &got) {
+    let outputs = match model::unpack_output(r, g, &got) {
         Ok(c) => {
             if std::env::var_os("AF_SYSTOLIC_DEBUG").is_some() {
                 eprintln!("got\n{c}\nexpected\n{expected}");
@@ -188,8 +200,20 @@ pub fn run_gemm_with_outputs(
             None
         }
     };
+    (mismatches, outputs)
+}
+
+/// The report of one GEMM run: `(measured, model)` cycles, wall time, mismatches.
+fn report(
+    r: &Resolved,
+    g: &Gemm,
+    (cycles, model_cycles): (u64, u64),
+    secs: f64,
+    mismatches: u64,
+    build_cached: bool,
+) -> SimReport {
     let macs = g.macs();
-    let report = SimReport {
+    SimReport {
         cycles,
         macs,
         utilization: macs as f64 / (cycles as f64 * f64::from(r.r) * f64::from(r.c)),
@@ -200,11 +224,10 @@ pub fn run_gemm_with_outputs(
         } else {
             0.0
         },
-        model_cycles: est.cycles,
+        model_cycles,
         sim_seconds: secs,
-        build_cached: compiled.was_cached(),
-    };
-    Ok((report, outputs))
+        build_cached,
+    }
 }
 
 /// What a table-load + GEMM run measured.
@@ -315,50 +338,8 @@ pub fn run_per_channel_gemm(
         sim.trace_close();
     }
     monitor.check_protocol(&sim).map_err(sim_err)?;
-    let got: Vec<model::Beat> = monitor
-        .received()
-        .iter()
-        .map(|b| (b.data.clone(), b.last))
-        .collect();
-    let mut mismatches = got.len().abs_diff(beats_out.len()) as u64;
-    mismatches += got
-        .iter()
-        .zip(&beats_out)
-        .filter(|(g_b, e_b)| g_b.1 != e_b.1)
-        .count() as u64;
-    let outputs = match model::unpack_output(&r, g, &got) {
-        Ok(c) => {
-            if std::env::var_os("AF_SYSTOLIC_DEBUG").is_some() {
-                eprintln!("got\n{c}\nexpected\n{expected}");
-            }
-            mismatches += c
-                .iter()
-                .zip(expected.iter())
-                .filter(|(x, y)| x != y)
-                .count() as u64;
-            Some(c)
-        }
-        Err(_) => {
-            mismatches += u64::from(g.m) * u64::from(g.n);
-            None
-        }
-    };
-    let macs = g.macs();
-    let gemm = SimReport {
-        cycles,
-        macs,
-        utilization: macs as f64 / (cycles as f64 * f64::from(r.r) * f64::from(r.c)),
-        outputs_checked: u64::from(g.m) * u64::from(g.n),
-        mismatches,
-        sim_cycles_per_second: if secs > 0.0 {
-            cycles as f64 / secs
-        } else {
-            0.0
-        },
-        model_cycles: est.cycles,
-        sim_seconds: secs,
-        build_cached: compiled.was_cached(),
-    };
+    let (mismatches, outputs) = compare(&r, g, &monitor, &beats_out, &expected);
+    let gemm = report(&r, g, (cycles, est.cycles), secs, mismatches, compiled.was_cached());
     Ok((
         PerChannelReport {
             table_cycles,
