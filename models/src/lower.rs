@@ -930,7 +930,20 @@ fn bias_vec(n: &Node, c: Option<Val>, m: usize) -> Result<Vec<f64>, ModelError> 
     }
 }
 
-fn gemm(n: &Node, x: Val, w: Val, c: Option<Val>) -> Result<Val, ModelError> {
+/// A GEMM's or convolution's operands, as the layer needs them.
+struct Operands {
+    /// Input shape, scale and zero point.
+    xs: Vec<usize>,
+    sx: f32,
+    xz: i64,
+    /// Weight integers, shape and scale tensor.
+    ints: Vec<i64>,
+    ws: Vec<usize>,
+    scale: Tensor,
+}
+
+/// The input must be a quantized activation and the weight a quantized constant.
+fn operands(n: &Node, x: Val, w: Val) -> Result<Operands, ModelError> {
     let Val::Q {
         shape: xs,
         scale: sx,
@@ -948,6 +961,25 @@ fn gemm(n: &Node, x: Val, w: Val, c: Option<Val>) -> Result<Val, ModelError> {
     else {
         return Err(n.bad("the weight must be a quantized constant (a Quant or DequantizeLinear of an initializer)"));
     };
+    Ok(Operands {
+        xs,
+        sx,
+        xz,
+        ints,
+        ws,
+        scale,
+    })
+}
+
+fn gemm(n: &Node, x: Val, w: Val, c: Option<Val>) -> Result<Val, ModelError> {
+    let Operands {
+        xs,
+        sx,
+        xz,
+        ints,
+        ws,
+        scale,
+    } = operands(n, x, w)?;
     if ws.len() != 2 || xs.len() != 2 || xs[0] != 1 {
         return Err(n.bad(&format!(
             "shapes {xs:?} x {ws:?} are not supported (batch x features times a 2-D weight)"
@@ -1030,23 +1062,14 @@ fn pads_strides(n: &Node, kh: usize, kw: usize) -> Result<(usize, usize, [usize;
 }
 
 fn conv(n: &Node, x: Val, w: Val, bias: Option<Val>) -> Result<Val, ModelError> {
-    let Val::Q {
-        shape: xs,
-        scale: sx,
-        int_domain: false,
-        zp: xz,
-    } = x
-    else {
-        return Err(n.bad("the layer input must be a quantized activation (a Quant before it) or the network input"));
-    };
-    let Val::QConst {
+    let Operands {
+        xs,
+        sx,
+        xz,
         ints,
-        shape: ws,
+        ws,
         scale,
-    } = w
-    else {
-        return Err(n.bad("the weight must be a quantized constant (a Quant or DequantizeLinear of an initializer)"));
-    };
+    } = operands(n, x, w)?;
     if xs.len() != 4 || ws.len() != 4 || xs[0] != 1 || xs[1] != ws[1] {
         return Err(n.bad(&format!(
             "shapes {xs:?} and weight {ws:?} are not supported (2-D convolution, NCHW)"

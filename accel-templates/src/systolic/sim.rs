@@ -157,7 +157,14 @@ pub fn run_gemm_with_outputs(
     monitor.check_protocol(&sim).map_err(sim_err)?;
 
     let (mismatches, outputs) = compare(&r, g, &monitor, &beats_out, &expected);
-    let report = report(&r, g, (cycles, est.cycles), secs, mismatches, compiled.was_cached());
+    let report = report(
+        &r,
+        g,
+        (cycles, est.cycles),
+        secs,
+        mismatches,
+        compiled.was_cached(),
+    );
     Ok((report, outputs))
 }
 
@@ -339,7 +346,14 @@ pub fn run_per_channel_gemm(
     }
     monitor.check_protocol(&sim).map_err(sim_err)?;
     let (mismatches, outputs) = compare(&r, g, &monitor, &beats_out, &expected);
-    let gemm = report(&r, g, (cycles, est.cycles), secs, mismatches, compiled.was_cached());
+    let gemm = report(
+        &r,
+        g,
+        (cycles, est.cycles),
+        secs,
+        mismatches,
+        compiled.was_cached(),
+    );
     Ok((
         PerChannelReport {
             table_cycles,
