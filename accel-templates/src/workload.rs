@@ -637,6 +637,170 @@ fn check_old_spelling(doc: &toml::Table, file: &str, in_workload: bool) -> Resul
     Ok(())
 }
 
+/// A layer's `kind` and shape: the keys of another kind are refused, every dimension is
+/// checked (at least 1, at most [`MAX_DIM`]), and a convolution's geometry must make sense.
+fn layer_op<'a>(
+    rl: &'a RawLayer,
+    e: &dyn Fn(&str, String) -> WorkloadError,
+) -> Result<(&'a str, LayerOp)> {
+    let kind = rl.kind.as_deref().ok_or_else(|| {
+        e(
+            "kind",
+            "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\"".into(),
+        )
+    })?;
+    let allowed: &[&str] = match kind {
+        "gemm" => &["m", "k", "n"],
+        "dense" => &["batch", "in_features", "out_features"],
+        "conv2d" => &[
+            "h",
+            "w",
+            "c_in",
+            "c_out",
+            "kernel_h",
+            "kernel_w",
+            "stride",
+            "pad",
+            "depthwise",
+        ],
+        "moe" => &[
+            "tokens",
+            "d_model",
+            "d_ff",
+            "experts",
+            "top_k",
+            "queue_depth",
+        ],
+        other => {
+            return Err(e(
+                "kind",
+                format!(
+                    "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\" or \"moe\""
+                ),
+            ));
+        }
+    };
+    for (key, present) in rl.shape_keys() {
+        if present && !allowed.contains(&key) {
+            return Err(e(
+                key,
+                format!(
+                    "not a key of a {kind} layer (its keys: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    // Required positive dimension.
+    let dim = |key: &str, v: Option<u64>| -> Result<u64> {
+        match v {
+            None => Err(e(key, format!("missing (required for a {kind} layer)"))),
+            Some(0) => Err(e(key, "must be at least 1".into())),
+            Some(x) if x > MAX_DIM => Err(e(key, format!("{x} exceeds the limit {MAX_DIM}"))),
+            Some(x) => Ok(x),
+        }
+    };
+    let op = match kind {
+        "gemm" => LayerOp::Gemm(GemmShape {
+            m: dim("m", rl.m)?,
+            k: dim("k", rl.k)?,
+            n: dim("n", rl.n)?,
+        }),
+        "dense" => LayerOp::Dense {
+            batch: dim("batch", rl.batch)?,
+            in_features: dim("in_features", rl.in_features)?,
+            out_features: dim("out_features", rl.out_features)?,
+        },
+        "moe" => {
+            let m = MoeShape {
+                tokens: dim("tokens", rl.tokens)?,
+                d_model: dim("d_model", rl.d_model)?,
+                d_ff: dim("d_ff", rl.d_ff)?,
+                experts: dim("experts", rl.experts)?,
+                top_k: dim("top_k", rl.top_k)?,
+                queue_depth: match rl.queue_depth {
+                    None => None,
+                    q => Some(dim("queue_depth", q)?),
+                },
+            };
+            // Only what makes the layer meaningless is rejected here; what a particular
+            // engine can build (powers of two, ranges) is that engine model's business.
+            if m.top_k > m.experts {
+                return Err(e(
+                    "top_k",
+                    format!(
+                        "top_k {} exceeds the number of experts {}",
+                        m.top_k, m.experts
+                    ),
+                ));
+            }
+            LayerOp::Moe(m)
+        }
+        _ => {
+            let c = Conv2d {
+                h: dim("h", rl.h)?,
+                w: dim("w", rl.w)?,
+                c_in: dim("c_in", rl.c_in)?,
+                c_out: dim("c_out", rl.c_out)?,
+                kernel_h: dim("kernel_h", rl.kernel_h)?,
+                kernel_w: dim("kernel_w", rl.kernel_w)?,
+                stride: dim("stride", rl.stride.or(Some(1)))?,
+                pad: match rl.pad.unwrap_or(0) {
+                    p if p > MAX_DIM => {
+                        return Err(e("pad", format!("{p} exceeds the limit {MAX_DIM}")));
+                    }
+                    p => p,
+                },
+                depthwise: rl.depthwise.unwrap_or(false),
+            };
+            if c.h + 2 * c.pad < c.kernel_h {
+                return Err(e(
+                    "kernel_h",
+                    format!(
+                        "kernel_h {} is larger than the padded input height {}",
+                        c.kernel_h,
+                        c.h + 2 * c.pad
+                    ),
+                ));
+            }
+            if c.w + 2 * c.pad < c.kernel_w {
+                return Err(e(
+                    "kernel_w",
+                    format!(
+                        "kernel_w {} is larger than the padded input width {}",
+                        c.kernel_w,
+                        c.w + 2 * c.pad
+                    ),
+                ));
+            }
+            if c.depthwise && !c.c_out.is_multiple_of(c.c_in) {
+                return Err(e(
+                    "c_out",
+                    format!(
+                        "a depthwise layer needs c_out to be a multiple of c_in ({} is not a multiple of {})",
+                        c.c_out, c.c_in
+                    ),
+                ));
+            }
+            let (oh, ow) = c.output_hw();
+            if oh * ow > MAX_DIM {
+                return Err(e(
+                    "h",
+                    format!("output of {oh}×{ow} pixels exceeds the limit {MAX_DIM}"),
+                ));
+            }
+            if !c.depthwise && c.kernel_h * c.kernel_w * c.c_in > MAX_DIM {
+                return Err(e(
+                    "c_in",
+                    format!("im2col depth kernel_h·kernel_w·c_in exceeds the limit {MAX_DIM}"),
+                ));
+            }
+            LayerOp::Conv2d(c)
+        }
+    };
+    Ok((kind, op))
+}
+
 /// Checks a deserialized workload and turns it into layers.
 fn build_workload(raw: RawWorkload, file: &str, default_name: &str) -> Result<Workload> {
     let err = |layer: Option<usize>, key: Option<&str>, message: String| WorkloadError::Invalid {
@@ -659,161 +823,7 @@ fn build_workload(raw: RawWorkload, file: &str, default_name: &str) -> Result<Wo
     let mut layers: Vec<Layer> = Vec::with_capacity(raw.layer.len());
     for (i, rl) in raw.layer.iter().enumerate() {
         let e = |key: &str, message: String| err(Some(i), Some(key), message);
-        let kind = rl.kind.as_deref().ok_or_else(|| {
-            e(
-                "kind",
-                "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\"".into(),
-            )
-        })?;
-        let allowed: &[&str] = match kind {
-            "gemm" => &["m", "k", "n"],
-            "dense" => &["batch", "in_features", "out_features"],
-            "conv2d" => &[
-                "h",
-                "w",
-                "c_in",
-                "c_out",
-                "kernel_h",
-                "kernel_w",
-                "stride",
-                "pad",
-                "depthwise",
-            ],
-            "moe" => &[
-                "tokens",
-                "d_model",
-                "d_ff",
-                "experts",
-                "top_k",
-                "queue_depth",
-            ],
-            other => {
-                return Err(e(
-                    "kind",
-                    format!(
-                        "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\" or \"moe\""
-                    ),
-                ));
-            }
-        };
-        for (key, present) in rl.shape_keys() {
-            if present && !allowed.contains(&key) {
-                return Err(e(
-                    key,
-                    format!(
-                        "not a key of a {kind} layer (its keys: {})",
-                        allowed.join(", ")
-                    ),
-                ));
-            }
-        }
-        // Required positive dimension.
-        let dim = |key: &str, v: Option<u64>| -> Result<u64> {
-            match v {
-                None => Err(e(key, format!("missing (required for a {kind} layer)"))),
-                Some(0) => Err(e(key, "must be at least 1".into())),
-                Some(x) if x > MAX_DIM => Err(e(key, format!("{x} exceeds the limit {MAX_DIM}"))),
-                Some(x) => Ok(x),
-            }
-        };
-        let op = match kind {
-            "gemm" => LayerOp::Gemm(GemmShape {
-                m: dim("m", rl.m)?,
-                k: dim("k", rl.k)?,
-                n: dim("n", rl.n)?,
-            }),
-            "dense" => LayerOp::Dense {
-                batch: dim("batch", rl.batch)?,
-                in_features: dim("in_features", rl.in_features)?,
-                out_features: dim("out_features", rl.out_features)?,
-            },
-            "moe" => {
-                let m = MoeShape {
-                    tokens: dim("tokens", rl.tokens)?,
-                    d_model: dim("d_model", rl.d_model)?,
-                    d_ff: dim("d_ff", rl.d_ff)?,
-                    experts: dim("experts", rl.experts)?,
-                    top_k: dim("top_k", rl.top_k)?,
-                    queue_depth: match rl.queue_depth {
-                        None => None,
-                        q => Some(dim("queue_depth", q)?),
-                    },
-                };
-                // Only what makes the layer meaningless is rejected here; what a particular
-                // engine can build (powers of two, ranges) is that engine model's business.
-                if m.top_k > m.experts {
-                    return Err(e(
-                        "top_k",
-                        format!(
-                            "top_k {} exceeds the number of experts {}",
-                            m.top_k, m.experts
-                        ),
-                    ));
-                }
-                LayerOp::Moe(m)
-            }
-            _ => {
-                let c = Conv2d {
-                    h: dim("h", rl.h)?,
-                    w: dim("w", rl.w)?,
-                    c_in: dim("c_in", rl.c_in)?,
-                    c_out: dim("c_out", rl.c_out)?,
-                    kernel_h: dim("kernel_h", rl.kernel_h)?,
-                    kernel_w: dim("kernel_w", rl.kernel_w)?,
-                    stride: dim("stride", rl.stride.or(Some(1)))?,
-                    pad: match rl.pad.unwrap_or(0) {
-                        p if p > MAX_DIM => {
-                            return Err(e("pad", format!("{p} exceeds the limit {MAX_DIM}")));
-                        }
-                        p => p,
-                    },
-                    depthwise: rl.depthwise.unwrap_or(false),
-                };
-                if c.h + 2 * c.pad < c.kernel_h {
-                    return Err(e(
-                        "kernel_h",
-                        format!(
-                            "kernel_h {} is larger than the padded input height {}",
-                            c.kernel_h,
-                            c.h + 2 * c.pad
-                        ),
-                    ));
-                }
-                if c.w + 2 * c.pad < c.kernel_w {
-                    return Err(e(
-                        "kernel_w",
-                        format!(
-                            "kernel_w {} is larger than the padded input width {}",
-                            c.kernel_w,
-                            c.w + 2 * c.pad
-                        ),
-                    ));
-                }
-                if c.depthwise && !c.c_out.is_multiple_of(c.c_in) {
-                    return Err(e(
-                        "c_out",
-                        format!(
-                            "a depthwise layer needs c_out to be a multiple of c_in ({} is not a multiple of {})",
-                            c.c_out, c.c_in
-                        ),
-                    ));
-                }
-                let (oh, ow) = c.output_hw();
-                if oh * ow > MAX_DIM {
-                    return Err(e(
-                        "h",
-                        format!("output of {oh}×{ow} pixels exceeds the limit {MAX_DIM}"),
-                    ));
-                }
-                if !c.depthwise && c.kernel_h * c.kernel_w * c.c_in > MAX_DIM {
-                    return Err(e(
-                        "c_in",
-                        format!("im2col depth kernel_h·kernel_w·c_in exceeds the limit {MAX_DIM}"),
-                    ));
-                }
-                LayerOp::Conv2d(c)
-            }
-        };
+        let (kind, op) = layer_op(rl, &e)?;
         let repeat = match rl.repeat {
             None => 1,
             Some(0) => return Err(e("repeat", "must be at least 1".into())),
