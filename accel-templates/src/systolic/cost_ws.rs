@@ -603,45 +603,7 @@ pub(crate) mod reference {
                 (self.ld_ab, self.ld_wb, self.is_ab, self.wf_wb);
             let (old_acb, old_dr_bank) = (self.is_acb, self.dr_bank);
             if fire {
-                self.in_beats += 1;
-                if !row_end {
-                    self.ld_lane += e_cur;
-                } else {
-                    self.ld_lane = 0;
-                    if !i_end {
-                        self.ld_i += 1;
-                    } else {
-                        self.ld_i = 0;
-                        if !self.ld_isa {
-                            if self.ld_crem > cc {
-                                self.ld_crem -= cc;
-                            } else {
-                                self.ld_wb ^= 1;
-                                self.ld_isa = true;
-                                self.ld_crem = self.ld_nrem.min(nc);
-                            }
-                        } else {
-                            self.ld_ab ^= 1;
-                            self.ld_isa = false;
-                            if self.ld_krem > rr {
-                                self.ld_krem -= rr;
-                            } else {
-                                self.ld_krem = self.kk;
-                                if self.ld_mrem > mb {
-                                    self.ld_mrem -= mb;
-                                } else {
-                                    self.ld_mrem = self.m;
-                                    if self.ld_nrem > nc {
-                                        self.ld_nrem -= nc;
-                                        self.ld_crem = self.ld_nrem.min(nc);
-                                    } else {
-                                        self.ld_act = false;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                self.step_loader(row_end, i_end, e_cur);
             }
             if set_a {
                 self.afull[old_ld_ab] = true;
@@ -657,38 +619,7 @@ pub(crate) mod reference {
             }
 
             if rd {
-                if row_last {
-                    self.is_act = false;
-                    self.is_m = 0;
-                    if self.is_crem > cc {
-                        self.is_crem -= cc;
-                        self.is_t += 1;
-                    } else {
-                        self.is_t = 0;
-                        self.is_ab ^= 1;
-                        self.is_crem = self.is_nrem.min(nc);
-                        if self.is_krem > rr {
-                            self.is_krem -= rr;
-                        } else {
-                            self.is_krem = self.kk;
-                            self.is_acb ^= 1;
-                            if self.is_mrem > mb {
-                                self.is_mrem -= mb;
-                            } else {
-                                self.is_mrem = self.m;
-                                if self.is_nrem > nc {
-                                    self.is_nrem -= nc;
-                                    self.is_crem = self.is_nrem.min(nc);
-                                } else {
-                                    self.is_left = false;
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    self.is_act = true;
-                    self.is_m = m_cur + 1;
-                }
+                self.step_issuer(row_last, m_cur);
             }
             if rd && blk_last {
                 self.ready_events.push_back((p + rr + cc, old_acb));
@@ -701,36 +632,7 @@ pub(crate) mod reference {
                 self.wf_hold -= 1;
             }
             if wf_rd {
-                if wf_last {
-                    self.wf_ld = false;
-                    self.wf_cnt = 0;
-                    self.wf_full = true;
-                    if self.wf_crem > cc {
-                        self.wf_crem -= cc;
-                    } else {
-                        self.wf_wb ^= 1;
-                        self.wf_crem = self.wf_nrem.min(nc);
-                        if self.wf_krem > rr {
-                            self.wf_krem -= rr;
-                        } else {
-                            self.wf_krem = self.kk;
-                            if self.wf_mrem > mb {
-                                self.wf_mrem -= mb;
-                            } else {
-                                self.wf_mrem = self.m;
-                                if self.wf_nrem > nc {
-                                    self.wf_nrem -= nc;
-                                    self.wf_crem = self.wf_nrem.min(nc);
-                                } else {
-                                    self.wf_left = false;
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    self.wf_ld = true;
-                    self.wf_cnt = wf_c + 1;
-                }
+                self.step_feeder(wf_last, wf_c);
             }
 
             for b in 0..2 {
@@ -741,35 +643,7 @@ pub(crate) mod reference {
             }
 
             if dr_go {
-                self.tags.push_back((p + 2, dr_cv, dr_final));
-                if !dr_r_end {
-                    self.dr_r += 1;
-                } else {
-                    self.dr_r = 0;
-                    if self.dr_crem > cc {
-                        self.dr_crem -= cc;
-                    } else {
-                        self.dr_crem = self.dr_nrem.min(nc);
-                        if self.dr_grem > rr {
-                            self.dr_grem -= rr;
-                        } else {
-                            self.dr_bank ^= 1;
-                            if self.dr_mrem > mb {
-                                self.dr_mrem -= mb;
-                                self.dr_grem = self.dr_mrem.min(mb);
-                            } else {
-                                self.dr_mrem = self.m;
-                                if self.dr_nrem > nc {
-                                    self.dr_nrem -= nc;
-                                    self.dr_crem = self.dr_nrem.min(nc);
-                                    self.dr_grem = self.m.min(mb);
-                                } else {
-                                    self.dr_left = false;
-                                }
-                            }
-                        }
-                    }
-                }
+                self.step_drain(p, dr_cv, dr_final, dr_r_end);
             }
             self.credits = self.credits - u64::from(dr_go) + u64::from(pop);
 
@@ -787,6 +661,156 @@ pub(crate) mod reference {
                 self.fifo.push_back(row);
             }
             false
+        }
+
+        /// The loader's registers after a beat was accepted.
+        fn step_loader(&mut self, row_end: bool, i_end: bool, e_cur: u64) {
+            let (rr, cc, nc, mb) = (self.rr, self.cc, self.nc, self.mb);
+            self.in_beats += 1;
+            if !row_end {
+                self.ld_lane += e_cur;
+            } else {
+                self.ld_lane = 0;
+                if !i_end {
+                    self.ld_i += 1;
+                } else {
+                    self.ld_i = 0;
+                    if !self.ld_isa {
+                        if self.ld_crem > cc {
+                            self.ld_crem -= cc;
+                        } else {
+                            self.ld_wb ^= 1;
+                            self.ld_isa = true;
+                            self.ld_crem = self.ld_nrem.min(nc);
+                        }
+                    } else {
+                        self.ld_ab ^= 1;
+                        self.ld_isa = false;
+                        if self.ld_krem > rr {
+                            self.ld_krem -= rr;
+                        } else {
+                            self.ld_krem = self.kk;
+                            if self.ld_mrem > mb {
+                                self.ld_mrem -= mb;
+                            } else {
+                                self.ld_mrem = self.m;
+                                if self.ld_nrem > nc {
+                                    self.ld_nrem -= nc;
+                                    self.ld_crem = self.ld_nrem.min(nc);
+                                } else {
+                                    self.ld_act = false;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// The issuer's registers after a row was read.
+        fn step_issuer(&mut self, row_last: bool, m_cur: u64) {
+            let (rr, cc, nc, mb) = (self.rr, self.cc, self.nc, self.mb);
+            if row_last {
+                self.is_act = false;
+                self.is_m = 0;
+                if self.is_crem > cc {
+                    self.is_crem -= cc;
+                    self.is_t += 1;
+                } else {
+                    self.is_t = 0;
+                    self.is_ab ^= 1;
+                    self.is_crem = self.is_nrem.min(nc);
+                    if self.is_krem > rr {
+                        self.is_krem -= rr;
+                    } else {
+                        self.is_krem = self.kk;
+                        self.is_acb ^= 1;
+                        if self.is_mrem > mb {
+                            self.is_mrem -= mb;
+                        } else {
+                            self.is_mrem = self.m;
+                            if self.is_nrem > nc {
+                                self.is_nrem -= nc;
+                                self.is_crem = self.is_nrem.min(nc);
+                            } else {
+                                self.is_left = false;
+                            }
+                        }
+                    }
+                }
+            } else {
+                self.is_act = true;
+                self.is_m = m_cur + 1;
+            }
+        }
+
+        /// The weight feeder's registers after a shadow row was written.
+        fn step_feeder(&mut self, wf_last: bool, wf_c: u64) {
+            let (rr, cc, nc, mb) = (self.rr, self.cc, self.nc, self.mb);
+            if wf_last {
+                self.wf_ld = false;
+                self.wf_cnt = 0;
+                self.wf_full = true;
+                if self.wf_crem > cc {
+                    self.wf_crem -= cc;
+                } else {
+                    self.wf_wb ^= 1;
+                    self.wf_crem = self.wf_nrem.min(nc);
+                    if self.wf_krem > rr {
+                        self.wf_krem -= rr;
+                    } else {
+                        self.wf_krem = self.kk;
+                        if self.wf_mrem > mb {
+                            self.wf_mrem -= mb;
+                        } else {
+                            self.wf_mrem = self.m;
+                            if self.wf_nrem > nc {
+                                self.wf_nrem -= nc;
+                                self.wf_crem = self.wf_nrem.min(nc);
+                            } else {
+                                self.wf_left = false;
+                            }
+                        }
+                    }
+                }
+            } else {
+                self.wf_ld = true;
+                self.wf_cnt = wf_c + 1;
+            }
+        }
+
+        /// The drain's registers after a row was read (its tag reaches the FIFO 2 periods on).
+        fn step_drain(&mut self, p: u64, dr_cv: u64, dr_final: bool, dr_r_end: bool) {
+            let (rr, cc, nc, mb) = (self.rr, self.cc, self.nc, self.mb);
+            self.tags.push_back((p + 2, dr_cv, dr_final));
+            if !dr_r_end {
+                self.dr_r += 1;
+            } else {
+                self.dr_r = 0;
+                if self.dr_crem > cc {
+                    self.dr_crem -= cc;
+                } else {
+                    self.dr_crem = self.dr_nrem.min(nc);
+                    if self.dr_grem > rr {
+                        self.dr_grem -= rr;
+                    } else {
+                        self.dr_bank ^= 1;
+                        if self.dr_mrem > mb {
+                            self.dr_mrem -= mb;
+                            self.dr_grem = self.dr_mrem.min(mb);
+                        } else {
+                            self.dr_mrem = self.m;
+                            if self.dr_nrem > nc {
+                                self.dr_nrem -= nc;
+                                self.dr_crem = self.dr_nrem.min(nc);
+                                self.dr_grem = self.m.min(mb);
+                            } else {
+                                self.dr_left = false;
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
