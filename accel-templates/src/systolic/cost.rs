@@ -91,6 +91,31 @@ fn estimate(
     }
 }
 
+/// The array and layer constants both closed forms step with: array rows and columns, the
+/// reduction length and the elements per beat of A, B and the output.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape {
+    pub(super) rr: i64,
+    pub(super) cc: i64,
+    pub(super) kk: i64,
+    pub(super) ea: i64,
+    pub(super) eb: i64,
+    pub(super) eo: i64,
+}
+
+impl Shape {
+    pub(super) fn new(r: &Resolved, g: &Gemm) -> Shape {
+        Shape {
+            rr: i64::from(r.r),
+            cc: i64::from(r.c),
+            kk: i64::from(g.k),
+            ea: i64::from(r.ea),
+            eb: i64::from(r.eb),
+            eo: i64::from(r.eo),
+        }
+    }
+}
+
 /// "Minus infinity" for times that constrain nothing yet (max-plus zero); far enough from
 /// `i64::MIN` that adding a layer's worth of cycles cannot wrap.
 pub(super) const NEG: i64 = i64::MIN / 4;
@@ -186,12 +211,7 @@ impl Batch {
 /// Closed form of the output-stationary controller (see [`reference`] for the register-level
 /// mirror it was derived from and is tested against).
 struct Os {
-    rr: i64,
-    cc: i64,
-    kk: i64,
-    ea: i64,
-    eb: i64,
-    eo: i64,
+    sh: Shape,
     per_eff: i64,
     depth: i64,
     // loader
@@ -212,15 +232,10 @@ struct Os {
 
 impl Os {
     fn new(r: &Resolved, g: &Gemm) -> Os {
-        let rr = i64::from(r.r);
-        let kk = i64::from(g.k);
+        let sh = Shape::new(r, g);
+        let kk = sh.kk;
         Os {
-            rr,
-            cc: i64::from(r.c),
-            kk,
-            ea: i64::from(r.ea),
-            eb: i64::from(r.eb),
-            eo: i64::from(r.eo),
+            sh,
             per_eff: kk.max(i64::from(r.min_period)),
             depth: i64::from(r.out_fifo_depth),
             ld_end: -1,
@@ -264,7 +279,7 @@ impl Os {
                 rv,
                 q,
                 fin: self.ser_free,
-                avail: t + self.cc + 3,
+                avail: t + self.sh.cc + 3,
             };
             self.ser_free = b.free_after(rv - 1);
             self.cum += rv;
@@ -282,20 +297,20 @@ impl Os {
             ready = self.ld_end + 1;
         }
         let s = (self.ld_end + 1).max(self.a_free[0]);
-        self.ld_end = s + self.kk * cdiv(rows, self.ea) - 1;
+        self.ld_end = s + self.sh.kk * cdiv(rows, self.sh.ea) - 1;
         ready = ready.max(self.ld_end + 1);
         let mut start = NEG;
         let tiles = full + i64::from(tail > 0);
         for t in 0..tiles {
-            let w = if t < full { self.cc } else { tail };
+            let w = if t < full { self.sh.cc } else { tail };
             start = (self.prev_start + self.per_eff)
                 .max(if t == 0 { ready } else { NEG })
                 .max(self.credit_time());
             self.flag(start);
             self.prev_start = start;
-            self.pend = Some((rows, cdiv(w, self.eo)));
+            self.pend = Some((rows, cdiv(w, self.sh.eo)));
         }
-        self.a_free = [self.a_free[1], start + self.kk];
+        self.a_free = [self.a_free[1], start + self.sh.kk];
         start
     }
 
@@ -336,19 +351,19 @@ impl Os {
 
     /// One chunk of `cols` columns: its B, then every M tile of A.
     fn chunk(&mut self, m: i64, cols: i64, snap: &mut Vec<i64>, per: &mut Periodic) {
-        let (full, tail) = (cols / self.cc, cols % self.cc);
-        let b_beats = self.kk * (full * cdiv(self.cc, self.eb) + cdiv(tail, self.eb));
-        let mt = cdiv(m, self.rr);
-        let last_rows = m - (mt - 1) * self.rr;
-        let mut last = self.group(Some(b_beats), m.min(self.rr), full, tail);
+        let (full, tail) = (cols / self.sh.cc, cols % self.sh.cc);
+        let b_beats = self.sh.kk * (full * cdiv(self.sh.cc, self.sh.eb) + cdiv(tail, self.sh.eb));
+        let mt = cdiv(m, self.sh.rr);
+        let last_rows = m - (mt - 1) * self.sh.rr;
+        let mut last = self.group(Some(b_beats), m.min(self.sh.rr), full, tail);
         // Groups 1.. with R rows are identical (the last one too when R divides M).
-        let same_end = if last_rows == self.rr { mt } else { mt - 1 };
+        let same_end = if last_rows == self.sh.rr { mt } else { mt - 1 };
         // The caller's detector (its buffers are reused: no allocation per chunk).
         per.reset();
         let mut i = 1;
-        let rows_per_group = self.rr * (full + i64::from(tail > 0));
+        let rows_per_group = self.sh.rr * (full + i64::from(tail > 0));
         while i < same_end {
-            last = self.group(None, self.rr, full, tail);
+            last = self.group(None, self.sh.rr, full, tail);
             i += 1;
             self.snapshot(snap, false);
             if let Some((p, d)) = per.push(snap) {
@@ -364,7 +379,7 @@ impl Os {
         if i < mt {
             last = self.group(None, last_rows, full, tail);
         }
-        self.b_free = [self.b_free[1], last + self.kk];
+        self.b_free = [self.b_free[1], last + self.sh.kk];
     }
 }
 
@@ -427,7 +442,7 @@ fn os_cycles_with(r: &Resolved, g: &Gemm, sc: &mut OsScratch) -> (u64, u64, u64)
         if let Some((p, d)) = per.push(snap) {
             let jumps = (same_end - j) / p as i64;
             if jumps > 0 {
-                let rows = jumps * p as i64 * m * cdiv(nc, s.cc);
+                let rows = jumps * p as i64 * m * cdiv(nc, s.sh.cc);
                 s.shift(jumps * d, rows, true);
                 j += jumps * p as i64;
                 per.reset();
@@ -442,7 +457,9 @@ fn os_cycles_with(r: &Resolved, g: &Gemm, sc: &mut OsScratch) -> (u64, u64, u64)
     s.flag(f);
     let cycles = s.ser_free;
     // Beats: every chunk streams its B once and all of A.
-    let (ea, eb, eo, rr, cc) = (s.ea, s.eb, s.eo, s.rr, s.cc);
+    let Shape {
+        ea, eb, eo, rr, cc, ..
+    } = s.sh;
     let row_beats = |cols: i64, e: i64| (cols / cc) * cdiv(cc, e) + cdiv(cols % cc, e);
     let a_beats = k * ((m / rr) * cdiv(rr, ea) + cdiv(m % rr, ea));
     let b_cols_beats = (chunks - 1) * row_beats(nc, eb) + row_beats(last_cols, eb);

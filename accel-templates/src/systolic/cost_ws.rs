@@ -14,17 +14,12 @@
 //! row was read; the drain reads one row per cycle while the 4-entry FIFO has a credit, and a
 //! row reaches the FIFO 3 cycles after its read.
 
-use super::cost::{NEG, Periodic, cdiv, rel, shifted};
+use super::cost::{NEG, Periodic, Shape, cdiv, rel, shifted};
 use super::layer::Gemm;
 use super::params::Resolved;
 
 struct Ws {
-    rr: i64,
-    cc: i64,
-    kk: i64,
-    ea: i64,
-    eb: i64,
-    eo: i64,
+    sh: Shape,
     feed_gap: i64,
     // loader and issuer
     ld_end: i64,
@@ -41,15 +36,10 @@ struct Ws {
 
 impl Ws {
     fn new(r: &Resolved, g: &Gemm) -> Ws {
-        let rr = i64::from(r.r);
+        let sh = Shape::new(r, g);
         Ws {
-            rr,
-            cc: i64::from(r.c),
-            kk: i64::from(g.k),
-            ea: i64::from(r.ea),
-            eb: i64::from(r.eb),
-            eo: i64::from(r.eo),
-            feed_gap: (rr - 1).max(1),
+            sh,
+            feed_gap: (sh.rr - 1).max(1),
             ld_end: -1,
             w_free: [NEG; 2],
             a_free: [NEG; 2],
@@ -64,24 +54,24 @@ impl Ws {
     /// One K-slice (`kv` rows of B) of an M block of `mv` rows: loads its weights and A slice,
     /// then issues one tile per column tile (`full` of C columns plus one of `tail`).
     fn slice(&mut self, mv: i64, kv: i64, full: i64, tail: i64, acc: i64) {
-        let w_beats = kv * (full * cdiv(self.cc, self.eb) + cdiv(tail, self.eb));
+        let w_beats = kv * (full * cdiv(self.sh.cc, self.sh.eb) + cdiv(tail, self.sh.eb));
         let s = (self.ld_end + 1).max(self.w_free[0]);
         self.ld_end = s + w_beats - 1;
         let w_ready = self.ld_end + 1;
         let s = (self.ld_end + 1).max(self.a_free[0]);
-        self.ld_end = s + mv * cdiv(kv, self.ea) - 1;
+        self.ld_end = s + mv * cdiv(kv, self.sh.ea) - 1;
         let a_ready = self.ld_end + 1;
         let (mut go, mut start) = (NEG, NEG);
         for t in 0..full + i64::from(tail > 0) {
             go = w_ready.max(shifted(self.prev_start, self.feed_gap));
-            start = (go + self.rr)
+            start = (go + self.sh.rr)
                 .max(self.iss_free)
                 .max(a_ready)
                 .max(if t == 0 { acc } else { NEG });
             self.prev_start = start;
             self.iss_free = start + mv;
         }
-        self.w_free = [self.w_free[1], go + self.rr];
+        self.w_free = [self.w_free[1], go + self.sh.rr];
         self.a_free = [self.a_free[1], start + mv];
     }
 
@@ -119,15 +109,15 @@ impl Ws {
     /// Drains an M block of `mv` rows of a chunk with `full` + `tail` column tiles, in the
     /// output-stationary order (R-row groups, then column tiles, then rows).
     fn drain_block(&mut self, mv: i64, full: i64, tail: i64, ready: i64, sc: &mut WsScratch) {
-        let qf = cdiv(self.cc, self.eo);
+        let qf = cdiv(self.sh.cc, self.sh.eo);
         if tail == 0 {
             self.drain_run(mv * full, qf, ready);
             return;
         }
-        let qt = cdiv(tail, self.eo);
-        let groups = cdiv(mv, self.rr);
-        let last_rows = mv - (groups - 1) * self.rr;
-        let same_end = if last_rows == self.rr {
+        let qt = cdiv(tail, self.sh.eo);
+        let groups = cdiv(mv, self.sh.rr);
+        let last_rows = mv - (groups - 1) * self.sh.rr;
+        let same_end = if last_rows == self.sh.rr {
             groups
         } else {
             groups - 1
@@ -136,8 +126,8 @@ impl Ws {
         let mut i = 0;
         let mut ready = ready;
         while i < same_end {
-            self.drain_run(self.rr * full, qf, ready);
-            self.drain_run(self.rr, qt, ready);
+            self.drain_run(self.sh.rr * full, qf, ready);
+            self.drain_run(self.sh.rr, qt, ready);
             ready = NEG;
             i += 1;
             self.drain_snapshot(&mut sc.snap);
@@ -195,11 +185,11 @@ impl Ws {
 
     /// One M block: every K-slice against the chunk, then its drain.
     fn block(&mut self, mv: i64, full: i64, tail: i64, sc: &mut WsScratch) {
-        let slices = cdiv(self.kk, self.rr);
-        let last_kv = self.kk - (slices - 1) * self.rr;
+        let slices = cdiv(self.sh.kk, self.sh.rr);
+        let last_kv = self.sh.kk - (slices - 1) * self.sh.rr;
         let acc = self.acc_free[0];
-        self.slice(mv, self.kk.min(self.rr), full, tail, acc);
-        let same_end = if last_kv == self.rr {
+        self.slice(mv, self.sh.kk.min(self.sh.rr), full, tail, acc);
+        let same_end = if last_kv == self.sh.rr {
             slices
         } else {
             slices - 1
@@ -207,7 +197,7 @@ impl Ws {
         sc.block.reset();
         let mut i = 1;
         while i < same_end {
-            self.slice(mv, self.rr, full, tail, NEG);
+            self.slice(mv, self.sh.rr, full, tail, NEG);
             i += 1;
             self.snapshot(&mut sc.snap, false);
             if let Some((p, d)) = sc.block.push(&mut sc.snap) {
@@ -222,14 +212,14 @@ impl Ws {
         if i < slices {
             self.slice(mv, last_kv, full, tail, NEG);
         }
-        let ready = self.prev_start + mv + self.rr + self.cc;
+        let ready = self.prev_start + mv + self.sh.rr + self.sh.cc;
         self.drain_block(mv, full, tail, ready, sc);
         self.acc_free = [self.acc_free[1], self.dr_prev + 1];
     }
 
     /// One chunk of `cols` columns: every M block.
     fn chunk(&mut self, m: i64, mb: i64, cols: i64, sc: &mut WsScratch) {
-        let (full, tail) = (cols / self.cc, cols % self.cc);
+        let (full, tail) = (cols / self.sh.cc, cols % self.sh.cc);
         let blocks = cdiv(m, mb);
         let last_rows = m - (blocks - 1) * mb;
         let same_end = if last_rows == mb { blocks } else { blocks - 1 };
@@ -317,14 +307,14 @@ fn cycles_with(r: &Resolved, g: &Gemm, sc: &mut WsScratch) -> (u64, u64, u64) {
     }
     let cycles = s.fifo[0];
     // Beats: per chunk, every M block streams all K rows of the chunk's weights, and A once.
-    let (rr, cc) = (s.rr, s.cc);
+    let (rr, cc) = (s.sh.rr, s.sh.cc);
     let row_beats = |cols: i64, e: i64| (cols / cc) * cdiv(cc, e) + cdiv(cols % cc, e);
     let blocks = cdiv(m, mb);
-    let a_beats = m * ((k / rr) * cdiv(rr, s.ea) + cdiv(k % rr, s.ea));
-    let in_beats = (chunks - 1) * (blocks * k * row_beats(nc, s.eb) + a_beats)
-        + blocks * k * row_beats(last_cols, s.eb)
+    let a_beats = m * ((k / rr) * cdiv(rr, s.sh.ea) + cdiv(k % rr, s.sh.ea));
+    let in_beats = (chunks - 1) * (blocks * k * row_beats(nc, s.sh.eb) + a_beats)
+        + blocks * k * row_beats(last_cols, s.sh.eb)
         + a_beats;
-    let out_row = (chunks - 1) * row_beats(nc, s.eo) + row_beats(last_cols, s.eo);
+    let out_row = (chunks - 1) * row_beats(nc, s.sh.eo) + row_beats(last_cols, s.sh.eo);
     (cycles as u64, in_beats as u64, (m * out_row) as u64)
 }
 
