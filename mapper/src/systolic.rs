@@ -33,6 +33,9 @@ type GemmCost = Option<(u64, u64)>;
 #[derive(Debug)]
 pub struct SystolicTemplateModel {
     max_k: u32,
+    /// What every candidate shares besides its shape: operand types, requantizer
+    /// (the template's defaults unless [`SystolicTemplateModel::with_base`] says otherwise).
+    base: SystolicParams,
     /// (params, m, k, n) → cycles and beats; the cycle model is exact but not free, and the
     /// formulations ask for the same pairs more than once.
     cache: Mutex<HashMap<GemmKey, GemmCost>>,
@@ -41,6 +44,17 @@ pub struct SystolicTemplateModel {
 }
 
 impl SystolicTemplateModel {
+    /// Candidates built on `base` (its types, requantizer, ReLU) instead of the template's
+    /// defaults, so that they are priced as they will be generated: an imported network's
+    /// array with its per-channel requantizer (2 DSPs and a table per lane) and its own
+    /// operand widths. Rows, columns, dataflow, chunk and stream width still come from the
+    /// search space; `max_k` is the larger of `base`'s and the workload's.
+    pub fn with_base(mut self, base: SystolicParams) -> Self {
+        self.max_k = self.max_k.max(base.max_k);
+        self.base = base;
+        self
+    }
+
     /// A model whose configurations can run every layer of `workload`.
     pub fn for_workload(workload: &Workload) -> Self {
         let max_k = workload
@@ -54,6 +68,7 @@ impl SystolicTemplateModel {
         let max_k = u32::try_from(max_k.div_ceil(64) * 64).unwrap_or(u32::MAX);
         SystolicTemplateModel {
             max_k,
+            base: SystolicParams::default(),
             cache: Mutex::new(HashMap::new()),
             errors: Mutex::new(ModelErrors::default()),
         }
@@ -125,7 +140,7 @@ impl EngineModel for SystolicTemplateModel {
 
     fn note(&self) -> Option<&str> {
         Some(
-            "cycles from the systolic template's exact model (equal to Verilator); DSP and BRAM exact against Yosys, LUT/FF estimated; int8 operands",
+            "cycles from the systolic template's exact model (equal to Verilator); DSP and BRAM exact against Yosys, LUT/FF estimated; operand types and requantizer as configured (int8 by default)",
         )
     }
 
@@ -149,7 +164,7 @@ impl EngineModel for SystolicTemplateModel {
                                 max_k: self.max_k,
                                 max_n_chunk: cols * (depth / 512).max(1),
                                 stream_bits,
-                                ..SystolicParams::default()
+                                ..self.base.clone()
                             };
                             if p.validate().is_ok() {
                                 out.push(p);

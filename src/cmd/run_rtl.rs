@@ -95,13 +95,13 @@ pub fn setup(
         clock_mhz: None,
         prune: true,
     };
-    let report = map(
-        &SystolicTemplateModel::for_workload(&workload),
-        &workload,
-        board,
-        &opts,
-    )
-    .with_context(|| format!("mapping the network onto {name}"))?;
+    // Price the candidates as they will be built: the network's operand types and the
+    // per-channel requantizer (its DSPs and tables count against the board).
+    let mut base = SystolicParams::default();
+    fit_types(net, &mut base)?;
+    let model = SystolicTemplateModel::for_workload(&workload).with_base(base);
+    let report = map(&model, &workload, board, &opts)
+        .with_context(|| format!("mapping the network onto {name}"))?;
     let mut params: SystolicParams = serde_json::from_value(report.params.clone())
         .context("the mapper's configuration is not a systolic params object")?;
     fit_types(net, &mut params)?;
