@@ -1,5 +1,5 @@
 //! Runs a bundle's `build.tcl` under the Vivado stand-in (`fpga-boards/tests/vivado_stub.tcl`)
-//! in tclsh (shared by the bundle CLI tests, included with `#[path]`).
+//! in tclsh (shared by the bundle modules of the CLI test binary).
 
 use std::path::Path;
 use std::process::Command;
