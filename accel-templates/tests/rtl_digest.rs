@@ -33,6 +33,7 @@ fn label(p: &SystolicParams) -> String {
     let pe = match p.pe {
         PeKind::Dsp => "dsp",
         PeKind::ShiftAdd => "shift-add",
+        PeKind::DspPacked => "dsp-packed",
     };
     format!(
         "{df} {}x{} {pe} k{} n{} s{} relu{} {} {} {} {}",

@@ -92,6 +92,35 @@ fn configs() -> Vec<SystolicParams> {
             max_n_chunk: 8,
             ..base.clone()
         },
+        // Packed pairs with a lone last column, int4 triples with a pair left over, and
+        // fractional int8 with an accumulator shift.
+        SystolicParams {
+            rows: 3,
+            cols: 5,
+            pe: PeKind::DspPacked,
+            max_n_chunk: 10,
+            ..base.clone()
+        },
+        SystolicParams {
+            rows: 2,
+            cols: 8,
+            pe: PeKind::DspPacked,
+            input_type: "ap_fixed<4,4>".into(),
+            weight_type: "ap_fixed<4,4>".into(),
+            acc_type: "ap_fixed<16,16>".into(),
+            max_n_chunk: 8,
+            ..base.clone()
+        },
+        SystolicParams {
+            rows: 2,
+            cols: 4,
+            pe: PeKind::DspPacked,
+            input_type: "ap_fixed<8,4>".into(),
+            weight_type: "ap_fixed<8,2>".into(),
+            acc_type: "ap_fixed<32,20>".into(),
+            max_n_chunk: 8,
+            ..base.clone()
+        },
     ];
     // Every configuration again as weight-stationary.
     let ws: Vec<SystolicParams> = v

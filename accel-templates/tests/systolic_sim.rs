@@ -450,6 +450,144 @@ fn max_k_one_both_dataflows() {
     }
 }
 
+// ---- dsp-packed: the same sweeps, outputs identical to the unpacked array ----
+
+fn packed(p: SystolicParams) -> SystolicParams {
+    SystolicParams {
+        pe: PeKind::DspPacked,
+        ..p
+    }
+}
+
+/// The odd-array sweep with two int8 columns per DSP: groups (0,1), (2,3) and a lone column 4,
+/// both dataflows, back-pressure, conv2d.
+#[test]
+fn packed_odd_array_many_shapes_both_dataflows() {
+    if !accelforge_test_support::tool_available("verilator") {
+        return;
+    }
+    for df in [Dataflow::Os, Dataflow::Ws] {
+        let p = packed(SystolicParams {
+            rows: 3,
+            cols: 5,
+            dataflow: df,
+            max_k: 40,
+            max_n_chunk: 10,
+            ..Default::default()
+        });
+        assert_eq!(p.resolve().unwrap().pack, 2);
+        odd_array_many_shapes(&p, &[(gemm(45, 11, 14), 98, 0.2)]);
+    }
+}
+
+/// Narrow types pack more: int4 in groups of three (8 columns: 3, 3, 2) and int2 in groups of
+/// six, fractional types with ReLU and a rounding, saturating output, both dataflows.
+#[test]
+fn packed_int4_and_int2_groups_both_dataflows() {
+    if !accelforge_test_support::tool_available("verilator") {
+        return;
+    }
+    for df in [Dataflow::Os, Dataflow::Ws] {
+        let p4 = packed(SystolicParams {
+            rows: 2,
+            cols: 8,
+            dataflow: df,
+            input_type: "ap_fixed<4,2>".into(),
+            weight_type: "ap_fixed<4,1>".into(),
+            acc_type: "ap_fixed<20,8>".into(),
+            output_type: "ap_fixed<8,4,AP_RND_CONV,AP_SAT>".into(),
+            relu: true,
+            max_k: 32,
+            max_n_chunk: 16,
+            ..Default::default()
+        });
+        assert_eq!(p4.resolve().unwrap().pack, 3);
+        check(&p4, gemm(9, 32, 17), 21, 0.0);
+        check(&p4, gemm(5, 7, 16), 22, 0.3);
+        let p2 = packed(SystolicParams {
+            rows: 3,
+            cols: 12,
+            dataflow: df,
+            input_type: "ap_fixed<2,2>".into(),
+            weight_type: "ap_fixed<2,2>".into(),
+            acc_type: "ap_fixed<12,12>".into(),
+            output_type: "ap_fixed<4,4>".into(),
+            max_k: 64,
+            max_n_chunk: 12,
+            stream_bits: 32,
+            ..Default::default()
+        });
+        assert_eq!(p2.resolve().unwrap().pack, 6);
+        check(&p2, gemm(7, 64, 25), 23, 0.0);
+    }
+}
+
+/// K at its maximum with the most negative operands: every product is (−128)·(−128) or
+/// (−128)·127, summed into the narrowest accumulator `max_k` allows, with packed neighbours of
+/// every sign; outputs equal the unpacked array's.
+#[test]
+fn packed_extreme_operands_at_max_k_equal_the_dsp_array() {
+    if !accelforge_test_support::tool_available("verilator") {
+        return;
+    }
+    use ndarray::Array2;
+    for df in [Dataflow::Os, Dataflow::Ws] {
+        let base = SystolicParams {
+            rows: 4,
+            cols: 4,
+            dataflow: df,
+            acc_type: "ap_fixed<22,22>".into(),
+            output_type: "ap_fixed<16,16,AP_TRN,AP_SAT>".into(),
+            max_k: 64,
+            max_n_chunk: 8,
+            ..Default::default()
+        };
+        // 64 × 16384 = 2^20: the accumulator's 22 bits are exactly what max_k needs.
+        let g = gemm(6, 64, 8);
+        let a = Array2::from_shape_fn((6, 64), |(i, k)| if (i + k) % 7 == 6 { 127 } else { -128 });
+        let cols = [-128i64, -128, -128, 127, 127, -128, -1, -128];
+        let b = Array2::from_shape_fn(
+            (64, 8),
+            |(k, j)| if k % 5 == 4 { -cols[j] - 1 } else { cols[j] },
+        );
+        let opts = SimOptions::default();
+        let want = run_gemm(&base, &g, &a, &b, &opts).expect("dsp array");
+        let got = run_gemm(&packed(base.clone()), &g, &a, &b, &opts).expect("packed array");
+        assert_eq!((want.mismatches, got.mismatches), (0, 0), "{df:?}: {got:?}");
+        assert_eq!(got.cycles, want.cycles, "{df:?}: packing changes no cycle");
+        assert_eq!(got.cycles, got.model_cycles);
+    }
+}
+
+/// Every int8 activation against every int8 weight in both places of a packed pair: A is the
+/// column −128..127 (K = 1), B the row −128..127 and then the same row shifted by one column,
+/// so each weight meets each activation once as the lower and once as the upper product.
+#[test]
+fn packed_pe_every_int8_operand_pair_in_both_places() {
+    if !accelforge_test_support::tool_available("verilator") {
+        return;
+    }
+    use ndarray::Array2;
+    let p = packed(SystolicParams {
+        rows: 8,
+        cols: 2,
+        acc_type: "ap_fixed<16,16>".into(),
+        output_type: "ap_fixed<16,16>".into(),
+        max_k: 1,
+        max_n_chunk: 256,
+        ..Default::default()
+    });
+    let g = gemm(256, 1, 256);
+    let a = Array2::from_shape_fn((256, 1), |(i, _)| i as i64 - 128);
+    for shift in [0i64, 1] {
+        let b = Array2::from_shape_fn((1, 256), |(_, j)| (j as i64 + shift).rem_euclid(256) - 128);
+        let rep = run_gemm(&p, &g, &a, &b, &SimOptions::default()).expect("simulation runs");
+        assert_eq!(rep.mismatches, 0, "shift {shift}: {rep:?}");
+        assert_eq!(rep.outputs_checked, 65_536);
+        assert_eq!(rep.cycles, rep.model_cycles);
+    }
+}
+
 /// Hex digits of a beat (`words` little-endian u64s) for a `bits`-wide bus, as `$readmemh` and
 /// `$display("%h")` spell it.
 fn beat_hex(words: &[u64], bits: u32) -> String {
@@ -605,6 +743,8 @@ fn icarus_outputs_have_no_x_for_small_k() {
         (Dataflow::Os, PeKind::Dsp),
         (Dataflow::Ws, PeKind::Dsp),
         (Dataflow::Os, PeKind::ShiftAdd),
+        (Dataflow::Os, PeKind::DspPacked),
+        (Dataflow::Ws, PeKind::DspPacked),
     ] {
         let p = SystolicParams {
             dataflow: df,

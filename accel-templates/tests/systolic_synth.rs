@@ -1,5 +1,6 @@
-//! Yosys: the 16×16 int8 `dsp` array uses exactly R·C DSP48E1, the `shift-add` array none, and
-//! block RAM matches the resource model. Slow (one synthesis each).
+//! Yosys: the 16×16 int8 `dsp` array uses exactly R·C DSP48E1, the `shift-add` array none, the
+//! `dsp-packed` array half as many DSP48E2 (UltraScale+) as it has PEs, and block RAM matches
+//! the resource model. Slow (one synthesis each).
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
@@ -7,9 +8,13 @@ use accelforge_hdl::tools::{self, DesignFiles, Family};
 use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
 
 fn synth_check(p: &SystolicParams) {
+    synth_check_on(p, Family::Xc7);
+}
+
+fn synth_check_on(p: &SystolicParams, family: Family) {
     let d = rtl::design(p).expect("design");
     let files = DesignFiles::new(&d).expect("write");
-    let rep = tools::synth(&files.paths, d.top_name(), Family::Xc7).expect("yosys");
+    let rep = tools::synth(&files.paths, d.top_name(), family).expect("yosys");
     let model = cost::resources(p).expect("model");
     assert_eq!(rep.dsp, model.dsp, "DSP48E1: {rep:?}");
     assert_eq!(rep.bram36, model.bram36, "RAMB36: {rep:?}");
@@ -48,6 +53,37 @@ fn shift_add_array_16x16_uses_no_dsp() {
     }
     let p = array16(PeKind::ShiftAdd);
     assert_eq!(cost::resources(&p).expect("model").dsp, 0);
+    synth_check(&p);
+}
+
+/// Two int8 MACs per DSP48E2: 256 PEs on 128 DSPs (efficiency 2.0 MACs per DSP per cycle).
+#[test]
+fn dsp_packed_array_16x16_uses_128_dsp48e2() {
+    if !accelforge_test_support::tool_available("yosys") {
+        return;
+    }
+    let p = array16(PeKind::DspPacked);
+    assert_eq!(cost::resources(&p).expect("model").dsp, 128);
+    synth_check_on(&p, Family::Xcup);
+}
+
+/// The same packing on 7-series: a weight-stationary 8×6 int8 array on 24 DSP48E1 (the packed
+/// operand is 25 bits, the DSP48E1's port), block RAM as modelled.
+#[test]
+fn ws_dsp_packed_array_8x6_on_dsp48e1() {
+    if !accelforge_test_support::tool_available("yosys") {
+        return;
+    }
+    let p = SystolicParams {
+        rows: 8,
+        cols: 6,
+        dataflow: Dataflow::Ws,
+        pe: PeKind::DspPacked,
+        max_k: 128,
+        max_n_chunk: 12,
+        ..Default::default()
+    };
+    assert_eq!(cost::resources(&p).expect("model").dsp, 24);
     synth_check(&p);
 }
 

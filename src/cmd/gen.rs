@@ -141,6 +141,8 @@ pub enum PeArg {
     Dsp,
     /// Power-of-two / two-term CSD weights: shifts and adds, no DSP.
     ShiftAdd,
+    /// Adjacent columns share one DSP multiply (two int8 products per DSP, three int4).
+    DspPacked,
 }
 
 /// The systolic array's options, shared by `gen`, `sim` and `estimate`. `--params` loads a
@@ -224,6 +226,7 @@ impl ArrayArgs {
             p.pe = match v {
                 PeArg::Dsp => PeKind::Dsp,
                 PeArg::ShiftAdd => PeKind::ShiftAdd,
+                PeArg::DspPacked => PeKind::DspPacked,
             };
         }
         if let Some(v) = self.stream_bits {

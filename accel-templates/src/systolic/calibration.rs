@@ -63,6 +63,10 @@ pub struct Calibration {
     pub dsp: Fit,
     /// Fit for `shift-add` PEs.
     pub shift_add: Fit,
+    /// Fit for `dsp-packed` PEs (absent from data files older than the packed PE: the `dsp`
+    /// fit stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsp_packed: Option<Fit>,
     /// The calibration points.
     pub points: Vec<Point>,
 }
@@ -92,6 +96,7 @@ pub fn predict_with(cal: Option<&Calibration>, pe: PeKind, f: &Features) -> (u64
             let fit = match pe {
                 PeKind::Dsp => &c.dsp,
                 PeKind::ShiftAdd => &c.shift_add,
+                PeKind::DspPacked => c.dsp_packed.as_ref().unwrap_or(&c.dsp),
             };
             (
                 apply(&fit.lut, f.pe_lut, f.periphery_lut),
@@ -125,7 +130,7 @@ pub fn load() -> Option<Calibration> {
 pub fn grid() -> Vec<SystolicParams> {
     use super::params::Dataflow;
     let mut v = Vec::new();
-    for pe in [PeKind::Dsp, PeKind::ShiftAdd] {
+    for pe in [PeKind::Dsp, PeKind::ShiftAdd, PeKind::DspPacked] {
         for (rows, cols, stream_bits, dataflow) in [
             (2, 2, 64, Dataflow::Os),
             (2, 4, 32, Dataflow::Os),
@@ -187,6 +192,7 @@ pub fn fit(reference: &str, points: Vec<Point>) -> Option<Calibration> {
         reference: reference.to_string(),
         dsp: fit_kind(PeKind::Dsp)?,
         shift_add: fit_kind(PeKind::ShiftAdd)?,
+        dsp_packed: fit_kind(PeKind::DspPacked),
         points,
     })
 }

@@ -942,6 +942,8 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
             pes * per
         }
         PeKind::ShiftAdd => 0,
+        // One multiply per packing group and row (validation keeps it within 25×18).
+        PeKind::DspPacked => rr * super::packing::groups(r.c, r.pack).len() as u64,
     };
     let (mut b36, mut b18) = (0, 0);
     // Operand buffers hold only the packed elements of a beat (floor(B/W) of them).
@@ -980,25 +982,32 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
     let sbits = u64::from(super::pe::shift_bits(&r));
     // Structural counts per PE and for the array's periphery (the DSP48E1 absorbs the
     // accumulator register of `dsp` PEs); `calibration` scales them to what Yosys measures.
-    let (pe_ff, pe_lut) = match p.pe {
-        PeKind::Dsp => (wa + wb + 1 + eff_acc, eff_acc + 4),
-        PeKind::ShiftAdd => (wa + bw + 1 + 2 * eff_acc, (wa + wb) * sbits + 2 * eff_acc),
+    let ws = p.dataflow == Dataflow::Ws;
+    let (pe_ff_sum, pe_lut_sum) = match p.pe {
+        PeKind::Dsp => (pes * (wa + wb + 1 + eff_acc), pes * (eff_acc + 4)),
+        PeKind::ShiftAdd => (
+            pes * (wa + bw + 1 + 2 * eff_acc),
+            pes * ((wa + wb) * sbits + 2 * eff_acc),
+        ),
+        PeKind::DspPacked => packed_pe_terms(&r, eff_acc, ws),
     };
     let fifo_lut = (1 + 16 + cc * wo).div_ceil(2) * u64::from(r.out_fifo_depth).div_ceil(32);
     let skew_lut = rr * (wa + 1) + cc * bw;
     let mut features = super::calibration::Features {
-        pe_lut: pes * pe_lut,
+        pe_lut: pe_lut_sum,
         periphery_lut: cc * (eff_acc + 2 * wo) + fifo_lut + skew_lut + sb,
-        pe_ff: pes * pe_ff,
+        pe_ff: pe_ff_sum,
         periphery_ff: cc * (cc + 1) / 2 * wo + sb,
     };
-    if p.dataflow == Dataflow::Ws {
+    if ws {
         // Second weight register per PE, the accumulator adders and bank muxes per column, and
         // the control chain along the bottom.
         let acc_aw = u64::from(accelforge_hdl::clog2(u64::from(r.ws_acc_depth)).max(1));
-        features.pe_ff += pes * bw;
+        if p.pe != PeKind::DspPacked {
+            features.pe_ff += pes * bw;
+            features.pe_lut += pes * bw / 2;
+        }
         features.periphery_ff += (rr + cc) * (4 + acc_aw) + cc * wo;
-        features.pe_lut += pes * bw / 2;
         features.periphery_lut += cc * (2 * wacc + 2 * acc_aw);
     }
     let (lut, ff) = super::calibration::predict(p.pe, &features);
@@ -1013,6 +1022,36 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
         },
         features,
     ))
+}
+
+/// Structural `(FF, LUT)` sums of the DSP-packed PE groups (all rows): per group of `n`
+/// columns the activation and flag pass through `n` stages, the packed weight lane, `n`
+/// accumulators in fabric (the sign correction sits between the multiply and the
+/// accumulator, so the DSP cannot absorb it) and `n − 1` sign corrections; output-stationary
+/// groups also hold the output chain, weight-stationary ones the shadow weight and the
+/// products delayed for the later columns' partial sums.
+fn packed_pe_terms(r: &Resolved, eff_acc: u64, ws: bool) -> (u64, u64) {
+    let (wa, wb) = (u64::from(r.wa), u64::from(r.wb));
+    let s = wa + wb;
+    let (mut ff, mut lut) = (0, 0);
+    for (_, n) in super::packing::groups(r.c, r.pack) {
+        let n = u64::from(n);
+        let pw = u64::from(super::packing::packed_bits(n as u32, s as u32, r.wb));
+        let (gff, glut) = if ws {
+            (
+                n * (wa + 1) + 2 * pw + n * eff_acc + s * n * (n - 1) / 2,
+                n * eff_acc + (n - 1) * s + pw / 2,
+            )
+        } else {
+            (
+                n * (wa + 1) + pw + 2 * n * eff_acc,
+                2 * n * eff_acc + (n - 1) * s,
+            )
+        };
+        ff += gff;
+        lut += glut;
+    }
+    (u64::from(r.r) * ff, u64::from(r.r) * lut)
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ mod cost_ws;
 pub mod error;
 pub mod layer;
 pub mod model;
+pub mod packing;
 pub mod params;
 pub mod pe;
 pub mod requant;

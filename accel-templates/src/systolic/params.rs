@@ -27,6 +27,12 @@ pub enum PeKind {
     /// Weights restricted to ±2^k or a two-term canonical-signed-digit sum ±2^a ± 2^b: each PE
     /// shifts and adds, no DSP.
     ShiftAdd,
+    /// Adjacent columns share one DSP48 multiply: their weights are packed into one operand
+    /// `Σ w_i·2^(i·s)` (`s` = the product width), multiplied by the shared activation, and the
+    /// products separated after the multiply (a sign correction per product), so the sums are
+    /// those of `dsp` PEs. Two int8 products per DSP (three at 4 bits); see
+    /// [`crate::systolic::packing`].
+    DspPacked,
 }
 
 /// How the array requantizes its accumulators into the output type.
@@ -171,6 +177,8 @@ pub struct Resolved {
     /// Weight-stationary only: accumulators per column per accumulator bank (power of two ≥
     /// tiles·`ws_m_block`).
     pub ws_acc_depth: u32,
+    /// Products per DSP multiply: the packing group size for `dsp-packed` PEs, 1 otherwise.
+    pub pack: u32,
 }
 
 fn perr(msg: impl Into<String>) -> SystolicError {
@@ -333,6 +341,11 @@ impl SystolicParams {
             ));
         }
         validate_requant(p, &tout)?;
+        let pack = if p.pe == PeKind::DspPacked {
+            super::packing::group_size(wa, wb).map_err(perr)?
+        } else {
+            1
+        };
         let (r, c) = (p.rows, p.cols);
         let ea = p.stream_bits / ta.width();
         let eb = p.stream_bits / tb.width();
@@ -406,6 +419,7 @@ impl SystolicParams {
             ws_a_depth,
             ws_w_depth,
             ws_acc_depth,
+            pack,
         })
     }
 

@@ -14,7 +14,7 @@ pub(crate) fn shift_bits(r: &Resolved) -> u32 {
 /// decomposition `{z1, n1, s1, z2, n2, s2}` for shift-add PEs.
 pub(crate) fn b_lane_width(r: &Resolved) -> u32 {
     match r.p.pe {
-        PeKind::Dsp => r.wb,
+        PeKind::Dsp | PeKind::DspPacked => r.wb,
         PeKind::ShiftAdd => 2 * (2 + shift_bits(r)),
     }
 }
@@ -58,7 +58,7 @@ pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
         r.tb,
         r.wacc,
         match r.p.pe {
-            PeKind::Dsp => "DSP multiply",
+            PeKind::Dsp | PeKind::DspPacked => "DSP multiply",
             PeKind::ShiftAdd => "shift-add, no DSP",
         }
     ));
@@ -102,7 +102,13 @@ pub(crate) fn pe_module(r: &Resolved, name: &str) -> Result<Module> {
 /// `shift` (the accumulator's extra fractional bits), spelled as a concatenation with zeros so
 /// no bit is computed and lost. Validation guarantees the shifted product fits in `wacc` bits,
 /// so dropping high product bits (when the product wire is wider than needed) is exact.
-fn acc_term(m: &mut ModuleBuilder, name: &str, prod: &Expr, wacc: u32, shift: u32) -> Result<Expr> {
+pub(crate) fn acc_term(
+    m: &mut ModuleBuilder,
+    name: &str,
+    prod: &Expr,
+    wacc: u32,
+    shift: u32,
+) -> Result<Expr> {
     if shift == 0 {
         return sext(m, name, prod, wacc);
     }
@@ -122,7 +128,7 @@ fn acc_term(m: &mut ModuleBuilder, name: &str, prod: &Expr, wacc: u32, shift: u3
 fn product(m: &mut ModuleBuilder, r: &Resolved, a: &Expr, b: &Expr) -> Result<Expr> {
     let wp = r.wa + r.wb;
     match r.p.pe {
-        PeKind::Dsp => {
+        PeKind::Dsp | PeKind::DspPacked => {
             let p = m.product("prod", a, &b.as_signed())?;
             Ok(p.e())
         }
@@ -162,7 +168,7 @@ pub(crate) fn pe_ws_module(r: &Resolved, name: &str) -> Result<Module> {
         r.tb,
         r.wacc,
         match r.p.pe {
-            PeKind::Dsp => "DSP multiply",
+            PeKind::Dsp | PeKind::DspPacked => "DSP multiply",
             PeKind::ShiftAdd => "shift-add, no DSP",
         }
     ));

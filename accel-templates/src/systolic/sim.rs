@@ -69,7 +69,7 @@ pub fn random_gemm_operands(r: &Resolved, g: &Gemm, seed: u64) -> (Array2<i64>, 
 fn random_weight(r: &Resolved, rng: &mut ChaCha8Rng) -> i64 {
     loop {
         let w = rng.random_range(r.tb.min_raw()..=r.tb.max_raw());
-        if r.p.pe == PeKind::Dsp || is_shift_add_weight(w, r.wb) {
+        if r.p.pe != PeKind::ShiftAdd || is_shift_add_weight(w, r.wb) {
             return w as i64;
         }
     }

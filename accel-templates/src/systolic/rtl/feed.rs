@@ -78,6 +78,17 @@ pub(super) fn b_column_lane(
     (name, all, j): (&str, &Sig, u32),
     keep: &Expr,
 ) -> HResult<Expr> {
+    let lane = b_column_value(m, r, (name, all, j), keep)?;
+    delay(m, clk, None, &format!("{name}_sk{j}"), &lane.e(), j)
+}
+
+/// Column `j`'s weight lane before the skew: the wire `{name}_lane{j}`.
+pub(super) fn b_column_value(
+    m: &mut ModuleBuilder,
+    r: &Resolved,
+    (name, all, j): (&str, &Sig, u32),
+    keep: &Expr,
+) -> HResult<Sig> {
     let wb_t = r.tb.width();
     let raw = all.slice(j * wb_t + wb_t - 1, j * wb_t)?;
     let val = if r.tb.is_signed() {
@@ -87,12 +98,12 @@ pub(super) fn b_column_lane(
     };
     let val = Expr::mux(keep, &val, &Expr::zero(val.width()))?;
     let enc = match r.p.pe {
-        PeKind::Dsp => val,
+        PeKind::Dsp | PeKind::DspPacked => val,
         PeKind::ShiftAdd => csd_encode(m, r, j, &val.as_signed())?,
     };
     let lane = m.wire_from(&format!("{name}_lane{j}"), enc)?;
     debug_assert_eq!(lane.width(), b_lane_width(r));
-    delay(m, clk, None, &format!("{name}_sk{j}"), &lane.e(), j)
+    Ok(lane)
 }
 
 /// Shift-add weight decoder for column `j`: NAF digits from `h = 3x`, then the lowest two

@@ -22,37 +22,43 @@ mod buffers;
 mod drain;
 mod feed;
 mod os;
+mod packed;
 mod requant;
 mod shell;
 mod ws;
 
 use accelforge_hdl::Design;
 
+use self::packed::Pes;
 use super::error::{HdlContext, Result};
-use super::params::{Dataflow, SystolicParams};
+use super::params::{Dataflow, PeKind, SystolicParams};
 use super::pe::{pe_module, pe_ws_module};
 
 pub use self::shell::DIM_BITS;
 
-/// Generates the whole design: top module plus the PE module.
+/// Generates the whole design: top module plus the PE module (or, for `dsp-packed`, one
+/// module per packing-group size).
 pub fn design(p: &SystolicParams) -> Result<Design> {
     let r = p.resolve()?;
     let prefix = p.module_prefix();
     let pe_name = format!("{prefix}_pe");
-    let (pe, top) = match p.dataflow {
-        Dataflow::Os => {
-            let pe = pe_module(&r, &pe_name).ctx(&pe_name)?;
-            let top = os::top_module(&r, &prefix, &pe).ctx(&prefix)?;
-            (pe, top)
-        }
-        Dataflow::Ws => {
-            let pe = pe_ws_module(&r, &pe_name).ctx(&pe_name)?;
-            let top = ws::top_module(&r, &prefix, &pe).ctx(&prefix)?;
-            (pe, top)
-        }
+    let ws = p.dataflow == Dataflow::Ws;
+    let pes = if p.pe == PeKind::DspPacked {
+        Pes::Packed(packed::modules(&r, &prefix, ws).ctx(&pe_name)?)
+    } else if ws {
+        Pes::One(pe_ws_module(&r, &pe_name).ctx(&pe_name)?)
+    } else {
+        Pes::One(pe_module(&r, &pe_name).ctx(&pe_name)?)
+    };
+    let top = if ws {
+        ws::top_module(&r, &prefix, &pes).ctx(&prefix)?
+    } else {
+        os::top_module(&r, &prefix, &pes).ctx(&prefix)?
     };
     let mut d = Design::new(top, p);
-    d.add(pe).ctx(&pe_name)?;
+    for pe in pes.modules() {
+        d.add(pe.clone()).ctx(&pe_name)?;
+    }
     d.check_complete().ctx(&prefix)?;
     Ok(d)
 }

@@ -21,15 +21,16 @@ use accelforge_hdl::{Expr, Module, ModuleBuilder, Result as HResult, Sig, Stmt, 
 use super::buffers::{BankFlags, LoadPort, bank_flag, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo, requantize};
 use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
+use super::packed::{Pes, os_grid, packed_lanes};
 use super::requant::{TableLoad, blk_bits};
 use super::shell::{Command, DIM_BITS, LANE_W, Top, packed_inputs};
-use crate::systolic::params::Resolved;
+use crate::systolic::params::{PeKind, Resolved};
 use crate::systolic::pe::b_lane_width;
 use crate::systolic::requant::{PerChannel, per_channel};
 
 /// The output-stationary top: ports and command, loader, issuer, operand buffers, the two
 /// state machines, operand feed, PE grid, requantizers, row sequencer, output FIFO, status.
-pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
+pub(super) fn top_module(r: &Resolved, name: &str, pe: &Pes) -> HResult<Module> {
     let mut m = ModuleBuilder::new(name)?;
     let (t, extra) = Top::declare(&mut m, r, ("Output-stationary", ""), &["period"])?;
     let per_eff = &extra[0];
@@ -61,7 +62,10 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
     ld.state_machine(&mut m, &t)?;
     let pop = is.state_machine(&mut m, &t, &ld)?;
     let lanes = operand_feed(&mut m, &t, &is, (&a_rdata, &b_rdata))?;
-    let out_top = pe_grid(&mut m, &t, pe, lanes)?;
+    let out_top = match pe {
+        Pes::One(pe) => pe_grid(&mut m, &t, pe, lanes)?,
+        Pes::Packed(_) => os_grid(&mut m, &t, pe, lanes)?,
+    };
     let row_lanes = requantize_columns(&mut m, &t, &out_top)?;
     let row = row_sequencer(&mut m, &t, &is)?;
     let mut on_accept = vec![Stmt::set(per_eff, cmd_period)?];
@@ -621,9 +625,13 @@ fn operand_feed(
     // B lanes are zeroed on idle cycles like the A lanes: then the B word read while idle (a
     // bank word that may never have been written when K is small) cannot turn 0*X into X in
     // 4-state simulators. Costs one AND per bit; cycles are unchanged.
-    let b_col_in = (0..r.c)
-        .map(|j| b_column_lane(m, r, clk, ("b", &b_all, j), &a_vd.e()))
-        .collect::<HResult<Vec<_>>>()?;
+    let b_col_in = if r.p.pe == PeKind::DspPacked {
+        packed_lanes(m, r, clk, ("b", &b_all), &a_vd.e())?
+    } else {
+        (0..r.c)
+            .map(|j| b_column_lane(m, r, clk, ("b", &b_all, j), &a_vd.e()))
+            .collect::<HResult<Vec<_>>>()?
+    };
     Ok((a_row_in, f_row_in, b_col_in))
 }
 

@@ -33,14 +33,16 @@ use self::control::{Feeder, Issuer, Loader};
 use super::buffers::{BankFlags, bank_flags};
 use super::drain::{RowTags, fifo_widths, output_fifo};
 use super::feed::{a_row_feed, b_column_lane, b_word, pe_instance};
+use super::packed::{Pes, packed_lanes, ws_grid};
 use super::shell::{LANE_W, Top, packed_inputs};
-use crate::systolic::params::Resolved;
+use crate::systolic::packing::groups;
+use crate::systolic::params::{PeKind, Resolved};
 use crate::systolic::pe::b_lane_width;
 
 /// The weight-stationary top: ports and command, the three walkers of the loop nest (loader,
 /// issuer, weight feeder), operand buffers, operand feed, PE grid, accumulator buffer and its
 /// drain, output FIFO, credits, status.
-pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Module> {
+pub(super) fn top_module(r: &Resolved, name: &str, pe: &Pes) -> HResult<Module> {
     let mut m = ModuleBuilder::new(name)?;
     let buffers = format!("M block {}, ", r.ws_m_block);
     let (t, _) = Top::declare(&mut m, r, ("Weight-stationary", &buffers), &[])?;
@@ -72,7 +74,13 @@ pub(super) fn top_module(r: &Resolved, name: &str, pe: &Module) -> HResult<Modul
         ],
     )?;
     let lanes = operand_feed(&mut m, &t, (&is, &wf), (&a_rdata, &w_rdata))?;
-    let bottoms = pe_grid(&mut m, &t, pe, lanes)?;
+    let bottoms = match pe {
+        Pes::One(pe) => pe_grid(&mut m, &t, pe, lanes)?,
+        Pes::Packed(_) => {
+            let Lanes { a, f, w, wsh } = lanes;
+            ws_grid(&mut m, &t, pe, (a, f, w, wsh))?
+        }
+    };
     let (ctl, stages) = control_chain(&mut m, &t, &is)?;
     let dr = Drain::declare(&mut m, r, &is)?;
     dr.state_machine(&mut m, &t)?;
@@ -162,6 +170,21 @@ fn operand_feed(
     let (a, f) = a_row_feed(m, r, (clk, rst), a_rdata, &a_vd, &flag_d)?;
     let mut w = Vec::new();
     let mut wsh = Vec::new();
+    if r.p.pe == PeKind::DspPacked {
+        // One shadow chain per packing group, skewed by the group's first column.
+        w = packed_lanes(m, r, clk, ("w", &w_all), &w_keep_d.e())?;
+        for (q, (first, _)) in groups(r.c, r.pack).into_iter().enumerate() {
+            wsh.push(delay(
+                m,
+                clk,
+                Some(rst),
+                &format!("wsh_pk{q}"),
+                &wsh_d.e(),
+                first,
+            )?);
+        }
+        return Ok(Lanes { a, f, w, wsh });
+    }
     for j in 0..r.c {
         w.push(b_column_lane(m, r, clk, ("w", &w_all, j), &w_keep_d.e())?);
         wsh.push(delay(
