@@ -87,6 +87,32 @@ fn ws_dsp_packed_array_8x6_on_dsp48e1() {
     synth_check(&p);
 }
 
+/// Yosys maps products narrower than 9 bits to LUTs: an int4 `dsp` array uses no DSP at all,
+/// while packing three int4 weights makes a 21-bit operand that does; the lone fourth column
+/// stays a 4×4 product in LUTs (4 rows × 1 DSP). The resource model counts both.
+#[test]
+fn int4_products_go_to_luts_unless_packed() {
+    if !accelforge_test_support::tool_available("yosys") {
+        return;
+    }
+    for (pe, dsp) in [(PeKind::Dsp, 0), (PeKind::DspPacked, 4)] {
+        let p = SystolicParams {
+            rows: 4,
+            cols: 4,
+            pe,
+            input_type: "ap_fixed<4,4>".into(),
+            weight_type: "ap_fixed<4,4>".into(),
+            acc_type: "ap_fixed<16,16>".into(),
+            stream_bits: 16,
+            max_k: 256,
+            max_n_chunk: 8,
+            ..Default::default()
+        };
+        assert_eq!(cost::resources(&p).expect("model").dsp, dsp, "{pe:?}");
+        synth_check(&p);
+    }
+}
+
 #[test]
 fn ws_dsp_array_8x8_dsp_and_block_ram_match_the_model() {
     if !accelforge_test_support::tool_available("yosys") {

@@ -51,9 +51,10 @@ fn spaces() -> Vec<(&'static str, SearchSpace)> {
                 dataflows: vec![Dataflow::WeightStationary, Dataflow::OutputStationary],
                 buffer_depths: vec![512],
                 stream_bits: vec![64],
+                pes: vec![accelforge_templates::systolic::PeKind::Dsp],
             },
         ),
-        ("72cfg", SearchSpace::small()),
+        ("144cfg", SearchSpace::small()),
     ]
 }
 

@@ -8,6 +8,7 @@
 use std::fmt::Debug;
 
 use accelforge_boards::{Board, PortDirection, ResourceEstimate};
+use accelforge_templates::systolic::PeKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MapperError, Result};
@@ -38,6 +39,10 @@ pub struct SearchSpace {
     pub buffer_depths: Vec<u32>,
     /// AXI-Stream data width in bits between the DMA and the engine.
     pub stream_bits: Vec<u32>,
+    /// PE kinds: `dsp` (one multiply per DSP) and `dsp-packed` (adjacent columns share one
+    /// DSP multiply; offered only where the operand types pack). Absent = both.
+    #[serde(default = "SearchSpace::default_pes")]
+    pub pes: Vec<PeKind>,
 }
 
 impl SearchSpace {
@@ -66,11 +71,18 @@ impl SearchSpace {
             } else {
                 stream_bits
             },
+            pes: SearchSpace::default_pes(),
         }
     }
 
+    /// The PE kinds every space offers: both DSP PEs (shift-add PEs need power-of-two or
+    /// two-term weights, which a workload's shape does not promise).
+    pub fn default_pes() -> Vec<PeKind> {
+        vec![PeKind::Dsp, PeKind::DspPacked]
+    }
+
     /// A small space (tests, benches, quick looks): array sides 4/8/16, both dataflows, two
-    /// depths, two stream widths — 72 configurations.
+    /// depths, two stream widths, both DSP PE kinds — 144 configurations.
     pub fn small() -> SearchSpace {
         SearchSpace {
             rows: vec![4, 8, 16],
@@ -78,6 +90,7 @@ impl SearchSpace {
             dataflows: vec![Dataflow::WeightStationary, Dataflow::OutputStationary],
             buffer_depths: vec![512, 2048],
             stream_bits: vec![32, 64],
+            pes: SearchSpace::default_pes(),
         }
     }
 
@@ -100,6 +113,9 @@ impl SearchSpace {
         if self.dataflows.is_empty() {
             return Err(MapperError::SearchSpace("`dataflows` is empty".into()));
         }
+        if self.pes.is_empty() {
+            return Err(MapperError::SearchSpace("`pes` is empty".into()));
+        }
         if self.stream_bits.iter().any(|w| w % 8 != 0) {
             return Err(MapperError::SearchSpace(
                 "`stream_bits` must be whole bytes".into(),
@@ -115,6 +131,7 @@ impl SearchSpace {
             * self.dataflows.len()
             * self.buffer_depths.len()
             * self.stream_bits.len()
+            * self.pes.len()
     }
 }
 

@@ -157,17 +157,21 @@ impl EngineModel for SystolicTemplateModel {
                 for &cols in &space.cols {
                     for &depth in &space.buffer_depths {
                         for &stream_bits in &space.stream_bits {
-                            let p = SystolicParams {
-                                rows,
-                                cols,
-                                dataflow,
-                                max_k: self.max_k,
-                                max_n_chunk: cols * (depth / 512).max(1),
-                                stream_bits,
-                                ..self.base.clone()
-                            };
-                            if p.validate().is_ok() {
-                                out.push(p);
+                            for &pe in &space.pes {
+                                let p = SystolicParams {
+                                    rows,
+                                    cols,
+                                    dataflow,
+                                    pe,
+                                    max_k: self.max_k,
+                                    max_n_chunk: cols * (depth / 512).max(1),
+                                    stream_bits,
+                                    ..self.base.clone()
+                                };
+                                // Also drops packed PEs for types that do not pack.
+                                if p.validate().is_ok() {
+                                    out.push(p);
+                                }
                             }
                         }
                     }

@@ -30,8 +30,8 @@ const FORMULATIONS: [Formulation; 3] = [
     Formulation::Heterogeneous { engines: 2 },
 ];
 
-/// Four configurations: small enough that multi-engine spaces of the larger networks can be
-/// enumerated.
+/// Eight configurations (four shapes, both DSP PE kinds): small enough that multi-engine
+/// spaces of the larger networks can be enumerated.
 fn tiny() -> SearchSpace {
     SearchSpace {
         rows: vec![4, 16],
@@ -39,6 +39,7 @@ fn tiny() -> SearchSpace {
         dataflows: vec![accelforge_mapper::Dataflow::WeightStationary],
         buffer_depths: vec![512],
         stream_bits: vec![64],
+        pes: SearchSpace::default_pes(),
     }
 }
 
@@ -440,14 +441,15 @@ fn template_model_counts_cycle_model_errors() {
     assert!(e.examples[0].contains("max_k"), "{e:?}");
 }
 
-/// The template engine offers both dataflows (issue 14): with the board's default space the
-/// optimum for `mlp` on a PYNQ-Z2 is a weight-stationary array, and the MILP agrees with the
-/// exhaustive search on it. Before, only output-stationary configurations were candidates.
+/// The template engine offers both dataflows (issue 14) and both DSP PE kinds (issue 16): with
+/// the board's default space the optimum for `mlp` on a ZCU104 is a weight-stationary array of
+/// packed PEs, and the MILP agrees with the exhaustive search on it. Before, only
+/// output-stationary configurations were candidates.
 #[test]
 fn template_model_offers_and_chooses_weight_stationary() {
     use accelforge_mapper::EngineModel;
     let db = BoardDb::builtin().unwrap();
-    let board = db.get("pynq-z2").unwrap();
+    let board = db.get("zcu104").unwrap();
     let workload = Workload::builtin("mlp").unwrap();
     let model = accelforge_mapper::SystolicTemplateModel::for_workload(&workload);
     let space = SearchSpace::for_board(board);
@@ -460,6 +462,7 @@ fn template_model_offers_and_chooses_weight_stationary() {
     let opts = MapOptions::new(board);
     let r = map(&model, &workload, board, &opts).unwrap();
     assert_eq!(r.params["dataflow"], "ws", "{}", r.params);
+    assert_eq!(r.params["pe"], "dsp-packed", "{}", r.params);
     assert_eq!(model.model_errors().count, 0);
     let mut ex_opts = MapOptions::new(board);
     ex_opts.method = Method::Exhaustive { limit: 1e7 };

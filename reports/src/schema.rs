@@ -216,8 +216,10 @@ pub struct BoardInfo {
     pub bram18: u64,
     /// UltraRAMs.
     pub uram: u64,
-    /// MACs one DSP slice can do per cycle at 8-bit operands (DSP48E1: 1; DSP48E2: 2 with
-    /// shared-operand packing, AMD WP486).
+    /// MACs one DSP slice can do per cycle at 8-bit operands: 2 on DSP48E1 and DSP48E2 alike
+    /// with shared-operand packing (the systolic array's `dsp-packed` PEs; AMD WP486 describes
+    /// it for the DSP48E2's 27-bit port, and separating the products every cycle lets a 25-bit
+    /// operand suffice).
     pub macs_per_dsp: f64,
 }
 

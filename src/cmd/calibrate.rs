@@ -16,7 +16,7 @@ use rayon::prelude::*;
 /// Which template(s) to calibrate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Template {
-    /// The systolic array (24 configurations, ~5 minutes on two cores).
+    /// The systolic array (36 configurations, ~6 minutes on two cores).
     Systolic,
     /// The MoE core (27 configurations, ~7 minutes on two idle cores, ~15 on shared ones).
     Moe,

@@ -11,6 +11,7 @@ use accelforge_mapper::{
     SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
     exhaustive::DEFAULT_POINT_LIMIT, map_with_progress,
 };
+use accelforge_templates::systolic::PeKind;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -57,6 +58,10 @@ pub struct MapArgs {
     /// widths) or `small` (sides 4/8/16; quick, and small enough to verify exhaustively).
     #[arg(long, value_enum, default_value_t = SpaceArg::Default)]
     pub space: SpaceArg,
+    /// PE kinds the systolic engine may use (comma-separated): `dsp` (one multiply per DSP)
+    /// and `dsp-packed` (two int8 multiplies per DSP). Default: both.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND,...")]
+    pub pe: Vec<MapPeArg>,
     /// PL clock in MHz (default: the board's default PL clock).
     #[arg(long, value_name = "MHZ")]
     pub clock_mhz: Option<f64>,
@@ -110,6 +115,15 @@ pub enum SolverArg {
     Microlp,
 }
 
+/// `--pe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapPeArg {
+    /// One DSP multiply per PE.
+    Dsp,
+    /// Adjacent columns share one DSP multiply.
+    DspPacked,
+}
+
 /// `--space`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SpaceArg {
@@ -156,9 +170,23 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         } else {
             Method::Ilp { solver, time_limit }
         },
-        space: match args.space {
-            SpaceArg::Default => SearchSpace::for_board(board),
-            SpaceArg::Small => SearchSpace::small(),
+        space: {
+            let mut space = match args.space {
+                SpaceArg::Default => SearchSpace::for_board(board),
+                SpaceArg::Small => SearchSpace::small(),
+            };
+            if !args.pe.is_empty() {
+                space.pes = args
+                    .pe
+                    .iter()
+                    .map(|p| match p {
+                        MapPeArg::Dsp => PeKind::Dsp,
+                        MapPeArg::DspPacked => PeKind::DspPacked,
+                    })
+                    .collect();
+                space.pes.dedup();
+            }
+            space
         },
         clock_mhz: args.clock_mhz,
         prune: !args.no_prune,

@@ -497,9 +497,10 @@ impl Spec {
                     dsp: bd.resources.dsp.value,
                     bram18: bd.bram18(),
                     uram: bd.resources.uram.value,
+                    // `dsp-packed` PEs put two int8 products on one DSP of either kind
+                    // (their packed operand is 25 bits, the DSP48E1's port).
                     macs_per_dsp: match bd.resources.dsp.dsp_type {
-                        DspType::Dsp48e1 => 1.0,
-                        DspType::Dsp48e2 => 2.0,
+                        DspType::Dsp48e1 | DspType::Dsp48e2 => 2.0,
                     },
                 }
             })

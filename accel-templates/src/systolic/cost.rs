@@ -931,19 +931,18 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
     let (wa, wb, wacc) = (u64::from(r.wa), u64::from(r.wb), u64::from(r.wacc));
     let wo = u64::from(r.tout.width());
     let dsp = match p.pe {
-        PeKind::Dsp => {
-            // A DSP48E1 multiplies 25×18 signed; wider operands take a grid of them.
-            let (x, y) = (wa.max(wb), wa.min(wb));
-            let per = if x <= 25 && y <= 18 {
-                1
-            } else {
-                x.div_ceil(25) * y.div_ceil(18)
-            };
-            pes * per
-        }
+        PeKind::Dsp => pes * multiplier_dsps(wa, wb),
         PeKind::ShiftAdd => 0,
-        // One multiply per packing group and row (validation keeps it within 25×18).
-        PeKind::DspPacked => rr * super::packing::groups(r.c, r.pack).len() as u64,
+        // One multiply per packing group and row: the activation times the packed weights.
+        PeKind::DspPacked => {
+            let s = r.wa + r.wb;
+            super::packing::groups(r.c, r.pack)
+                .into_iter()
+                .map(|(_, n)| {
+                    rr * multiplier_dsps(wa, u64::from(super::packing::packed_bits(n, s, r.wb)))
+                })
+                .sum()
+        }
     };
     let (mut b36, mut b18) = (0, 0);
     // Operand buffers hold only the packed elements of a beat (floor(B/W) of them).
@@ -1024,12 +1023,28 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
     ))
 }
 
+/// DSP48 slices one signed `wa × wb` multiply takes, as Yosys's `synth_xilinx` maps it: none
+/// when an operand is narrower than 2 bits or the product narrower than 9 (`mul2dsp`'s
+/// `DSP_*_MINWIDTH`: such products go to LUTs, e.g. int4 × int4), one up to 25 × 18, else a
+/// grid of them.
+pub fn multiplier_dsps(wa: u64, wb: u64) -> u64 {
+    let (x, y) = (wa.max(wb), wa.min(wb));
+    if y < 2 || x + y < 9 {
+        0
+    } else if x <= 25 && y <= 18 {
+        1
+    } else {
+        x.div_ceil(25) * y.div_ceil(18)
+    }
+}
+
 /// Structural `(FF, LUT)` sums of the DSP-packed PE groups (all rows): per group of `n`
 /// columns the activation and flag pass through `n` stages, the packed weight lane, `n`
 /// accumulators in fabric (the sign correction sits between the multiply and the
 /// accumulator, so the DSP cannot absorb it) and `n − 1` sign corrections; output-stationary
-/// groups also hold the output chain, weight-stationary ones the shadow weight and the
-/// products delayed for the later columns' partial sums.
+/// groups also hold the output chain, weight-stationary ones the shadow weight, the products
+/// delayed for the later columns' partial sums and those sums' adders and registers (which the
+/// DSP absorbs for `dsp` PEs).
 fn packed_pe_terms(r: &Resolved, eff_acc: u64, ws: bool) -> (u64, u64) {
     let (wa, wb) = (u64::from(r.wa), u64::from(r.wb));
     let s = wa + wb;
@@ -1038,9 +1053,11 @@ fn packed_pe_terms(r: &Resolved, eff_acc: u64, ws: bool) -> (u64, u64) {
         let n = u64::from(n);
         let pw = u64::from(super::packing::packed_bits(n as u32, s as u32, r.wb));
         let (gff, glut) = if ws {
+            // Partial sums go on to the accumulator buffer at full width: nothing is trimmed.
+            let wacc = u64::from(r.wacc);
             (
-                n * (wa + 1) + 2 * pw + n * eff_acc + s * n * (n - 1) / 2,
-                n * eff_acc + (n - 1) * s + pw / 2,
+                n * (wa + 1) + 2 * pw + n * wacc + s * n * (n - 1) / 2,
+                n * wacc + (n - 1) * s + pw / 2,
             )
         } else {
             (
