@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
-use crate::common::cli::{accelforge, stderr, stdout};
+use crate::common::cli::{accelforge, refused, stderr, stdout};
 
 #[test]
 fn map_mlp_on_pynq_z2_json() {
@@ -71,6 +71,53 @@ fn map_text_mentions_the_provisional_model() {
     assert!(
         out.contains("status: optimal") && out.contains("fc1"),
         "{out}"
+    );
+}
+
+/// DSP packing in the mapper: on a DSP-bound PYNQ-Z2 the default space (both DSP PE kinds)
+/// chooses a packed 16×16 array, faster than the best one-multiply-per-DSP array `--pe dsp`
+/// allows (8×16), with the MILP equal to the exhaustive search; `--pe` rejects other kinds.
+#[test]
+fn packed_pes_buy_a_larger_array_where_dsps_bind() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "map",
+            "--workload",
+            "mlp",
+            "--board",
+            "pynq-z2",
+            "--space",
+            "small",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = accelforge(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let plain = run(&["--pe", "dsp"]);
+    let both = run(&[]);
+    let exhaustive = run(&["--exhaustive"]);
+    assert_eq!(plain["params"]["pe"], "dsp");
+    assert_eq!(both["params"]["pe"], "dsp-packed", "{}", both["params"]);
+    let (p, b) = (
+        plain["objective"].as_f64().unwrap(),
+        both["objective"].as_f64().unwrap(),
+    );
+    assert!(b < p, "packed {b} vs dsp {p}");
+    assert_eq!(exhaustive["objective"].as_f64().unwrap(), b);
+    assert!(both["resources"]["dsp"].as_u64().unwrap() <= 220);
+    refused(
+        &[
+            "map",
+            "--workload",
+            "mlp",
+            "--board",
+            "pynq-z2",
+            "--pe",
+            "shift-add",
+        ],
+        &["invalid value 'shift-add'", "dsp-packed"],
     );
 }
 

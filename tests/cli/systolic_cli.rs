@@ -239,6 +239,26 @@ fn bad_input_gets_one_clear_message() {
         "/nonexistent/x",
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("too narrow"));
+    // Types that do not pack two to a DSP are refused naming the widths, and nothing is written.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("packed");
+    let out = run(&[
+        "gen",
+        "systolic",
+        "--pe",
+        "dsp-packed",
+        "--in",
+        "ap_ufixed<8,8>",
+        "--out",
+        target.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dsp-packed") && err.contains("26-bit operand") && err.contains("pe dsp"),
+        "{err}"
+    );
+    assert!(!target.exists(), "nothing written");
 }
 
 fn accelforge_hdl_available() -> bool {
