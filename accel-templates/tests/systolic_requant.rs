@@ -85,6 +85,7 @@ fn check(p: &SystolicParams, g: Gemm, cfg: RqConfig, seed: u64, bp: f64) -> (usi
         // The GEMM model is the single-type one: the requantizer adds no cycle.
         let single = SystolicParams {
             requant: RequantMode::Single,
+            buffer_ram: Default::default(),
             ..p.clone()
         };
         assert_eq!(rep.gemm.cycles, cost::cycles(&single, &g).unwrap().cycles);

@@ -504,10 +504,12 @@ fn packed_int4_and_int2_groups_both_dataflows() {
         assert_eq!(p4.resolve().unwrap().pack, 3);
         check(&p4, gemm(9, 32, 17), 21, 0.0);
         check(&p4, gemm(5, 7, 16), 22, 0.3);
+        // The operand buffers in UltraRAM: only the memories' ram_style differs.
         let p2 = packed(SystolicParams {
             rows: 3,
             cols: 12,
             dataflow: df,
+            buffer_ram: accelforge_templates::systolic::BufferRam::Ultra,
             input_type: "ap_fixed<2,2>".into(),
             weight_type: "ap_fixed<2,2>".into(),
             acc_type: "ap_fixed<12,12>".into(),

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 use accelforge_hdl::tools::{self, DesignFiles, Family};
-use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
+use accelforge_templates::systolic::{BufferRam, Dataflow, PeKind, SystolicParams, cost, rtl};
 
 fn synth_check(p: &SystolicParams) {
     synth_check_on(p, Family::Xc7);
@@ -111,6 +111,34 @@ fn int4_products_go_to_luts_unless_packed() {
         assert_eq!(cost::resources(&p).expect("model").dsp, dsp, "{pe:?}");
         synth_check(&p);
     }
+}
+
+/// Operand buffers in UltraRAM for a long K (ResNet-18's 4,608): cascaded URAM288 blocks as the
+/// model counts them (A 4, B 8), no block RAM left, on UltraScale+ with packed PEs.
+#[test]
+fn ultra_buffers_for_a_long_k_map_to_uram288() {
+    if !accelforge_test_support::tool_available("yosys") {
+        return;
+    }
+    let p = SystolicParams {
+        rows: 8,
+        cols: 8,
+        pe: PeKind::DspPacked,
+        buffer_ram: BufferRam::Ultra,
+        max_k: 4608,
+        max_n_chunk: 16,
+        ..Default::default()
+    };
+    let m = cost::resources(&p).expect("model");
+    assert_eq!((m.uram, m.bram18, m.bram36, m.dsp), (12, 0, 0, 32));
+    let d = rtl::design(&p).expect("design");
+    let files = DesignFiles::new(&d).expect("write");
+    let rep = tools::synth(&files.paths, d.top_name(), Family::Xcup).expect("yosys");
+    assert_eq!(
+        (rep.uram, rep.bram18, rep.bram36, rep.dsp),
+        (12, 0, 0, 32),
+        "{rep:?}"
+    );
 }
 
 #[test]

@@ -147,7 +147,20 @@ pub fn bram(
     w: &BramWrite<'_>,
     raddr: &Expr,
 ) -> Result<Sig> {
-    let mem: Mem = m.memory(name, width, depth, false, Some("block"))?;
+    styled_ram(m, clk, (name, width, depth, "block"), w, raddr)
+}
+
+/// [`bram`] with the memory's `ram_style`: `block` (RAMB18/RAMB36) or `ultra` (URAM288 on
+/// UltraScale+; Yosys maps it with `synth_xilinx -uram`, which [`crate::tools::synth`] adds
+/// for designs that ask for it).
+pub fn styled_ram(
+    m: &mut ModuleBuilder,
+    clk: &Sig,
+    (name, width, depth, style): (&str, u32, u32, &str),
+    w: &BramWrite<'_>,
+    raddr: &Expr,
+) -> Result<Sig> {
+    let mem: Mem = m.memory(name, width, depth, false, Some(style))?;
     let rdata = m.reg(&format!("{name}_rdata"), width)?;
     m.clocked(
         clk,

@@ -52,6 +52,7 @@ fn spaces() -> Vec<(&'static str, SearchSpace)> {
                 buffer_depths: vec![512],
                 stream_bits: vec![64],
                 pes: vec![accelforge_templates::systolic::PeKind::Dsp],
+                buffer_rams: SearchSpace::default_buffer_rams(),
             },
         ),
         ("144cfg", SearchSpace::small()),

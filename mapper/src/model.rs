@@ -8,7 +8,7 @@
 use std::fmt::Debug;
 
 use accelforge_boards::{Board, PortDirection, ResourceEstimate};
-use accelforge_templates::systolic::PeKind;
+use accelforge_templates::systolic::{BufferRam, PeKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MapperError, Result};
@@ -43,12 +43,16 @@ pub struct SearchSpace {
     /// DSP multiply; offered only where the operand types pack). Absent = both.
     #[serde(default = "SearchSpace::default_pes")]
     pub pes: Vec<PeKind>,
+    /// RAM of the operand buffers: `block`, and `ultra` (URAM288) on parts that have it.
+    /// Absent = block RAM only.
+    #[serde(default = "SearchSpace::default_buffer_rams")]
+    pub buffer_rams: Vec<BufferRam>,
 }
 
 impl SearchSpace {
     /// The default space for a board: array sides 2–64, both dataflows, three buffer depths,
-    /// and the stream widths the board's PS slave ports offer (32/64 on Zynq-7000, up to 128 on
-    /// UltraScale+).
+    /// the stream widths the board's PS slave ports offer (32/64 on Zynq-7000, up to 128 on
+    /// UltraScale+), both DSP PE kinds, and UltraRAM operand buffers where the part has URAM.
     pub fn for_board(board: &Board) -> SearchSpace {
         let max_port = board
             .ps_pl_ports
@@ -72,7 +76,17 @@ impl SearchSpace {
                 stream_bits
             },
             pes: SearchSpace::default_pes(),
+            buffer_rams: if board.resources.uram.value > 0 {
+                vec![BufferRam::Block, BufferRam::Ultra]
+            } else {
+                SearchSpace::default_buffer_rams()
+            },
         }
+    }
+
+    /// Block RAM buffers only (the spaces of boards without UltraRAM).
+    pub fn default_buffer_rams() -> Vec<BufferRam> {
+        vec![BufferRam::Block]
     }
 
     /// The PE kinds every space offers: both DSP PEs (shift-add PEs need power-of-two or
@@ -91,6 +105,7 @@ impl SearchSpace {
             buffer_depths: vec![512, 2048],
             stream_bits: vec![32, 64],
             pes: SearchSpace::default_pes(),
+            buffer_rams: SearchSpace::default_buffer_rams(),
         }
     }
 
@@ -116,6 +131,9 @@ impl SearchSpace {
         if self.pes.is_empty() {
             return Err(MapperError::SearchSpace("`pes` is empty".into()));
         }
+        if self.buffer_rams.is_empty() {
+            return Err(MapperError::SearchSpace("`buffer_rams` is empty".into()));
+        }
         if self.stream_bits.iter().any(|w| w % 8 != 0) {
             return Err(MapperError::SearchSpace(
                 "`stream_bits` must be whole bytes".into(),
@@ -132,6 +150,7 @@ impl SearchSpace {
             * self.buffer_depths.len()
             * self.stream_bits.len()
             * self.pes.len()
+            * self.buffer_rams.len()
     }
 }
 

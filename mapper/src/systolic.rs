@@ -157,12 +157,17 @@ impl EngineModel for SystolicTemplateModel {
                 for &cols in &space.cols {
                     for &depth in &space.buffer_depths {
                         for &stream_bits in &space.stream_bits {
-                            for &pe in &space.pes {
+                            for (&pe, &buffer_ram) in space
+                                .pes
+                                .iter()
+                                .flat_map(|pe| space.buffer_rams.iter().map(move |b| (pe, b)))
+                            {
                                 let p = SystolicParams {
                                     rows,
                                     cols,
                                     dataflow,
                                     pe,
+                                    buffer_ram,
                                     max_k: self.max_k,
                                     max_n_chunk: cols * (depth / 512).max(1),
                                     stream_bits,

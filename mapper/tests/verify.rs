@@ -40,6 +40,7 @@ fn tiny() -> SearchSpace {
         buffer_depths: vec![512],
         stream_bits: vec![64],
         pes: SearchSpace::default_pes(),
+        buffer_rams: SearchSpace::default_buffer_rams(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost, rtl};
+use accelforge_templates::systolic::{BufferRam, Dataflow, PeKind, SystolicParams, cost, rtl};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -145,6 +145,15 @@ pub enum PeArg {
     DspPacked,
 }
 
+/// `--buffer-ram`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BufferRamArg {
+    /// Block RAM.
+    Block,
+    /// UltraRAM.
+    Ultra,
+}
+
 /// The systolic array's options, shared by `gen`, `sim` and `estimate`. `--params` loads a
 /// `params.json` written by `gen`; any option given explicitly overrides it.
 #[derive(Debug, Args, Clone)]
@@ -176,6 +185,10 @@ pub struct ArrayArgs {
     /// PE kind [default: dsp].
     #[arg(long, value_enum)]
     pub pe: Option<PeArg>,
+    /// RAM of the operand buffers: `block` (RAMB18/36) or `ultra` (URAM288, UltraScale+ parts
+    /// that have it: KV260, ZCU104) [default: block].
+    #[arg(long, value_enum)]
+    pub buffer_ram: Option<BufferRamArg>,
     /// AXI4-Stream data width in bits [default: 64].
     #[arg(long = "stream-bits")]
     pub stream_bits: Option<u32>,
@@ -221,6 +234,12 @@ impl ArrayArgs {
         }
         if let Some(v) = &self.out_type {
             p.output_type = v.clone();
+        }
+        if let Some(v) = self.buffer_ram {
+            p.buffer_ram = match v {
+                BufferRamArg::Block => BufferRam::Block,
+                BufferRamArg::Ultra => BufferRam::Ultra,
+            };
         }
         if let Some(v) = self.pe {
             p.pe = match v {
@@ -336,7 +355,7 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
         "systolic array {}x{} ({:?}, {:?} PEs), top `{}`\n\
          A {} x B {} -> acc {} -> out {}{}\n\
          stream {} bits, max K {}, B chunk {} columns\n\
-         estimated: {} DSP, {} RAMB36, {} RAMB18, ~{} LUT, ~{} FF\n",
+         estimated: {} DSP, {} RAMB36, {} RAMB18{}, ~{} LUT, ~{} FF\n",
         p.rows,
         p.cols,
         p.dataflow,
@@ -353,6 +372,11 @@ fn gen_systolic(a: GenSystolicArgs) -> anyhow::Result<()> {
         res.dsp,
         res.bram36,
         res.bram18,
+        if res.uram > 0 {
+            format!(", {} URAM288", res.uram)
+        } else {
+            String::new()
+        },
         res.lut,
         res.ff
     );

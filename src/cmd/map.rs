@@ -11,7 +11,7 @@ use accelforge_mapper::{
     SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
     exhaustive::DEFAULT_POINT_LIMIT, map_with_progress,
 };
-use accelforge_templates::systolic::PeKind;
+use accelforge_templates::systolic::{BufferRam, PeKind};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -62,6 +62,10 @@ pub struct MapArgs {
     /// and `dsp-packed` (two int8 multiplies per DSP). Default: both.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND,...")]
     pub pe: Vec<MapPeArg>,
+    /// RAM the systolic engine's operand buffers may use (comma-separated): `block` and, on
+    /// parts with UltraRAM, `ultra`. Default: both where the board has URAM.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "RAM,...")]
+    pub buffer_ram: Vec<crate::cmd::generate::BufferRamArg>,
     /// PL clock in MHz (default: the board's default PL clock).
     #[arg(long, value_name = "MHZ")]
     pub clock_mhz: Option<f64>,
@@ -185,6 +189,17 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                     })
                     .collect();
                 space.pes.dedup();
+            }
+            if !args.buffer_ram.is_empty() {
+                space.buffer_rams = args
+                    .buffer_ram
+                    .iter()
+                    .map(|b| match b {
+                        crate::cmd::generate::BufferRamArg::Block => BufferRam::Block,
+                        crate::cmd::generate::BufferRamArg::Ultra => BufferRam::Ultra,
+                    })
+                    .collect();
+                space.buffer_rams.dedup();
             }
             space
         },

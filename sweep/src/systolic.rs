@@ -216,6 +216,7 @@ impl SystolicSpace {
             max_n_chunk,
             relu: self.relu[digits[11]],
             requant: Default::default(),
+            buffer_ram: Default::default(),
         };
         let mut problem = None;
         if p.acc_type == "auto" {

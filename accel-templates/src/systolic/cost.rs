@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Result;
 use super::layer::Gemm;
-use super::params::{Dataflow, PeKind, Resolved, SystolicParams};
+use super::params::{BufferRam, Dataflow, PeKind, Resolved, SystolicParams};
 
 /// Result of the cycle model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -913,6 +913,12 @@ pub fn bram_for(width: u64, depth: u64) -> (u64, u64) {
     }
 }
 
+/// URAM288 blocks (4096 words × 72 bits, cascaded in depth and placed side by side in width)
+/// for one `width × depth` memory, as Yosys's `synth_xilinx -uram` maps it.
+pub fn uram_for(width: u64, depth: u64) -> u64 {
+    width.div_ceil(72) * depth.div_ceil(4096)
+}
+
 /// The resource model.
 pub fn resources(p: &SystolicParams) -> Result<Resources> {
     Ok(super::requant::with_tables(p, model(p)?.0))
@@ -950,26 +956,6 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
         u64::from(r.ea * r.ta.width()),
         u64::from(r.eb * r.tb.width()),
     );
-    // (memories, width, depth) of every block RAM.
-    let mems = if p.dataflow == Dataflow::Ws {
-        vec![
-            (u64::from(r.qa), a_w, 2 * u64::from(r.ws_a_depth)),
-            (u64::from(r.qb), b_w, 2 * u64::from(r.ws_w_depth)),
-            // Accumulator buffer: one memory per column and bank.
-            (2 * cc, wacc, u64::from(r.ws_acc_depth)),
-        ]
-    } else {
-        vec![
-            (u64::from(r.qa), a_w, 2 * u64::from(r.a_bank_depth)),
-            (u64::from(r.qb), b_w, 2 * u64::from(r.b_bank_depth)),
-        ]
-    };
-    for (count, width, depth) in mems {
-        let (x, y) = bram_for(width, depth);
-        b36 += count * x;
-        b18 += count * y;
-    }
-    let bw = u64::from(super::pe::b_lane_width(&r));
     // With a wrapping output only the accumulator bits that reach the output survive synthesis
     // (Yosys trims the rest), which changes LUT/FF several-fold for narrow outputs.
     let d = i64::from(r.tacc.frac_bits()) - i64::from(r.tout.frac_bits());
@@ -978,6 +964,48 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
     } else {
         wacc
     };
+    // (memories, width, depth) of the operand buffers, then of the other block RAMs.
+    let (operands, mut mems): (Vec<(u64, u64, u64)>, Vec<(u64, u64, u64)>) =
+        if p.dataflow == Dataflow::Ws {
+            (
+                vec![
+                    (u64::from(r.qa), a_w, 2 * u64::from(r.ws_a_depth)),
+                    (u64::from(r.qb), b_w, 2 * u64::from(r.ws_w_depth)),
+                ],
+                // Accumulator buffer: one memory per column and bank, at the accumulator's
+                // full width. (Yosys sometimes drops the bits above those that reach a
+                // wrapping output, e.g. 16×32 with K = 4,608, and sometimes not, e.g. 8×16
+                // with K = 832; counting them all never under-prices a design.)
+                vec![(2 * cc, wacc, u64::from(r.ws_acc_depth))],
+            )
+        } else {
+            (
+                vec![
+                    (u64::from(r.qa), a_w, 2 * u64::from(r.a_bank_depth)),
+                    (u64::from(r.qb), b_w, 2 * u64::from(r.b_bank_depth)),
+                ],
+                Vec::new(),
+            )
+        };
+    let mut uram = 0;
+    match p.buffer_ram {
+        BufferRam::Block => {
+            // The order of the memories does not change the counts.
+            mems.extend(operands);
+        }
+        BufferRam::Ultra => {
+            uram = operands
+                .iter()
+                .map(|&(count, width, depth)| count * uram_for(width, depth))
+                .sum();
+        }
+    }
+    for (count, width, depth) in mems {
+        let (x, y) = bram_for(width, depth);
+        b36 += count * x;
+        b18 += count * y;
+    }
+    let bw = u64::from(super::pe::b_lane_width(&r));
     let sbits = u64::from(super::pe::shift_bits(&r));
     // Structural counts per PE and for the array's periphery (the DSP48E1 absorbs the
     // accumulator register of `dsp` PEs); `calibration` scales them to what Yosys measures.
@@ -1017,7 +1045,7 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
             dsp,
             bram18: b18,
             bram36: b36,
-            uram: 0,
+            uram,
         },
         features,
     ))
@@ -1123,6 +1151,7 @@ mod tests {
             stream_bits: [16, 32, 64, 128][rng.random_range(0..4)],
             relu: false,
             requant: Default::default(),
+            buffer_ram: Default::default(),
         }
     }
 

@@ -74,4 +74,4 @@ pub mod rtl;
 pub mod sim;
 
 pub use error::{Result, SystolicError};
-pub use params::{Dataflow, PeKind, RequantMode, Resolved, SystolicParams};
+pub use params::{BufferRam, Dataflow, PeKind, RequantMode, Resolved, SystolicParams};

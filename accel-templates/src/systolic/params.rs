@@ -35,6 +35,33 @@ pub enum PeKind {
     DspPacked,
 }
 
+/// Which on-chip RAM holds the operand buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BufferRam {
+    /// Block RAM (RAMB18/RAMB36), on every Zynq.
+    #[default]
+    Block,
+    /// UltraRAM (URAM288: 4096 × 72 bits each), on the UltraScale+ parts that have it (KV260,
+    /// ZCU104): frees block RAM for arrays whose buffers hold a long K.
+    Ultra,
+}
+
+impl BufferRam {
+    /// The default (skipped when serialising, so existing params stay byte-identical).
+    pub fn is_block(&self) -> bool {
+        *self == BufferRam::Block
+    }
+
+    /// The `ram_style` attribute of the buffers' memories.
+    pub fn style(self) -> &'static str {
+        match self {
+            BufferRam::Block => "block",
+            BufferRam::Ultra => "ultra",
+        }
+    }
+}
+
 /// How the array requantizes its accumulators into the output type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -96,6 +123,9 @@ pub struct SystolicParams {
     /// Requantization mode; absent from JSON when `single`.
     #[serde(default, skip_serializing_if = "RequantMode::is_single")]
     pub requant: RequantMode,
+    /// RAM of the A and B (W) operand buffers; absent from JSON when `block`.
+    #[serde(default, skip_serializing_if = "BufferRam::is_block")]
+    pub buffer_ram: BufferRam,
 }
 
 impl Default for SystolicParams {
@@ -114,6 +144,7 @@ impl Default for SystolicParams {
             stream_bits: 64,
             relu: false,
             requant: RequantMode::Single,
+            buffer_ram: BufferRam::Block,
         }
     }
 }

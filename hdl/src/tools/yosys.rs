@@ -163,6 +163,9 @@ fn parse_ltp(text: &str) -> u64 {
         .map_or(0, |n| n.max(0) as u64)
 }
 
+/// How a memory asks for UltraRAM in the printed Verilog.
+const URAM_STYLE: &str = "(* ram_style = \"ultra\" *)";
+
 /// Synthesises `files` with `synth_xilinx -family <family> -flatten` (no I/O buffers, as for a
 /// block inside a larger design) and reports resources and logic depth.
 pub fn synth(files: &[PathBuf], top: &str, family: Family) -> Result<SynthReport> {
@@ -182,12 +185,21 @@ pub fn synth(files: &[PathBuf], top: &str, family: Family) -> Result<SynthReport
     let local_names: Vec<String> = (0..files.len())
         .map(|i| format!("accelforge_in{i}.v"))
         .collect();
+    let mut wants_uram = false;
     for (f, local) in files.iter().zip(&local_names) {
         std::fs::copy(f, work.path().join(local)).map_err(|e| HdlError::io("copying", f, e))?;
         script.push_str(&format!("read_verilog {local}\n"));
+        wants_uram |= std::fs::read_to_string(f).is_ok_and(|t| t.contains(URAM_STYLE));
     }
+    // URAM288 inference is opt-in in Yosys (`-uram`); it is asked for only when a memory of the
+    // design requests it, so that large memories without a style keep their block-RAM mapping.
+    let uram = if wants_uram && family == Family::Xcup {
+        " -uram"
+    } else {
+        ""
+    };
     script.push_str(&format!(
-        "synth_xilinx -family {} -top {top} -flatten -noiopad -noclkbuf\n\
+        "synth_xilinx -family {} -top {top} -flatten -noiopad -noclkbuf{uram}\n\
          tee -q -o stat.json stat -json\n\
          delete t:FD*\n\
          tee -q -o ltp.txt ltp -noff\n",

@@ -2,7 +2,7 @@
 //! double-banked buffers (A, and B or W), the block RAMs of those buffers, and the sticky
 //! bank-full flags between the loader and whatever reads the banks.
 
-use accelforge_hdl::helpers::{BramWrite, bram, eq_c, inc, lit};
+use accelforge_hdl::helpers::{BramWrite, eq_c, inc, lit, styled_ram};
 use accelforge_hdl::{Expr, ModuleBuilder, Result as HResult, Sig, Stmt};
 
 use super::shell::{LANE_W, Top};
@@ -123,10 +123,15 @@ impl LoadPort {
                     .e()
                     .and(&sel)?
                     .and(&eq_c(&self.beat.e(), u64::from(q))?)?;
-                bram(
+                styled_ram(
                     m,
                     &t.ports.clk,
-                    (&format!("{name}{q}"), wdata.width(), depth),
+                    (
+                        &format!("{name}{q}"),
+                        wdata.width(),
+                        depth,
+                        t.r.p.buffer_ram.style(),
+                    ),
                     &BramWrite {
                         we: &we,
                         addr: waddr,
