@@ -913,6 +913,9 @@ pub fn bram_for(width: u64, depth: u64) -> (u64, u64) {
     }
 }
 
+/// `(count, width, depth)` of identical memories.
+type Memories = (u64, u64, u64);
+
 /// URAM288 blocks (4096 words × 72 bits, cascaded in depth and placed side by side in width)
 /// for one `width × depth` memory, as Yosys's `synth_xilinx -uram` maps it.
 pub fn uram_for(width: u64, depth: u64) -> u64 {
@@ -965,28 +968,27 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
         wacc
     };
     // (memories, width, depth) of the operand buffers, then of the other block RAMs.
-    let (operands, mut mems): (Vec<(u64, u64, u64)>, Vec<(u64, u64, u64)>) =
-        if p.dataflow == Dataflow::Ws {
-            (
-                vec![
-                    (u64::from(r.qa), a_w, 2 * u64::from(r.ws_a_depth)),
-                    (u64::from(r.qb), b_w, 2 * u64::from(r.ws_w_depth)),
-                ],
-                // Accumulator buffer: one memory per column and bank, at the accumulator's
-                // full width. (Yosys sometimes drops the bits above those that reach a
-                // wrapping output, e.g. 16×32 with K = 4,608, and sometimes not, e.g. 8×16
-                // with K = 832; counting them all never under-prices a design.)
-                vec![(2 * cc, wacc, u64::from(r.ws_acc_depth))],
-            )
-        } else {
-            (
-                vec![
-                    (u64::from(r.qa), a_w, 2 * u64::from(r.a_bank_depth)),
-                    (u64::from(r.qb), b_w, 2 * u64::from(r.b_bank_depth)),
-                ],
-                Vec::new(),
-            )
-        };
+    let (operands, mut mems): (Vec<Memories>, Vec<Memories>) = if p.dataflow == Dataflow::Ws {
+        (
+            vec![
+                (u64::from(r.qa), a_w, 2 * u64::from(r.ws_a_depth)),
+                (u64::from(r.qb), b_w, 2 * u64::from(r.ws_w_depth)),
+            ],
+            // Accumulator buffer: one memory per column and bank, at the accumulator's
+            // full width. (Yosys sometimes drops the bits above those that reach a
+            // wrapping output, e.g. 16×32 with K = 4,608, and sometimes not, e.g. 8×16
+            // with K = 832; counting them all never under-prices a design.)
+            vec![(2 * cc, wacc, u64::from(r.ws_acc_depth))],
+        )
+    } else {
+        (
+            vec![
+                (u64::from(r.qa), a_w, 2 * u64::from(r.a_bank_depth)),
+                (u64::from(r.qb), b_w, 2 * u64::from(r.b_bank_depth)),
+            ],
+            Vec::new(),
+        )
+    };
     let mut uram = 0;
     match p.buffer_ram {
         BufferRam::Block => {
