@@ -481,7 +481,8 @@ fn packed_odd_array_many_shapes_both_dataflows() {
 }
 
 /// Narrow types pack more: int4 in groups of three (8 columns: 3, 3, 2) and int2 in groups of
-/// six, fractional types with ReLU and a rounding, saturating output, both dataflows.
+/// six, fractional types with ReLU and a rounding, saturating output; uint8 activations pack in
+/// pairs; both dataflows.
 #[test]
 fn packed_int4_and_int2_groups_both_dataflows() {
     if !accelforge_test_support::tool_available("verilator") {
@@ -521,6 +522,20 @@ fn packed_int4_and_int2_groups_both_dataflows() {
         });
         assert_eq!(p2.resolve().unwrap().pack, 6);
         check(&p2, gemm(7, 64, 25), 23, 0.0);
+        // Unsigned 8-bit activations (after a ReLU, as imported networks have them) pack in
+        // pairs: their products with int8 weights fit 16 bits.
+        let pu = packed(SystolicParams {
+            rows: 3,
+            cols: 5,
+            dataflow: df,
+            input_type: "ap_ufixed<8,8>".into(),
+            max_k: 48,
+            max_n_chunk: 10,
+            ..Default::default()
+        });
+        assert_eq!(pu.resolve().unwrap().pack, 2);
+        check(&pu, gemm(9, 48, 13), 24, 0.0);
+        check(&pu, gemm(6, 17, 10), 25, 0.3);
     }
 }
 

@@ -76,7 +76,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
     let held_out = &flat[n_train * per..];
     let labels = &y.as_slice().context("contiguous labels")?[n_train..];
 
-    let setup = run_rtl::setup(&net, &toml, Some(BOARD), None, None)?;
+    let setup = run_rtl::setup(&net, &toml, (Some(BOARD), None), None, labels.len() as u64)?;
     let rtl = run_rtl::run(&net, &setup, held_out, per, |_| {})?;
     let golden: Vec<f32> = held_out
         .chunks(per)

@@ -103,7 +103,14 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
     // The array requantizes per channel, as in `run --engine rtl`.
-    let setup = super::run_rtl::setup(net, &toml, Some(&a.board), a.boards_dir.as_deref(), None)?;
+    // Sized for one inference at a time, as the PYNQ driver runs it.
+    let setup = super::run_rtl::setup(
+        net,
+        &toml,
+        (Some(&a.board), a.boards_dir.as_deref()),
+        None,
+        1,
+    )?;
     let folded: std::collections::BTreeMap<usize, accelforge_models::FoldedMulShift> = net
         .folded_forms()
         .into_iter()

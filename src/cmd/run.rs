@@ -157,9 +157,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let setup = super::run_rtl::setup(
                 net,
                 &toml,
-                args.board.as_deref(),
-                None,
+                (args.board.as_deref(), None),
                 args.params.as_deref(),
+                n as u64,
             )?;
             let progress = Progress::new(
                 net.stages.iter().filter(|s| s.is_array()).count(),

@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use accelforge_boards::BoardDb;
+use accelforge_mapper::workload::{GemmShape, LayerOp, Workload};
 use accelforge_mapper::{
     Formulation, MapOptions, Method, SearchSpace, Solver, SystolicTemplateModel, map,
 };
@@ -61,9 +62,9 @@ const MAX_COMMAND_ROWS: usize = 65_535;
 pub fn setup(
     net: &IntNetwork,
     workload_toml: &str,
-    board: Option<&str>,
-    boards_dir: Option<&Path>,
+    (board, boards_dir): (Option<&str>, Option<&Path>),
     params_file: Option<&Path>,
+    batch: u64,
 ) -> anyhow::Result<RtlSetup> {
     if let Some(path) = params_file {
         let text =
@@ -85,6 +86,7 @@ pub fn setup(
     let board = db.get(name)?;
     let workload = accelforge_mapper::workload::parse_workload(workload_toml, "workload", "model")
         .context("the imported workload")?;
+    let workload = batched(&workload, batch);
     let opts = MapOptions {
         formulation: Formulation::Overlay,
         method: Method::Ilp {
@@ -110,6 +112,30 @@ pub fn setup(
         source: format!("board {name} (mapped, overlay)"),
         clock_mhz: report.clock_mhz,
     })
+}
+
+/// The workload as [`run`] executes it on `batch` inputs: each layer's GEMM with the batch
+/// stacked into M, split into commands of at most 65,535 rows (priced as equal ones). The mapper then minimises
+/// the cycles of the run itself; for one input it is the one-inference workload.
+pub fn batched(workload: &Workload, batch: u64) -> Workload {
+    let mut out = workload.clone();
+    if batch <= 1 {
+        return out;
+    }
+    for layer in &mut out.layers {
+        if layer.moe().is_some() {
+            continue;
+        }
+        let lowered = layer.lower();
+        let rows = lowered.gemm.m.saturating_mul(batch);
+        let commands = rows.div_ceil(MAX_COMMAND_ROWS as u64).max(1);
+        layer.op = LayerOp::Gemm(GemmShape {
+            m: rows.div_ceil(commands),
+            ..lowered.gemm
+        });
+        layer.repeat = layer.repeat.saturating_mul(lowered.groups * commands);
+    }
+    out
 }
 
 /// Value ranges the array must carry: activations into array layers, weights, and the

@@ -248,14 +248,16 @@ fn bad_input_gets_one_clear_message() {
         "--pe",
         "dsp-packed",
         "--in",
-        "ap_ufixed<8,8>",
+        "ap_fixed<12,12>",
+        "--acc",
+        "ap_fixed<40,40>",
         "--out",
         target.to_str().expect("utf-8 path"),
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("dsp-packed") && err.contains("26-bit operand") && err.contains("pe dsp"),
+        err.contains("dsp-packed") && err.contains("29-bit operand") && err.contains("pe dsp"),
         "{err}"
     );
     assert!(!target.exists(), "nothing written");

@@ -944,7 +944,7 @@ fn model(p: &SystolicParams) -> Result<(Resources, super::calibration::Features)
         PeKind::ShiftAdd => 0,
         // One multiply per packing group and row: the activation times the packed weights.
         PeKind::DspPacked => {
-            let s = r.wa + r.wb;
+            let s = r.product_bits;
             super::packing::groups(r.c, r.pack)
                 .into_iter()
                 .map(|(_, n)| {
@@ -1076,12 +1076,12 @@ pub fn multiplier_dsps(wa: u64, wb: u64) -> u64 {
 /// delayed for the later columns' partial sums and those sums' adders and registers (which the
 /// DSP absorbs for `dsp` PEs).
 fn packed_pe_terms(r: &Resolved, eff_acc: u64, ws: bool) -> (u64, u64) {
-    let (wa, wb) = (u64::from(r.wa), u64::from(r.wb));
-    let s = wa + wb;
+    let wa = u64::from(r.wa);
+    let s = u64::from(r.product_bits);
     let (mut ff, mut lut) = (0, 0);
     for (_, n) in super::packing::groups(r.c, r.pack) {
+        let pw = u64::from(super::packing::packed_bits(n, r.product_bits, r.wb));
         let n = u64::from(n);
-        let pw = u64::from(super::packing::packed_bits(n as u32, s as u32, r.wb));
         let (gff, glut) = if ws {
             // Partial sums go on to the accumulator buffer at full width: nothing is trimmed.
             let wacc = u64::from(r.wacc);

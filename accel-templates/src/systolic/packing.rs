@@ -1,8 +1,9 @@
 //! DSP packing: several products that share one operand computed by one DSP48 multiply.
 //!
 //! Adjacent columns of the array see the same activation `a`. Their weights `w_0 … w_{n−1}`
-//! (each `wb` bits, signed) are packed into one operand `W = Σ w_i·2^(i·s)` with `s = wa + wb`,
-//! the width of one product, and multiplied once: `P = a·W = Σ (a·w_i)·2^(i·s)`. Each product
+//! (each `wb` bits, signed) are packed into one operand `W = Σ w_i·2^(i·s)` with `s` the signed
+//! width that holds every product (`wa + wb`, or one less with an unsigned operand), and
+//! multiplied once: `P = a·W = Σ (a·w_i)·2^(i·s)`. Each product
 //! fits `s` signed bits, so the lowest one is the sign-extended low `s` bits of `P`, and
 //! removing it leaves the rest shifted by `s`:
 //!
@@ -28,9 +29,9 @@ pub const DSP_WIDE_BITS: u32 = 25;
 pub const DSP_NARROW_BITS: u32 = 18;
 
 /// Products per DSP for activations of `wa` and weights of `wb` signed bits (unsigned types
-/// counted with their zero sign bit), or why they cannot be packed.
-pub fn group_size(wa: u32, wb: u32) -> Result<u32, String> {
-    let s = wa + wb;
+/// counted with their zero sign bit) whose products all fit `s` signed bits (the spacing;
+/// [`product_bits`]), or why they cannot be packed.
+pub fn group_size(s: u32, wa: u32, wb: u32) -> Result<u32, String> {
     if wa > DSP_NARROW_BITS || wb >= DSP_WIDE_BITS {
         return Err(format!(
             "pe dsp-packed needs activations of at most {DSP_NARROW_BITS} bits and weights of at \
@@ -41,14 +42,30 @@ pub fn group_size(wa: u32, wb: u32) -> Result<u32, String> {
     let n = (DSP_WIDE_BITS - wb - 1) / s + 1;
     if n < 2 {
         return Err(format!(
-            "pe dsp-packed cannot fit two products in one DSP multiply: a {wa}-bit activation \
-             times a {wb}-bit weight is a {s}-bit product, and two need a {}-bit operand on the \
-             {DSP_WIDE_BITS}-bit port (signed 8-bit x 8-bit is the widest pair; unsigned types \
-             take one more bit); use pe dsp or narrower types",
+            "pe dsp-packed cannot fit two products in one DSP multiply: products of a {wa}-bit \
+             activation and a {wb}-bit weight need {s} bits, and two need a {}-bit operand on \
+             the {DSP_WIDE_BITS}-bit port (8-bit x 8-bit, signed or unsigned activations, is \
+             the widest pair); use pe dsp or narrower types",
             s + wb + 1
         ));
     }
     Ok(n)
+}
+
+/// The signed width that holds every product of operands in `[a_min, a_max]` and
+/// `[b_min, b_max]` (raw codes): the spacing of packed products. It is one bit less than
+/// `wa + wb` when an operand is unsigned (uint8 × int8 products fit 16 bits, not 17).
+pub fn product_bits((a_min, a_max): (i128, i128), (b_min, b_max): (i128, i128)) -> u32 {
+    let corners = [a_min * b_min, a_min * b_max, a_max * b_min, a_max * b_max];
+    let (lo, hi) = (
+        corners.iter().copied().min().unwrap_or(0),
+        corners.iter().copied().max().unwrap_or(0),
+    );
+    let mut w = 1u32;
+    while w < 127 && (lo < -(1i128 << (w - 1)) || hi > (1i128 << (w - 1)) - 1) {
+        w += 1;
+    }
+    w
 }
 
 /// Width of the packed operand of `n` weights of `wb` bits spaced `s` apart.
@@ -111,15 +128,22 @@ mod tests {
 
     #[test]
     fn group_sizes_follow_the_port_width() {
-        assert_eq!(group_size(8, 8), Ok(2));
-        assert_eq!(group_size(4, 4), Ok(3));
-        assert_eq!(group_size(2, 2), Ok(6));
-        assert_eq!(group_size(8, 4), Ok(2));
-        // uint8 activations are 9 signed bits: a pair needs a 26-bit operand.
-        assert!(group_size(9, 8).unwrap_err().contains("26-bit operand"));
-        let e = group_size(16, 8).unwrap_err();
-        assert!(e.contains("24-bit product") && e.contains("pe dsp"), "{e}");
-        assert!(group_size(20, 4).unwrap_err().contains("at most 18"));
+        let int = |w: u32| (-(1i128 << (w - 1)), (1i128 << (w - 1)) - 1);
+        let uint = |w: u32| (0, (1i128 << w) - 1);
+        assert_eq!(product_bits(int(8), int(8)), 16);
+        assert_eq!(product_bits(uint(8), int(8)), 16);
+        assert_eq!(product_bits(int(4), int(4)), 8);
+        assert_eq!(product_bits(int(2), int(2)), 4);
+        assert_eq!(group_size(16, 8, 8), Ok(2));
+        // uint8 activations are 9 signed bits, but their products with int8 fit 16.
+        assert_eq!(group_size(16, 9, 8), Ok(2));
+        assert_eq!(group_size(8, 4, 4), Ok(3));
+        assert_eq!(group_size(4, 2, 2), Ok(6));
+        assert_eq!(group_size(12, 8, 4), Ok(2));
+        let e = group_size(17, 9, 9).unwrap_err();
+        assert!(e.contains("27-bit operand") && e.contains("pe dsp"), "{e}");
+        assert!(group_size(24, 16, 8).unwrap_err().contains("need 24 bits"));
+        assert!(group_size(24, 20, 4).unwrap_err().contains("at most 18"));
         assert_eq!(groups(5, 2), vec![(0, 2), (2, 2), (4, 1)]);
         assert_eq!(groups(8, 3), vec![(0, 3), (3, 3), (6, 2)]);
         assert_eq!(packed_bits(2, 16, 8), 25);
@@ -147,6 +171,20 @@ mod tests {
                         [a * w0, a * w1],
                         "a={a} w=({w0},{w1})"
                     );
+                }
+            }
+        }
+    }
+
+    /// Every uint8 activation (a 9-bit signed lane) against every pair of int8 weights, spaced
+    /// 16 bits apart: the products fit 16 bits although the operands take 17.
+    #[test]
+    fn uint8_activations_pack_with_16_bit_spacing() {
+        for a in 0i64..=255 {
+            for w0 in -128i64..=127 {
+                for w1 in -128i64..=127 {
+                    let p = pack(&[w0, w1], 16, 8);
+                    assert_eq!(separate(a, p, (2, 16), (9, 8)), [a * w0, a * w1]);
                 }
             }
         }

@@ -210,6 +210,8 @@ pub struct Resolved {
     pub ws_acc_depth: u32,
     /// Products per DSP multiply: the packing group size for `dsp-packed` PEs, 1 otherwise.
     pub pack: u32,
+    /// Signed width that holds every product: the spacing of packed products.
+    pub product_bits: u32,
 }
 
 fn perr(msg: impl Into<String>) -> SystolicError {
@@ -373,7 +375,11 @@ impl SystolicParams {
         }
         validate_requant(p, &tout)?;
         let pack = if p.pe == PeKind::DspPacked {
-            super::packing::group_size(wa, wb).map_err(perr)?
+            let s = super::packing::product_bits(
+                (ta.min_raw(), ta.max_raw()),
+                (tb.min_raw(), tb.max_raw()),
+            );
+            super::packing::group_size(s, wa, wb).map_err(perr)?
         } else {
             1
         };
@@ -451,6 +457,10 @@ impl SystolicParams {
             ws_w_depth,
             ws_acc_depth,
             pack,
+            product_bits: super::packing::product_bits(
+                (ta.min_raw(), ta.max_raw()),
+                (tb.min_raw(), tb.max_raw()),
+            ),
         })
     }
 

@@ -49,7 +49,7 @@ impl Pes {
 
 /// Width of one product (and the spacing of the packed weights).
 fn product_bits(r: &Resolved) -> u32 {
-    r.wa + r.wb
+    r.product_bits
 }
 
 /// Width of the packed operand of an `n`-column group.
