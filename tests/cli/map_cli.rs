@@ -74,27 +74,30 @@ fn map_text_mentions_the_provisional_model() {
     );
 }
 
+/// `map --workload mlp --board BOARD --space small --json EXTRA...`, parsed.
+fn map_small_json(board: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "map",
+        "--workload",
+        "mlp",
+        "--board",
+        board,
+        "--space",
+        "small",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let o = accelforge(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
 /// DSP packing in the mapper: on a DSP-bound PYNQ-Z2 the default space (both DSP PE kinds)
 /// chooses a packed 16×16 array, faster than the best one-multiply-per-DSP array `--pe dsp`
 /// allows (8×16), with the MILP equal to the exhaustive search; `--pe` rejects other kinds.
 #[test]
 fn packed_pes_buy_a_larger_array_where_dsps_bind() {
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "map",
-            "--workload",
-            "mlp",
-            "--board",
-            "pynq-z2",
-            "--space",
-            "small",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let o = accelforge(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
-    };
+    let run = |extra: &[&str]| map_small_json("pynq-z2", extra);
     let plain = run(&["--pe", "dsp"]);
     let both = run(&[]);
     let exhaustive = run(&["--exhaustive"]);
@@ -124,23 +127,11 @@ fn packed_pes_buy_a_larger_array_where_dsps_bind() {
 #[test]
 fn exhaustive_and_milp_agree_through_the_cli() {
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "map",
-            "--workload",
-            "mlp",
-            "--board",
-            "ultra96-v2",
-            "--space",
-            "small",
-            "--formulation",
-            "heterogeneous",
-            "--json",
-        ];
+        let mut args = vec!["--formulation", "heterogeneous"];
         args.extend_from_slice(extra);
-        let o = accelforge(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-        v["objective"].as_f64().unwrap()
+        map_small_json("ultra96-v2", &args)["objective"]
+            .as_f64()
+            .unwrap()
     };
     let a = run(&[]);
     let b = run(&["--exhaustive"]);

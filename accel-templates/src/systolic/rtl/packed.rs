@@ -280,6 +280,29 @@ fn instance(
     pe_instance(m, t, pe, at, &refs)
 }
 
+/// The wires group `q` of row `i` drives towards its neighbours: the activation and flag to
+/// the right (unused after the last group), the packed weight lane `{lane}` down (unused below
+/// the last row).
+fn group_outputs(
+    m: &mut ModuleBuilder,
+    r: &Resolved,
+    (lane, i, q): (&str, u32, u32),
+    n: u32,
+    groups: usize,
+) -> HResult<[Sig; 3]> {
+    let a_o = m.wire_signed(&format!("a_{i}_{q}"), r.wa)?;
+    let f_o = m.wire(&format!("f_{i}_{q}"), 1)?;
+    let l_o = m.wire(&format!("{lane}_{i}_{q}"), packed_width(r, n))?;
+    if q as usize + 1 == groups {
+        m.allow_unused(a_o.name())?;
+        m.allow_unused(f_o.name())?;
+    }
+    if i + 1 == r.r {
+        m.allow_unused(l_o.name())?;
+    }
+    Ok([a_o, f_o, l_o])
+}
+
 /// The output-stationary grid of R rows × groups: A and the flag move right (a group passes
 /// them on after its width in cycles), packed weights down, results up each column's output
 /// chain. Returns each column's chain top, delayed to the one-PE-per-column timing.
@@ -302,16 +325,7 @@ pub(super) fn os_grid(
     for i in 0..r.r {
         let iu = i as usize;
         for (q, &(first, n)) in gs.iter().enumerate() {
-            let a_o = m.wire_signed(&format!("a_{i}_{q}"), r.wa)?;
-            let f_o = m.wire(&format!("f_{i}_{q}"), 1)?;
-            let b_o = m.wire(&format!("b_{i}_{q}"), packed_width(r, n))?;
-            if q + 1 == gs.len() {
-                m.allow_unused(a_o.name())?;
-                m.allow_unused(f_o.name())?;
-            }
-            if i + 1 == r.r {
-                m.allow_unused(b_o.name())?;
-            }
+            let [a_o, f_o, b_o] = group_outputs(m, r, ("b", i, q as u32), n, gs.len())?;
             let mut ports = vec![
                 ("a_in".to_string(), a_h[iu].clone()),
                 ("b_in".to_string(), b_v[q].clone()),
@@ -370,16 +384,7 @@ pub(super) fn ws_grid(
     for i in 0..r.r {
         let iu = i as usize;
         for (q, &(first, n)) in gs.iter().enumerate() {
-            let a_o = m.wire_signed(&format!("a_{i}_{q}"), r.wa)?;
-            let f_o = m.wire(&format!("f_{i}_{q}"), 1)?;
-            let w_o = m.wire(&format!("w_{i}_{q}"), packed_width(r, n))?;
-            if q + 1 == gs.len() {
-                m.allow_unused(a_o.name())?;
-                m.allow_unused(f_o.name())?;
-            }
-            if i + 1 == r.r {
-                m.allow_unused(w_o.name())?;
-            }
+            let [a_o, f_o, w_o] = group_outputs(m, r, ("w", i, q as u32), n, gs.len())?;
             let mut ports = vec![
                 ("a_in".to_string(), a_h[iu].clone()),
                 ("f_in".to_string(), f_h[iu].clone()),
