@@ -20,7 +20,8 @@
 //! pair whose bound exceeds `U` cannot hold a solution better than `U`, and a configuration
 //! that is in no surviving pair cannot be in one either; it is dropped. Ties are kept, so every
 //! solution with the optimal makespan survives and the solver's tie-break (the smaller design)
-//! is unchanged. The exhaustive search does not use this module, so `mapper/tests/verify.rs`
+//! is unchanged, except between twins: configurations with identical costs (a `dsp` array and
+//! its `dsp-packed` twin) where one fits wherever the other does keep only that one. The exhaustive search does not use this module, so `mapper/tests/verify.rs`
 //! checks the pruning against an independent optimum.
 
 use crate::problem::{Assignment, Problem, res_add, res_fits};
@@ -182,6 +183,57 @@ fn place(p: &Problem, f: &Fastest, i: usize, j: usize) -> Option<Assignment> {
 /// Largest pair-bound workload (pairs × layer terms) the reduction takes on.
 const MAX_PAIR_WORK: f64 = 3e8;
 
+/// Configurations whose every option costs exactly what another's does (a `dsp` array and its
+/// `dsp-packed` twin: same cycles and bytes, different DSP and LUT/FF) are interchangeable in
+/// any solution as far as the makespan goes. Twin `c` is dropped when a kept twin `d` fits
+/// wherever `c` fits: on every resource line `d` uses no more than `c`, or so little that it
+/// fits next to the largest configuration of the space. Replacing `c` by `d` then keeps every
+/// solution feasible at the same makespan, so the optimum is unchanged (the dropping is
+/// transitive and never removes a whole twin class). Returns which configurations stay.
+fn undominated_twins(p: &Problem) -> Vec<bool> {
+    let n = p.configs();
+    let largest: [u64; 5] =
+        std::array::from_fn(|k| p.resources.iter().map(|r| r[k]).max().unwrap_or(0));
+    // Every option of every layer: (latency, compute, bytes).
+    type Column = Vec<Vec<(u64, u64, u64)>>;
+    let column = |c: usize| -> Column {
+        p.options
+            .iter()
+            .map(|row| {
+                row[c]
+                    .iter()
+                    .map(|o| (o.latency, o.compute, o.bytes))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut classes: std::collections::HashMap<Column, Vec<usize>> =
+        std::collections::HashMap::new();
+    for c in 0..n {
+        classes.entry(column(c)).or_default().push(c);
+    }
+    let mut keep = vec![true; n];
+    let fits_instead = |d: usize, c: usize| {
+        (0..5).all(|k| {
+            let (dk, ck) = (p.resources[d][k], p.resources[c][k]);
+            dk <= ck || dk.saturating_add(largest[k]) <= p.budget[k]
+        })
+    };
+    let mut members: Vec<&Vec<usize>> = classes.values().collect();
+    members.sort();
+    for class in members {
+        for &c in class {
+            if class
+                .iter()
+                .any(|&d| d != c && keep[d] && fits_instead(d, c))
+            {
+                keep[c] = false;
+            }
+        }
+    }
+    keep
+}
+
 /// How many of the lowest-bound pairs the heuristic tries.
 const HEURISTIC_PAIRS: usize = 64;
 
@@ -189,16 +241,19 @@ const HEURISTIC_PAIRS: usize = 64;
 /// then solves the problem as it is and reports what the solver finds).
 pub(crate) fn reduce_two_engines(p: &Problem) -> Option<Reduced> {
     let n = p.configs();
+    let twins = undominated_twins(p);
+    let live: Vec<usize> = (0..n).filter(|&c| twins[c]).collect();
     // Each pair costs O(layers²); beyond this the pass itself would eat into `--time-limit`
     // (about a second here), and the plain MILP runs instead.
-    let work = (n * (n + 1) / 2) as f64 * (p.layers() * (p.layers() + 2)) as f64;
+    let m = live.len();
+    let work = (m * (m + 1) / 2) as f64 * (p.layers() * (p.layers() + 2)) as f64;
     if work > MAX_PAIR_WORK {
         return None;
     }
     let f = Fastest::of(p);
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
-    for i in 0..n {
-        for j in i..n {
+    for (a, &i) in live.iter().enumerate() {
+        for &j in &live[a..] {
             if !res_fits(&res_add(&p.resources[i], &p.resources[j]), &p.budget) {
                 continue;
             }
@@ -303,5 +358,25 @@ mod tests {
         let v = p.evaluate(&r.unmap(&r.incumbent)).unwrap();
         assert_eq!(v, 160.0);
         assert!(r.config_map.contains(&2));
+    }
+
+    /// A `dsp` configuration and its `dsp-packed` twin (same costs, half the DSPs, more LUTs):
+    /// with LUTs to spare the packed twin fits wherever the other does and alone survives;
+    /// with LUTs tight both stay; configurations of other costs are never touched.
+    #[test]
+    fn twins_keep_the_one_that_fits_wherever_the_other_does() {
+        let mut p = problem();
+        p.budget = [100, 0, 10, 0, 0];
+        p.resources = vec![[10, 0, 2, 0, 0], [10, 0, 8, 0, 0], [30, 0, 4, 0, 0]];
+        p.options = vec![
+            vec![opt(400), opt(160), opt(160)],
+            vec![opt(400), opt(160), opt(160)],
+        ];
+        assert_eq!(undominated_twins(&p), [true, false, true]);
+        let r = reduce_two_engines(&p).expect("a pair fits");
+        assert_eq!(p.evaluate(&r.unmap(&r.incumbent)).unwrap(), 160.0);
+        // 30 LUTs next to the largest (30) fit 60; with a budget of 50 they may not.
+        p.budget = [50, 0, 10, 0, 0];
+        assert_eq!(undominated_twins(&p), [true, true, true]);
     }
 }
