@@ -115,8 +115,9 @@ pub fn setup(
 }
 
 /// The workload as [`run`] executes it on `batch` inputs: each layer's GEMM with the batch
-/// stacked into M, split into commands of at most 65,535 rows (priced as equal ones). The mapper then minimises
-/// the cycles of the run itself; for one input it is the one-inference workload.
+/// stacked into M, split into commands of at most 65,535 rows (priced as equal ones). The
+/// mapper then minimises the cycles of the run itself; for one input it is the one-inference
+/// workload.
 pub fn batched(workload: &Workload, batch: u64) -> Workload {
     let mut out = workload.clone();
     if batch <= 1 {
@@ -396,4 +397,49 @@ fn array_layer(
     }
     let per_sample = out.chunks(m * n_out).map(|c| stage_order(st, c)).collect();
     Ok((per_sample, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A convolution and a dense layer: the batch multiplies M (the output pixels or rows);
+    /// a batch too large for one command is priced as equal commands of at most 65,535 rows.
+    #[test]
+    fn a_batched_workload_stacks_the_inputs_into_m() {
+        let text = r#"
+[[layer]]
+kind = "conv2d"
+name = "c"
+h = 8
+w = 8
+c_in = 1
+c_out = 8
+kernel_h = 3
+kernel_w = 3
+pad = 1
+[[layer]]
+kind = "dense"
+name = "d"
+batch = 1
+in_features = 128
+out_features = 10
+"#;
+        let w = accelforge_mapper::workload::parse_workload(text, "t.toml", "t").unwrap();
+        assert_eq!(batched(&w, 1), w);
+        let b = batched(&w, 597);
+        let gemm = |l: &accelforge_mapper::workload::Layer| l.lower().gemm;
+        assert_eq!(
+            (
+                gemm(&b.layers[0]).m,
+                gemm(&b.layers[0]).k,
+                gemm(&b.layers[0]).n
+            ),
+            (64 * 597, 9, 8)
+        );
+        assert_eq!((gemm(&b.layers[1]).m, b.layers[1].repeat), (597, 1));
+        // 64 × 2,000 rows = 128,000: two commands of 64,000.
+        let big = batched(&w, 2000);
+        assert_eq!((gemm(&big.layers[0]).m, big.layers[0].repeat), (64_000, 2));
+    }
 }
