@@ -42,19 +42,15 @@ impl Pes {
     fn group(&self, n: u32) -> &Module {
         match self {
             Pes::One(m) => m,
+            // `modules` built one module per group size, so the lookup always finds one.
             Pes::Packed(v) => v.iter().find(|(k, _)| *k == n).map_or(&v[0].1, |(_, m)| m),
         }
     }
 }
 
-/// Width of one product (and the spacing of the packed weights).
-fn product_bits(r: &Resolved) -> u32 {
-    r.product_bits
-}
-
 /// Width of the packed operand of an `n`-column group.
 pub(crate) fn packed_width(r: &Resolved, n: u32) -> u32 {
-    packed_bits(n, product_bits(r), r.wb)
+    packed_bits(n, r.product_bits, r.wb)
 }
 
 /// The group modules a design needs (names `{prefix}_pk{n}`).
@@ -81,7 +77,7 @@ pub(super) fn modules(r: &Resolved, prefix: &str, ws: bool) -> HResult<Vec<(u32,
 /// first: `prod_k = sext(rest_k[s−1:0])`, `rest_{k+1} = (rest_k >>> s) + rest_k[s−1]`. Each
 /// `rest_k` is the exact packed sum of the products above `k`, so it fits its narrower wire.
 fn separated(m: &mut ModuleBuilder, r: &Resolved, a: &Expr, w: &Expr, n: u32) -> HResult<Vec<Sig>> {
-    let s = product_bits(r);
+    let s = r.product_bits;
     let mut rest = m.product("prod", a, &w.as_signed())?;
     let mut out = Vec::new();
     for k in 0..n {
@@ -105,7 +101,7 @@ fn separated(m: &mut ModuleBuilder, r: &Resolved, a: &Expr, w: &Expr, n: u32) ->
 }
 
 /// Registers a chain of `n` stages from `input` to the output register `last` (the last stage),
-/// cleared by `rst` when given; the inner stages are `{name}_q{k}`.
+/// cleared by `rst` when given (then a 1-bit flag); the inner stages are `{name}_q{k}`.
 fn chain(
     m: &mut ModuleBuilder,
     (clk, rst): (&Sig, Option<&Sig>),
@@ -234,7 +230,7 @@ pub(super) fn packed_lanes(
     (name, all): (&str, &Sig),
     keep: &Expr,
 ) -> HResult<Vec<Expr>> {
-    let s = product_bits(r);
+    let s = r.product_bits;
     let mut lanes = Vec::new();
     for (q, (first, n)) in groups(r.c, r.pack).into_iter().enumerate() {
         let pw = packed_width(r, n);
