@@ -119,6 +119,19 @@ pub enum SolverArg {
     Microlp,
 }
 
+/// Drops repeated values, keeping the first of each in order (`--pe dsp,dsp-packed,dsp` must
+/// not price every configuration twice).
+fn keep_first<T: PartialEq + Copy>(v: &mut Vec<T>) {
+    let mut seen = Vec::new();
+    v.retain(|x| {
+        let new = !seen.contains(x);
+        if new {
+            seen.push(*x);
+        }
+        new
+    });
+}
+
 /// `--pe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MapPeArg {
@@ -188,7 +201,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                         MapPeArg::DspPacked => PeKind::DspPacked,
                     })
                     .collect();
-                space.pes.dedup();
+                keep_first(&mut space.pes);
             }
             if !args.buffer_ram.is_empty() {
                 space.buffer_rams = args
@@ -199,7 +212,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                         crate::cmd::generate::BufferRamArg::Ultra => BufferRam::Ultra,
                     })
                     .collect();
-                space.buffer_rams.dedup();
+                keep_first(&mut space.buffer_rams);
             }
             space
         },

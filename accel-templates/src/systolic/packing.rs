@@ -30,7 +30,7 @@ pub const DSP_NARROW_BITS: u32 = 18;
 
 /// Products per DSP for activations of `wa` and weights of `wb` signed bits (unsigned types
 /// counted with their zero sign bit) whose products all fit `s` signed bits (the spacing;
-/// [`product_bits`]), or why they cannot be packed.
+/// `Resolved::product_bits`), or why they cannot be packed.
 pub fn group_size(s: u32, wa: u32, wb: u32) -> Result<u32, String> {
     if wa > DSP_NARROW_BITS || wb >= DSP_WIDE_BITS {
         return Err(format!(
@@ -50,22 +50,6 @@ pub fn group_size(s: u32, wa: u32, wb: u32) -> Result<u32, String> {
         ));
     }
     Ok(n)
-}
-
-/// The signed width that holds every product of operands in `[a_min, a_max]` and
-/// `[b_min, b_max]` (raw codes): the spacing of packed products. It is one bit less than
-/// `wa + wb` when an operand is unsigned (uint8 × int8 products fit 16 bits, not 17).
-pub fn product_bits((a_min, a_max): (i128, i128), (b_min, b_max): (i128, i128)) -> u32 {
-    let corners = [a_min * b_min, a_min * b_max, a_max * b_min, a_max * b_max];
-    let (lo, hi) = (
-        corners.iter().copied().min().unwrap_or(0),
-        corners.iter().copied().max().unwrap_or(0),
-    );
-    let mut w = 1u32;
-    while w < 127 && (lo < -(1i128 << (w - 1)) || hi > (1i128 << (w - 1)) - 1) {
-        w += 1;
-    }
-    w
 }
 
 /// Width of the packed operand of `n` weights of `wb` bits spaced `s` apart.
@@ -128,12 +112,6 @@ mod tests {
 
     #[test]
     fn group_sizes_follow_the_port_width() {
-        let int = |w: u32| (-(1i128 << (w - 1)), (1i128 << (w - 1)) - 1);
-        let uint = |w: u32| (0, (1i128 << w) - 1);
-        assert_eq!(product_bits(int(8), int(8)), 16);
-        assert_eq!(product_bits(uint(8), int(8)), 16);
-        assert_eq!(product_bits(int(4), int(4)), 8);
-        assert_eq!(product_bits(int(2), int(2)), 4);
         assert_eq!(group_size(16, 8, 8), Ok(2));
         // uint8 activations are 9 signed bits, but their products with int8 fit 16.
         assert_eq!(group_size(16, 9, 8), Ok(2));

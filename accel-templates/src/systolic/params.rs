@@ -374,12 +374,11 @@ impl SystolicParams {
             ));
         }
         validate_requant(p, &tout)?;
+        // The signed width of every product: the spacing of packed products (one bit less than
+        // wa + wb when an operand is unsigned: uint8 × int8 products fit 16 bits).
+        let product_bits = signed_bits_for(pmin, pmax);
         let pack = if p.pe == PeKind::DspPacked {
-            let s = super::packing::product_bits(
-                (ta.min_raw(), ta.max_raw()),
-                (tb.min_raw(), tb.max_raw()),
-            );
-            super::packing::group_size(s, wa, wb).map_err(perr)?
+            super::packing::group_size(product_bits, wa, wb).map_err(perr)?
         } else {
             1
         };
@@ -457,10 +456,7 @@ impl SystolicParams {
             ws_w_depth,
             ws_acc_depth,
             pack,
-            product_bits: super::packing::product_bits(
-                (ta.min_raw(), ta.max_raw()),
-                (tb.min_raw(), tb.max_raw()),
-            ),
+            product_bits,
         })
     }
 
@@ -550,6 +546,24 @@ mod tests {
                 .to_string()
                 .contains("max_k >= rows")
         );
+    }
+
+    #[test]
+    fn products_are_spaced_by_their_signed_width() {
+        let width = |input: &str, weight: &str| {
+            SystolicParams {
+                input_type: input.into(),
+                weight_type: weight.into(),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap()
+            .product_bits
+        };
+        assert_eq!(width("ap_fixed<8,8>", "ap_fixed<8,8>"), 16);
+        assert_eq!(width("ap_ufixed<8,8>", "ap_fixed<8,8>"), 16);
+        assert_eq!(width("ap_fixed<4,4>", "ap_fixed<4,4>"), 8);
+        assert_eq!(width("ap_fixed<2,2>", "ap_fixed<2,2>"), 4);
     }
 
     #[test]

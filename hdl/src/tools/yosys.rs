@@ -163,8 +163,15 @@ fn parse_ltp(text: &str) -> u64 {
         .map_or(0, |n| n.max(0) as u64)
 }
 
-/// How a memory asks for UltraRAM in the printed Verilog.
-const URAM_STYLE: &str = "(* ram_style = \"ultra\" *)";
+/// Whether Verilog text asks for UltraRAM: a `ram_style` attribute of `"ultra"`, however it
+/// is spaced or cased (our printer writes `(* ram_style = "ultra" *)`; a user's file given to
+/// `accelforge synth` may not).
+fn asks_for_uram(verilog: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r#"(?i)\bram_style\s*=\s*"ultra""#).ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(verilog))
+}
 
 /// Synthesises `files` with `synth_xilinx -family <family> -flatten` (no I/O buffers, as for a
 /// block inside a larger design) and reports resources and logic depth.
@@ -189,7 +196,7 @@ pub fn synth(files: &[PathBuf], top: &str, family: Family) -> Result<SynthReport
     for (f, local) in files.iter().zip(&local_names) {
         std::fs::copy(f, work.path().join(local)).map_err(|e| HdlError::io("copying", f, e))?;
         script.push_str(&format!("read_verilog {local}\n"));
-        wants_uram |= std::fs::read_to_string(f).is_ok_and(|t| t.contains(URAM_STYLE));
+        wants_uram |= std::fs::read_to_string(f).is_ok_and(|t| asks_for_uram(&t));
     }
     // URAM288 inference is opt-in in Yosys (`-uram`); it is asked for only when a memory of the
     // design requests it, so that large memories without a style keep their block-RAM mapping.
@@ -260,6 +267,19 @@ fn user_paths(text: &str, work: &Path, files: &[PathBuf], local: &[String]) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uram_requests_are_recognised_however_written() {
+        assert!(asks_for_uram(
+            "(* ram_style = \"ultra\" *) reg [7:0] m [0:9];"
+        ));
+        assert!(asks_for_uram("(*ram_style=\"ULTRA\"*) reg [7:0] m [0:9];"));
+        assert!(!asks_for_uram(
+            "(* ram_style = \"block\" *) reg [7:0] m [0:9];"
+        ));
+        assert!(!asks_for_uram("(* my_ram_style = \"ultra\" *)"));
+        assert!(!asks_for_uram("// ultra"));
+    }
 
     #[test]
     fn cells_fold_into_resources() {
