@@ -8,5 +8,6 @@ pub mod limits;
 pub mod moe;
 pub mod qfx;
 pub mod systolic;
+pub mod template;
 pub mod units;
 pub mod workload;

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod bound;
+pub mod engine;
 pub mod error;
 pub mod exhaustive;
 pub mod ilp;
@@ -39,6 +40,7 @@ pub mod provisional;
 pub mod systolic;
 pub mod workload;
 
+pub use engine::TemplateEngine;
 pub use error::{MapperError, Result};
 pub use ilp::{SolveStatus, Solved, Solver};
 pub use mapping::{

@@ -118,7 +118,9 @@ fn build_instance_until<M: EngineModel>(
     deadline: Option<Deadline>,
     progress: &dyn Fn(&str),
 ) -> Result<Instance<M>> {
-    space.validate()?;
+    space
+        .validate()
+        .map_err(crate::error::MapperError::SearchSpace)?;
     let clock = clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
     if !(clock > 0.0 && clock <= board.max_pl_clock_mhz()) {
         return Err(MapperError::SearchSpace(format!(

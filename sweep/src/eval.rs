@@ -3,41 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use accelforge_boards::{ResourceEstimate, check_budget};
+use std::sync::Arc;
+
+use accelforge_boards::check_budget;
 use accelforge_reports::schema::{BoardFit, LayerRecord, PointRecord, Status, metric};
+use accelforge_templates::template::{PointEvaluation, SweepSpace};
+use accelforge_templates::workload::Layer;
 use sha2::{Digest, Sha256};
 
-use crate::spec::{Limit, Spec, SweepBoard, TemplateSpace, WorkLayer};
-
-/// One layer's model figures (one run).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LayerRaw {
-    /// Cycles.
-    pub cycles: u64,
-    /// Multiply-accumulates.
-    pub macs: u64,
-    /// Stream bytes in and out.
-    pub ddr_bytes: u64,
-}
-
-/// What a template's models say about one point.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Raw {
-    /// Processing elements (MAC units).
-    pub pes: u64,
-    /// LUTs.
-    pub lut: u64,
-    /// Flip-flops.
-    pub ff: u64,
-    /// DSP slices.
-    pub dsp: u64,
-    /// 18 Kb block RAMs.
-    pub bram18: u64,
-    /// UltraRAMs.
-    pub uram: u64,
-    /// Per layer, workload order.
-    pub layers: Vec<LayerRaw>,
-}
+use crate::spec::{Limit, Spec, SweepBoard, WorkLayer};
 
 /// What evaluation needs from the spec, shared by all workers.
 #[derive(Debug, Clone)]
@@ -50,7 +24,9 @@ pub struct EvalCtx {
     pub clock_mhz: f64,
     /// Limits.
     pub limits: Vec<Limit>,
-    space: TemplateSpace,
+    /// One run of each layer, as the template prices it.
+    units: Vec<Layer>,
+    space: Arc<dyn SweepSpace>,
     template: &'static str,
 }
 
@@ -62,6 +38,7 @@ impl EvalCtx {
             boards: spec.boards.clone(),
             clock_mhz: spec.clock_mhz,
             limits: spec.limits.clone(),
+            units: spec.layers.iter().map(|l| l.unit.clone()).collect(),
             space: spec.space.clone(),
             template: spec.template.name(),
         }
@@ -69,44 +46,20 @@ impl EvalCtx {
 
     /// Evaluates point `index` of the space.
     pub fn evaluate(&self, index: u64) -> PointRecord {
-        match &self.space {
-            TemplateSpace::Systolic(s) => {
-                let (p, problem) = s.params(index);
-                let params = serde_json::to_value(&p).unwrap_or(serde_json::Value::Null);
-                let raw = match problem {
-                    Some(e) => Err(e),
-                    None => crate::systolic::evaluate(&p, self),
-                };
-                self.record(index, params, raw)
-            }
-            TemplateSpace::Moe(s) => {
-                let pt = s.point(index);
-                let params = serde_json::to_value(&pt).unwrap_or(serde_json::Value::Null);
-                let raw = crate::moe::evaluate(&pt, &s.shape(), self);
-                self.record(index, params, raw)
-            }
-        }
+        let (params, eval) = self.space.evaluate(index, &self.units);
+        self.record(index, params, eval)
     }
 
     /// The id of point `index` without evaluating it (for resume).
     pub fn point_id(&self, index: u64) -> String {
-        match &self.space {
-            TemplateSpace::Systolic(s) => {
-                let (p, _) = s.params(index);
-                point_id(self.template, &serde_json::to_value(&p).unwrap_or_default())
-            }
-            TemplateSpace::Moe(s) => point_id(
-                self.template,
-                &serde_json::to_value(s.point(index)).unwrap_or_default(),
-            ),
-        }
+        point_id(self.template, &self.space.params(index))
     }
 
     fn record(
         &self,
         index: u64,
         params: serde_json::Value,
-        raw: Result<Raw, String>,
+        raw: Result<PointEvaluation, String>,
     ) -> PointRecord {
         let id = point_id(self.template, &params);
         let raw = match raw {
@@ -143,13 +96,7 @@ impl EvalCtx {
             });
         }
         let seconds = cycles as f64 / (self.clock_mhz * 1e6);
-        let est = ResourceEstimate {
-            lut: raw.lut,
-            ff: raw.ff,
-            dsp: raw.dsp,
-            bram18: raw.bram18,
-            uram: raw.uram,
-        };
+        let est = raw.resources;
         let mut boards = Vec::with_capacity(self.boards.len());
         let mut violations = Vec::new();
         let mut utilization = 0.0;
@@ -207,11 +154,11 @@ impl EvalCtx {
             metric::ARITHMETIC_INTENSITY.into(),
             ratio(macs as f64, bytes as f64),
         );
-        m.insert(metric::LUT.into(), raw.lut as f64);
-        m.insert(metric::FF.into(), raw.ff as f64);
-        m.insert(metric::DSP.into(), raw.dsp as f64);
-        m.insert(metric::BRAM.into(), raw.bram18 as f64);
-        m.insert(metric::URAM.into(), raw.uram as f64);
+        m.insert(metric::LUT.into(), est.lut as f64);
+        m.insert(metric::FF.into(), est.ff as f64);
+        m.insert(metric::DSP.into(), est.dsp as f64);
+        m.insert(metric::BRAM.into(), est.bram18 as f64);
+        m.insert(metric::URAM.into(), est.uram as f64);
         m.insert(metric::UTILIZATION.into(), utilization);
         m.insert("pes".into(), raw.pes as f64);
         for l in &self.limits {

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::error::{Result, SweepError, io_err};
 use crate::eval::EvalCtx;
-use crate::spec::{METRICS, Spec, TemplateSpace};
+use crate::spec::{METRICS, Spec};
 
 /// Progress reporting (the CLI draws a bar; tests and `--json` use [`NoProgress`]).
 pub trait Progress: Sync {
@@ -88,16 +88,12 @@ pub fn shard_len(total: u64, s: Option<Shard>) -> u64 {
 
 /// The metadata written to `sweep.json`.
 pub fn meta(spec: &Spec, shard: Option<Shard>) -> SweepMeta {
-    let param_names = match &spec.space {
-        TemplateSpace::Systolic(_) => crate::systolic::PARAM_NAMES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        TemplateSpace::Moe(_) => crate::moe::PARAM_NAMES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
+    let param_names = spec
+        .space
+        .param_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     SweepMeta {
         format: FORMAT,
         template: spec.template.name().to_string(),

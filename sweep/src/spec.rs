@@ -5,38 +5,19 @@ use std::path::{Path, PathBuf};
 
 use accelforge_boards::{Board, BoardDb, DspType};
 use accelforge_reports::schema::{BoardInfo, Goal, Objective, WorkloadLayer, metric};
+use std::sync::Arc;
+
+use accelforge_templates::moe::space::MoeLayerShape;
 use accelforge_templates::systolic::layer::Gemm;
+use accelforge_templates::template::axis::OneOrMany;
+use accelforge_templates::template::{self, DynTemplate, SweepSpace};
 use accelforge_templates::workload::{
-    Layer, LayerOp, Workload, WorkloadError, parse_layer_tables, parse_workload,
+    GemmShape, Layer, LayerOp, Workload, WorkloadError, parse_layer_tables, parse_workload,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::axis::{IntAxis, OneOrMany};
 use crate::error::{Result, SweepError, io_err};
-use crate::moe::{MoeAxes, MoeSpace};
-use crate::systolic::{SystolicAxes, SystolicSpace};
-
-/// Templates a sweep can explore. A new template adds a variant here, a table of axes in
-/// [`SpecFile`] and a space in [`TemplateSpace`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TemplateKind {
-    /// The systolic-array GEMM/conv2d engine.
-    Systolic,
-    /// The Mixture-of-Experts layer core.
-    Moe,
-}
-
-impl TemplateKind {
-    /// Name as written in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            TemplateKind::Systolic => "systolic",
-            TemplateKind::Moe => "moe",
-        }
-    }
-}
 
 /// One objective as written: `{ minimize = "latency_s" }` or `{ maximize = "throughput" }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -80,12 +61,13 @@ pub struct WorkloadSpec {
     pub layers: Vec<toml::Table>,
 }
 
-/// The spec file as written.
+/// The spec file as written, besides the template's own `[NAME]` table of axes (which
+/// [`Spec::parse`] takes out and hands to the template).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpecFile {
-    /// Template to sweep.
-    pub template: TemplateKind,
+    /// Template to sweep (a name in `accelforge_templates::template::registry`).
+    pub template: String,
     /// Name (default: the file stem).
     #[serde(default)]
     pub name: Option<String>,
@@ -102,12 +84,6 @@ pub struct SpecFile {
     pub constraints: ConstraintsSpec,
     /// The workload.
     pub workload: WorkloadSpec,
-    /// Axes of the systolic template.
-    #[serde(default)]
-    pub systolic: Option<SystolicAxes>,
-    /// Axes of the MoE template.
-    #[serde(default)]
-    pub moe: Option<MoeAxes>,
 }
 
 /// A comparison in a limit.
@@ -151,21 +127,6 @@ impl Limit {
     }
 }
 
-/// The shape an MoE core is built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MoeLayerShape {
-    /// Tokens per batch.
-    pub tokens: u32,
-    /// Model width.
-    pub d_model: u32,
-    /// Expert hidden width.
-    pub d_ff: u32,
-    /// Experts.
-    pub experts: u32,
-    /// Experts per token.
-    pub top_k: u32,
-}
-
 /// What a workload layer asks of the hardware.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkOp {
@@ -189,6 +150,9 @@ pub struct WorkLayer {
     pub op: WorkOp,
     /// Runs per inference.
     pub repeat: u64,
+    /// One run of the layer as the template prices it (a depthwise convolution's per-group
+    /// GEMM; its groups are in `repeat`).
+    pub unit: Layer,
 }
 
 impl WorkLayer {
@@ -210,15 +174,6 @@ pub struct SweepBoard {
     pub must_fit: bool,
 }
 
-/// The template-specific space.
-#[derive(Debug, Clone)]
-pub enum TemplateSpace {
-    /// Systolic arrays.
-    Systolic(SystolicSpace),
-    /// MoE cores.
-    Moe(MoeSpace),
-}
-
 /// A validated spec.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -227,9 +182,9 @@ pub struct Spec {
     /// Name.
     pub name: String,
     /// Template.
-    pub template: TemplateKind,
-    /// The space.
-    pub space: TemplateSpace,
+    pub template: &'static dyn DynTemplate,
+    /// The space: the template's axes, expanded.
+    pub space: Arc<dyn SweepSpace>,
     /// Workload.
     pub layers: Vec<WorkLayer>,
     /// Boards (spec order, then boards only named in `fits`).
@@ -287,16 +242,46 @@ impl Spec {
             key: key.to_string(),
             problem,
         };
-        let de = toml::Deserializer::new(text);
-        let raw: SpecFile = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let key = if key == "." {
-                "(top level)".to_string()
-            } else {
-                key
-            };
-            spec_err(&key, e.into_inner().message().trim().to_string())
+        // The template's own table goes to the template; the rest is the spec's.
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+            let problem = e.message().trim().to_string();
+            spec_err("(top level)", problem)
         })?;
+        let chosen = match table.get("template") {
+            Some(toml::Value::String(name)) => {
+                Some(template::find(name).map_err(|e| spec_err("template", e.to_string()))?)
+            }
+            _ => None,
+        };
+        let mut axes = None;
+        // Reported after the chosen template's own checks (which name the workload first).
+        let mut stray: Option<&str> = None;
+        for t in template::registry() {
+            let Some(v) = table.remove(t.name()) else {
+                continue;
+            };
+            match chosen {
+                Some(c) if c.name() == t.name() => axes = Some(v),
+                Some(_) => stray = stray.or(Some(t.name())),
+                None => {}
+            }
+        }
+        let raw: SpecFile =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                let key = if key == "." {
+                    "(top level)".to_string()
+                } else {
+                    key
+                };
+                spec_err(&key, e.into_inner().message().trim().to_string())
+            })?;
+        let template = match chosen {
+            Some(t) => t,
+            None => {
+                template::find(&raw.template).map_err(|e| spec_err("template", e.to_string()))?
+            }
+        };
         let name = raw.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -306,59 +291,29 @@ impl Spec {
         let layers = load_workload(&raw.workload, path)?;
 
         // Template axes: exactly the table of the chosen template, which must run every layer.
-        let space = match raw.template {
-            TemplateKind::Systolic => {
-                let axes = raw.systolic.as_ref().ok_or_else(|| {
-                    spec_err(
-                        "systolic",
-                        "template = \"systolic\" needs a [systolic] table of parameter axes \
-                         (at least rows and cols)"
-                            .into(),
-                    )
-                })?;
-                if let Some(l) = layers.iter().find(|l| l.gemm().is_none()) {
-                    return Err(spec_err(
-                        "workload",
-                        format!(
-                            "layer `{}` is a {} layer, which the systolic template does not run (sweep it with template = \"moe\")",
-                            l.name, l.kind
-                        ),
-                    ));
-                }
-                TemplateSpace::Systolic(
-                    SystolicSpace::from_axes(axes)
-                        .map_err(|(k, p)| spec_err(&format!("systolic.{k}"), p))?,
-                )
-            }
-            TemplateKind::Moe => {
-                let axes = raw.moe.as_ref().ok_or_else(|| {
-                    spec_err(
-                        "moe",
-                        "template = \"moe\" needs a [moe] table of parameter axes (at least lanes and simd)"
-                            .into(),
-                    )
-                })?;
-                let shape = moe_shape(&layers).map_err(|p| spec_err("workload", p))?;
-                TemplateSpace::Moe(
-                    MoeSpace::from_axes(axes, shape)
-                        .map_err(|(k, p)| spec_err(&format!("moe.{k}"), p))?,
-                )
-            }
-        };
-        for (t, present) in [
-            (TemplateKind::Systolic, raw.systolic.is_some()),
-            (TemplateKind::Moe, raw.moe.is_some()),
-        ] {
-            if present && t != raw.template {
-                return Err(spec_err(
-                    t.name(),
-                    format!(
-                        "a [{}] table does nothing in a sweep of template = \"{}\"; remove it",
-                        t.name(),
-                        raw.template.name()
-                    ),
-                ));
-            }
+        let axes = axes.ok_or_else(|| {
+            spec_err(
+                template.name(),
+                format!(
+                    "template = \"{0}\" needs a [{0}] table of parameter axes ({1})",
+                    template.name(),
+                    template.sweep_axes_hint()
+                ),
+            )
+        })?;
+        let units: Vec<Layer> = layers.iter().map(|l| l.unit.clone()).collect();
+        let space: Arc<dyn SweepSpace> = template
+            .sweep_space(&axes, &units)
+            .map_err(|e| spec_err(&e.key, e.problem))?
+            .into();
+        if let Some(t) = stray {
+            return Err(spec_err(
+                t,
+                format!(
+                    "a [{t}] table does nothing in a sweep of template = \"{}\"; remove it",
+                    template.name()
+                ),
+            ));
         }
 
         // Boards.
@@ -451,7 +406,7 @@ impl Spec {
         Ok(Spec {
             file: path.to_path_buf(),
             name,
-            template: raw.template,
+            template,
             space,
             layers,
             boards,
@@ -463,10 +418,7 @@ impl Spec {
 
     /// Points in the whole space.
     pub fn total_points(&self) -> u64 {
-        match &self.space {
-            TemplateSpace::Systolic(s) => s.len(),
-            TemplateSpace::Moe(s) => s.len(),
-        }
+        self.space.len()
     }
 
     /// Constraints as written, for the report.
@@ -660,44 +612,6 @@ fn located(file: &Path, prefix: &str, e: WorkloadError) -> SweepError {
     }
 }
 
-/// Axis values with the key for errors.
-pub(crate) fn int_values(
-    axis: &Option<IntAxis>,
-    key: &str,
-    default: &[u32],
-) -> std::result::Result<Vec<u32>, (String, String)> {
-    match axis {
-        None => Ok(default.to_vec()),
-        Some(a) => a.values().map_err(|p| (key.to_string(), p)),
-    }
-}
-
-/// The one shape every layer of an MoE workload must have (a core is built for one shape).
-fn moe_shape(layers: &[WorkLayer]) -> std::result::Result<MoeLayerShape, String> {
-    let mut shape: Option<(MoeLayerShape, &str)> = None;
-    for l in layers {
-        let WorkOp::Moe(s) = l.op else {
-            return Err(format!(
-                "layer `{}` is a {} layer, which the MoE template does not run (sweep it with template = \"systolic\")",
-                l.name, l.kind
-            ));
-        };
-        match shape {
-            None => shape = Some((s, &l.name)),
-            Some((first, name)) if first != s => {
-                return Err(format!(
-                    "layers `{name}` and `{}` have different shapes; an MoE core is built for one (tokens, d_model, d_ff, experts, top_k), so sweep them separately",
-                    l.name
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    shape
-        .map(|(s, _)| s)
-        .ok_or_else(|| "the workload has no layers".to_string())
-}
-
 /// Workload layers as the sweep evaluates them: GEMM-like layers lowered as the mapper lowers
 /// them (a depthwise convolution's groups become `repeat`), `moe` layers as they are. The
 /// layers' QFX type strings do not apply: a sweep's types are its axes.
@@ -746,11 +660,23 @@ fn work_layers(layers: &[Layer], file: &Path, prefix: &str) -> Result<Vec<WorkLa
                 (kind, WorkOp::Gemm { gemm }, lowered.groups)
             }
         };
+        let unit = match (&l.op, &op) {
+            (LayerOp::Conv2d(c), WorkOp::Gemm { gemm }) if c.depthwise => Layer {
+                op: LayerOp::Gemm(GemmShape {
+                    m: u64::from(gemm.m),
+                    k: u64::from(gemm.k),
+                    n: u64::from(gemm.n),
+                }),
+                ..l.clone()
+            },
+            _ => l.clone(),
+        };
         out.push(WorkLayer {
             name: l.name.clone(),
             kind,
             op,
             repeat: l.repeat.saturating_mul(groups),
+            unit,
         });
     }
     Ok(out)

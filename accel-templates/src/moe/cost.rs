@@ -199,6 +199,19 @@ pub struct ResourceReport {
     pub weight_buffer: (u64, u64),
 }
 
+impl ResourceReport {
+    /// The workspace's budget units (the core uses no UltraRAM).
+    pub fn estimate(&self) -> accelforge_boards::ResourceEstimate {
+        accelforge_boards::ResourceEstimate {
+            lut: self.lut,
+            ff: self.ff,
+            dsp: self.dsp,
+            bram18: self.bram18,
+            uram: 0,
+        }
+    }
+}
+
 /// BRAM18s for a `width x depth` memory, choosing the best simple-dual-port aspect ratio
 /// (512x36, 1Kx18, 2Kx9, 4Kx4, 8Kx2, 16Kx1).
 pub fn bram18_for(width: u64, depth: u64) -> u64 {

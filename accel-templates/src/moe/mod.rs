@@ -76,10 +76,13 @@ pub mod model;
 pub mod params;
 pub mod rtl;
 pub mod sim;
+pub mod space;
 pub mod tb;
+pub mod template;
 pub mod weights;
 
 pub use params::{FfnActivation, GateMode, MoeParams, MoeTypes};
+pub use template::Moe;
 
 /// Most weight segments the core has requested on `wreq` but not yet fully received: the
 /// prefetch depth. 4 is the AXI DataMover's default command FIFO depth

@@ -874,6 +874,19 @@ pub struct Resources {
     pub uram: u64,
 }
 
+impl Resources {
+    /// The workspace's budget units: a RAMB36 counts as two 18 Kb blocks.
+    pub fn estimate(&self) -> accelforge_boards::ResourceEstimate {
+        accelforge_boards::ResourceEstimate {
+            lut: self.lut,
+            ff: self.ff,
+            dsp: self.dsp,
+            bram18: self.bram18 + 2 * self.bram36,
+            uram: self.uram,
+        }
+    }
+}
+
 /// RAMB36/RAMB18 counts Yosys (`synth_xilinx -family xc7`) uses for one simple-dual-port memory
 /// of `width × depth` bits: the cheapest tiling among the 7-series aspect ratios.
 pub fn bram_for(width: u64, depth: u64) -> (u64, u64) {

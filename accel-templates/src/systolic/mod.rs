@@ -72,6 +72,9 @@ pub mod pe;
 pub mod requant;
 pub mod rtl;
 pub mod sim;
+pub mod space;
+pub mod template;
 
 pub use error::{Result, SystolicError};
 pub use params::{BufferRam, Dataflow, PeKind, RequantMode, Resolved, SystolicParams};
+pub use template::Systolic;

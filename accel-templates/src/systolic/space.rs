@@ -1,13 +1,14 @@
-//! The systolic-array space: axes, lazy enumeration, and evaluation of one point with the
-//! template's exact cycle model and its resource model.
+//! The systolic array's sweep space (`[systolic]` in a sweep spec): axes, lazy enumeration,
+//! and evaluation of one point with the template's exact cycle model and its resource model.
 
-use accelforge_templates::qfx::QType;
-use accelforge_templates::systolic::{Dataflow, PeKind, SystolicParams, cost};
 use serde::Deserialize;
 
-use crate::axis::{IntAxis, OneOrMany};
-use crate::eval::{EvalCtx, LayerRaw, Raw};
-use crate::spec::int_values;
+use super::sim::{SimOptions, random_gemm_operands, run_gemm};
+use super::{Dataflow, PeKind, SystolicParams, cost};
+use crate::qfx::QType;
+use crate::template::axis::{IntAxis, OneOrMany, digits, int_values, space_len};
+use crate::template::{LayerCost, PointEvaluation, SimCheck, SweepSpace};
+use crate::workload::Layer;
 
 /// `[systolic]`: one axis per parameter. Missing axes take the template's defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -179,7 +180,7 @@ impl SystolicSpace {
         .iter()
         .map(|&n| n as u64)
         .collect();
-        s.len = crate::axis::space_len(&s.radices)?;
+        s.len = space_len(&s.radices)?;
         Ok(s)
     }
 
@@ -196,7 +197,7 @@ impl SystolicSpace {
     /// The parameters of point `index` (mixed radix; the last axis varies fastest). Returns
     /// the problem too when `acc_type = "auto"` cannot be worked out.
     pub fn params(&self, index: u64) -> (SystolicParams, Option<String>) {
-        let digits: [usize; 12] = crate::axis::digits(index, &self.radices);
+        let digits: [usize; 12] = digits(index, &self.radices);
         let cols = self.cols[digits[1]];
         let max_n_chunk = match &self.chunk {
             Chunk::Absolute(v) => v[digits[10]],
@@ -255,39 +256,84 @@ fn auto_acc(input: &str, weight: &str, max_k: u32) -> Result<String, String> {
     Ok(format!("ap_fixed<{w},{}>", w as i32 - f))
 }
 
-/// Evaluates one parameter set on the workload.
-pub fn evaluate(p: &SystolicParams, ctx: &EvalCtx) -> Result<Raw, String> {
+/// Evaluates one parameter set on the workload (one run of each layer).
+pub fn evaluate(p: &SystolicParams, layers: &[Layer]) -> Result<PointEvaluation, String> {
     // The same check `gen systolic` makes before generating: a point it would refuse is
     // invalid here too, whatever the cost models would say.
     p.validate().map_err(|e| e.to_string())?;
-    let res = cost::resources(p).map_err(|e| e.to_string())?;
+    let resources = cost::resources(p).map_err(|e| e.to_string())?.estimate();
     let beat_bytes = u64::from(p.stream_bits / 8);
     // The parameters resolved once for all the workload's layers.
     let model = cost::Model::new(p).map_err(|e| e.to_string())?;
-    let mut layers = Vec::with_capacity(ctx.layers.len());
-    for l in &ctx.layers {
-        // The spec admits only GEMM-like layers for this template.
-        let Some(gemm) = l.gemm() else {
-            return Err(format!("layer `{}` is not a GEMM-like layer", l.name));
-        };
+    let mut costs = Vec::with_capacity(layers.len());
+    for l in layers {
+        let gemm = super::template::unit_gemm(l)
+            .map_err(|e| format!("layer `{}`: {e}", l.name))?
+            .ok_or_else(|| format!("layer `{}` is not a GEMM-like layer", l.name))?;
         let est = model
-            .cycles(gemm)
+            .cycles(&gemm)
             .map_err(|e| format!("layer `{}`: {e}", l.name))?;
-        layers.push(LayerRaw {
+        costs.push(LayerCost {
             cycles: est.cycles,
             macs: est.macs,
             ddr_bytes: (est.input_beats + est.output_beats) * beat_bytes,
         });
     }
-    Ok(Raw {
+    Ok(PointEvaluation {
         pes: u64::from(p.rows) * u64::from(p.cols),
-        lut: res.lut,
-        ff: res.ff,
-        dsp: res.dsp,
-        bram18: res.bram18 + 2 * res.bram36,
-        uram: res.uram,
-        layers,
+        resources,
+        layers: costs,
     })
+}
+
+impl SweepSpace for SystolicSpace {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn param_names(&self) -> &'static [&'static str] {
+        &PARAM_NAMES
+    }
+
+    fn params(&self, index: u64) -> serde_json::Value {
+        serde_json::to_value(self.params(index).0).unwrap_or_default()
+    }
+
+    fn evaluate(
+        &self,
+        index: u64,
+        layers: &[Layer],
+    ) -> (serde_json::Value, Result<PointEvaluation, String>) {
+        let (p, problem) = SystolicSpace::params(self, index);
+        let json = serde_json::to_value(&p).unwrap_or(serde_json::Value::Null);
+        let eval = match problem {
+            Some(e) => Err(e),
+            None => evaluate(&p, layers),
+        };
+        (json, eval)
+    }
+
+    fn verify(&self, params: &serde_json::Value, layer: &Layer) -> Result<SimCheck, String> {
+        let p: SystolicParams = serde_json::from_value(params.clone())
+            .map_err(|e| format!("its params do not describe a systolic array: {e}"))?;
+        let r = p.resolve().map_err(|e| e.to_string())?;
+        let gemm = super::template::unit_gemm(layer)?
+            .ok_or_else(|| format!("layer `{}` is not a GEMM-like layer", layer.name))?;
+        let (a, b) = random_gemm_operands(&r, &gemm, 1);
+        let opts = SimOptions {
+            seed: 1,
+            backpressure: 0.0,
+            trace: None,
+        };
+        let rep = run_gemm(&p, &gemm, &a, &b, &opts).map_err(|e| e.to_string())?;
+        Ok(SimCheck {
+            cycles: rep.cycles,
+            model_cycles: rep.model_cycles,
+            outputs_checked: rep.outputs_checked,
+            mismatches: rep.mismatches,
+            sim_seconds: rep.sim_seconds,
+        })
+    }
 }
 
 #[cfg(test)]

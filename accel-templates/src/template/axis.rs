@@ -170,7 +170,7 @@ impl<'de> Deserialize<'de> for IntAxis {
 
 /// Points of a space whose axes hold `radices` values each; `(key, problem)` when the count
 /// does not fit 64 bits.
-pub(crate) fn space_len(radices: &[u64]) -> Result<u64, (String, String)> {
+pub fn space_len(radices: &[u64]) -> Result<u64, (String, String)> {
     radices
         .iter()
         .try_fold(1u64, |acc, &r| acc.checked_mul(r))
@@ -183,7 +183,7 @@ pub(crate) fn space_len(radices: &[u64]) -> Result<u64, (String, String)> {
 }
 
 /// The axis indices of point `index` of a space (mixed radix, the last axis varies fastest).
-pub(crate) fn digits<const N: usize>(index: u64, radices: &[u64]) -> [usize; N] {
+pub fn digits<const N: usize>(index: u64, radices: &[u64]) -> [usize; N] {
     let mut digits = [0usize; N];
     let mut rest = index;
     for (d, r) in digits.iter_mut().zip(radices).rev() {
@@ -191,6 +191,18 @@ pub(crate) fn digits<const N: usize>(index: u64, radices: &[u64]) -> [usize; N] 
         rest /= r;
     }
     digits
+}
+
+/// Axis values with the key for errors; `default` when the axis is left out.
+pub fn int_values(
+    axis: &Option<IntAxis>,
+    key: &str,
+    default: &[u32],
+) -> Result<Vec<u32>, (String, String)> {
+    match axis {
+        None => Ok(default.to_vec()),
+        Some(a) => a.values().map_err(|p| (key.to_string(), p)),
+    }
 }
 
 #[cfg(test)]

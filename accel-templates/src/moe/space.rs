@@ -15,16 +15,80 @@
 //! hardware does, and `reorder = false` processes the pairs in token order, reloading an
 //! expert's weights at every change of expert.
 
-use accelforge_templates::moe::{
-    FfnActivation, GateMode, MoeParams, MoeTypes, WeightSource, cost, model,
-};
-use accelforge_templates::qfx::QType;
 use ndarray::Array2;
 use serde::Deserialize;
 
-use crate::axis::{IntAxis, OneOrMany};
-use crate::eval::{EvalCtx, LayerRaw, Raw};
-use crate::spec::{MoeLayerShape, int_values};
+use super::model::MoeData;
+use super::tb::Stalls;
+use super::{FfnActivation, GateMode, MoeParams, MoeTypes, WeightSource, cost, model};
+use crate::qfx::QType;
+use crate::template::axis::{IntAxis, OneOrMany, digits, int_values, space_len};
+use crate::template::{LayerCost, PointEvaluation, SimCheck, SweepSpace};
+use crate::workload::Layer;
+
+/// The shape an MoE core is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MoeLayerShape {
+    /// Tokens per batch.
+    pub tokens: u32,
+    /// Model width.
+    pub d_model: u32,
+    /// Expert hidden width.
+    pub d_ff: u32,
+    /// Experts.
+    pub experts: u32,
+    /// Experts per token.
+    pub top_k: u32,
+}
+
+impl MoeLayerShape {
+    /// The shape of an `moe` layer; `Ok(None)` for other layers, an error when a dimension
+    /// does not fit 32 bits.
+    pub fn of_layer(layer: &Layer) -> Result<Option<MoeLayerShape>, String> {
+        let Some(m) = layer.moe() else {
+            return Ok(None);
+        };
+        let dim = |what: &str, v: u64| {
+            u32::try_from(v).map_err(|_| format!("{what} = {v} does not fit 32 bits"))
+        };
+        Ok(Some(MoeLayerShape {
+            tokens: dim("tokens", m.tokens)?,
+            d_model: dim("d_model", m.d_model)?,
+            d_ff: dim("d_ff", m.d_ff)?,
+            experts: dim("experts", m.experts)?,
+            top_k: dim("top_k", m.top_k)?,
+        }))
+    }
+
+    /// The one shape every layer of an MoE workload must have (a core is built for one shape).
+    pub fn of_workload(layers: &[Layer]) -> Result<MoeLayerShape, String> {
+        let mut shape: Option<(MoeLayerShape, &str)> = None;
+        for l in layers {
+            let Some(s) =
+                MoeLayerShape::of_layer(l).map_err(|e| format!("layer `{}`: {e}", l.name))?
+            else {
+                return Err(format!(
+                    "layer `{}` is a {} layer, which the MoE template does not run (sweep it with template = \"systolic\")",
+                    l.name,
+                    l.op.kind()
+                ));
+            };
+            match shape {
+                None => shape = Some((s, &l.name)),
+                Some((first, name)) if first != s => {
+                    return Err(format!(
+                        "layers `{name}` and `{}` have different shapes; an MoE core is built for one (tokens, d_model, d_ff, experts, top_k), so sweep them separately",
+                        l.name
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        shape
+            .map(|(s, _)| s)
+            .ok_or_else(|| "the workload has no layers".to_string())
+    }
+}
 
 /// `[moe]`: one axis per knob of the core. Missing axes take the template's defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -235,7 +299,7 @@ impl MoeSpace {
         radices.extend(s.types.iter().map(Vec::len));
         radices.push(s.reorder.len());
         s.radices = radices.into_iter().map(|n| n as u64).collect();
-        s.len = crate::axis::space_len(&s.radices)?;
+        s.len = space_len(&s.radices)?;
         Ok(s)
     }
 
@@ -251,7 +315,7 @@ impl MoeSpace {
 
     /// The point `index` (mixed radix; the last axis varies fastest).
     pub fn point(&self, index: u64) -> MoePoint {
-        let digits: [usize; PARAM_NAMES.len()] = crate::axis::digits(index, &self.radices);
+        let digits: [usize; PARAM_NAMES.len()] = digits(index, &self.radices);
         let t = |i: usize| self.types[i][digits[7 + i]];
         MoePoint {
             lanes: self.lanes[digits[0]],
@@ -293,10 +357,14 @@ pub fn balanced_logits(p: &MoeParams) -> Array2<i64> {
 }
 
 /// Evaluates one point on the workload: every layer has the core's shape.
-pub fn evaluate(pt: &MoePoint, shape: &MoeLayerShape, ctx: &EvalCtx) -> Result<Raw, String> {
+pub fn evaluate(
+    pt: &MoePoint,
+    shape: &MoeLayerShape,
+    layers: usize,
+) -> Result<PointEvaluation, String> {
     let p = &pt.params(shape);
     p.validate().map_err(|e| e.to_string())?;
-    let res = cost::resources(p).map_err(|e| e.to_string())?;
+    let resources = cost::resources(p).map_err(|e| e.to_string())?.estimate();
     let routing =
         model::route(p, balanced_logits(p), pt.reorder).map_err(|e| format!("routing: {e}"))?;
     let c = cost::cycles_with(p, &routing.load_shape(), pt.source()).map_err(|e| e.to_string())?;
@@ -309,20 +377,71 @@ pub fn evaluate(pt: &MoePoint, shape: &MoeLayerShape, ctx: &EvalCtx) -> Result<R
     let kept_pairs = tt * u64::from(p.top_k) - routing.dropped as u64;
     let macs = tt * dm * e + kept_pairs * 2 * dm * dff;
     let token_bytes = tt * dm * u64::from(p.input_bytes() + p.output_bytes());
-    let layer = LayerRaw {
+    let layer = LayerCost {
         cycles: c.cycles,
         macs,
         ddr_bytes: c.weight_bytes + token_bytes,
     };
-    Ok(Raw {
+    Ok(PointEvaluation {
         pes: u64::from(p.lanes) * u64::from(p.simd),
-        lut: res.lut,
-        ff: res.ff,
-        dsp: res.dsp,
-        bram18: res.bram18,
-        uram: 0,
-        layers: vec![layer; ctx.layers.len()],
+        resources,
+        layers: vec![layer; layers],
     })
+}
+
+impl SweepSpace for MoeSpace {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn param_names(&self) -> &'static [&'static str] {
+        &PARAM_NAMES
+    }
+
+    fn params(&self, index: u64) -> serde_json::Value {
+        serde_json::to_value(self.point(index)).unwrap_or_default()
+    }
+
+    fn evaluate(
+        &self,
+        index: u64,
+        layers: &[Layer],
+    ) -> (serde_json::Value, Result<PointEvaluation, String>) {
+        let pt = self.point(index);
+        let json = serde_json::to_value(&pt).unwrap_or(serde_json::Value::Null);
+        (json, evaluate(&pt, &self.shape, layers.len()))
+    }
+
+    /// An MoE point is priced on the balanced routing, which random data does not produce;
+    /// its verification runs one batch of random tokens and weights (seed 1) and compares
+    /// Verilator with the cycle model *for that batch's routing*.
+    fn verify(&self, params: &serde_json::Value, _layer: &Layer) -> Result<SimCheck, String> {
+        let pt: MoePoint = serde_json::from_value(params.clone())
+            .map_err(|e| format!("its params do not describe an MoE core: {e}"))?;
+        let p = pt.params(&self.shape);
+        let data = MoeData::random(&p, 1, 0.0).map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let o = super::sim::simulate(
+            &p,
+            &data,
+            pt.reorder,
+            pt.source(),
+            Stalls::default(),
+            &accelforge_sim::BuildOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(SimCheck {
+            cycles: o.run.cycles,
+            model_cycles: o.model.cycles,
+            outputs_checked: o.check.outputs_checked,
+            mismatches: o.check.mismatches,
+            sim_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn verify_reports_its_own_model(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -364,21 +483,30 @@ reorder = [true, false]
 [workload]
 layers = [{ kind = "moe", name = "m", tokens = 16, d_model = 16, d_ff = 32, experts = 8, top_k = 2 }]
 "#;
-        let spec = crate::Spec::parse(text, "moe.toml".as_ref()).unwrap();
-        let ctx = EvalCtx::new(&spec);
-        let crate::spec::TemplateSpace::Moe(space) = &spec.space else {
-            panic!("an MoE space");
-        };
+        let axes: toml::Value = toml::from_str::<toml::Table>(text).unwrap()["moe"].clone();
+        let layers = crate::workload::parse_layer_tables(
+            &[toml::from_str(
+                "kind = 'moe'\nname = 'm'\ntokens = 16\nd_model = 16\nd_ff = 32\nexperts = 8\ntop_k = 2",
+            )
+            .unwrap()],
+            "t",
+        )
+        .unwrap();
+        let space = MoeSpace::from_axes(
+            &crate::template::parse_axes::<MoeAxes>("moe", &axes).unwrap(),
+            MoeLayerShape::of_workload(&layers).unwrap(),
+        )
+        .unwrap();
         assert_eq!(space.len(), 6);
         let mut cycles = std::collections::BTreeMap::new();
         for i in 0..space.len() {
             let pt = space.point(i);
-            let rec = ctx.evaluate(i);
-            assert_eq!(rec.params["ddr_latency"], pt.ddr_latency);
+            let (params, eval) = SweepSpace::evaluate(&space, i, &layers);
+            assert_eq!(params["ddr_latency"], pt.ddr_latency);
             let p = pt.params(&space.shape());
             let r = model::route(&p, balanced_logits(&p), pt.reorder).unwrap();
             let want = cost::cycles_with(&p, &r.load_shape(), pt.source()).unwrap();
-            assert_eq!(rec.layers[0].cycles, want.cycles, "{pt:?}");
+            assert_eq!(eval.unwrap().layers[0].cycles, want.cycles, "{pt:?}");
             cycles.insert((pt.reorder, pt.ddr_latency), want.cycles);
         }
         // With prefetch a latency costs about once per batch, not once per expert load.
