@@ -1,5 +1,7 @@
 //! `accelforge estimate gemm|conv2d ...`: the analytic cycle model and the resource model.
 
+use std::ffi::OsString;
+
 use accelforge_templates::systolic::cost;
 use clap::{Args, Subcommand};
 
@@ -37,11 +39,16 @@ pub enum EstimateLayer {
         #[arg(long)]
         json: bool,
     },
+    /// `estimate NAME --params FILE [--layer FILE]`: any registered template (`accelforge
+    /// templates`), priced with its exact models.
+    #[command(external_subcommand)]
+    Template(Vec<OsString>),
 }
 
 pub fn run(args: EstimateArgs) -> anyhow::Result<()> {
     let (g, array, json) = match args.layer {
         EstimateLayer::Moe(a) => return super::moe::estimate_moe(a),
+        EstimateLayer::Template(argv) => return super::template::estimate(argv),
         EstimateLayer::Gemm { shape, array, json } => (shape.gemm()?, array, json),
         EstimateLayer::Conv2d { shape, array, json } => (shape.gemm()?, array, json),
     };

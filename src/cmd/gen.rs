@@ -4,7 +4,10 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use accelforge_templates::systolic::{BufferRam, Dataflow, PeKind, SystolicParams, cost, rtl};
+use accelforge_templates::systolic::{
+    BufferRam, Dataflow, PeKind, Systolic, SystolicParams, cost, rtl,
+};
+use accelforge_templates::template::DynTemplate;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -26,7 +29,8 @@ pub enum GenTemplate {
     /// The Mixture-of-Experts streaming core.
     Moe(super::moe::GenMoeArgs),
     /// `gen MODEL.onnx --board B --out DIR`: the Zynq bundle of the array the model maps to,
-    /// with the network package that runs the whole model through it (see `gen_model`).
+    /// with the network package that runs the whole model through it (see `gen_model`); or
+    /// `gen NAME --params FILE --out DIR` for any other registered template (see `template`).
     #[command(external_subcommand)]
     Model(Vec<OsString>),
 }
@@ -68,24 +72,18 @@ pub struct BundleArgs {
 }
 
 impl BundleArgs {
-    /// Wraps `core` for the board and writes the bundle into `out` with the parameters as
-    /// `params_name`, letting `customize` complete the interface for the board (argument
-    /// limits; a weight fetch, whose address width depends on the PS). Returns the manifest.
-    #[allow(clippy::too_many_arguments)]
-    pub fn write_with(
+    /// Wraps `design` (template `t` built from `params`) for the board and writes the bundle
+    /// into `out` with the parameters file, the template completing the interface for the
+    /// board (argument limits, a weight fetch). Returns the manifest and the driver's class
+    /// name. Works for every registered template.
+    pub fn write(
         &self,
         board_name: &str,
         out: &Path,
-        core: &accelforge_hdl::Design,
-        template_params: serde_json::Value,
-        estimate: accelforge_boards::ResourceEstimate,
-        max_transfer_bytes: u64,
-        params_name: &str,
-        customize: impl FnOnce(
-            accelforge_boards::AccelInterface,
-            &accelforge_boards::Board,
-        ) -> anyhow::Result<accelforge_boards::AccelInterface>,
-    ) -> anyhow::Result<accelforge_boards::Manifest> {
+        t: &dyn DynTemplate,
+        params: &serde_json::Value,
+        design: &accelforge_hdl::Design,
+    ) -> anyhow::Result<(accelforge_boards::Manifest, String)> {
         use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
         use accelforge_boards::zynq::wrapper::interface_for_core;
         let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
@@ -97,31 +95,32 @@ impl BundleArgs {
             accelforge_hdl::output::check_replaceable(out)?;
         }
         let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
-        let top = format!("{}_zynq", core.top_name());
-        let accel = interface_for_core(core.top(), &top, clock, max_transfer_bytes)
+        let top = format!("{}_zynq", design.top_name());
+        let accel = interface_for_core(design.top(), &top, clock, t.max_transfer_bytes(params)?)
             .context("describing the accelerator's AXI interface")?;
-        let accel = customize(accel, board)?;
+        let accel = t.complete_interface(params, design, accel, board)?;
+        let class = accel.class_name();
         let req = GenerateRequest {
             board,
             accel: &accel,
-            template_params,
-            estimate,
+            template_params: params.clone(),
+            estimate: t.resources(params)?,
             allow_over_budget: self.allow_over_budget,
             options: accelforge_boards::BundleOptions {
                 overwrite: self.force,
                 ..Default::default()
             },
         };
-        let manifest = generate_bundle(out, core, &req).with_context(|| {
+        let manifest = generate_bundle(out, design, &req).with_context(|| {
             format!("writing the {} bundle into `{}`", board.name, out.display())
         })?;
         // The same parameters file `gen` writes without a bundle, so `--params` works on a
         // bundle directory too.
-        let params_file = out.join(params_name);
-        let json = serde_json::to_string_pretty(&req.template_params)? + "\n";
+        let params_file = out.join(t.params_file());
+        let json = serde_json::to_string_pretty(params)? + "\n";
         accelforge_hdl::write_atomic(&params_file, json.as_bytes())
             .with_context(|| format!("writing `{}`", params_file.display()))?;
-        Ok(manifest)
+        Ok((manifest, class))
     }
 }
 
@@ -304,7 +303,12 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     match args.template {
         GenTemplate::Systolic(a) => gen_systolic(a),
         GenTemplate::Moe(a) => super::moe::gen_moe(a),
-        GenTemplate::Model(argv) => super::gen_model::run_from(argv),
+        GenTemplate::Model(argv) => match argv.first().and_then(|a| a.to_str()) {
+            Some(name) if accelforge_templates::template::find(name).is_ok() => {
+                super::template::generate(argv)
+            }
+            _ => super::gen_model::run_from(argv),
+        },
     }
 }
 
@@ -411,53 +415,7 @@ pub fn write_systolic_bundle(
     design: &accelforge_hdl::Design,
 ) -> anyhow::Result<(accelforge_boards::Manifest, cost::Resources, String)> {
     let res = cost::resources(p)?;
-    let mut class = String::new();
-    let estimate = accelforge_boards::ResourceEstimate {
-        lut: res.lut,
-        ff: res.ff,
-        dsp: res.dsp,
-        bram18: res.bram18 + 2 * res.bram36,
-        uram: res.uram,
-    };
-    // The largest DMA transfer: every operand beat of the biggest layer the buffers allow
-    // is bounded by the 26-bit length register; ask for the maximum.
-    let max_k = u64::from(p.max_k);
-    let manifest = bundle.write_with(
-        board,
-        out,
-        design,
-        serde_json::to_value(p)?,
-        estimate,
-        (1 << 26) - 1,
-        "params.json",
-        // What the core accepts (it rejects the rest with its error bit); the driver checks
-        // these before starting a command.
-        |accel, _| {
-            class = accel.class_name();
-            let full = |name: &str| {
-                accel
-                    .args
-                    .iter()
-                    .find(|x| x.name == name)
-                    .map_or(0, |x| (1u64 << x.bits) - 1)
-            };
-            let (m_max, n_max) = (full("m"), full("n"));
-            let has = |name: &str| accel.args.iter().any(|x| x.name == name);
-            let per_channel = has("op");
-            let mut accel = accel
-                .with_arg_range("m", 1, m_max)?
-                .with_arg_range("k", 1, max_k)?
-                .with_arg_range("n", 1, n_max)?;
-            // The per-channel requantizer's command fields (lo and hi are signed 32-bit
-            // clamp bounds: any value is accepted).
-            if per_channel {
-                accel = accel
-                    .with_arg_range("op", 0, 1)?
-                    .with_arg_range("shift", 0, 63)?
-                    .with_arg_range("round", 0, 1)?;
-            }
-            Ok(accel)
-        },
-    )?;
+    let (manifest, class) =
+        bundle.write(board, out, &Systolic, &serde_json::to_value(p)?, design)?;
     Ok((manifest, res, class))
 }

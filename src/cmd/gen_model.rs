@@ -62,9 +62,14 @@ pub fn run_from(argv: Vec<OsString>) -> anyhow::Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     if !first.to_ascii_lowercase().ends_with(".onnx") {
+        let names: Vec<String> = accelforge_templates::template::names()
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
         anyhow::bail!(
-            "`gen {first}`: unknown template; `gen` takes `systolic`, `moe` or a model file \
-             `MODEL.onnx` (e.g. `accelforge gen model.onnx --board pynq-z2 --out DIR`)"
+            "`gen {first}`: unknown template; `gen` takes a template ({}) or a model file \
+             `MODEL.onnx` (e.g. `accelforge gen model.onnx --board pynq-z2 --out DIR`)",
+            names.join(", ")
         );
     }
     let args = std::iter::once(OsString::from("accelforge gen")).chain(argv);

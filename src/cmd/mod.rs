@@ -24,6 +24,7 @@ pub mod sensitivity;
 pub mod sim;
 pub mod sweep;
 pub mod synth;
+pub mod template;
 
 use clap::{Parser, Subcommand};
 
@@ -73,6 +74,8 @@ pub enum Command {
     Sensitivity(sensitivity::SensitivityArgs),
     /// Charts and an HTML page for a sweep, map or sim result directory.
     Report(report::ReportArgs),
+    /// List the registered templates (each runs under `gen|estimate|sim NAME --params FILE`).
+    Templates(template::TemplatesArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::run(a),
         Command::Run(a) => run::run(a),
         Command::Sensitivity(a) => sensitivity::run(a),
+        Command::Templates(a) => template::list(a),
     }
 }
 

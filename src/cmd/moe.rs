@@ -370,41 +370,12 @@ pub fn write_moe_bundle(
     bundle: &super::generate::BundleArgs,
 ) -> anyhow::Result<(accelforge_boards::Manifest, cost::ResourceReport)> {
     let res = cost::resources(p)?;
-    // DSP and block RAM are counted exactly, LUT and FF come from the Yosys-fitted calibration.
-    let estimate = accelforge_boards::ResourceEstimate {
-        lut: res.lut,
-        ff: res.ff,
-        dsp: res.dsp,
-        bram18: res.bram18,
-        uram: 0,
-    };
-    let id_bits = design
-        .top()
-        .port("wreq_id")
-        .map(|port| port.width)
-        .context("the MoE core has no `wreq_id` port")?;
-    // One batch moves tokens x d_model elements each way.
-    let elems = u64::from(p.tokens) * u64::from(p.d_model);
-    let max_transfer = elems * u64::from(p.input_bytes().max(p.output_bytes()).next_power_of_two());
-    let manifest = bundle.write_with(
+    let (manifest, _) = bundle.write(
         board,
         out,
+        &accelforge_templates::moe::Moe,
+        &serde_json::to_value(p)?,
         design,
-        serde_json::to_value(p)?,
-        estimate,
-        max_transfer,
-        "moe_params.json",
-        |accel, b| {
-            let addr_bits = accelforge_boards::zynq::dma_addr_bits(b.ps);
-            Ok(accel
-                .with_weight_fetch(accelforge_templates::moe::weights::weight_fetch(
-                    p, addr_bits, id_bits,
-                ))
-                .with_fixed_batch(accelforge_boards::FixedBatch {
-                    in_beats: elems,
-                    out_beats: elems,
-                }))
-        },
     )?;
     Ok((manifest, res))
 }

@@ -1,6 +1,7 @@
 //! `accelforge sim gemm|conv2d ...`: builds (cached) and simulates the systolic array in
 //! Verilator with seeded random data, checking every output against the golden model.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use accelforge_templates::systolic::layer::{Conv2d, Gemm};
@@ -40,6 +41,10 @@ pub enum SimLayer {
     },
     /// A Mixture-of-Experts layer on the MoE streaming core.
     Moe(super::moe::SimMoeArgs),
+    /// `sim NAME --params FILE [--layer FILE] [--seed N]`: any registered template
+    /// (`accelforge templates`) in Verilator against its golden model.
+    #[command(external_subcommand)]
+    Template(Vec<OsString>),
 }
 
 /// GEMM shape: `--m --k --n`, or `--layer FILE` (TOML, `kind = "gemm"` or `"dense"`).
@@ -204,6 +209,7 @@ impl Conv2dArgs {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let (report, run) = match args.layer {
         SimLayer::Moe(a) => return super::moe::sim_moe(a),
+        SimLayer::Template(argv) => return super::template::sim(argv),
         SimLayer::Gemm { shape, array, run } => {
             let p = array.params()?;
             let g = shape.gemm()?;

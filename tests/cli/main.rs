@@ -25,3 +25,4 @@ mod qfx_cli;
 mod report_cli;
 mod sweep_cli;
 mod systolic_cli;
+mod template_cli;

@@ -236,6 +236,16 @@ impl Template for Moe {
         })
     }
 
+    fn example_layer(&self) -> Layer {
+        Template::own_layer(self, &MoeParams::default()).expect("an MoE core is built for a layer")
+    }
+
+    /// One batch moves `tokens × d_model` elements each way.
+    fn max_transfer_bytes(&self, p: &MoeParams) -> u64 {
+        let elems = u64::from(p.tokens) * u64::from(p.d_model);
+        elems * u64::from(p.input_bytes().max(p.output_bytes()).next_power_of_two())
+    }
+
     /// The DataMover weight fetch (its address width depends on the PS) and the fixed batch
     /// of `tokens × d_model` elements each way.
     fn complete_interface(
@@ -244,15 +254,13 @@ impl Template for Moe {
         design: &Design,
         accel: AccelInterface,
         board: &Board,
-    ) -> Result<(AccelInterface, u64), TemplateError> {
+    ) -> Result<AccelInterface, TemplateError> {
         let id_bits = design
             .top()
             .port("wreq_id")
             .map(|port| port.width)
             .ok_or_else(|| err("the MoE core has no `wreq_id` port"))?;
         let elems = u64::from(p.tokens) * u64::from(p.d_model);
-        let max_transfer =
-            elems * u64::from(p.input_bytes().max(p.output_bytes()).next_power_of_two());
         let addr_bits = accelforge_boards::zynq::dma_addr_bits(board.ps);
         let accel = accel
             .with_weight_fetch(super::weights::weight_fetch(p, addr_bits, id_bits))
@@ -260,7 +268,7 @@ impl Template for Moe {
                 in_beats: elems,
                 out_beats: elems,
             });
-        Ok((accel, max_transfer))
+        Ok(accel)
     }
 
     /// Every distinct `moe` layer spec of the workload gets its own candidates (a core runs

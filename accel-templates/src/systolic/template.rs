@@ -11,7 +11,7 @@ use crate::template::{
     LayerCost, MapContext, MapDataflow, SimCheck, SpaceError, SweepSpace, Template, TemplateError,
     axis_error, parse_axes,
 };
-use crate::workload::{Layer, LayerOp};
+use crate::workload::{GemmShape, Layer, LayerOp, QfxTypes};
 
 /// The systolic-array GEMM/conv2d engine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,13 +154,31 @@ impl Template for Systolic {
         })
     }
 
+    fn example_layer(&self) -> Layer {
+        Layer {
+            name: "gemm".into(),
+            op: LayerOp::Gemm(GemmShape {
+                m: 12,
+                k: 40,
+                n: 20,
+            }),
+            repeat: 1,
+            types: QfxTypes::default(),
+        }
+    }
+
+    /// Bounded by the wrapper's 26-bit DMA length register: ask for the maximum.
+    fn max_transfer_bytes(&self, _p: &SystolicParams) -> u64 {
+        (1 << 26) - 1
+    }
+
     fn complete_interface(
         &self,
         p: &SystolicParams,
         _design: &Design,
         accel: AccelInterface,
         _board: &Board,
-    ) -> Result<(AccelInterface, u64), TemplateError> {
+    ) -> Result<AccelInterface, TemplateError> {
         // What the core accepts (it rejects the rest with its error bit); the driver checks
         // these before starting a command.
         let full = |name: &str| {
@@ -186,8 +204,7 @@ impl Template for Systolic {
                 .and_then(|a| a.with_arg_range("round", 0, 1))
                 .map_err(err)?;
         }
-        // The largest DMA transfer is bounded by the 26-bit length register.
-        Ok((accel, (1 << 26) - 1))
+        Ok(accel)
     }
 
     /// Rows, columns and stream width as given; the controller fixes the tiling; the space's

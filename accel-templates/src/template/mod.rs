@@ -142,7 +142,7 @@ pub trait SweepSpace: Send + Sync + Debug {
 /// template's own code, reached through one shape.
 pub trait Template: Send + Sync + Debug + 'static {
     /// The parameters: what `gen` takes and writes as JSON.
-    type Params: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync;
+    type Params: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Default + Send + Sync;
 
     /// Name on the command line and in sweep specs (`systolic`).
     fn name(&self) -> &'static str;
@@ -205,15 +205,22 @@ pub trait Template: Send + Sync + Debug + 'static {
         seed: u64,
     ) -> Result<SimCheck, TemplateError>;
 
-    /// Completes the AXI interface of the Zynq wrapper for `board` (argument ranges the core
-    /// accepts, a weight fetch) and gives the largest DMA transfer in bytes.
+    /// A small layer the default params run: what `accelforge templates` shows and the
+    /// registry-wide conformance test simulates.
+    fn example_layer(&self) -> Layer;
+
+    /// The largest DMA transfer of one command, in bytes (sizes the Zynq wrapper's DMA).
+    fn max_transfer_bytes(&self, p: &Self::Params) -> u64;
+
+    /// Completes the AXI interface of the Zynq wrapper for `board`: argument ranges the core
+    /// accepts (the driver checks them), a weight fetch, a fixed batch.
     fn complete_interface(
         &self,
         p: &Self::Params,
         design: &Design,
         accel: AccelInterface,
         board: &Board,
-    ) -> Result<(AccelInterface, u64), TemplateError>;
+    ) -> Result<AccelInterface, TemplateError>;
 
     /// The mapper's configurations of `ctx.space` for `ctx.layers`, each valid.
     fn map_candidates(&self, ctx: &MapContext<'_, Self::Params>) -> Vec<Self::Params>;
@@ -258,6 +265,19 @@ pub trait DynTemplate: Send + Sync + Debug {
         layer: &Layer,
         seed: u64,
     ) -> Result<SimCheck, TemplateError>;
+    /// The template's default params, as JSON.
+    fn default_params(&self) -> serde_json::Value;
+    /// See [`Template::map_candidates`] (on the template's default base), as JSON.
+    fn map_candidates(
+        &self,
+        space: &SearchSpace,
+        layers: &[Layer],
+        ddr_bytes_per_cycle: f64,
+    ) -> Vec<serde_json::Value>;
+    /// See [`Template::example_layer`].
+    fn example_layer(&self) -> Layer;
+    /// See [`Template::max_transfer_bytes`].
+    fn max_transfer_bytes(&self, params: &serde_json::Value) -> Result<u64, TemplateError>;
     /// See [`Template::complete_interface`].
     fn complete_interface(
         &self,
@@ -265,7 +285,7 @@ pub trait DynTemplate: Send + Sync + Debug {
         design: &Design,
         accel: AccelInterface,
         board: &Board,
-    ) -> Result<(AccelInterface, u64), TemplateError>;
+    ) -> Result<AccelInterface, TemplateError>;
     /// See [`Template::sweep_space`].
     fn sweep_space(
         &self,
@@ -332,13 +352,42 @@ impl<T: Template> DynTemplate for T {
     ) -> Result<SimCheck, TemplateError> {
         Template::simulate(self, &parse_valid(self, params)?, layer, seed)
     }
+    fn default_params(&self) -> serde_json::Value {
+        serde_json::to_value(T::Params::default()).unwrap_or_default()
+    }
+    fn example_layer(&self) -> Layer {
+        Template::example_layer(self)
+    }
+    fn map_candidates(
+        &self,
+        space: &SearchSpace,
+        layers: &[Layer],
+        ddr_bytes_per_cycle: f64,
+    ) -> Vec<serde_json::Value> {
+        let ctx = MapContext {
+            space,
+            layers,
+            base: None,
+            ddr_bytes_per_cycle,
+        };
+        Template::map_candidates(self, &ctx)
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .collect()
+    }
+    fn max_transfer_bytes(&self, params: &serde_json::Value) -> Result<u64, TemplateError> {
+        Ok(Template::max_transfer_bytes(
+            self,
+            &parse_valid(self, params)?,
+        ))
+    }
     fn complete_interface(
         &self,
         params: &serde_json::Value,
         design: &Design,
         accel: AccelInterface,
         board: &Board,
-    ) -> Result<(AccelInterface, u64), TemplateError> {
+    ) -> Result<AccelInterface, TemplateError> {
         Template::complete_interface(self, &parse_valid(self, params)?, design, accel, board)
     }
     fn sweep_space(
