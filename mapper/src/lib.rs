@@ -8,19 +8,23 @@
 //! (one engine per layer, pipelined) and **heterogeneous** (a few engines, layers assigned to
 //! them) — each as a MILP solved with good_lp and as an exhaustive search used to verify it.
 //!
-//! The only model shipped today is [`ProvisionalSystolicModel`], a **provisional** textbook
-//! model used until the systolic template's exact cycle and resource models are wired in.
+//! Every registered template is an engine through [`TemplateEngine`], which forwards to the
+//! template's own exact models (`accelforge_templates::template::Template`):
+//! [`SystolicTemplateModel`] and [`MoeTemplateModel`] are its instances, and a new template
+//! needs no code here. [`ProvisionalSystolicModel`] is an independent textbook model, kept as a
+//! second engine for the verification tests.
 //!
 //! ```
 //! use accelforge_boards::BoardDb;
-//! use accelforge_mapper::{MapOptions, ProvisionalSystolicModel, SearchSpace, Workload, map};
+//! use accelforge_mapper::{MapOptions, SearchSpace, SystolicTemplateModel, Workload, map};
 //!
 //! let db = BoardDb::builtin()?;
 //! let board = db.get("pynq-z2")?;
 //! let workload = Workload::builtin("mlp")?;
 //! let mut opts = MapOptions::new(board);
 //! opts.space = SearchSpace::small();
-//! let report = map(&ProvisionalSystolicModel, &workload, board, &opts)?;
+//! let model = SystolicTemplateModel::for_workload(&workload);
+//! let report = map(&model, &workload, board, &opts)?;
 //! assert!(report.utilisation.fits());
 //! assert_eq!(report.layers.len(), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

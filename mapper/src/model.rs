@@ -1,9 +1,11 @@
 //! The interface between the mapper and an accelerator template's cost models.
 //!
-//! A template family (systolic array, ...) implements [`EngineModel`]: it enumerates the
-//! configurations of a [`SearchSpace`], the tiling options of a layer under a configuration,
-//! and the cycles, DDR bytes and resources of each. The formulations only ever see the numbers,
-//! so replacing a model changes no formulation.
+//! An engine implements [`EngineModel`]: it enumerates the configurations of a [`SearchSpace`],
+//! the tiling options of a layer under a configuration, and the cycles, DDR bytes and resources
+//! of each. The formulations only ever see the numbers, so replacing a model changes no
+//! formulation. Every registered template is one through [`crate::TemplateEngine`]; implement
+//! the trait directly only for a model that is not a template (the provisional textbook
+//! model).
 
 use std::fmt::Debug;
 
@@ -15,9 +17,7 @@ use crate::workload::Layer;
 
 /// One accelerator template family's cost model, as the mapper needs it.
 ///
-/// To plug in a template's exact model: implement this trait for a small adapter around the
-/// template's params struct (`type Config = SystolicParams`), enumerate params in
-/// [`candidates`](Self::candidates), and forward to the template's cycle and resource models.
+/// A template gets this from [`crate::TemplateEngine`] (its `Template` impl is all it writes).
 /// A model without tiling choices uses `type Tiling = ()` and returns `vec![()]` from
 /// [`tilings`](Self::tilings).
 pub trait EngineModel {

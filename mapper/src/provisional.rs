@@ -25,6 +25,7 @@
 //!   per-stream-bit terms; BRAM18 per buffer bank from the BRAM18 aspect ratios; no URAM.
 
 use accelforge_boards::ResourceEstimate;
+use accelforge_templates::template::memory::ramb18_for;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Dataflow, EngineModel, SearchSpace};
@@ -64,27 +65,6 @@ pub enum ProvisionalTiling {
 /// The provisional systolic model (see the module docs for why it is provisional).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProvisionalSystolicModel;
-
-/// BRAM18 primitives for a memory of `depth` × `width` bits: the best of the RAMB18 aspect
-/// ratios (16K×1 … 512×36), several side by side for wider words.
-pub fn bram18_for(depth: u64, width: u64) -> u64 {
-    const ASPECTS: [(u64, u64); 6] = [
-        (1, 16384),
-        (2, 8192),
-        (4, 4096),
-        (9, 2048),
-        (18, 1024),
-        (36, 512),
-    ];
-    if depth == 0 || width == 0 {
-        return 0;
-    }
-    ASPECTS
-        .iter()
-        .map(|&(w, d)| width.div_ceil(w) * depth.div_ceil(d))
-        .min()
-        .unwrap_or(u64::MAX)
-}
 
 const ACT_BYTES: u64 = 1;
 const WEIGHT_BYTES: u64 = 1;
@@ -260,8 +240,8 @@ impl EngineModel for ProvisionalSystolicModel {
             Dataflow::OutputStationary => (8 + 8 + 2 * ACC_BITS, 28),
         };
         let bram18 = match cfg.dataflow {
-            Dataflow::WeightStationary => r * bram18_for(d, ACT_BITS) + c * bram18_for(d, ACC_BITS),
-            Dataflow::OutputStationary => r * bram18_for(d, ACT_BITS) + c * bram18_for(d, ACT_BITS),
+            Dataflow::WeightStationary => r * ramb18_for(ACT_BITS, d) + c * ramb18_for(ACC_BITS, d),
+            Dataflow::OutputStationary => r * ramb18_for(ACT_BITS, d) + c * ramb18_for(ACT_BITS, d),
         };
         ResourceEstimate {
             lut: 2000 + lut_pe * pes + 24 * (r + c) + 6 * s,
@@ -295,16 +275,6 @@ mod tests {
             buffer_depth: 512,
             stream_bits: 64,
         }
-    }
-
-    #[test]
-    fn bram18_aspects() {
-        assert_eq!(bram18_for(512, 36), 1);
-        assert_eq!(bram18_for(512, 32), 1);
-        assert_eq!(bram18_for(2048, 8), 1);
-        assert_eq!(bram18_for(4096, 8), 2);
-        assert_eq!(bram18_for(1024, 32), 2);
-        assert_eq!(bram18_for(512, 72), 2);
     }
 
     #[test]

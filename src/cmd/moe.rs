@@ -230,19 +230,7 @@ pub fn simulate_with(
     source: WeightSource,
 ) -> anyhow::Result<MoeSimOutcome> {
     // Every expert's weights are drawn and streamed: refuse before allocating them.
-    let (t, d, f, e) = (
-        u64::from(p.tokens),
-        u64::from(p.d_model),
-        u64::from(p.d_ff),
-        u64::from(p.experts),
-    );
-    let elements = 2 * t * d + e * d + 2 * e * d * f;
-    if elements > accelforge_templates::limits::MAX_SIM_ELEMENTS {
-        bail!(
-            "simulating this MoE layer needs {elements} token and weight elements in memory,              above the simulation bound of {}; use `estimate moe` for its exact cycle count              (it draws only the tokens and the gate), or simulate fewer experts or smaller              d_model/d_ff",
-            accelforge_templates::limits::MAX_SIM_ELEMENTS
-        );
-    }
+    accelforge_templates::moe::sim::check_sim_size(p).map_err(anyhow::Error::msg)?;
     let data = model::MoeData::random(p, seed, skew).context("generating test data")?;
     Ok(sim::simulate(
         p,

@@ -212,22 +212,9 @@ impl ResourceReport {
     }
 }
 
-/// BRAM18s for a `width x depth` memory, choosing the best simple-dual-port aspect ratio
-/// (512x36, 1Kx18, 2Kx9, 4Kx4, 8Kx2, 16Kx1).
-pub fn bram18_for(width: u64, depth: u64) -> u64 {
-    [
-        (512u64, 36u64),
-        (1024, 18),
-        (2048, 9),
-        (4096, 4),
-        (8192, 2),
-        (16384, 1),
-    ]
-    .iter()
-    .map(|&(dd, ww)| width.div_ceil(ww) * depth.div_ceil(dd))
-    .min()
-    .unwrap_or(0)
-}
+/// BRAM18s for a `width x depth` memory (the workspace's one table; the core's memories are
+/// counted in RAMB18s).
+pub use crate::template::memory::ramb18_for as bram18_for;
 
 /// Every memory of the core that may map to block RAM: (name, word bits, words), as the RTL
 /// declares them: the data memories of the params' memory plan ([`MoeLayout`]). Depths are

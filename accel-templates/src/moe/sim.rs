@@ -88,3 +88,53 @@ pub fn simulate(
         model: model_c,
     })
 }
+
+/// Refuses a layer whose simulation would hold more than
+/// [`MAX_SIM_ELEMENTS`](crate::limits::MAX_SIM_ELEMENTS) token and weight elements (every
+/// expert's weights are drawn and streamed): checked before allocating them.
+pub fn check_sim_size(p: &MoeParams) -> std::result::Result<(), String> {
+    let (t, d, f, e) = (
+        u64::from(p.tokens),
+        u64::from(p.d_model),
+        u64::from(p.d_ff),
+        u64::from(p.experts),
+    );
+    let elements = 2 * t * d + e * d + 2 * e * d * f;
+    if elements > crate::limits::MAX_SIM_ELEMENTS {
+        return Err(format!(
+            "simulating this MoE layer needs {elements} token and weight elements in memory, \
+             above the simulation bound of {}; use `estimate moe` for its exact cycle count \
+             (it draws only the tokens and the gate), or simulate fewer experts or smaller \
+             d_model/d_ff",
+            crate::limits::MAX_SIM_ELEMENTS
+        ));
+    }
+    Ok(())
+}
+
+/// Simulates one batch of `data` in Verilator (default build options) and checks it against
+/// the golden model and the cycle model of the same routing.
+pub fn simulate_batch(
+    p: &MoeParams,
+    data: &MoeData,
+    reorder: bool,
+    source: WeightSource,
+) -> std::result::Result<crate::template::SimCheck, String> {
+    let started = std::time::Instant::now();
+    let o = simulate(
+        p,
+        data,
+        reorder,
+        source,
+        Stalls::default(),
+        &accelforge_sim::BuildOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(crate::template::SimCheck {
+        cycles: o.run.cycles,
+        model_cycles: o.model.cycles,
+        outputs_checked: o.check.outputs_checked,
+        mismatches: o.check.mismatches,
+        sim_seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -19,7 +19,6 @@ use ndarray::Array2;
 use serde::Deserialize;
 
 use super::model::MoeData;
-use super::tb::Stalls;
 use super::{FfnActivation, GateMode, MoeParams, MoeTypes, WeightSource, cost, model};
 use crate::qfx::QType;
 use crate::template::axis::{IntAxis, OneOrMany, digits, int_values, space_len};
@@ -303,16 +302,6 @@ impl MoeSpace {
         Ok(s)
     }
 
-    /// Number of points.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// True for an empty space (never: every axis has a value).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The point `index` (mixed radix; the last axis varies fastest).
     pub fn point(&self, index: u64) -> MoePoint {
         let digits: [usize; PARAM_NAMES.len()] = digits(index, &self.radices);
@@ -420,23 +409,7 @@ impl SweepSpace for MoeSpace {
             .map_err(|e| format!("its params do not describe an MoE core: {e}"))?;
         let p = pt.params(&self.shape);
         let data = MoeData::random(&p, 1, 0.0).map_err(|e| e.to_string())?;
-        let started = std::time::Instant::now();
-        let o = super::sim::simulate(
-            &p,
-            &data,
-            pt.reorder,
-            pt.source(),
-            Stalls::default(),
-            &accelforge_sim::BuildOptions::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(SimCheck {
-            cycles: o.run.cycles,
-            model_cycles: o.model.cycles,
-            outputs_checked: o.check.outputs_checked,
-            mismatches: o.check.mismatches,
-            sim_seconds: started.elapsed().as_secs_f64(),
-        })
+        super::sim::simulate_batch(&p, &data, pt.reorder, pt.source())
     }
 
     fn verify_reports_its_own_model(&self) -> bool {

@@ -11,7 +11,6 @@ use accelforge_hdl::Design;
 
 use super::model::MoeData;
 use super::space::{MoeAxes, MoeLayerShape, MoeSpace};
-use super::tb::Stalls;
 use super::{MoeParams, MoeTypes, WeightSource, cost, rtl};
 use crate::qfx::QType;
 use crate::template::{
@@ -183,57 +182,22 @@ impl Template for Moe {
     }
 
     fn simulate(&self, p: &MoeParams, layer: &Layer, seed: u64) -> Result<SimCheck, TemplateError> {
-        let own = MoeLayerShape::of_layer(layer).map_err(err)?;
-        let built = MoeSpec::of_params(p).shape;
-        if own.is_none()
-            || layer
-                .moe()
-                .map(|s| (s.tokens, s.d_model, s.d_ff, s.experts, s.top_k))
-                != Some((
-                    built.tokens,
-                    built.d_model,
-                    built.d_ff,
-                    built.experts,
-                    built.top_k,
-                ))
-        {
+        let built = MoeLayerShape {
+            tokens: p.tokens,
+            d_model: p.d_model,
+            d_ff: p.d_ff,
+            experts: p.experts,
+            top_k: p.top_k,
+        };
+        if MoeLayerShape::of_layer(layer).map_err(err)? != Some(built) {
             return Err(err(format!(
                 "layer `{}` is not the MoE layer this core is built for (tokens {}, d_model {}, d_ff {}, experts {}, top_k {})",
                 layer.name, p.tokens, p.d_model, p.d_ff, p.experts, p.top_k
             )));
         }
-        // Every expert's weights are drawn and streamed: refuse before allocating them.
-        let (t, d, f, e) = (
-            u64::from(p.tokens),
-            u64::from(p.d_model),
-            u64::from(p.d_ff),
-            u64::from(p.experts),
-        );
-        let elements = 2 * t * d + e * d + 2 * e * d * f;
-        if elements > crate::limits::MAX_SIM_ELEMENTS {
-            return Err(err(format!(
-                "simulating this MoE layer needs {elements} token and weight elements in memory, above the simulation bound of {}",
-                crate::limits::MAX_SIM_ELEMENTS
-            )));
-        }
+        super::sim::check_sim_size(p).map_err(err)?;
         let data = MoeData::random(p, seed, 0.0).map_err(err)?;
-        let started = std::time::Instant::now();
-        let o = super::sim::simulate(
-            p,
-            &data,
-            true,
-            WeightSource::default(),
-            Stalls::default(),
-            &accelforge_sim::BuildOptions::default(),
-        )
-        .map_err(err)?;
-        Ok(SimCheck {
-            cycles: o.run.cycles,
-            model_cycles: o.model.cycles,
-            outputs_checked: o.check.outputs_checked,
-            mismatches: o.check.mismatches,
-            sim_seconds: started.elapsed().as_secs_f64(),
-        })
+        super::sim::simulate_batch(p, &data, true, WeightSource::default()).map_err(err)
     }
 
     fn example_layer(&self) -> Layer {

@@ -887,53 +887,10 @@ impl Resources {
     }
 }
 
-/// RAMB36/RAMB18 counts Yosys (`synth_xilinx -family xc7`) uses for one simple-dual-port memory
-/// of `width × depth` bits: the cheapest tiling among the 7-series aspect ratios.
-pub fn bram_for(width: u64, depth: u64) -> (u64, u64) {
-    // (depth, width) aspect ratios; 72/36-bit widths are the simple-dual-port modes.
-    const B36: [(u64, u64); 7] = [
-        (512, 72),
-        (1024, 36),
-        (2048, 18),
-        (4096, 9),
-        (8192, 4),
-        (16384, 2),
-        (32768, 1),
-    ];
-    const B18: [(u64, u64); 6] = [
-        (512, 36),
-        (1024, 18),
-        (2048, 9),
-        (4096, 4),
-        (8192, 2),
-        (16384, 1),
-    ];
-    let best36 = B36
-        .iter()
-        .map(|&(d, w)| width.div_ceil(w) * depth.div_ceil(d))
-        .min()
-        .unwrap_or(0);
-    let best18 = B18
-        .iter()
-        .map(|&(d, w)| width.div_ceil(w) * depth.div_ceil(d))
-        .min()
-        .unwrap_or(0);
-    // A RAMB36 costs two RAMB18s; prefer the RAMB18 tiling only when it is strictly cheaper.
-    if best18 < 2 * best36 {
-        (0, best18)
-    } else {
-        (best36, 0)
-    }
-}
+pub use crate::template::memory::{bram_for, uram_for};
 
 /// `(count, width, depth)` of identical memories.
 type Memories = (u64, u64, u64);
-
-/// URAM288 blocks (4096 words × 72 bits, cascaded in depth and placed side by side in width)
-/// for one `width × depth` memory, as Yosys's `synth_xilinx -uram` maps it.
-pub fn uram_for(width: u64, depth: u64) -> u64 {
-    width.div_ceil(72) * depth.div_ceil(4096)
-}
 
 /// The resource model.
 pub fn resources(p: &SystolicParams) -> Result<Resources> {

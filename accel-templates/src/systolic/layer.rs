@@ -138,3 +138,20 @@ impl Conv2d {
         })
     }
 }
+
+/// The GEMM of one run of a GEMM-like layer (a depthwise convolution's per-group GEMM);
+/// `Ok(None)` for an MoE layer, an error when a dimension does not fit 32 bits.
+pub fn unit_gemm(layer: &crate::workload::Layer) -> std::result::Result<Option<Gemm>, String> {
+    if matches!(layer.op, crate::workload::LayerOp::Moe(_)) {
+        return Ok(None);
+    }
+    let g = layer.lower().gemm;
+    let dim = |what: &str, v: u64| {
+        u32::try_from(v).map_err(|_| format!("{what} = {v} does not fit 32 bits"))
+    };
+    Ok(Some(Gemm {
+        m: dim("M", g.m)?,
+        k: dim("K", g.k)?,
+        n: dim("N", g.n)?,
+    }))
+}

@@ -56,6 +56,34 @@ fn sim_err(e: accelforge_sim::SimError) -> SystolicError {
     SystolicError::Sim(e.to_string())
 }
 
+/// One run of a GEMM-like workload layer (a depthwise convolution's per-group GEMM) on random
+/// operands from `seed`, checked against the golden model and the cycle model: what `sim
+/// systolic --params`, the sweep's `--verify` and the conformance test run.
+pub fn simulate_layer(
+    p: &SystolicParams,
+    layer: &crate::workload::Layer,
+    seed: u64,
+) -> std::result::Result<crate::template::SimCheck, String> {
+    let g = super::layer::unit_gemm(layer)?
+        .ok_or_else(|| format!("layer `{}` is not a GEMM-like layer", layer.name))?;
+    g.check(p).map_err(|e| e.to_string())?;
+    let r = p.resolve().map_err(|e| e.to_string())?;
+    let (a, b) = random_gemm_operands(&r, &g, seed);
+    let opts = SimOptions {
+        seed,
+        backpressure: 0.0,
+        trace: None,
+    };
+    let rep = run_gemm(p, &g, &a, &b, &opts).map_err(|e| e.to_string())?;
+    Ok(crate::template::SimCheck {
+        cycles: rep.cycles,
+        model_cycles: rep.model_cycles,
+        outputs_checked: rep.outputs_checked,
+        mismatches: rep.mismatches,
+        sim_seconds: rep.sim_seconds,
+    })
+}
+
 /// Random raw operands for a GEMM (weights drawn from the shift-add set for shift-add PEs).
 pub fn random_gemm_operands(r: &Resolved, g: &Gemm, seed: u64) -> (Array2<i64>, Array2<i64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

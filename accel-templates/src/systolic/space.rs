@@ -3,7 +3,6 @@
 
 use serde::Deserialize;
 
-use super::sim::{SimOptions, random_gemm_operands, run_gemm};
 use super::{Dataflow, PeKind, SystolicParams, cost};
 use crate::qfx::QType;
 use crate::template::axis::{IntAxis, OneOrMany, digits, int_values, space_len};
@@ -184,16 +183,6 @@ impl SystolicSpace {
         Ok(s)
     }
 
-    /// Number of points.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// True for an empty space (never: every axis has a value).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The parameters of point `index` (mixed radix; the last axis varies fastest). Returns
     /// the problem too when `acc_type = "auto"` cannot be worked out.
     pub fn params(&self, index: u64) -> (SystolicParams, Option<String>) {
@@ -267,7 +256,7 @@ pub fn evaluate(p: &SystolicParams, layers: &[Layer]) -> Result<PointEvaluation,
     let model = cost::Model::new(p).map_err(|e| e.to_string())?;
     let mut costs = Vec::with_capacity(layers.len());
     for l in layers {
-        let gemm = super::template::unit_gemm(l)
+        let gemm = super::layer::unit_gemm(l)
             .map_err(|e| format!("layer `{}`: {e}", l.name))?
             .ok_or_else(|| format!("layer `{}` is not a GEMM-like layer", l.name))?;
         let est = model
@@ -316,23 +305,7 @@ impl SweepSpace for SystolicSpace {
     fn verify(&self, params: &serde_json::Value, layer: &Layer) -> Result<SimCheck, String> {
         let p: SystolicParams = serde_json::from_value(params.clone())
             .map_err(|e| format!("its params do not describe a systolic array: {e}"))?;
-        let r = p.resolve().map_err(|e| e.to_string())?;
-        let gemm = super::template::unit_gemm(layer)?
-            .ok_or_else(|| format!("layer `{}` is not a GEMM-like layer", layer.name))?;
-        let (a, b) = random_gemm_operands(&r, &gemm, 1);
-        let opts = SimOptions {
-            seed: 1,
-            backpressure: 0.0,
-            trace: None,
-        };
-        let rep = run_gemm(&p, &gemm, &a, &b, &opts).map_err(|e| e.to_string())?;
-        Ok(SimCheck {
-            cycles: rep.cycles,
-            model_cycles: rep.model_cycles,
-            outputs_checked: rep.outputs_checked,
-            mismatches: rep.mismatches,
-            sim_seconds: rep.sim_seconds,
-        })
+        super::sim::simulate_layer(&p, layer, 1)
     }
 }
 

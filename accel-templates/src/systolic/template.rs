@@ -4,7 +4,6 @@ use accelforge_boards::{AccelInterface, Board, ResourceEstimate};
 use accelforge_hdl::Design;
 
 use super::layer::Gemm;
-use super::sim::{SimOptions, random_gemm_operands, run_gemm};
 use super::space::{SystolicAxes, SystolicSpace};
 use super::{Dataflow, SystolicParams, cost, rtl};
 use crate::template::{
@@ -19,23 +18,6 @@ pub struct Systolic;
 
 fn err(e: impl std::fmt::Display) -> TemplateError {
     TemplateError(e.to_string())
-}
-
-/// The GEMM of one run of a GEMM-like layer (a depthwise convolution's per-group GEMM);
-/// `Ok(None)` for an MoE layer, an error when a dimension does not fit 32 bits.
-pub fn unit_gemm(layer: &Layer) -> Result<Option<Gemm>, String> {
-    if matches!(layer.op, LayerOp::Moe(_)) {
-        return Ok(None);
-    }
-    let g = layer.lower().gemm;
-    let dim = |what: &str, v: u64| {
-        u32::try_from(v).map_err(|_| format!("{what} = {v} does not fit 32 bits"))
-    };
-    Ok(Some(Gemm {
-        m: dim("M", g.m)?,
-        k: dim("K", g.k)?,
-        n: dim("N", g.n)?,
-    }))
 }
 
 /// The operand buffer depth that lets every GEMM-like layer of `layers` run: the largest K,
@@ -133,25 +115,7 @@ impl Template for Systolic {
         layer: &Layer,
         seed: u64,
     ) -> Result<SimCheck, TemplateError> {
-        let g = unit_gemm(layer)
-            .map_err(err)?
-            .ok_or_else(|| err(format!("layer `{}` is not a GEMM-like layer", layer.name)))?;
-        g.check(p).map_err(err)?;
-        let r = p.resolve().map_err(err)?;
-        let (a, b) = random_gemm_operands(&r, &g, seed);
-        let opts = SimOptions {
-            seed,
-            backpressure: 0.0,
-            trace: None,
-        };
-        let rep = run_gemm(p, &g, &a, &b, &opts).map_err(err)?;
-        Ok(SimCheck {
-            cycles: rep.cycles,
-            model_cycles: rep.model_cycles,
-            outputs_checked: rep.outputs_checked,
-            mismatches: rep.mismatches,
-            sim_seconds: rep.sim_seconds,
-        })
+        super::sim::simulate_layer(p, layer, seed).map_err(err)
     }
 
     fn example_layer(&self) -> Layer {
