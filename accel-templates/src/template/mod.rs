@@ -125,9 +125,8 @@ pub trait SweepSpace: Send + Sync + Debug {
         layers: &[Layer],
     ) -> (serde_json::Value, Result<PointEvaluation, String>);
 
-    /// Simulates the point recorded as `params` on `layer` in Verilator (seed 1). Returns the
-    /// check and, when the simulated run is not the one the point was priced on (random
-    /// routing instead of the balanced one), `model_cycles` of the simulated run.
+    /// Simulates the point recorded as `params` on `layer` in Verilator (seed 1); the check's
+    /// `model_cycles` is the cycle model of the simulated run.
     fn verify(&self, params: &serde_json::Value, layer: &Layer) -> Result<SimCheck, String>;
 
     /// Whether [`verify`](Self::verify)'s `model_cycles` replaces the record's layer cycles
