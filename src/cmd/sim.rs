@@ -262,28 +262,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
 /// before anything is allocated: a 65535x256x65535 GEMM needs ~4.3 G elements and used to abort
 /// in the allocator.
 fn check_sim_size(g: &Gemm) -> anyhow::Result<()> {
-    use accelforge_templates::limits::{MAX_SIM_CYCLES, MAX_SIM_ELEMENTS};
-    let (m, k, n) = (u64::from(g.m), u64::from(g.k), u64::from(g.n));
-    // At most (2^32)^2 each, so the sum of three fits in u128 trivially; u64 suffices with
-    // saturation because anything near u64::MAX is far above the bound anyway.
-    let elements = (m * k).saturating_add(k * n).saturating_add(m * n);
-    if elements > MAX_SIM_ELEMENTS {
-        bail!(
-            "{g} needs {elements} operand elements (A, B and C), above the simulation bound of \
-             {MAX_SIM_ELEMENTS}; use `estimate` for the cycle count of a layer this large, or \
-             simulate a tile of it"
-        );
-    }
-    // Every MAC takes at least one PE-cycle on an array; a conservative lower bound on the
-    // cycles is MACs divided by the largest array (64x64 PEs).
-    let min_cycles = g.macs() / 4096;
-    if min_cycles > MAX_SIM_CYCLES {
-        bail!(
-            "{g} would simulate at least {min_cycles} cycles, above the bound of {MAX_SIM_CYCLES}; \
-             use `estimate` instead"
-        );
-    }
-    Ok(())
+    accelforge_templates::systolic::sim::check_sim_size(g).map_err(anyhow::Error::msg)
 }
 
 fn options(run: &RunArgs) -> anyhow::Result<SimOptions> {

@@ -28,7 +28,7 @@ pub struct TemplatesArgs {
 
 /// `gen NAME --params FILE --out DIR`.
 #[derive(Debug, Parser)]
-#[command(name = "gen", no_binary_name = true)]
+#[command(no_binary_name = true)]
 struct GenArgs {
     /// Registered template.
     template: String,
@@ -46,7 +46,7 @@ struct GenArgs {
     bundle: super::generate::BundleArgs,
 }
 
-/// `estimate|sim NAME --params FILE [--layer FILE]`.
+/// `estimate|sim NAME --params FILE [--layer FILE]`: any registered template.
 #[derive(Debug, Parser)]
 #[command(no_binary_name = true)]
 struct LayerArgs {
@@ -67,15 +67,25 @@ struct LayerArgs {
     json: bool,
 }
 
-fn parse<P: Parser>(command: &str, argv: Vec<OsString>) -> anyhow::Result<P> {
-    P::try_parse_from(argv).map_err(|e| {
+fn parse<P: Parser>(command: &'static str, argv: Vec<OsString>) -> anyhow::Result<P> {
+    let matches = P::command()
+        .name(command)
+        .no_binary_name(true)
+        .try_get_matches_from(argv)
+        .and_then(|m| P::from_arg_matches(&m).map(|p| (m, p)));
+    match matches {
+        Ok((_, p)) => Ok(p),
         // Help and version go to stdout with exit 0, as clap would do at the top level.
-        if !e.use_stderr() {
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
             std::process::exit(0);
         }
-        anyhow::anyhow!("accelforge {command}: {}", e.render().to_string().trim())
-    })
+        Err(e) => {
+            let text = e.render().to_string();
+            let text = text.trim().trim_start_matches("error: ");
+            Err(anyhow::anyhow!("{command}: {text}"))
+        }
+    }
 }
 
 fn load(t: &dyn DynTemplate, path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -137,7 +147,7 @@ pub fn list(args: TemplatesArgs) -> anyhow::Result<()> {
 
 /// `gen NAME --params FILE --out DIR [--board B]`.
 pub fn generate(argv: Vec<OsString>) -> anyhow::Result<()> {
-    let a: GenArgs = parse("gen", argv)?;
+    let a: GenArgs = parse("accelforge gen", argv)?;
     let t = template::find(&a.template)?;
     let params = load(t, &a.params)?;
     let design = t
@@ -198,7 +208,7 @@ pub fn generate(argv: Vec<OsString>) -> anyhow::Result<()> {
 
 /// `estimate NAME --params FILE [--layer FILE]`.
 pub fn estimate(argv: Vec<OsString>) -> anyhow::Result<()> {
-    let a: LayerArgs = parse("estimate", argv)?;
+    let a: LayerArgs = parse("accelforge estimate", argv)?;
     let t = template::find(&a.template)?;
     let params = load(t, &a.params)?;
     let l = layer(t, &params, a.layer.as_deref())?;
@@ -241,7 +251,7 @@ pub fn estimate(argv: Vec<OsString>) -> anyhow::Result<()> {
 
 /// `sim NAME --params FILE [--layer FILE] [--seed N]`.
 pub fn sim(argv: Vec<OsString>) -> anyhow::Result<()> {
-    let a: LayerArgs = parse("sim", argv)?;
+    let a: LayerArgs = parse("accelforge sim", argv)?;
     let t = template::find(&a.template)?;
     let params = load(t, &a.params)?;
     let l = layer(t, &params, a.layer.as_deref())?;

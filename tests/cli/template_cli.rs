@@ -125,6 +125,24 @@ fn generic_commands_refuse_bad_input_by_name() {
         &["`gen fft`", "`systolic`, `moe`"],
     );
     assert!(!dir.path().join("o").exists());
+    // A layer too large to simulate is refused before any operand is drawn.
+    let huge = dir.path().join("huge.toml");
+    std::fs::write(&huge, "kind = \"gemm\"\nm = 65535\nk = 256\nn = 65535\n").unwrap();
+    refused(
+        &[
+            "sim",
+            "systolic",
+            "--params",
+            p,
+            "--layer",
+            huge.to_str().unwrap(),
+        ],
+        &["simulation bound", "estimate"],
+    );
+    refused(
+        &["sim", "systolic", "--params", p, "--seed", "x"],
+        &["accelforge sim", "--seed"],
+    );
     // An MoE layer on the systolic array is refused, not priced.
     let moe_layer = dir.path().join("moe.toml");
     std::fs::write(

@@ -15,17 +15,13 @@ use super::{MoeParams, MoeTypes, WeightSource, cost, rtl};
 use crate::qfx::QType;
 use crate::template::{
     LayerCost, MapContext, SimCheck, SpaceError, SweepSpace, Template, TemplateError, axis_error,
-    parse_axes,
+    err, parse_axes,
 };
 use crate::workload::{Layer, LayerOp, MoeShape, QfxTypes};
 
 /// The Mixture-of-Experts streaming core.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Moe;
-
-fn err(e: impl std::fmt::Display) -> TemplateError {
-    TemplateError(e.to_string())
-}
 
 /// What an MoE core is built for: the layer shape (queue depth included) and the value types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

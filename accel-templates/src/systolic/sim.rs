@@ -56,6 +56,34 @@ fn sim_err(e: accelforge_sim::SimError) -> SystolicError {
     SystolicError::Sim(e.to_string())
 }
 
+/// Refuses a GEMM too large to simulate: more than
+/// [`MAX_SIM_ELEMENTS`](crate::limits::MAX_SIM_ELEMENTS) operand elements in memory, or more than
+/// [`MAX_SIM_CYCLES`](crate::limits::MAX_SIM_CYCLES) cycles on even the largest array.
+pub fn check_sim_size(g: &Gemm) -> std::result::Result<(), String> {
+    use crate::limits::{MAX_SIM_CYCLES, MAX_SIM_ELEMENTS};
+    let (m, k, n) = (u64::from(g.m), u64::from(g.k), u64::from(g.n));
+    // At most (2^32)^2 each, so the sum of three fits in u128 trivially; u64 suffices with
+    // saturation because anything near u64::MAX is far above the bound anyway.
+    let elements = (m * k).saturating_add(k * n).saturating_add(m * n);
+    if elements > MAX_SIM_ELEMENTS {
+        return Err(format!(
+            "{g} needs {elements} operand elements (A, B and C), above the simulation bound of \
+             {MAX_SIM_ELEMENTS}; use `estimate` for the cycle count of a layer this large, or \
+             simulate a tile of it"
+        ));
+    }
+    // Every MAC takes at least one PE-cycle on an array; a conservative lower bound on the
+    // cycles is MACs divided by the largest array (64x64 PEs).
+    let min_cycles = g.macs() / 4096;
+    if min_cycles > MAX_SIM_CYCLES {
+        return Err(format!(
+            "{g} would simulate at least {min_cycles} cycles, above the bound of {MAX_SIM_CYCLES}; \
+             use `estimate` instead"
+        ));
+    }
+    Ok(())
+}
+
 /// One run of a GEMM-like workload layer (a depthwise convolution's per-group GEMM) on random
 /// operands from `seed`, checked against the golden model and the cycle model: what `sim
 /// systolic --params`, the sweep's `--verify` and the conformance test run.
@@ -67,6 +95,7 @@ pub fn simulate_layer(
     let g = super::layer::unit_gemm(layer)?
         .ok_or_else(|| format!("layer `{}` is not a GEMM-like layer", layer.name))?;
     g.check(p).map_err(|e| e.to_string())?;
+    check_sim_size(&g)?;
     let r = p.resolve().map_err(|e| e.to_string())?;
     let (a, b) = random_gemm_operands(&r, &g, seed);
     let opts = SimOptions {

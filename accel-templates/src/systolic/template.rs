@@ -8,17 +8,13 @@ use super::space::{SystolicAxes, SystolicSpace};
 use super::{Dataflow, SystolicParams, cost, rtl};
 use crate::template::{
     LayerCost, MapContext, MapDataflow, SimCheck, SpaceError, SweepSpace, Template, TemplateError,
-    axis_error, parse_axes,
+    axis_error, err, parse_axes,
 };
 use crate::workload::{GemmShape, Layer, LayerOp, QfxTypes};
 
 /// The systolic-array GEMM/conv2d engine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Systolic;
-
-fn err(e: impl std::fmt::Display) -> TemplateError {
-    TemplateError(e.to_string())
-}
 
 /// The operand buffer depth that lets every GEMM-like layer of `layers` run: the largest K,
 /// rounded up to a multiple of 64 (at least 64).

@@ -74,10 +74,9 @@ pub struct MapContext<'a, P> {
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
-impl TemplateError {
-    fn from_display(e: impl std::fmt::Display) -> Self {
-        TemplateError(e.to_string())
-    }
+/// Any displayable error as a [`TemplateError`] (for `map_err` in a template's impl).
+pub fn err(e: impl std::fmt::Display) -> TemplateError {
+    TemplateError(e.to_string())
 }
 
 /// A sweep-spec error: the key (as written in the spec, e.g. `systolic.rows` or `workload`)
@@ -326,7 +325,7 @@ impl<T: Template> DynTemplate for T {
     }
     fn check_params(&self, params: &serde_json::Value) -> Result<serde_json::Value, TemplateError> {
         let p = parse_valid(self, params)?;
-        serde_json::to_value(&p).map_err(TemplateError::from_display)
+        serde_json::to_value(&p).map_err(err)
     }
     fn design(&self, params: &serde_json::Value) -> Result<Design, TemplateError> {
         Template::design(self, &parse_valid(self, params)?)
