@@ -90,11 +90,22 @@ pub struct MoeOpts {
     /// Layer output type.
     #[arg(long, value_name = "TYPE")]
     pub output_type: Option<QType>,
+    /// Parameters file (`moe_params.json` as `gen moe` writes it) instead of the flags above.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "tokens", "d_model", "d_ff", "experts", "top_k", "lanes", "simd",
+        "ddr_bytes_per_cycle", "queue_depth", "gate", "activation", "gate_frac_bits",
+        "input_type", "weight_type", "logit_type", "hidden_type", "expert_out_type",
+        "output_type",
+    ])]
+    pub params: Option<PathBuf>,
 }
 
 impl MoeOpts {
     /// The validated parameters.
     pub fn params(&self) -> anyhow::Result<MoeParams> {
+        if let Some(path) = &self.params {
+            return super::template::load_typed(&accelforge_templates::moe::Moe, path);
+        }
         let d = MoeTypes::default();
         let p = MoeParams {
             tokens: self.tokens,

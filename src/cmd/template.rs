@@ -97,6 +97,16 @@ fn load(t: &dyn DynTemplate, path: &Path) -> anyhow::Result<serde_json::Value> {
         .with_context(|| format!("checking `{}`", path.display()))
 }
 
+/// Reads and checks a params file of template `t` as its typed params (what a template's own
+/// flags take `--params FILE` through).
+pub fn load_typed<T: accelforge_templates::template::Template>(
+    t: &T,
+    path: &Path,
+) -> anyhow::Result<T::Params> {
+    let v = load(t, path)?;
+    Ok(serde_json::from_value(v)?)
+}
+
 fn layer(
     t: &dyn DynTemplate,
     params: &serde_json::Value,

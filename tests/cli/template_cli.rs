@@ -162,3 +162,48 @@ fn generic_commands_refuse_bad_input_by_name() {
         &["cannot run layer", "moe"],
     );
 }
+
+/// `--params FILE` works on the MoE core's own commands too: `gen moe --params` of the file
+/// `gen moe` wrote gives the same Verilog, `estimate moe --params` the same figures as the
+/// flags, and flags beside `--params` are refused rather than silently ignored.
+#[test]
+fn moe_commands_take_a_params_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let flags = [
+        "--tokens",
+        "8",
+        "--experts",
+        "4",
+        "--lanes",
+        "4",
+        "--simd",
+        "8",
+    ];
+    let mut args = vec!["gen", "moe", "--out", a.to_str().unwrap()];
+    args.extend(flags);
+    assert!(accelforge(&args).status.success());
+    let params = a.join("moe_params.json");
+    let p = params.to_str().unwrap();
+    let o = accelforge(&["gen", "moe", "--params", p, "--out", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut compared = 0;
+    for f in std::fs::read_dir(&a).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "v") {
+            let other = b.join(f.file_name().unwrap());
+            assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(other).unwrap());
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2, "moe_core.v and its FIFO");
+    let mut args = vec!["estimate", "moe", "--json"];
+    args.extend(flags);
+    let by_flags = json(&args);
+    let by_file = json(&["estimate", "moe", "--params", p, "--json"]);
+    assert_eq!(by_flags, by_file);
+    refused(
+        &["estimate", "moe", "--params", p, "--lanes", "8"],
+        &["--params", "--lanes"],
+    );
+}
