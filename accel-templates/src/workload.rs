@@ -38,6 +38,13 @@
 //! top_k = 2
 //! queue_depth = 16              # optional: per-expert queue capacity (default: tokens, no drops)
 //! weight = "ap_fixed<16,2>"     # optional: in, weight, out map onto the MoE core's types
+//!
+//! [[layer]]
+//! kind = "attention"            # softmax(Q·Kᵀ/√d)·V for every head (Q, K, V given)
+//! tokens = 197
+//! head_dim = 64
+//! heads = 3
+//! in = "ap_fixed<8,3>"          # optional: in (Q/K/V) and out map onto the kernel's types
 //! ```
 //!
 //! Lowering (what the engine actually computes, `A[M×K] · B[K×N]`, A = activations,
@@ -57,6 +64,10 @@
 //!   same MACs); [`Layer::macs`] adds the gate GEMV (tokens·d_model·experts). GEMM engines
 //!   (the systolic models) do not run `moe` layers; the MoE template model
 //!   (`accelforge_mapper::moe::MoeTemplateModel`) runs only them.
+//! - `attention {tokens, head_dim, heads}`: per head two GEMMs, `Q·Kᵀ` (M = tokens,
+//!   K = head_dim, N = tokens) and `P·V` (M = tokens, K = tokens, N = head_dim), of equal MACs;
+//!   for reports it lowers to `2·heads` groups of the first. Only the attention template runs
+//!   it (the softmax between the two is not a GEMM).
 
 use std::path::Path;
 
@@ -206,6 +217,20 @@ pub struct MoeShape {
     pub queue_depth: Option<u64>,
 }
 
+/// Multi-head attention on given Q, K and V: `softmax(Q·Kᵀ/√head_dim)·V` for every head.
+///
+/// Its QFX types are the layer's `in` (Q, K, V) and `out` (outputs); the kernel's internal
+/// score and exponential widths are the template's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AttentionShape {
+    /// Tokens (queries and keys).
+    pub tokens: u64,
+    /// Head dimension.
+    pub head_dim: u64,
+    /// Heads.
+    pub heads: u64,
+}
+
 /// What a layer computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -225,6 +250,8 @@ pub enum LayerOp {
     Conv2d(Conv2d),
     /// A Mixture-of-Experts layer.
     Moe(MoeShape),
+    /// Multi-head attention.
+    Attention(AttentionShape),
 }
 
 impl LayerOp {
@@ -235,6 +262,7 @@ impl LayerOp {
             LayerOp::Dense { .. } => "dense",
             LayerOp::Conv2d(_) => "conv2d",
             LayerOp::Moe(_) => "moe",
+            LayerOp::Attention(_) => "attention",
         }
     }
 }
@@ -329,6 +357,22 @@ impl Layer {
                 },
                 groups: 2,
             },
+            LayerOp::Attention(a) => Lowered {
+                gemm: GemmShape {
+                    m: a.tokens,
+                    k: a.head_dim,
+                    n: a.tokens,
+                },
+                groups: 2 * a.heads,
+            },
+        }
+    }
+
+    /// The attention shape of an `attention` layer.
+    pub fn attention(&self) -> Option<AttentionShape> {
+        match self.op {
+            LayerOp::Attention(a) => Some(a),
+            _ => None,
         }
     }
 
@@ -470,11 +514,13 @@ struct RawLayer {
     experts: Option<u64>,
     top_k: Option<u64>,
     queue_depth: Option<u64>,
+    head_dim: Option<u64>,
+    heads: Option<u64>,
 }
 
 impl RawLayer {
     /// (key, present) for every shape key, to reject keys that belong to another kind.
-    fn shape_keys(&self) -> [(&'static str, bool); 21] {
+    fn shape_keys(&self) -> [(&'static str, bool); 23] {
         [
             ("m", self.m.is_some()),
             ("k", self.k.is_some()),
@@ -497,6 +543,8 @@ impl RawLayer {
             ("experts", self.experts.is_some()),
             ("top_k", self.top_k.is_some()),
             ("queue_depth", self.queue_depth.is_some()),
+            ("head_dim", self.head_dim.is_some()),
+            ("heads", self.heads.is_some()),
         ]
     }
 }
@@ -646,7 +694,7 @@ fn layer_op<'a>(
     let kind = rl.kind.as_deref().ok_or_else(|| {
         e(
             "kind",
-            "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\"".into(),
+            "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\", \"attention\"".into(),
         )
     })?;
     let allowed: &[&str] = match kind {
@@ -671,11 +719,12 @@ fn layer_op<'a>(
             "top_k",
             "queue_depth",
         ],
+        "attention" => &["tokens", "head_dim", "heads"],
         other => {
             return Err(e(
                 "kind",
                 format!(
-                    "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\" or \"moe\""
+                    "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\", \"moe\" or \"attention\""
                 ),
             ));
         }
@@ -736,6 +785,11 @@ fn layer_op<'a>(
             }
             LayerOp::Moe(m)
         }
+        "attention" => LayerOp::Attention(AttentionShape {
+            tokens: dim("tokens", rl.tokens)?,
+            head_dim: dim("head_dim", rl.head_dim)?,
+            heads: dim("heads", rl.heads)?,
+        }),
         _ => {
             let c = Conv2d {
                 h: dim("h", rl.h)?,
@@ -852,6 +906,18 @@ fn build_workload(raw: RawWorkload, file: &str, default_name: &str) -> Result<Wo
         check_type_strings(&types).map_err(|(key, m)| e(key, m))?;
         if kind == "moe" {
             check_moe_types(&types, rl.acc.is_some()).map_err(|(key, m)| e(key, m))?;
+        }
+        if kind == "attention" {
+            for (key, set) in [("weight", rl.weight.is_some()), ("acc", rl.acc.is_some())] {
+                if set {
+                    return Err(e(
+                        key,
+                        "an attention layer has no weights or accumulator type: Q, K and V are \
+                         its inputs (set in and out)"
+                            .into(),
+                    ));
+                }
+            }
         }
         let name = rl.name.clone().unwrap_or_else(|| format!("{kind}{i}"));
         // Reports, the mapper's per-layer results and `sim --layer` address layers by name.

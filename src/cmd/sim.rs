@@ -151,10 +151,13 @@ impl GemmArgs {
                     "`{}` describes a conv2d layer; use the `conv2d` subcommand",
                     path.display()
                 ),
-                LayerOp::Moe(_) => bail!(
-                    "`{}` describes a moe layer; use the `moe` subcommand",
-                    path.display()
-                ),
+                LayerOp::Moe(_) | LayerOp::Attention(_) => {
+                    let kind = read_layer(path)?.op.kind();
+                    bail!(
+                        "`{}` describes a {kind} layer; use the `{kind}` subcommand",
+                        path.display()
+                    )
+                }
             };
             return Ok(Gemm {
                 m: dim(m, "m", path)?,
@@ -180,10 +183,9 @@ impl Conv2dArgs {
                     "`{}` describes a {} layer; use the `{}` subcommand",
                     path.display(),
                     other.kind(),
-                    if matches!(other, LayerOp::Moe(_)) {
-                        "moe"
-                    } else {
-                        "gemm"
+                    match other {
+                        LayerOp::Moe(_) | LayerOp::Attention(_) => other.kind(),
+                        _ => "gemm",
                     }
                 ),
             };

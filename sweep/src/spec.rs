@@ -11,6 +11,7 @@ use accelforge_templates::moe::space::MoeLayerShape;
 use accelforge_templates::systolic::layer::Gemm;
 use accelforge_templates::template::axis::OneOrMany;
 use accelforge_templates::template::{self, DynTemplate, SweepSpace};
+use accelforge_templates::workload::AttentionShape;
 use accelforge_templates::workload::{
     GemmShape, Layer, LayerOp, Workload, WorkloadError, parse_layer_tables, parse_workload,
 };
@@ -137,6 +138,8 @@ pub enum WorkOp {
     },
     /// A Mixture-of-Experts layer, for the MoE core.
     Moe(MoeLayerShape),
+    /// Multi-head attention, for the attention kernel.
+    Attention(AttentionShape),
 }
 
 /// A workload layer as the sweep evaluates it.
@@ -160,7 +163,7 @@ impl WorkLayer {
     pub fn gemm(&self) -> Option<&Gemm> {
         match &self.op {
             WorkOp::Gemm { gemm, .. } => Some(gemm),
-            WorkOp::Moe(_) => None,
+            WorkOp::Moe(_) | WorkOp::Attention(_) => None,
         }
     }
 }
@@ -482,6 +485,15 @@ impl Spec {
                     n: u64::from(s.d_ff),
                     repeat: l.repeat,
                 },
+                // Q·Kᵀ per head: M = tokens, K = head_dim, N = tokens.
+                WorkOp::Attention(a) => WorkloadLayer {
+                    name: l.name.clone(),
+                    kind: format!("attention ({} heads)", a.heads),
+                    m: a.tokens,
+                    k: a.head_dim,
+                    n: a.tokens,
+                    repeat: l.repeat,
+                },
             })
             .collect()
     }
@@ -641,6 +653,7 @@ fn work_layers(layers: &[Layer], file: &Path, prefix: &str) -> Result<Vec<WorkLa
                 }),
                 1,
             ),
+            LayerOp::Attention(a) => ("attention", WorkOp::Attention(*a), 1),
             LayerOp::Conv2d(c) if !c.depthwise => {
                 let gemm = c.gemm().map_err(|e| fail(e.to_string()))?;
                 ("conv2d", WorkOp::Gemm { gemm }, 1)

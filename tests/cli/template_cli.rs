@@ -37,12 +37,15 @@ fn templates_lists_the_registry_with_defaults_and_an_example_layer() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["systolic", "moe"]);
+    assert_eq!(names, ["systolic", "moe", "attention"]);
     assert_eq!(list[1]["params_file"], "moe_params.json");
+    assert_eq!(list[2]["example_layer"]["op"]["tokens"], 197, "{list}");
     assert_eq!(list[0]["example_layer"]["op"]["m"], 12, "{list}");
     let text = stdout(&accelforge(&["templates"]));
     assert!(
-        text.contains("systolic") && text.contains("Mixture-of-Experts"),
+        text.contains("systolic")
+            && text.contains("Mixture-of-Experts")
+            && text.contains("attention"),
         "{text}"
     );
 }

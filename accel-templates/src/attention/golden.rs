@@ -133,6 +133,7 @@ mod tests {
             head_dim: 4,
             heads: 1,
             tokens: 3,
+            simd: 4,
             ..AttentionParams::default()
         }
         .resolve()

@@ -25,11 +25,18 @@
 //! per lane) and saturated to the output type (`FO` its fractional bits). `l ≥ 2^FE > 0`
 //! always: the current maximum's `p` is `2^FE`.
 
+pub mod cost;
 pub mod golden;
 pub mod params;
 pub mod reference;
+pub mod rtl;
+pub mod sim;
+pub mod space;
+pub mod stream;
+pub mod template;
 
 pub use params::{AttentionParams, Resolved};
+pub use template::Attention;
 
 /// Errors of the attention template.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +47,12 @@ pub enum AttentionError {
     /// Operands of the wrong shape or out of their type's range.
     #[error("attention data: {0}")]
     Data(String),
+    /// Building the RTL.
+    #[error(transparent)]
+    Hdl(#[from] accelforge_hdl::HdlError),
+    /// Building or running the Verilator simulation.
+    #[error("attention simulation: {0}")]
+    Sim(String),
     /// A QFX type string.
     #[error(transparent)]
     Qfx(#[from] crate::qfx::QfxError),

@@ -20,6 +20,8 @@ pub struct AttentionParams {
     pub tokens: u32,
     /// Queries processed side by side while K and V stream through once.
     pub query_lanes: u32,
+    /// Elements per stream beat and per lane per cycle (a power of two dividing `head_dim`).
+    pub simd: u32,
     /// Type of Q, K and V (signed `ap_fixed`).
     pub qkv_type: String,
     /// Fractional bits `FS` of a score (log2 units).
@@ -42,6 +44,7 @@ impl Default for AttentionParams {
             heads: 3,
             tokens: 197,
             query_lanes: 4,
+            simd: 8,
             qkv_type: "ap_fixed<8,3>".into(),
             score_frac_bits: 10,
             score_bits: 18,
@@ -82,6 +85,13 @@ impl AttentionParams {
         range("heads", self.heads, 1, 64)?;
         range("tokens", self.tokens, 1, 4096)?;
         range("query_lanes", self.query_lanes, 1, 64)?;
+        range("simd", self.simd, 1, 64)?;
+        if !self.simd.is_power_of_two() || !self.head_dim.is_multiple_of(self.simd) {
+            return Err(bad(format!(
+                "simd = {} must be a power of two dividing head_dim = {}",
+                self.simd, self.head_dim
+            )));
+        }
         range("score_frac_bits", self.score_frac_bits, 1, 16)?;
         range("exp_frac_bits", self.exp_frac_bits, 4, 24)?;
         range(
@@ -116,6 +126,16 @@ impl AttentionParams {
                 2 * tqkv.frac_bits() + SCALE_FRAC_BITS as i32 - 1
             )));
         }
+        for (name, t) in [("qkv_type", &tqkv), ("output_type", &tout)] {
+            let bits = self.simd * slot_bytes(t.width()) * 8;
+            if bits > 1024 {
+                return Err(bad(format!(
+                    "simd = {} elements of {t} make a {bits}-bit stream beat for {name}; an AXI \
+                     stream carries at most 1024 bits",
+                    self.simd
+                )));
+            }
+        }
         let d = f64::from(self.head_dim);
         let scale =
             (std::f64::consts::LOG2_E / d.sqrt() * f64::from(1u32 << SCALE_FRAC_BITS)).round();
@@ -134,7 +154,55 @@ impl AttentionParams {
     }
 }
 
+/// Bytes one element of `bits` bits occupies on a stream: a power of two.
+pub fn slot_bytes(bits: u32) -> u32 {
+    bits.div_ceil(8).next_power_of_two()
+}
+
+/// `clog2(n)`, at least 1 (a counter or index of at least one bit).
+pub fn bits_for(n: u64) -> u32 {
+    accelforge_hdl::clog2(n).max(1)
+}
+
 impl Resolved {
+    /// Words of `simd` elements per head row.
+    pub fn words(&self) -> u32 {
+        self.p.head_dim / self.p.simd
+    }
+
+    /// Bits of `s_axis_tdata`: `simd` Q/K/V slots.
+    pub fn in_bits(&self) -> u32 {
+        self.p.simd * slot_bytes(self.tqkv.width()) * 8
+    }
+
+    /// Bits of `m_axis_tdata`: `simd` output slots.
+    pub fn out_bits(&self) -> u32 {
+        self.p.simd * slot_bytes(self.tout.width()) * 8
+    }
+
+    /// Bits of a dot product `Σ q·k` over the head (exact).
+    pub fn dot_bits(&self) -> u32 {
+        2 * self.tqkv.width() + accelforge_hdl::clog2(u64::from(self.p.head_dim))
+    }
+
+    /// Bits of the unsigned score constant `C`.
+    pub fn scale_bits(&self) -> u32 {
+        64 - (self.scale as u64).leading_zeros()
+    }
+
+    /// Bits of the running sum `l ≤ tokens · 2^FE` (unsigned).
+    pub fn sum_bits(&self) -> u32 {
+        self.p.exp_frac_bits + accelforge_hdl::clog2(u64::from(self.p.tokens)) + 1
+    }
+
+    /// Bits of an accumulator: `|acc| ≤ l · 2^(w−1)` plus one LSB per floor shift (signed).
+    pub fn acc_bits(&self) -> u32 {
+        self.p.exp_frac_bits
+            + accelforge_hdl::clog2(u64::from(self.p.tokens))
+            + self.tqkv.width()
+            + 2
+    }
+
     /// Right shift that takes `dot · C` (2F + CF fractional bits) to a score (FS bits).
     pub fn score_shift(&self) -> u32 {
         (2 * self.tqkv.frac_bits() + SCALE_FRAC_BITS as i32 - self.p.score_frac_bits as i32) as u32

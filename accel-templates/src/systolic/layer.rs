@@ -140,9 +140,11 @@ impl Conv2d {
 }
 
 /// The GEMM of one run of a GEMM-like layer (a depthwise convolution's per-group GEMM);
-/// `Ok(None)` for an MoE layer, an error when a dimension does not fit 32 bits.
+/// `Ok(None)` for an MoE or attention layer (not GEMMs), an error when a dimension does not
+/// fit 32 bits.
 pub fn unit_gemm(layer: &crate::workload::Layer) -> std::result::Result<Option<Gemm>, String> {
-    if matches!(layer.op, crate::workload::LayerOp::Moe(_)) {
+    use crate::workload::LayerOp;
+    if matches!(layer.op, LayerOp::Moe(_) | LayerOp::Attention(_)) {
         return Ok(None);
     }
     let g = layer.lower().gemm;

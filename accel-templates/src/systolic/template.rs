@@ -222,12 +222,16 @@ impl Template for Systolic {
         layers: &[Layer],
     ) -> Result<Box<dyn SweepSpace>, SpaceError> {
         let axes: SystolicAxes = parse_axes("systolic", axes)?;
-        if let Some(l) = layers.iter().find(|l| l.moe().is_some()) {
+        if let Some(l) = layers
+            .iter()
+            .find(|l| l.moe().is_some() || l.attention().is_some())
+        {
             return Err(SpaceError {
                 key: "workload".into(),
                 problem: format!(
-                    "layer `{}` is a {} layer, which the systolic template does not run (sweep it with template = \"moe\")",
+                    "layer `{}` is a {} layer, which the systolic template does not run (sweep it with template = \"{}\")",
                     l.name,
+                    l.op.kind(),
                     l.op.kind()
                 ),
             });

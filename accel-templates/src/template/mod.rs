@@ -400,7 +400,11 @@ impl<T: Template> DynTemplate for T {
 
 /// Every template, in the order `accelforge templates` lists them. Adding a template is one
 /// line here.
-static REGISTRY: &[&dyn DynTemplate] = &[&crate::systolic::Systolic, &crate::moe::Moe];
+static REGISTRY: &[&dyn DynTemplate] = &[
+    &crate::systolic::Systolic,
+    &crate::moe::Moe,
+    &crate::attention::Attention,
+];
 
 /// The registered templates.
 pub fn registry() -> &'static [&'static dyn DynTemplate] {
