@@ -52,8 +52,19 @@ pub fn simulate(
     stalls: Stalls,
     opts: &BuildOptions,
 ) -> Result<AttentionSim> {
-    let golden = data.golden(r)?;
-    let want = output_beats(r, &golden);
+    simulate_against(r, data, &data.golden(r)?, stalls, opts)
+}
+
+/// As [`simulate`], checking against the given per-head outputs (a test's deliberately wrong
+/// expectation shows the check can fail).
+pub fn simulate_against(
+    r: &Resolved,
+    data: &AttentionData,
+    golden: &[ndarray::Array2<i64>],
+    stalls: Stalls,
+    opts: &BuildOptions,
+) -> Result<AttentionSim> {
+    let want = output_beats(r, golden);
     let inputs = input_beats(r, data);
     let design = rtl::design(r)?;
     let compiled = build(&DesignSpec::from_hdl(&design), opts)

@@ -37,6 +37,17 @@ impl AttentionData {
         AttentionData { heads }
     }
 
+    /// Operands at the corners of the type: every element the minimum, zero or the maximum
+    /// (scores saturate, products and sums reach their largest magnitudes).
+    pub fn extreme(r: &Resolved, seed: u64) -> AttentionData {
+        let (t, d) = (r.p.tokens as usize, r.p.head_dim as usize);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let corners = [r.tqkv.min_raw() as i64, 0, r.tqkv.max_raw() as i64];
+        let mut draw = || Array2::from_shape_fn((t, d), |_| corners[rng.random_range(0..3)]);
+        let heads = (0..r.p.heads).map(|_| [draw(), draw(), draw()]).collect();
+        AttentionData { heads }
+    }
+
     /// The golden outputs of every head.
     pub fn golden(&self, r: &Resolved) -> Result<Vec<Array2<i64>>> {
         self.heads
