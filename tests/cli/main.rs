@@ -6,6 +6,7 @@
 
 mod common;
 
+mod attention_cli;
 mod boards_cli;
 mod bundle_cli;
 mod bundle_snapshots;

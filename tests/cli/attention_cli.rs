@@ -1,0 +1,140 @@
+//! `gen|estimate|sim attention --params FILE`: the registry's generic commands on the
+//! attention kernel, its Zynq bundle checked by the Vivado stub, Verilator lint and Python,
+//! and bad parameters refused with the field named and nothing written.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+use std::process::Command;
+
+use accelforge_boards::AccelInterface;
+use serde_json::{Value, json};
+
+use crate::common::cli::{accelforge, refused, stderr, stdout};
+use crate::common::vivado_stub;
+
+/// A small kernel: 2 heads of 7 tokens, d = 8, 3 query lanes of 4 elements.
+fn small() -> Value {
+    json!({
+        "head_dim": 8, "heads": 2, "tokens": 7, "query_lanes": 3, "simd": 4,
+        "qkv_type": "ap_fixed<8,3>", "score_frac_bits": 10, "score_bits": 18,
+        "exp_frac_bits": 15, "exp_table_bits": 8, "output_type": "ap_fixed<16,4>"
+    })
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let o = accelforge(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn attention_estimate_sim_and_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let params = tmp.path().join("p.json");
+    std::fs::write(&params, small().to_string()).unwrap();
+    let p = params.to_str().unwrap();
+
+    // Per block of nq queries: nq·2 + 7·(2·2 + 3) + 1 + nq·2·(16 + 3) cycles; blocks 3, 3, 1.
+    let per_head: u64 = [3u64, 3, 1]
+        .iter()
+        .map(|nq| nq * 2 + 7 * 7 + 1 + nq * 2 * 19)
+        .sum();
+    let est = run_json(&["estimate", "attention", "--params", p, "--json"]);
+    assert_eq!(est["cycles"], 1 + 2 * per_head, "{est}");
+    let sim = run_json(&["sim", "attention", "--params", p, "--json"]);
+    assert_eq!(sim["mismatches"], 0, "{sim}");
+    assert_eq!(sim["cycles"], est["cycles"], "{sim}");
+    assert_eq!(sim["model_cycles"], est["cycles"], "{sim}");
+
+    let out = tmp.path().join("bundle");
+    let o = accelforge(&[
+        "gen",
+        "attention",
+        "--params",
+        p,
+        "--board",
+        "pynq-z2",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let accel: AccelInterface = serde_json::from_value(v["manifest"]["accel"].clone()).unwrap();
+    // 2 heads x (7 Q rows + 3 blocks x 7 keys x 2 rows) x 2 beats in; 2 x 7 x 2 beats out.
+    let batch = accel.fixed_batch.unwrap();
+    assert_eq!((batch.in_beats, batch.out_beats), (2 * (7 + 42) * 2, 28));
+    assert_eq!((accel.in_stream_bits, accel.out_stream_bits), (32, 64));
+    let stub = vivado_stub::run(&out, &vivado_stub::prelude(&accel));
+    assert!(stub.contains("VIVADO-STUB OK"), "{stub}");
+    let py = out.join("attention_core_zynq_driver.py");
+    let c = Command::new("python3")
+        .args(["-m", "py_compile"])
+        .arg(&py)
+        .status()
+        .unwrap();
+    assert!(c.success());
+    let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let lint = accelforge_hdl::tools::lint(&hdl, Some(&accel.name)).unwrap();
+    assert!(lint.is_clean(), "{:?}", lint.diagnostics);
+}
+
+#[test]
+fn bad_attention_params_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (field, value, needle) in [
+        (
+            "simd",
+            json!(3),
+            "simd = 3 must be a power of two dividing head_dim = 8",
+        ),
+        ("tokens", json!(0), "tokens = 0 is outside 1..=4096"),
+        ("qkv_type", json!("ap_ufixed<8,3>"), "qkv_type"),
+        (
+            "exp_table_bits",
+            json!(11),
+            "exp_table_bits = 11 is outside 1..=10",
+        ),
+    ] {
+        let mut p = small();
+        p[field] = value;
+        let path = tmp.path().join(format!("{field}.json"));
+        std::fs::write(&path, p.to_string()).unwrap();
+        let out = tmp.path().join(format!("out_{field}"));
+        refused(
+            &[
+                "gen",
+                "attention",
+                "--params",
+                path.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[needle],
+        );
+        assert!(!out.exists(), "{field}: nothing half-written");
+    }
+    // A layer of another shape is not the kernel's.
+    let params = tmp.path().join("p.json");
+    std::fs::write(&params, small().to_string()).unwrap();
+    let layer = tmp.path().join("l.toml");
+    std::fs::write(
+        &layer,
+        "kind = \"attention\"\nname = \"a\"\ntokens = 8\nhead_dim = 8\nheads = 2\n",
+    )
+    .unwrap();
+    refused(
+        &[
+            "sim",
+            "attention",
+            "--params",
+            params.to_str().unwrap(),
+            "--layer",
+            layer.to_str().unwrap(),
+        ],
+        &["not the attention layer this kernel is built for"],
+    );
+}
