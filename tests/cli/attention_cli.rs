@@ -138,3 +138,61 @@ fn bad_attention_params_are_refused_by_name() {
         &["not the attention layer this kernel is built for"],
     );
 }
+
+/// A sweep over the kernel's axes: every point priced, the best verified in Verilator.
+#[test]
+fn attention_sweep_explores_the_kernel_axes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("sw.toml");
+    std::fs::write(
+        &spec,
+        r#"template = "attention"
+boards = ["pynq-z2"]
+objectives = [{ minimize = "latency_s" }, { minimize = "dsp" }]
+[attention]
+query_lanes = [1, 2, 4]
+simd = [2, 4, 8]
+exp_table_bits = [6, 8]
+[workload]
+layers = [ { kind = "attention", name = "attn", tokens = 7, head_dim = 8, heads = 2 } ]
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let o = accelforge(&[
+        "sweep",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--verify",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("18 of 18 points"), "{text}");
+    assert!(text.contains(", 0 mismatches"), "{text}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            "id,index,status,query_lanes,simd,score_frac_bits,exp_frac_bits,exp_table_bits,"
+        ),
+        "{csv}"
+    );
+    // A layer the kernel does not run is refused by name.
+    std::fs::write(
+        &spec,
+        "template = \"attention\"\nboards = [\"pynq-z2\"]\nobjectives = [{ minimize = \"dsp\" }]\n[attention]\nquery_lanes = 1\nsimd = 2\n[workload]\nlayers = [ { kind = \"gemm\", name = \"g\", m = 2, k = 2, n = 2 } ]\n",
+    )
+    .unwrap();
+    refused(
+        &[
+            "sweep",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            tmp.path().join("r2").to_str().unwrap(),
+        ],
+        &["layer `g` is a gemm layer, which the attention template does not run"],
+    );
+}
