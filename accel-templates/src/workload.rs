@@ -368,6 +368,15 @@ impl Layer {
         }
     }
 
+    /// Whether a GEMM engine runs the layer: `gemm`, `dense` and `conv2d` (not `moe`, whose
+    /// GEMMs depend on the routing, nor `attention`, whose softmax is not a GEMM).
+    pub fn is_gemm_like(&self) -> bool {
+        matches!(
+            self.op,
+            LayerOp::Gemm(_) | LayerOp::Dense { .. } | LayerOp::Conv2d(_)
+        )
+    }
+
     /// The attention shape of an `attention` layer.
     pub fn attention(&self) -> Option<AttentionShape> {
         match self.op {
@@ -464,6 +473,11 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("mobilenet", include_str!("workloads/mobilenet.toml")),
     ("vit-tiny", include_str!("workloads/vit-tiny.toml")),
     ("moe-tiny", include_str!("workloads/moe-tiny.toml")),
+    (
+        "vit-tiny-block",
+        include_str!("workloads/vit-tiny-block.toml"),
+    ),
+    ("m3vit-block", include_str!("workloads/m3vit-block.toml")),
 ];
 
 /// Names of the built-in workloads.

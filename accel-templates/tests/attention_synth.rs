@@ -15,7 +15,7 @@ fn resource_model_matches_yosys() {
         eprintln!("skipped: tools missing");
         return;
     }
-    let cases = vec![
+    let cases = [
         // LUT RAM only; 28-bit accumulators take two DSPs per rescale on both families.
         AttentionParams {
             head_dim: 8,

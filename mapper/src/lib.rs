@@ -36,6 +36,7 @@ pub mod engine;
 pub mod error;
 pub mod exhaustive;
 pub mod ilp;
+pub mod joint;
 pub mod mapping;
 pub mod model;
 pub mod moe;
@@ -47,6 +48,7 @@ pub mod workload;
 pub use engine::TemplateEngine;
 pub use error::{MapperError, Result};
 pub use ilp::{SolveStatus, Solved, Solver};
+pub use joint::{Either, Joint};
 pub use mapping::{
     EngineReport, Instance, LayerReport, MapOptions, MapReport, Method, SearchStats,
     build_instance, map, map_with_progress, solve_pruned,
@@ -56,6 +58,9 @@ pub use moe::{MoeSpec, MoeTemplateModel};
 pub use problem::{Assignment, Formulation, OptionCost, Problem, Pruned, filter_only, prune};
 pub use provisional::{ProvisionalSystolicConfig, ProvisionalSystolicModel, ProvisionalTiling};
 pub use systolic::SystolicTemplateModel;
+
+/// The attention template's exact models for a workload's `attention` layers.
+pub type AttentionTemplateModel = TemplateEngine<accelforge_templates::attention::Attention>;
 pub use workload::{
     BUILTINS, Conv2d, GemmShape, Layer, LayerOp, Lowered, MoeShape, QfxTypes, Workload,
     builtin_names, parse_workload,

@@ -160,8 +160,8 @@ impl EngineModel for ProvisionalSystolicModel {
     }
 
     fn tilings(&self, cfg: &ProvisionalSystolicConfig, layer: &Layer) -> Vec<ProvisionalTiling> {
-        // Routing-dependent, and not a GEMM: a GEMM engine does not run `moe` layers.
-        if layer.moe().is_some() {
+        // A GEMM engine does not run `moe` (routing-dependent) or `attention` (softmax) layers.
+        if !layer.is_gemm_like() {
             return Vec::new();
         }
         let g = layer.lower().gemm;

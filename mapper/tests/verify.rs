@@ -192,7 +192,15 @@ fn ilp_equals_exhaustive_vit_tiny() {
 fn every_builtin_workload_is_covered() {
     assert_eq!(
         builtin_names(),
-        ["mlp", "resnet18", "mobilenet", "vit-tiny", "moe-tiny"]
+        [
+            "mlp",
+            "resnet18",
+            "mobilenet",
+            "vit-tiny",
+            "moe-tiny",
+            "vit-tiny-block",
+            "m3vit-block"
+        ]
     );
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use accelforge_boards::BoardDb;
 use accelforge_mapper::{
-    Formulation, MapOptions, MapReport, Method, MoeTemplateModel, ProvisionalSystolicModel,
-    SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
+    AttentionTemplateModel, Formulation, Joint, MapOptions, MapReport, Method, MoeTemplateModel,
+    ProvisionalSystolicModel, SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
     exhaustive::DEFAULT_POINT_LIMIT, map_with_progress,
 };
 use accelforge_templates::systolic::{BufferRam, PeKind};
@@ -97,6 +97,10 @@ pub enum ModelArg {
     Provisional,
     /// The MoE template's own models (exact cycles under balanced routing).
     Moe,
+    /// Every kernel the workload needs, sized together: the systolic array (linear layers),
+    /// the attention kernel (`attention` layers) and the MoE core (`moe` layers), each with its
+    /// own exact models; use `--formulation heterogeneous --engines N` for one kernel per kind.
+    Joint,
 }
 
 /// `--formulation`.
@@ -254,6 +258,19 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                     // Same clock as the mapping, so the weight stream is sized for the DDR
                     // rate the formulation charges.
                     &MoeTemplateModel::for_board(&workload, &board, opts.clock_mhz),
+                    &workload,
+                    &board,
+                    &opts,
+                    &progress,
+                ),
+                ModelArg::Joint => map_with_progress(
+                    &Joint::new(
+                        Joint::new(
+                            SystolicTemplateModel::for_workload(&workload),
+                            AttentionTemplateModel::for_board(&workload, &board, opts.clock_mhz),
+                        ),
+                        MoeTemplateModel::for_board(&workload, &board, opts.clock_mhz),
+                    ),
                     &workload,
                     &board,
                     &opts,

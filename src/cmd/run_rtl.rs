@@ -124,7 +124,7 @@ pub fn batched(workload: &Workload, batch: u64) -> Workload {
         return out;
     }
     for layer in &mut out.layers {
-        if layer.moe().is_some() {
+        if !layer.is_gemm_like() {
             continue;
         }
         let lowered = layer.lower();

@@ -143,8 +143,7 @@ impl Conv2d {
 /// `Ok(None)` for an MoE or attention layer (not GEMMs), an error when a dimension does not
 /// fit 32 bits.
 pub fn unit_gemm(layer: &crate::workload::Layer) -> std::result::Result<Option<Gemm>, String> {
-    use crate::workload::LayerOp;
-    if matches!(layer.op, LayerOp::Moe(_) | LayerOp::Attention(_)) {
+    if !layer.is_gemm_like() {
         return Ok(None);
     }
     let g = layer.lower().gemm;

@@ -21,7 +21,7 @@ pub struct Systolic;
 pub fn workload_max_k(layers: &[Layer]) -> u32 {
     let max_k = layers
         .iter()
-        .filter(|l| l.moe().is_none())
+        .filter(|l| l.is_gemm_like())
         .map(|l| l.lower().gemm.k)
         .max()
         .unwrap_or(64)
@@ -65,9 +65,9 @@ impl Template for Systolic {
         p: &SystolicParams,
         layer: &Layer,
     ) -> Result<Option<LayerCost>, TemplateError> {
-        if layer.moe().is_some() {
+        if !layer.is_gemm_like() {
             // An MoE layer's GEMMs depend on the routing and its gate/top-k/combine are not
-            // GEMMs: the MoE core runs it.
+            // GEMMs: the MoE core runs it; attention's softmax is not a GEMM either.
             return Ok(None);
         }
         let lowered = layer.lower();
