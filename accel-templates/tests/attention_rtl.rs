@@ -74,6 +74,17 @@ fn configs() -> Vec<(&'static str, AttentionParams)> {
             },
         ),
         (
+            "one word per row (head_dim = simd): hand-over as the last sum lands",
+            AttentionParams {
+                head_dim: 8,
+                heads: 2,
+                tokens: 7,
+                query_lanes: 4,
+                simd: 8,
+                ..d()
+            },
+        ),
+        (
             "one element per cycle, narrow saturating scores",
             AttentionParams {
                 head_dim: 4,
@@ -127,6 +138,10 @@ fn attention_matches_golden_and_cycle_model() {
     let cases = configs();
     accelforge_sim::par_map(&cases, |(name, p)| {
         let r = p.resolve().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let d = accelforge_templates::attention::rtl::design(&r).unwrap();
+        let files = tools::DesignFiles::new(&d).unwrap();
+        let lint = tools::lint(&files.paths, Some(d.top_name())).unwrap();
+        assert!(lint.is_clean(), "{name}: {:#?}", lint.diagnostics);
         for seed in [1u64, 2] {
             let data = AttentionData::random(&r, seed, 1.0);
             check(name, &r, &data, Stalls::default(), true);

@@ -1,17 +1,21 @@
 //! The kernel's exact cycle model, from the RTL's state machine (`rtl.rs`), and its
 //! resource model.
 //!
-//! With the streams never stalling, from the cycle the command is accepted to the cycle
-//! `done` is seen, each head and each block of `nq` queries (`W = head_dim / simd` words per
-//! row, `WO` output bits) takes:
+//! Two state machines run side by side. The main one takes, for each block of `nq` queries
+//! (every head's blocks in turn; `W = head_dim / simd` words per row):
 //! - `nq·W` cycles to load the block's Q rows;
 //! - per key `2·W + 3`: its K row (the dot products), three cycles for the score, the running
 //!   maximum and the two exponentials, then its V row (the rescaled accumulators);
-//! - one cycle for the last accumulator write to land;
-//! - per output beat `WO + 3`: read the accumulators, load the dividers, `WO` restoring
-//!   division steps, hand the beat over;
+//! - at least one cycle to hand the block over (the last accumulator write lands), waiting
+//!   until the output machine has finished the previous block.
 //!
-//! plus one cycle for `done`.
+//! The output machine divides the block handed over while the next one accumulates (the
+//! accumulators have two banks): per output beat `WO + 3` cycles (read the accumulators, load
+//! the dividers, `WO` restoring division steps, hand the beat over), then one cycle back to
+//! idle. With the streams never stalling and hand-over cycles `h_b` counted from the command's
+//! acceptance: `h_0 = M_0 + 1`, `h_(b+1) = h_b + max(M_(b+1) + 1, O_b + 1)` with
+//! `M_b = nq·W + T·(2W + 3)` and `O_b = nq·W·(WO + 3)`, and `done` is seen at `h_last + O_last
+//! + 1`.
 
 use accelforge_hdl::tools::Family;
 
@@ -26,13 +30,23 @@ pub fn cycles(r: &Resolved) -> u64 {
     let w = u64::from(r.words());
     let t = u64::from(r.p.tokens);
     let wo = u64::from(r.tout.width());
-    let per_head: u64 = blocks(r)
+    let per_block: Vec<(u64, u64)> = blocks(r)
         .map(|(_, nq)| {
             let nq = u64::from(nq);
-            nq * w + t * (2 * w + SCORE_CYCLES) + 1 + nq * w * (wo + 3)
+            (nq * w + t * (2 * w + SCORE_CYCLES), nq * w * (wo + 3))
         })
-        .sum();
-    1 + u64::from(r.p.heads) * per_head
+        .collect();
+    let mut handover: Option<(u64, u64)> = None; // (h_b, O_b)
+    for _ in 0..r.p.heads {
+        for &(main, out) in &per_block {
+            let h = match handover {
+                None => main + 1,
+                Some((h, prev_out)) => h + (main + 1).max(prev_out + 1),
+            };
+            handover = Some((h, out));
+        }
+    }
+    handover.map_or(0, |(h, out)| h + out + 1)
 }
 
 /// Input beats of one command.
@@ -101,10 +115,11 @@ pub fn dsps(r: &Resolved, family: Family) -> u64 {
 pub fn bram18(r: &Resolved) -> u64 {
     super::rtl::memories(r)
         .iter()
-        .filter(|&&(w, words)| super::rtl::ram_style(w, words) == "block")
-        .map(|&(w, words)| {
+        .filter(|&&(w, words, _)| super::rtl::ram_style(w, words) == "block")
+        .map(|&(w, words, reads)| {
+            // One copy per read port: a simple-dual-port block RAM reads at one address.
             let (b36, b18) = crate::template::memory::bram_for(u64::from(w), u64::from(words));
-            2 * b36 + b18
+            u64::from(reads) * (2 * b36 + b18)
         })
         .sum()
 }
@@ -127,13 +142,13 @@ pub fn features(r: &Resolved) -> [f64; 4] {
     ]
 }
 
-/// LUT and FF coefficients over [`features`] (FF with a constant), least squares on nine
+/// LUT and FF coefficients over [`features`] (FF with a constant), least squares on ten
 /// kernels synthesized with Yosys 0.23 for `xc7` and `xcup` (the mean of the two): within
-/// 20 % of either family's LUTs and 23 % of its FFs on every one of them
+/// 17 % of either family's LUTs and 24 % of its FFs on every one of them
 /// (`tests/attention_synth.rs` re-checks two).
-const LUT_COEF: [f64; 4] = [2.3, 5.2, 5.9, 0.7];
-const FF_COEF: [f64; 4] = [1.3, 1.5, 1.5, 0.0];
-const FF_CONST: f64 = 103.0;
+const LUT_COEF: [f64; 4] = [3.04, 5.07, 5.38, 0.79];
+const FF_COEF: [f64; 4] = [2.35, 1.5, 1.78, 0.0];
+const FF_CONST: f64 = 73.0;
 
 /// The resource model: DSP (the DSP48E1 count, which is also the DSP48E2 count unless an
 /// operand is 25 to 27 bits wide, where it is an upper bound) and block RAM counted from the

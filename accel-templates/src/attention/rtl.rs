@@ -22,17 +22,23 @@ use super::params::{Resolved, bits_for, slot_bytes};
 /// Name of the top module.
 pub const TOP: &str = "attention_core";
 
+// The main state machine (Q rows, keys).
 const IDLE: u64 = 0;
 const QLOAD: u64 = 1;
 const KEY: u64 = 2;
 const SCORE: u64 = 3;
 const VAL: u64 = 4;
+/// Last accumulator write lands; hand the block to the output machine once it is idle.
 const DRAIN: u64 = 5;
-const FRD: u64 = 6;
-const FLOAD: u64 = 7;
-const FDIV: u64 = 8;
-const FOUT: u64 = 9;
-const ST_BITS: u32 = 4;
+/// Every block handed over; wait for the last output beat.
+const FINISH: u64 = 6;
+const ST_BITS: u32 = 3;
+// The output state machine (dividers), one block behind the main one.
+const OIDLE: u64 = 0;
+const FRD: u64 = 1;
+const FLOAD: u64 = 2;
+const FDIV: u64 = 3;
+const FOUT: u64 = 4;
 
 /// Memories of at most this many bits stay in LUT RAM; larger ones go to block RAM.
 pub const DISTRIBUTED_MAX_BITS: u64 = 4096;
@@ -46,13 +52,15 @@ pub fn ram_style(width: u32, words: u32) -> &'static str {
     }
 }
 
-/// The kernel's memories, `(width, words)` each: per lane its Q rows and its accumulators.
-pub fn memories(r: &Resolved) -> Vec<(u32, u32)> {
+/// The kernel's memories, `(width, words, read ports)` each: per lane its Q rows and its
+/// accumulators (two banks: one block's being divided while the next block's accumulate; read
+/// by the V stage and by the dividers).
+pub fn memories(r: &Resolved) -> Vec<(u32, u32, u32)> {
     let (w, p, words) = (r.tqkv.width(), r.p.simd, r.words());
     let mut v = Vec::new();
     for _ in 0..r.p.query_lanes {
-        v.push((p * w, words));
-        v.push((p * r.acc_bits(), words));
+        v.push((p * w, words, 1));
+        v.push((p * r.acc_bits(), 2 * words, 2));
     }
     v
 }
@@ -73,7 +81,7 @@ fn st_is(st: &Sig, v: u64) -> Result<Expr> {
     Ok(eq_c(&st.e(), v)?)
 }
 fn to_st(st: &Sig, v: u64) -> Result<Stmt> {
-    set(st, lit(v, ST_BITS)?)
+    set(st, lit(v, st.width())?)
 }
 /// Element `i` (`w` bits) of a packed word, as a signed expression.
 fn elem(word: &Sig, i: u32, w: u32) -> Result<Expr> {
@@ -165,6 +173,13 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
 
     // Control registers.
     let st = m.reg("st", ST_BITS)?;
+    let ost = m.reg("ost", 3)?;
+    // The accumulator bank the main machine writes, and the one the dividers read.
+    let bank = m.reg("bank", 1)?;
+    let obank = m.reg("obank", 1)?;
+    // The block being output: its query count and whether it ends the command.
+    let o_nq = m.reg("o_nq", wt)?;
+    let o_last = m.reg("o_last", 1)?;
     let head = m.reg("head", wh)?;
     let qbase = m.reg("qbase", wt)?;
     let q_lane = m.reg("q_lane", wlane)?;
@@ -184,9 +199,11 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         "nq",
         Expr::mux(&left.e().lt(&lanes_c)?, &left.e(), &lanes_c)?,
     )?;
-    // Lane index compared with nq - 1 at the counter's width.
-    let last_lane =
-        |lane: &Sig| -> Result<Expr> { Ok(lane.e().zext(wt)?.add(&lit(1, wt)?)?.eq(&nq.e())?) };
+    // Lane index compared with a query count minus one, at the counter's width.
+    let last_of = |lane: &Sig, n: &Sig| -> Result<Expr> {
+        Ok(lane.e().zext(wt)?.add(&lit(1, wt)?)?.eq(&n.e())?)
+    };
+    let last_lane = |lane: &Sig| last_of(lane, &nq);
     let block_last = m.wire_from(
         "block_last",
         qbase
@@ -201,8 +218,8 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         .logic_or(&st_is(&st, VAL)?)?;
     m.assign_sig(&s_tready, in_ready.clone())?;
     let in_fire = m.wire_from("in_fire", s_tvalid.e().logic_and(&in_ready)?)?;
-    m.assign_sig(&m_tvalid, st_is(&st, FOUT)?)?;
-    let out_fire = m.wire_from("out_fire", st_is(&st, FOUT)?.logic_and(&m_tready.e())?)?;
+    m.assign_sig(&m_tvalid, st_is(&ost, FOUT)?)?;
+    let out_fire = m.wire_from("out_fire", st_is(&ost, FOUT)?.logic_and(&m_tready.e())?)?;
 
     // The beat's elements, packed at their own width.
     let in_elems = (0..simd)
@@ -218,9 +235,20 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
     let last1 = m.reg("last1", 1)?;
     let word1 = m.reg("word1", wword)?;
 
-    // Per-lane memories: Q rows (read at the K word being accepted) and accumulators (read at
-    // the V word being accepted, or at the output word in FRD).
-    let acc_raddr = m.wire_from("acc_raddr", Expr::mux(&st_is(&st, FRD)?, &fw.e(), &kw.e())?)?;
+    // Per-lane memories: Q rows (read at the K word being accepted) and accumulators, word
+    // `bank·words + w`: read at the V word being accepted (main bank) and at the output word
+    // (the dividers' bank).
+    let waw = bits_for(2 * u64::from(words));
+    let in_bank = |b: &Sig, w: Expr| -> Result<Expr> {
+        let w = w.zext(waw)?;
+        Ok(Expr::mux(
+            &b.e(),
+            &w.add(&lit(u64::from(words), waw)?)?,
+            &w,
+        )?)
+    };
+    let acc_vaddr = m.wire_from("acc_vaddr", in_bank(&bank, kw.e())?)?;
+    let acc_oaddr = m.wire_from("acc_oaddr", in_bank(&obank, fw.e())?)?;
     let mut q_rd = Vec::new();
     let mut acc_rd = Vec::new();
     let mut acc_mem = Vec::new();
@@ -246,9 +274,9 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         let am = m.memory(
             &format!("acc_mem{i}"),
             simd * wa,
-            words,
+            2 * words,
             false,
-            Some(ram_style(simd * wa, words)),
+            Some(ram_style(simd * wa, 2 * words)),
         )?;
         acc_mem.push(am);
     }
@@ -391,20 +419,26 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         m.allow_unused(la.name())?;
         let scaled = la.slice(wl + fe - 1, fe)?;
         let pz = pw.e().zext(wl)?;
-        m.clocked(
-            &clk,
-            vec![if_(
-                s6.e(),
-                vec![set(&l, Expr::mux(&kf.e(), &pz, &scaled.add(&pz)?)?)?],
-            )?],
+        let l_next = m.wire_from(
+            &format!("l_next{i}"),
+            Expr::mux(&kf.e(), &pz, &scaled.add(&pz)?)?,
+        )?;
+        m.clocked(&clk, vec![if_(s6.e(), vec![set(&l, l_next.e())?])?])?;
+        // What a hand-over in this cycle takes: with one word per row the last key's sum
+        // lands in the hand-over cycle itself.
+        let l_final = m.wire_from(
+            &format!("l_final{i}"),
+            Expr::mux(&s6.e(), &l_next.e(), &l.e())?,
         )?;
         alphas.push(alpha);
         ps.push(pw);
-        ls.push(l);
+        ls.push(l_final);
     }
 
     // Stage 2 of V: acc = floor(acc·α / 2^FE) + p·v (or p·v for the first key), written back.
     let acc_we = m.wire_from("acc_we", v_v1.e())?;
+    let acc_waddr = m.wire_from("acc_waddr", in_bank(&bank, word1.e())?)?;
+    let mut acc_ord = Vec::new();
     for i in 0..lanes as usize {
         let alpha_s = m.wire_from(
             &format!("alpha_s{i}"),
@@ -413,6 +447,7 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         let p_s = m.wire_from(&format!("p_s{i}"), ps[i].e().zext(fe + 2)?.as_signed())?;
         // The registered read is declared before its users.
         let ard = m.reg(&format!("acc_rd{i}"), simd * wa)?;
+        let ord = m.reg(&format!("acc_ord{i}"), simd * wa)?;
         let mut news = Vec::new();
         for e in 0..simd {
             let a = elem(&ard, e, wa)?;
@@ -431,23 +466,29 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
                 if_(
                     acc_we.e(),
                     vec![Stmt::assign(
-                        LValue::word(&acc_mem[i], &word1.e())?,
+                        LValue::word(&acc_mem[i], &acc_waddr.e())?,
                         wdata.e(),
                     )?],
                 )?,
-                set(&ard, acc_mem[i].read(&acc_raddr.e())?)?,
+                set(&ard, acc_mem[i].read(&acc_vaddr.e())?)?,
+                set(&ord, acc_mem[i].read(&acc_oaddr.e())?)?,
             ],
         )?;
         acc_rd.push(ard);
+        acc_ord.push(ord);
     }
+    // Each lane's sum, held for the dividers while the next block accumulates.
+    let l_hold = (0..lanes as usize)
+        .map(|i| m.reg(&format!("l_hold{i}"), wl))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
 
     // Output: the selected lane's accumulators and sum, `simd` restoring dividers.
-    let mut acc_sel = acc_rd[0].e();
-    let mut l_sel = ls[0].e();
+    let mut acc_sel = acc_ord[0].e();
+    let mut l_sel = l_hold[0].e();
     for i in 1..lanes as usize {
         let hit = eq_c(&fl.e(), i as u64)?;
-        acc_sel = Expr::mux(&hit, &acc_rd[i].e(), &acc_sel)?;
-        l_sel = Expr::mux(&hit, &ls[i].e(), &l_sel)?;
+        acc_sel = Expr::mux(&hit, &acc_ord[i].e(), &acc_sel)?;
+        l_sel = Expr::mux(&hit, &l_hold[i].e(), &l_sel)?;
     }
     let acc_sel = m.wire_from("acc_sel", acc_sel)?;
     let dsh = m.reg("dsh", wr)?;
@@ -493,20 +534,14 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
     m.assign_sig(&m_tdata, pack(&outs)?)?;
     let fin_last_beat = m.wire_from(
         "fin_last_beat",
-        eq_c(&fw.e(), u64::from(words - 1))?.logic_and(&last_lane(&fl)?)?,
+        eq_c(&fw.e(), u64::from(words - 1))?.logic_and(&last_of(&fl, &o_nq)?)?,
     )?;
-    m.assign_sig(
-        &m_tlast,
-        fin_last_beat
-            .e()
-            .logic_and(&block_last.e())?
-            .logic_and(&eq_c(&head.e(), u64::from(p.heads - 1))?)?,
-    )?;
+    m.assign_sig(&m_tlast, fin_last_beat.e().logic_and(&o_last.e())?)?;
 
-    // The state machine.
+    // The main state machine: Q rows and keys of one block after another.
     let word_last = |c: &Sig| eq_c(&c.e(), u64::from(words - 1));
     let restart_block = |v: &mut Vec<Stmt>| -> Result<()> {
-        for s in [&q_lane, &q_word, &kw, &key, &fl, &fw] {
+        for s in [&q_lane, &q_word, &kw, &key] {
             v.push(z(s)?);
         }
         v.push(to_st(&st, QLOAD)?);
@@ -573,24 +608,53 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         vec![set(&kw, inc(&kw)?)?],
     )?);
     let val_st = if_(in_fire.e(), val_beat)?;
-    let fdiv = vec![
-        if_(eq_c(&dc.e(), u64::from(wo - 1))?, vec![to_st(&st, FOUT)?])?,
-        set(&dc, inc(&dc)?)?,
+    // Hand the finished block to the dividers (once they are idle) and go on with the next.
+    let cmd_last = block_last
+        .e()
+        .logic_and(&eq_c(&head.e(), u64::from(p.heads - 1))?)?;
+    let mut handover = vec![
+        set(&obank, bank.e())?,
+        set(&bank, bank.e().not())?,
+        set(&o_nq, nq.e())?,
+        set(&o_last, cmd_last.clone())?,
+        z(&fl)?,
+        z(&fw)?,
+        to_st(&ost, FRD)?,
     ];
+    for (h, l) in l_hold.iter().zip(&ls) {
+        handover.push(set(h, l.e())?);
+    }
     let mut next_block = Vec::new();
     restart_block(&mut next_block)?;
-    let end_block = if_else(
+    handover.push(if_else(
         block_last.e(),
         vec![
             z(&qbase)?,
             if_else(
                 eq_c(&head.e(), u64::from(p.heads - 1))?,
-                vec![set(&done, Expr::bool(true))?, to_st(&st, IDLE)?],
+                vec![to_st(&st, FINISH)?],
                 [vec![set(&head, inc(&head)?)?], next_block.clone()].concat(),
             )?,
         ],
         [vec![set(&qbase, qbase.e().add(&lanes_c)?)?], next_block].concat(),
-    )?;
+    )?);
+    let drain = if_(st_is(&ost, OIDLE)?, handover)?;
+    let finish = if_(done.e(), vec![to_st(&st, IDLE)?])?;
+    let arms = vec![
+        (vec![lit(IDLE, ST_BITS)?], vec![idle]),
+        (vec![lit(QLOAD, ST_BITS)?], vec![qload]),
+        (vec![lit(KEY, ST_BITS)?], vec![key_st]),
+        (vec![lit(SCORE, ST_BITS)?], score_st),
+        (vec![lit(VAL, ST_BITS)?], vec![val_st]),
+        (vec![lit(DRAIN, ST_BITS)?], vec![drain]),
+        (vec![lit(FINISH, ST_BITS)?], vec![finish]),
+    ];
+
+    // The output state machine: one block's beats, lane by lane, word by word.
+    let fdiv = vec![
+        if_(eq_c(&dc.e(), u64::from(wo - 1))?, vec![to_st(&ost, FOUT)?])?,
+        set(&dc, inc(&dc)?)?,
+    ];
     let fout = if_(
         out_fire.e(),
         vec![if_else(
@@ -598,40 +662,47 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
             vec![
                 z(&fw)?,
                 if_else(
-                    last_lane(&fl)?,
-                    vec![z(&fl)?, end_block],
-                    vec![set(&fl, inc(&fl)?)?, to_st(&st, FRD)?],
+                    last_of(&fl, &o_nq)?,
+                    vec![
+                        z(&fl)?,
+                        to_st(&ost, OIDLE)?,
+                        if_(o_last.e(), vec![set(&done, Expr::bool(true))?])?,
+                    ],
+                    vec![set(&fl, inc(&fl)?)?, to_st(&ost, FRD)?],
                 )?,
             ],
-            vec![set(&fw, inc(&fw)?)?, to_st(&st, FRD)?],
+            vec![set(&fw, inc(&fw)?)?, to_st(&ost, FRD)?],
         )?],
     )?;
-    let arms = vec![
-        (vec![lit(IDLE, ST_BITS)?], vec![idle]),
-        (vec![lit(QLOAD, ST_BITS)?], vec![qload]),
-        (vec![lit(KEY, ST_BITS)?], vec![key_st]),
-        (vec![lit(SCORE, ST_BITS)?], score_st),
-        (vec![lit(VAL, ST_BITS)?], vec![val_st]),
-        (vec![lit(DRAIN, ST_BITS)?], vec![to_st(&st, FRD)?]),
-        (vec![lit(FRD, ST_BITS)?], vec![to_st(&st, FLOAD)?]),
+    let oarms = vec![
+        (vec![lit(FRD, 3)?], vec![to_st(&ost, FLOAD)?]),
         (
-            vec![lit(FLOAD, ST_BITS)?],
-            [div_load, vec![z(&dc)?, to_st(&st, FDIV)?]].concat(),
+            vec![lit(FLOAD, 3)?],
+            [div_load, vec![z(&dc)?, to_st(&ost, FDIV)?]].concat(),
         ),
-        (vec![lit(FDIV, ST_BITS)?], [div_step, fdiv].concat()),
-        (vec![lit(FOUT, ST_BITS)?], vec![fout]),
+        (vec![lit(FDIV, 3)?], [div_step, fdiv].concat()),
+        (vec![lit(FOUT, 3)?], vec![fout]),
     ];
     let body = vec![
         z(&done)?,
         z(&k_v1)?,
         z(&v_v1)?,
+        // The output machine first: the hand-over in DRAIN (below) restarts it.
+        Stmt::case(ost.e(), oarms, vec![])?,
         Stmt::case(st.e(), arms, vec![to_st(&st, IDLE)?])?,
     ];
     m.clocked(
         &clk,
         vec![if_else(
             rst.e(),
-            vec![to_st(&st, IDLE)?, z(&done)?, z(&k_v1)?, z(&v_v1)?],
+            vec![
+                to_st(&st, IDLE)?,
+                to_st(&ost, OIDLE)?,
+                z(&bank)?,
+                z(&done)?,
+                z(&k_v1)?,
+                z(&v_v1)?,
+            ],
             body,
         )?],
     )?;
