@@ -2,13 +2,12 @@
 //! the error of the fixed-point kernel against it.
 
 use ndarray::{Array2, ArrayView2};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::Result;
 use super::golden;
 use super::params::Resolved;
+use super::stream::AttentionData;
 
 /// `softmax(Q·Kᵀ/√d)·V` in f64 (max-subtracted, two passes).
 pub fn head_f64(q: ArrayView2<f64>, k: ArrayView2<f64>, v: ArrayView2<f64>) -> Array2<f64> {
@@ -49,19 +48,12 @@ pub struct ErrorStats {
 /// in (0, 1] so scores stay in the range real attention sees) through the golden model and
 /// the f64 reference, and returns the error.
 pub fn random_head_error(r: &Resolved, seed: u64, spread: f64) -> Result<ErrorStats> {
-    let (t, d) = (r.p.tokens as usize, r.p.head_dim as usize);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (lo, hi) = (r.tqkv.min_raw() as f64, r.tqkv.max_raw() as f64);
-    let mut draw = || {
-        Array2::from_shape_fn((t, d), |_| {
-            (rng.random_range(lo..=hi) * spread).round() as i64
-        })
-    };
-    let (q, k, v) = (draw(), draw(), draw());
+    let data = AttentionData::random(r, seed, spread);
+    let [q, k, v] = &data.heads[0];
     let out = golden::head(r, q.view(), k.view(), v.view())?;
     let unit = |x: &Array2<i64>, f: i32| x.mapv(|v| v as f64 * (-f as f64).exp2());
     let f = r.tqkv.frac_bits();
-    let want = head_f64(unit(&q, f).view(), unit(&k, f).view(), unit(&v, f).view());
+    let want = head_f64(unit(q, f).view(), unit(k, f).view(), unit(v, f).view());
     let got = unit(&out, r.tout.frac_bits());
     let err = (&got - &want).mapv(f64::abs);
     Ok(ErrorStats {
