@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod calibrate;
+pub mod layernorm;
 pub mod limits;
 pub mod moe;
 pub mod qfx;
