@@ -30,13 +30,14 @@ pub fn solve(p: &Problem, f: Formulation, limit: f64) -> Result<Solved> {
     let best = match f {
         Formulation::Overlay => overlay(p),
         Formulation::Dataflow => dataflow(p),
-        Formulation::Heterogeneous { engines } => heterogeneous(p, engines),
+        Formulation::Heterogeneous { engines } => heterogeneous(p, engines, f),
+        Formulation::Sequential { engines } => heterogeneous(p, engines, f),
     };
     let assignment = best.ok_or_else(|| MapperError::Infeasible {
         board: String::new(),
         reason: "no combination of choices meets every budget line at once".into(),
     })?;
-    let objective = p.evaluate(&assignment)?;
+    let objective = p.evaluate_in(&assignment, f)?;
     Ok(Solved {
         assignment,
         objective,
@@ -57,7 +58,7 @@ fn overlay(p: &Problem) -> Option<Assignment> {
     if !p.memory_in_latency() {
         // The shared-DDR bound may decide: enumerate option combinations per configuration
         // (a single engine that must take every layer).
-        return heterogeneous(p, 1);
+        return heterogeneous(p, 1, Formulation::Heterogeneous { engines: 1 });
     }
     let layers = p.layers();
     let mut best: Option<((f64, f64), Assignment)> = None;
@@ -110,6 +111,8 @@ struct Search<'a> {
     /// Per remaining position and line: minimum resources still needed (dataflow only).
     rest_res: Vec<Res>,
     best: Option<((f64, f64), Assignment)>,
+    /// The formulation whose objective is minimised.
+    f: Formulation,
 }
 
 impl Search<'_> {
@@ -123,7 +126,7 @@ impl Search<'_> {
     }
 
     fn offer(&mut self, a: Assignment) {
-        if let Ok(obj) = self.p.evaluate(&a) {
+        if let Ok(obj) = self.p.evaluate_in(&a, self.f) {
             let key = (obj, self.p.assignment_score(&a));
             if self.best.as_ref().is_none_or(|(k, _)| better(key, *k)) {
                 self.best = Some((key, a));
@@ -180,6 +183,7 @@ fn dataflow(p: &Problem) -> Option<Assignment> {
         rest_bytes,
         rest_res,
         best: None,
+        f: Formulation::Dataflow,
     };
     let layers = p.layers();
     let mut engines = vec![0usize; layers];
@@ -235,7 +239,10 @@ fn dataflow_rec(
     }
 }
 
-fn heterogeneous(p: &Problem, engines: usize) -> Option<Assignment> {
+/// Heterogeneous (the busiest engine) or sequential (the engines' loads added) search: every
+/// non-decreasing configuration tuple within budget, every layer on every engine with every
+/// option, cut by the load so far (a lower bound under both objectives).
+fn heterogeneous(p: &Problem, engines: usize, f: Formulation) -> Option<Assignment> {
     if engines == 0 {
         return None;
     }
@@ -247,6 +254,7 @@ fn heterogeneous(p: &Problem, engines: usize) -> Option<Assignment> {
         rest_bytes,
         rest_res: Vec::new(),
         best: None,
+        f,
     };
     // Non-decreasing configuration tuples (engine symmetry, as in the MILP).
     let mut tuple = vec![0usize; engines];
@@ -288,8 +296,11 @@ fn hetero_rec(
     le: &mut Vec<usize>,
     lo: &mut Vec<usize>,
 ) {
-    let max_load = loads.iter().copied().max().unwrap_or(0);
-    if s.prune(s.bound(max_load, bytes, pos)) {
+    let load = match s.f {
+        Formulation::Sequential { .. } => loads.iter().copied().fold(0u64, u64::saturating_add),
+        _ => loads.iter().copied().max().unwrap_or(0),
+    };
+    if s.prune(s.bound(load, bytes, pos)) {
         return;
     }
     if pos == s.order.len() {

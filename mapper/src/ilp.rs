@@ -9,11 +9,13 @@
 //!   only its engine's chosen configuration, which keeps every product of a configuration
 //!   choice and a per-layer cost linear).
 //! - resources: `Σ_{e,c} r_c · y[e][c] ≤ budget`, one row per line.
-//! - `T ≥ Σ_{l on e} latency · x` per engine and `T ≥ Σ bytes · x / DDR rate`; minimise `T`
+//! - `T ≥ Σ_{l on e} latency · x` per engine (sequential: one row, `T ≥ Σ_l latency · x`, the
+//!   engines running in turn) and `T ≥ Σ bytes · x / DDR rate`; minimise `T`
 //!   (plus a tie-breaking term below a thousandth of a cycle that prefers smaller designs).
 //!
-//! Overlay: one engine, every layer on it. Dataflow: engine `l` is layer `l`'s. Heterogeneous:
-//! `E` engines, any layer on any engine, `idx(e) ≤ idx(e+1)` to break engine symmetry.
+//! Overlay: one engine, every layer on it. Dataflow: engine `l` is layer `l`'s. Heterogeneous
+//! and sequential: `E` engines, any layer on any engine, `idx(e) ≤ idx(e+1)` to break engine
+//! symmetry.
 
 use std::time::Instant;
 
@@ -108,7 +110,7 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
     let engines = match f {
         Formulation::Overlay => 1,
         Formulation::Dataflow => layers,
-        Formulation::Heterogeneous { engines } => engines,
+        Formulation::Heterogeneous { engines } | Formulation::Sequential { engines } => engines,
     };
     if engines == 0 {
         return Err(MapperError::SearchSpace("need at least one engine".into()));
@@ -117,7 +119,9 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
         match f {
             Formulation::Overlay => vec![0],
             Formulation::Dataflow => vec![l],
-            Formulation::Heterogeneous { .. } => (0..engines).collect(),
+            Formulation::Heterogeneous { .. } | Formulation::Sequential { .. } => {
+                (0..engines).collect()
+            }
         }
     };
     let mut vars = ProblemVariables::new();
@@ -130,7 +134,7 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
         match f {
             Formulation::Overlay => (0..layers).all(|l| !p.options[l][c].is_empty()),
             Formulation::Dataflow => !p.options[e][c].is_empty(),
-            Formulation::Heterogeneous { .. } => true,
+            Formulation::Heterogeneous { .. } | Formulation::Sequential { .. } => true,
         }
     };
     let y: Vec<Vec<(usize, Variable)>> = (0..engines)
@@ -203,8 +207,14 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
             loads[e] += p.options[l][c][o].latency as f64 * v;
         }
     }
-    for load in loads {
-        constraints.push(load.leq(t));
+    if matches!(f, Formulation::Sequential { .. }) {
+        // The engines run in turn: the loads add up.
+        let total: Expression = loads.into_iter().sum();
+        constraints.push(total.leq(t));
+    } else {
+        for load in loads {
+            constraints.push(load.leq(t));
+        }
     }
     // Shared DDR: all traffic has to pass the board's memory interface. With a model whose
     // latencies already include memory time this row is implied for a single engine, but it
@@ -222,7 +232,7 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
         constraints.push(bytes.leq(t));
     }
     // Engine symmetry (heterogeneous): configuration indices non-decreasing.
-    if matches!(f, Formulation::Heterogeneous { .. }) {
+    if f.engines().is_some() {
         for e in 1..engines {
             let a: Expression = y[e - 1].iter().map(|&(c, v)| c as f64 * v).sum();
             let b: Expression = y[e].iter().map(|&(c, v)| c as f64 * v).sum();
@@ -434,7 +444,7 @@ fn solve_from(
         layer_option,
     };
     let objective = p
-        .evaluate(&assignment)
+        .evaluate_in(&assignment, f)
         .map_err(|e| fail(format!("solution does not check out: {e}")))?;
     let status = match raw.status {
         good_lp::solvers::SolutionStatus::Optimal => SolveStatus::Optimal,

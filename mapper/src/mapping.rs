@@ -374,12 +374,11 @@ pub fn map_with_progress<M: EngineModel>(
     )
     .map_err(with_model_errors)?;
     let f = opts.formulation;
-    if let Formulation::Heterogeneous { engines } = f
-        && engines == 0
-    {
-        return Err(MapperError::SearchSpace(
-            "heterogeneous needs at least one engine".into(),
-        ));
+    if f.engines() == Some(0) {
+        return Err(MapperError::SearchSpace(format!(
+            "{} needs at least one engine",
+            f.name()
+        )));
     }
     let infeasible = |reason: String| MapperError::Infeasible {
         board: board.display_name.clone(),
@@ -516,7 +515,7 @@ fn report<M: EngineModel>(
                 "layer": l.name, "params": e.params
             })).collect::<Vec<_>>()
         }),
-        Formulation::Heterogeneous { .. } => serde_json::json!({
+        Formulation::Heterogeneous { .. } | Formulation::Sequential { .. } => serde_json::json!({
             "engines": engines.iter().map(|e| e.params.clone()).collect::<Vec<_>>(),
             "assignment": engines.iter().map(|e| e.layers.clone()).collect::<Vec<_>>(),
         }),
@@ -528,6 +527,9 @@ fn report<M: EngineModel>(
         }
         Formulation::Heterogeneous { .. } => {
             "makespan of one inference: the busiest engine, or the shared DDR time if larger (cycles)"
+        }
+        Formulation::Sequential { .. } => {
+            "latency of one inference with the engines running in turn: every layer's latency added, or the shared DDR time if larger (cycles)"
         }
     };
     let r = &board.resources;

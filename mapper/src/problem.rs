@@ -28,6 +28,12 @@ pub enum Formulation {
         /// Number of engines (2–3 is sensible; at least 1).
         engines: usize,
     },
+    /// `engines` engines, layers assigned to them, run one after another (one inference at a
+    /// time, e.g. the kernels of an encoder block); minimise the sum of the layers' latencies.
+    Sequential {
+        /// Number of engines (one per kind of kernel the workload needs; at least 1).
+        engines: usize,
+    },
 }
 
 impl Formulation {
@@ -37,6 +43,17 @@ impl Formulation {
             Formulation::Overlay => "overlay",
             Formulation::Dataflow => "dataflow",
             Formulation::Heterogeneous { .. } => "heterogeneous",
+            Formulation::Sequential { .. } => "sequential",
+        }
+    }
+
+    /// The engine count of the multi-engine formulations.
+    pub fn engines(&self) -> Option<usize> {
+        match self {
+            Formulation::Heterogeneous { engines } | Formulation::Sequential { engines } => {
+                Some(*engines)
+            }
+            _ => None,
         }
     }
 }
@@ -141,6 +158,12 @@ impl Problem {
     /// latencies), but never less than the time the shared DDR needs for all the traffic.
     /// Errors when the assignment is malformed or over budget.
     pub fn evaluate(&self, a: &Assignment) -> Result<f64> {
+        self.evaluate_in(a, Formulation::Heterogeneous { engines: 1 })
+    }
+
+    /// The objective of an assignment under `f`: [`evaluate`](Self::evaluate), except for
+    /// [`Formulation::Sequential`], where the engines run in turn and the loads add up.
+    pub fn evaluate_in(&self, a: &Assignment, f: Formulation) -> Result<f64> {
         let bad = |m: String| MapperError::SearchSpace(format!("invalid assignment: {m}"));
         if a.layer_engine.len() != self.layers() || a.layer_option.len() != self.layers() {
             return Err(bad("wrong number of layers".into()));
@@ -167,8 +190,11 @@ impl Problem {
         if !res_fits(&self.assignment_resources(a), &self.budget) {
             return Err(bad("over budget".into()));
         }
-        let max_load = loads.into_iter().max().unwrap_or(0) as f64;
-        Ok(max_load.max(bytes as f64 / self.ddr_bytes_per_cycle))
+        let load = match f {
+            Formulation::Sequential { .. } => loads.into_iter().fold(0u64, u64::saturating_add),
+            _ => loads.into_iter().max().unwrap_or(0),
+        } as f64;
+        Ok(load.max(bytes as f64 / self.ddr_bytes_per_cycle))
     }
 
     /// True when every option's latency already covers its DDR time at the board rate
@@ -200,7 +226,7 @@ impl Problem {
             Formulation::Dataflow => (0..self.layers())
                 .map(|l| (0..self.configs()).map(|c| n(l, c)).sum::<f64>())
                 .product(),
-            Formulation::Heterogeneous { engines } => {
+            Formulation::Heterogeneous { engines } | Formulation::Sequential { engines } => {
                 let c = self.configs() as f64;
                 let e = engines as f64;
                 // Multisets of `engines` configurations: C(c + e − 1, e).
@@ -453,7 +479,7 @@ pub fn diagnose(p: &Problem, f: Formulation, board: &str) -> Option<String> {
             }
             binding(p, &usable, 1, "even the smallest configuration", &line)
         }
-        Formulation::Heterogeneous { engines } => {
+        Formulation::Heterogeneous { engines } | Formulation::Sequential { engines } => {
             let all: Vec<usize> = (0..p.configs()).collect();
             binding(
                 p,

@@ -1,7 +1,8 @@
 //! Several kernels sized together under one budget: the systolic array, the attention kernel
 //! and the MoE core as one [`Joint`] engine model. On the encoder-block workloads, the MILP
-//! (CBC) reaches the exhaustive search's objective for the dataflow and heterogeneous
-//! formulations, every layer runs on a kernel of its kind, and the choice fits the board.
+//! (CBC) reaches the exhaustive search's objective for the dataflow, heterogeneous and
+//! sequential formulations, every layer runs on a kernel of its kind, and the choice fits the
+//! board; the sequential objective is the sum of the layers' latencies.
 
 use accelforge_boards::BoardDb;
 use accelforge_mapper::{
@@ -39,6 +40,7 @@ fn joint_kernels_milp_equals_exhaustive() {
             for f in [
                 Formulation::Dataflow,
                 Formulation::Heterogeneous { engines: kinds },
+                Formulation::Sequential { engines: kinds },
             ] {
                 let mut opts = MapOptions::new(board);
                 opts.space = space();
@@ -58,6 +60,15 @@ fn joint_kernels_milp_equals_exhaustive() {
                     ex.objective
                 );
                 assert!(ilp.utilisation.fits(), "{ctx}");
+                if let Formulation::Sequential { .. } = f {
+                    let sum: u64 = ilp.layers.iter().map(|l| l.cycles).sum();
+                    assert!(ilp.objective >= sum as f64, "{ctx}");
+                    assert!(
+                        ilp.objective < sum as f64 + 1.0,
+                        "{ctx}: {} vs {sum}",
+                        ilp.objective
+                    );
+                }
                 for l in &ilp.layers {
                     let params = &ilp.engines[l.engine].params;
                     let kind = if params.get("query_lanes").is_some() {
@@ -78,5 +89,5 @@ fn joint_kernels_milp_equals_exhaustive() {
             }
         }
     }
-    assert_eq!(compared, 12);
+    assert_eq!(compared, 18);
 }

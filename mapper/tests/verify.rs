@@ -24,10 +24,11 @@ fn ilp(solver: Solver) -> Method {
     }
 }
 
-const FORMULATIONS: [Formulation; 3] = [
+const FORMULATIONS: [Formulation; 4] = [
     Formulation::Overlay,
     Formulation::Dataflow,
     Formulation::Heterogeneous { engines: 2 },
+    Formulation::Sequential { engines: 2 },
 ];
 
 /// Eight configurations (four shapes, both DSP PE kinds): small enough that multi-engine

@@ -37,10 +37,11 @@ pub struct MapArgs {
     #[arg(long, value_name = "DIR")]
     pub boards_dir: Option<PathBuf>,
     /// overlay: one time-shared engine; dataflow: one engine per layer, pipelined;
-    /// heterogeneous: --engines engines, layers assigned to them.
+    /// heterogeneous: --engines engines, layers assigned to them (minimise the busiest);
+    /// sequential: the same engines running in turn (minimise the sum, batch-1 latency).
     #[arg(long, value_enum, default_value_t = FormulationArg::Overlay)]
     pub formulation: FormulationArg,
-    /// Number of engines for the heterogeneous formulation.
+    /// Number of engines for the heterogeneous and sequential formulations.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=4))]
     pub engines: u32,
     /// MILP back end.
@@ -112,6 +113,8 @@ pub enum FormulationArg {
     Dataflow,
     /// A few engines, layers assigned to them.
     Heterogeneous,
+    /// A few engines, layers assigned to them, run one after another (batch-1 latency).
+    Sequential,
 }
 
 /// `--solver`.
@@ -181,6 +184,9 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
             FormulationArg::Overlay => Formulation::Overlay,
             FormulationArg::Dataflow => Formulation::Dataflow,
             FormulationArg::Heterogeneous => Formulation::Heterogeneous {
+                engines: args.engines as usize,
+            },
+            FormulationArg::Sequential => Formulation::Sequential {
                 engines: args.engines as usize,
             },
         },

@@ -204,3 +204,44 @@ layers = [ { kind = "attention", name = "attn", tokens = 7, head_dim = 8, heads 
         &["layer `g` is a gemm layer, which the attention template does not run"],
     );
 }
+
+/// `map --model joint`: an encoder block's kernels sized together, with the engines running in
+/// turn (`sequential`: the objective is the block's latency, every layer's cycles added) or
+/// pipelined (`heterogeneous`: the busiest kernel).
+#[test]
+fn map_joint_sizes_the_block_kernels() {
+    for (formulation, sum) in [("sequential", true), ("heterogeneous", false)] {
+        let r = run_json(&[
+            "map",
+            "--workload",
+            "vit-tiny-block",
+            "--board",
+            "zcu102",
+            "--model",
+            "joint",
+            "--space",
+            "small",
+            "--formulation",
+            formulation,
+            "--engines",
+            "2",
+            "--json",
+        ]);
+        let layers = r["layers"].as_array().unwrap();
+        let cycles: Vec<u64> = layers
+            .iter()
+            .map(|l| l["cycles"].as_u64().unwrap())
+            .collect();
+        let objective = r["objective"].as_f64().unwrap();
+        if sum {
+            assert_eq!(objective, cycles.iter().sum::<u64>() as f64, "{r}");
+        } else {
+            assert!(objective < cycles.iter().sum::<u64>() as f64, "{r}");
+        }
+        let attn = layers.iter().find(|l| l["name"] == "attn").unwrap();
+        let engine = &r["engines"][attn["engine"].as_u64().unwrap() as usize];
+        assert!(engine["params"]["query_lanes"].is_u64(), "{r}");
+        let lines = r["utilisation"]["lines"].as_array().unwrap();
+        assert!(lines.iter().all(|l| l["exceeds"] == false), "{r}");
+    }
+}
