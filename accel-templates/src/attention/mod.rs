@@ -2,10 +2,11 @@
 //! time with a running maximum and a rescaled running sum, so K and V stream through once per
 //! block of queries and the T×T score matrix is never stored.
 //!
-//! This module holds the arithmetic the RTL will implement bit for bit: the parameters
-//! ([`AttentionParams`], resolved into [`Resolved`]), the integer golden model ([`golden`]) and
-//! a float64 reference of the same block with the error between the two ([`reference`]). The
-//! RTL, cycle and resource models and the Verilator harness are not written yet.
+//! The template `attention` (registered; [`Attention`]): the parameters ([`AttentionParams`],
+//! resolved into [`Resolved`]), the integer golden model ([`golden`]), a float64 reference with
+//! the error between the two ([`reference`]), the stream formats ([`stream`]), the RTL
+//! ([`rtl`]), which implements the arithmetic below bit for bit, its exact cycle and resource
+//! models ([`cost`]), the Verilator harness ([`sim`]) and the sweep axes ([`space`]).
 //!
 //! # Arithmetic (all integers; `F` = fractional bits of the Q/K/V type)
 //! For query `i` and key `j`:

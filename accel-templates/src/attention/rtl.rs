@@ -6,8 +6,10 @@
 //! elements per beat (every lane multiplies them with its Q word: `lanes × simd` products),
 //! then a three-cycle score pipeline (scale and round, running maximum, the two exp2 table
 //! lookups, then the sum's rescale) and the V row (every lane rescales `simd` accumulators by
-//! `α` and adds `p·v`: `2 × lanes × simd` products). After the last key, `simd` restoring
-//! dividers turn each lane's accumulators into outputs, one beat per `WO + 3` cycles.
+//! `α` and adds `p·v`: `2 × lanes × simd` products). After a block's last key it is handed to
+//! a second state machine: `simd` restoring dividers turn each lane's accumulators into
+//! outputs, one beat per `WO + 3` cycles, while the main machine goes on with the next block
+//! (the accumulators have two banks; the sums are held at the hand-over).
 //!
 //! The arithmetic is the golden model's (`golden.rs`), bit for bit: every register is as wide
 //! as the value it can hold (`Resolved::{dot_bits, sum_bits, acc_bits}`), so nothing wraps.
