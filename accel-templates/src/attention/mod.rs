@@ -4,7 +4,7 @@
 //!
 //! The template `attention` (registered; [`Attention`]): the parameters ([`AttentionParams`],
 //! resolved into [`Resolved`]), the integer golden model ([`golden`]), a float64 reference with
-//! the error between the two ([`reference`]), the stream formats ([`stream`]), the RTL
+//! the error between the two ([`reference`](mod@reference)), the stream formats ([`stream`]), the RTL
 //! ([`rtl`]), which implements the arithmetic below bit for bit, its exact cycle and resource
 //! models ([`cost`]), the Verilator harness ([`sim`]) and the sweep axes ([`space`]).
 //!
