@@ -67,9 +67,14 @@ impl MoeLayerShape {
                 MoeLayerShape::of_layer(l).map_err(|e| format!("layer `{}`: {e}", l.name))?
             else {
                 return Err(format!(
-                    "layer `{}` is a {} layer, which the MoE template does not run (sweep it with template = \"systolic\")",
+                    "layer `{}` is a {} layer, which the MoE template does not run (sweep it with template = \"{}\")",
                     l.name,
-                    l.op.kind()
+                    l.op.kind(),
+                    if l.attention().is_some() {
+                        "attention"
+                    } else {
+                        "systolic"
+                    }
                 ));
             };
             match shape {
