@@ -5,24 +5,14 @@
 //! `s_axis` and takes `m_axis`, optionally with random gaps on the input and random
 //! back-pressure on the output (then only the outputs are compared, not the cycles).
 
-use accelforge_sim::{BuildOptions, DesignSpec, Sim, build};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use accelforge_sim::{BuildOptions, DesignSpec, build};
+
+use crate::template::drive;
+pub use crate::template::drive::Stalls;
 
 use super::params::Resolved;
 use super::stream::{AttentionData, input_beats, output_beats};
 use super::{AttentionError, Result, cost, rtl};
-
-/// Random stalls (all zero for a cycle-exact run).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Stalls {
-    /// Probability of no input beat offered in a cycle.
-    pub input_gap: f64,
-    /// Probability of `m_axis_tready` low in a cycle.
-    pub output_stall: f64,
-    /// Seed of the stall generator.
-    pub seed: u64,
-}
 
 /// One command simulated and checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,36 +63,9 @@ pub fn simulate_against(
     sim.reset(2).map_err(sim_err)?;
     let model_cycles = cost::cycles(r);
     let limit = model_cycles * 8 + 10_000;
-    let (cycles, got) = run(&mut sim, &inputs, want.len(), stalls, limit)?;
-    let mut mismatches = 0u64;
-    let mut first = Vec::new();
-    let mut note = |s: String| {
-        if first.len() < 8 {
-            first.push(s);
-        }
-    };
-    for (i, w) in want.iter().enumerate() {
-        match got.get(i) {
-            Some((data, last)) => {
-                if data != w {
-                    mismatches += 1;
-                    note(format!("beat {i}: got {data:x?}, want {w:x?}"));
-                }
-                if *last != (i + 1 == want.len()) {
-                    mismatches += 1;
-                    note(format!("beat {i}: tlast = {last}"));
-                }
-            }
-            None => {
-                mismatches += 1;
-                note(format!("beat {i}: missing"));
-            }
-        }
-    }
-    if got.len() > want.len() {
-        mismatches += (got.len() - want.len()) as u64;
-        note(format!("{} extra beats", got.len() - want.len()));
-    }
+    let (cycles, got) =
+        drive::run_command(&mut sim, &inputs, want.len(), stalls, limit).map_err(sim_err)?;
+    let (mismatches, first) = drive::compare_beats(&want, &got);
     Ok(AttentionSim {
         cycles,
         model_cycles,
@@ -111,75 +74,6 @@ pub fn simulate_against(
         mismatches,
         first,
     })
-}
-
-/// Output beats as taken: (data words, tlast).
-type Beats = Vec<(Vec<u64>, bool)>;
-
-/// Drives one command; returns the cycles to `done` and the output beats.
-fn run(
-    sim: &mut Sim,
-    inputs: &[Vec<u64>],
-    expect_beats: usize,
-    stalls: Stalls,
-    limit: u64,
-) -> Result<(u64, Beats)> {
-    let port = |sim: &Sim, n: &str| sim.port(n).map_err(sim_err);
-    let cmd_valid = port(sim, "cmd_valid")?;
-    let cmd_ready = port(sim, "cmd_ready")?;
-    let done = port(sim, "done")?;
-    let s_tdata = port(sim, "s_axis_tdata")?;
-    let s_tvalid = port(sim, "s_axis_tvalid")?;
-    let s_tready = port(sim, "s_axis_tready")?;
-    let m_tdata = port(sim, "m_axis_tdata")?;
-    let m_tvalid = port(sim, "m_axis_tvalid")?;
-    let m_tready = port(sim, "m_axis_tready")?;
-    let m_tlast = port(sim, "m_axis_tlast")?;
-    let mut rng = ChaCha8Rng::seed_from_u64(stalls.seed);
-    let mut draw = |prob: f64| prob > 0.0 && rng.random_bool(prob.min(1.0));
-    let mut outputs = Vec::with_capacity(expect_beats);
-    let mut pos = 0usize;
-    let mut offer = false;
-    let mut cmd_pending = true;
-    let mut start: Option<u64> = None;
-    for cycle in 0..limit {
-        sim.poke(cmd_valid, u64::from(cmd_pending))
-            .map_err(sim_err)?;
-        if !offer && pos < inputs.len() && !draw(stalls.input_gap) {
-            offer = true;
-            sim.poke_wide(s_tdata, &inputs[pos]).map_err(sim_err)?;
-        }
-        sim.poke(s_tvalid, u64::from(offer)).map_err(sim_err)?;
-        let ready = !draw(stalls.output_stall);
-        sim.poke(m_tready, u64::from(ready)).map_err(sim_err)?;
-        if cmd_pending && sim.peek(cmd_ready).map_err(sim_err)? == 1 {
-            cmd_pending = false;
-            start = Some(cycle);
-        }
-        if offer && sim.peek(s_tready).map_err(sim_err)? == 1 {
-            offer = false;
-            pos += 1;
-        }
-        if ready && sim.peek(m_tvalid).map_err(sim_err)? == 1 {
-            let d = sim.peek_wide(m_tdata).map_err(sim_err)?;
-            let l = sim.peek(m_tlast).map_err(sim_err)? == 1;
-            outputs.push((d, l));
-        }
-        if let Some(c0) = start
-            && cycle > c0
-            && sim.peek(done).map_err(sim_err)? == 1
-        {
-            sim.poke(cmd_valid, 0).map_err(sim_err)?;
-            return Ok((cycle - c0, outputs));
-        }
-        sim.step().map_err(sim_err)?;
-    }
-    Err(sim_err(format!(
-        "no `done` within {limit} cycles ({pos} of {} input beats taken, {} of {expect_beats} \
-         output beats)",
-        inputs.len(),
-        outputs.len()
-    )))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::Result;
 use super::golden;
 use super::params::{Resolved, slot_bytes};
+use crate::template::drive::pack_slots;
 
 /// Raw Q, K and V (`tokens × head_dim`) of every head.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,35 +58,13 @@ impl AttentionData {
     }
 }
 
-/// Packs `simd` elements into one beat of `slot_bits`-bit slots (little-endian 64-bit words).
-fn pack(elems: &[i64], elem_bits: u32, slot_bits: u32, sign_extend: bool) -> Vec<u64> {
-    let total = elems.len() as u32 * slot_bits;
-    let mut words = vec![0u64; total.div_ceil(64) as usize];
-    let keep = if sign_extend { slot_bits } else { elem_bits };
-    let mask = if keep >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << keep) - 1
-    };
-    for (i, &e) in elems.iter().enumerate() {
-        let v = (e as u64) & mask;
-        let bit = i as u32 * slot_bits;
-        let (w, off) = ((bit / 64) as usize, bit % 64);
-        words[w] |= v << off;
-        if off + keep > 64 {
-            words[w + 1] |= v >> (64 - off);
-        }
-    }
-    words
-}
-
 /// The rows of `x` from `rows` as beats.
 fn row_beats(r: &Resolved, x: &Array2<i64>, row: usize, out: &mut Vec<Vec<u64>>) {
     let simd = r.p.simd as usize;
     let slot = slot_bytes(r.tqkv.width()) * 8;
     let line = x.row(row);
     for chunk in line.as_slice().expect("standard layout").chunks(simd) {
-        out.push(pack(chunk, r.tqkv.width(), slot, false));
+        out.push(pack_slots(chunk, r.tqkv.width(), slot, false));
     }
 }
 
@@ -123,7 +102,7 @@ pub fn output_beats(r: &Resolved, outs: &[Array2<i64>]) -> Vec<Vec<u64>> {
         for i in 0..r.p.tokens as usize {
             let row = o.row(i);
             for chunk in row.as_slice().expect("standard layout").chunks(simd) {
-                beats.push(pack(chunk, r.tout.width(), slot, true));
+                beats.push(pack_slots(chunk, r.tout.width(), slot, true));
             }
         }
     }
@@ -139,11 +118,11 @@ mod tests {
     fn beats_pack_slots_little_endian() {
         // Two 8-bit elements in 8-bit slots; a negative one keeps only its low bits on input
         // and is sign-extended on output.
-        assert_eq!(pack(&[1, -1], 8, 8, false), vec![0xff01]);
-        assert_eq!(pack(&[-2], 12, 16, true), vec![0xfffe]);
-        assert_eq!(pack(&[-2], 12, 16, false), vec![0x0ffe]);
+        assert_eq!(pack_slots(&[1, -1], 8, 8, false), vec![0xff01]);
+        assert_eq!(pack_slots(&[-2], 12, 16, true), vec![0xfffe]);
+        assert_eq!(pack_slots(&[-2], 12, 16, false), vec![0x0ffe]);
         // A slot straddling two words.
-        let w = pack(&[0, 0, 0, -1, 0], 16, 16, true);
+        let w = pack_slots(&[0, 0, 0, -1, 0], 16, 16, true);
         assert_eq!(w, vec![0xffff_0000_0000_0000, 0]);
     }
 

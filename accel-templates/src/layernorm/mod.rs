@@ -1,7 +1,12 @@
-//! Fixed-point LayerNorm (issue 17, item 2): `y = (x − mean)/sqrt(var + eps)·γ + β` over one
-//! token's `d` features, with the arithmetic the RTL will implement bit for bit, fixed before
-//! the RTL as the attention kernel's was. No RTL yet; this module holds the parameters, the
-//! integer golden model and a float64 reference with the error between the two.
+//! Fixed-point LayerNorm with an optional residual add (issue 17, item 2): `s = x + r` (the
+//! residual stream, saturated to the input type) and `y = (s − mean)/sqrt(var + eps)·γ + β`
+//! over one token's `d` features. This module holds the parameters, the integer golden model
+//! and a float64 reference with the error between the two; [`rtl`] implements the arithmetic
+//! bit for bit ([`sim`] runs it in Verilator, [`cost`] counts its cycles exactly).
+//!
+//! A pre-LN transformer is a chain of these "add & norm" units: the block's first LayerNorm
+//! (no residual), then after attention `s1 = x + attn`, `LN2(s1)`, then after the MLP
+//! `s2 = s1 + mlp` with the next block's `LN1(s2)`.
 //!
 //! # Arithmetic (integers; `F` = fractional bits of the input type)
 //! ```text
@@ -22,6 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::qfx::QType;
 
+pub mod cost;
+pub mod rtl;
+pub mod sim;
+
 /// Errors of the LayerNorm unit.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerNormError {
@@ -34,6 +43,12 @@ pub enum LayerNormError {
     /// A QFX type string.
     #[error(transparent)]
     Qfx(#[from] crate::qfx::QfxError),
+    /// Building the RTL.
+    #[error(transparent)]
+    Hdl(#[from] accelforge_hdl::HdlError),
+    /// Building or running the Verilator simulation.
+    #[error("layernorm simulation: {0}")]
+    Sim(String),
 }
 
 /// Result of the LayerNorm unit.
@@ -45,6 +60,10 @@ pub type Result<T> = std::result::Result<T, LayerNormError>;
 pub struct LayerNormParams {
     /// Features per token.
     pub d: u32,
+    /// Elements per stream beat (a divisor of `d`).
+    pub lanes: u32,
+    /// Whether a residual `r` is added first (`s = x + r`, also output).
+    pub residual: bool,
     /// Input type (signed).
     pub input_type: String,
     /// Type of the scale γ (signed).
@@ -66,6 +85,8 @@ impl Default for LayerNormParams {
     fn default() -> Self {
         LayerNormParams {
             d: 192,
+            lanes: 4,
+            residual: false,
             input_type: "ap_fixed<16,6>".into(),
             gamma_type: "ap_fixed<8,2>".into(),
             beta_type: "ap_fixed<8,3>".into(),
@@ -102,6 +123,12 @@ impl LayerNormParams {
         let bad = |m: String| LayerNormError::Params(m);
         if !(1..=8192).contains(&self.d) {
             return Err(bad(format!("d = {} is outside 1..=8192", self.d)));
+        }
+        if !(1..=64).contains(&self.lanes) || !self.d.is_multiple_of(self.lanes) {
+            return Err(bad(format!(
+                "lanes = {} must be in 1..=64 and divide d = {}",
+                self.lanes, self.d
+            )));
         }
         if !(self.eps > 0.0 && self.eps < 1.0) {
             return Err(bad(format!("eps = {} must be in (0, 1)", self.eps)));
@@ -168,6 +195,47 @@ impl LayerNormParams {
             table,
         })
     }
+}
+
+impl Resolved {
+    /// Beats per token row.
+    pub fn words(&self) -> u32 {
+        self.p.d / self.p.lanes
+    }
+    /// `⌈log2 d⌉` (at least 1).
+    pub fn log_d(&self) -> u32 {
+        accelforge_hdl::clog2(u64::from(self.p.d)).max(1)
+    }
+    /// Width of `S1 = Σ s` (signed).
+    pub fn s1_bits(&self) -> u32 {
+        self.tin.width() + self.log_d() + 1
+    }
+    /// Width of `S2 = Σ s²` (signed, non-negative).
+    pub fn s2_bits(&self) -> u32 {
+        2 * self.tin.width() + self.log_d()
+    }
+    /// Width of `U = d·S2 − S1² + E` (unsigned, `U ≥ 1`).
+    pub fn u_bits(&self) -> u32 {
+        let e_bits = 128 - self.eps_int.leading_zeros();
+        (2 * self.tin.width() - 2 + 2 * self.log_d()).max(e_bits) + 1
+    }
+    /// Width of `d·s − S1` (signed).
+    pub fn a_bits(&self) -> u32 {
+        self.tin.width() + self.log_d() + 2
+    }
+    /// Width of `z = (d·s − S1)·rsqrt >> (e/2)` (signed; the shift only shrinks it).
+    pub fn z_bits(&self) -> u32 {
+        self.a_bits() + self.p.rsqrt_frac_bits + 2
+    }
+}
+
+/// `s = x + r` saturated to the input type (raw codes of the input type).
+pub fn residual_add(r: &Resolved, x: &[i64], res: &[i64]) -> Vec<i64> {
+    let (lo, hi) = (r.tin.min_raw() as i64, r.tin.max_raw() as i64);
+    x.iter()
+        .zip(res)
+        .map(|(a, b)| (a + b).clamp(lo, hi))
+        .collect()
 }
 
 /// `(e, r)` for `U ≥ 1`: `U = m·2^e` with `e` even and `m` in [1, 4), and `r` = the table's

@@ -14,6 +14,7 @@
 //! The README's "Adding a template" section walks through it.
 
 pub mod axis;
+pub mod drive;
 pub mod memory;
 pub mod search;
 
