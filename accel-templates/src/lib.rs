@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod attention;
+pub mod block;
 pub mod calibrate;
 pub mod layernorm;
 pub mod limits;

@@ -1,0 +1,127 @@
+//! The float64 block on the same weights (dequantized exactly), from the same dequantized
+//! input: what the fixed-point block is measured against, stage by stage.
+//!
+//! Float LayerNorm, `softmax(q·kᵀ/√d)·v` per head, ReLU, and for an MoE block: the top-k of
+//! the float gate logits, softmax over the selected logits, the experts' `W2·relu(W1·x)`
+//! weighted by it.
+
+use ndarray::{Array2, s};
+
+use super::BlockParams;
+use super::run::BlockData;
+use crate::attention::reference::head_f64;
+use crate::layernorm::reference as ln_ref;
+
+/// Every stage's output in float64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatBlock {
+    /// LN1's output.
+    pub ln1: Array2<f64>,
+    /// The Q, K, V projections side by side.
+    pub qkv: Array2<f64>,
+    /// Attention's output (heads side by side).
+    pub attention: Array2<f64>,
+    /// The output projection.
+    pub proj: Array2<f64>,
+    /// `s1 = x + proj`.
+    pub s1: Array2<f64>,
+    /// LN2's output.
+    pub ln2: Array2<f64>,
+    /// The MLP's hidden layer after ReLU (empty for an MoE block).
+    pub hidden: Array2<f64>,
+    /// The MLP's or the MoE's output.
+    pub ffn: Array2<f64>,
+    /// The block output `s2 = s1 + ffn`.
+    pub out: Array2<f64>,
+}
+
+fn deq(a: &Array2<i64>, lsb: f64) -> Array2<f64> {
+    a.mapv(|v| v as f64 * lsb)
+}
+
+fn layer_norm(x: &Array2<f64>, (g, b): &(Vec<i64>, Vec<i64>)) -> Array2<f64> {
+    let g: Vec<f64> = g.iter().map(|&v| v as f64 / 64.0).collect();
+    let b: Vec<f64> = b.iter().map(|&v| v as f64 / 32.0).collect();
+    let mut y = Array2::zeros(x.dim());
+    for (row, mut out) in x.rows().into_iter().zip(y.rows_mut()) {
+        let v = ln_ref(&row.to_vec(), &g, &b, 1e-5);
+        out.assign(&ndarray::ArrayView1::from(&v));
+    }
+    y
+}
+
+const W_LSB: f64 = 1.0 / 128.0;
+
+/// The float64 block.
+pub fn float_block(p: &BlockParams, data: &BlockData) -> FloatBlock {
+    let x = deq(&data.x, 1.0 / 1024.0);
+    let ln1 = layer_norm(&x, &data.norms[0]);
+    let qkv = ln1.dot(&deq(&data.wqkv, W_LSB));
+    let (d, hd) = (p.d_model as usize, (p.d_model / p.heads) as usize);
+    let mut attention = Array2::zeros((p.tokens as usize, d));
+    for h in 0..p.heads as usize {
+        let c = |base: usize| qkv.slice(s![.., base + h * hd..base + (h + 1) * hd]);
+        let o = head_f64(c(0), c(d), c(2 * d));
+        attention.slice_mut(s![.., h * hd..(h + 1) * hd]).assign(&o);
+    }
+    let proj = attention.dot(&deq(&data.wo, W_LSB));
+    let s1 = &x + &proj;
+    let ln2 = layer_norm(&s1, &data.norms[1]);
+    let (hidden, ffn) = match &data.moe {
+        Some(m) => (Array2::zeros((0, 0)), moe_f64(p, m, &ln2)),
+        None => {
+            let h = ln2.dot(&deq(&data.mlp.0, W_LSB)).mapv(|v| v.max(0.0));
+            let f = h.dot(&deq(&data.mlp.1, W_LSB));
+            (h, f)
+        }
+    };
+    let out = &s1 + &ffn;
+    FloatBlock {
+        ln1,
+        qkv,
+        attention,
+        proj,
+        s1,
+        ln2,
+        hidden,
+        ffn,
+        out,
+    }
+}
+
+/// The MoE FFN in float64.
+fn moe_f64(p: &BlockParams, m: &crate::moe::model::MoeData, x: &Array2<f64>) -> Array2<f64> {
+    let gate = deq(&m.gate, W_LSB);
+    let logits = x.dot(&gate.t());
+    let k = p.top_k as usize;
+    let mut y = Array2::zeros(x.dim());
+    for (t, row) in logits.rows().into_iter().enumerate() {
+        let mut order: Vec<usize> = (0..row.len()).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        let sel = &order[..k];
+        let top = row[sel[0]];
+        let e: Vec<f64> = sel.iter().map(|&i| (row[i] - top).exp()).collect();
+        let den: f64 = e.iter().sum();
+        let xt = x.row(t);
+        for (&ex, w) in sel.iter().zip(&e) {
+            let w1 = deq(&m.w1[ex], W_LSB);
+            let w2 = deq(&m.w2[ex], W_LSB);
+            let h = w1.dot(&xt).mapv(|v| v.max(0.0));
+            let o = w2.dot(&h);
+            y.row_mut(t).scaled_add(w / den, &o);
+        }
+    }
+    y
+}
+
+/// `(max, mean)` absolute error of the codes (`lsb` each) against the float values.
+pub fn error(codes: &Array2<i64>, lsb: f64, want: &Array2<f64>) -> (f64, f64) {
+    let mut max = 0.0f64;
+    let mut sum = 0.0;
+    for (c, w) in codes.iter().zip(want.iter()) {
+        let e = (*c as f64 * lsb - w).abs();
+        max = max.max(e);
+        sum += e;
+    }
+    (max, sum / codes.len().max(1) as f64)
+}

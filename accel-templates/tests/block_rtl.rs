@@ -1,0 +1,81 @@
+//! A whole encoder block in Verilator: every kernel (add & norm, the linear kernel for the
+//! projections and the MLP, attention, the MoE core) against its golden model with 0
+//! mismatches and cycles equal to its model, chained on the checked outputs; the block's error
+//! against the float64 block stays within the documented bounds.
+
+use accelforge_hdl::tools;
+use accelforge_templates::block::run::{BlockData, Mode};
+use accelforge_templates::block::{BlockParams, run};
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn tools_present() -> bool {
+    if tools::doctor().iter().all(|(_, s)| s.is_ok()) {
+        return true;
+    }
+    assert!(!ci(), "Verilator is required under CI=true");
+    eprintln!("skipped: tools missing");
+    false
+}
+
+/// A small block: 12 tokens, d 32, 2 heads, MLP 64, on a 4×4 array.
+fn small(experts: u32) -> BlockParams {
+    BlockParams {
+        tokens: 12,
+        d_model: 32,
+        heads: 2,
+        d_ff: 64,
+        experts,
+        top_k: 2,
+        rows: 4,
+        cols: 4,
+        query_lanes: 4,
+        attn_simd: 8,
+        ln_lanes: 4,
+        moe_lanes: 4,
+        moe_simd: 4,
+        moe_ddr_bytes: 8,
+    }
+}
+
+fn check(p: &BlockParams) {
+    let data = BlockData::random(p, 11);
+    let rep = run(p, &data, Mode::Verilator).unwrap();
+    for s in &rep.stages {
+        eprintln!(
+            "{:10} {:9} model {:7} sim {:?} checked {:6} mism {} macs {} err max {:.4} mean {:.4} (lsb {})",
+            s.stage,
+            s.kernel,
+            s.model_cycles,
+            s.cycles,
+            s.outputs_checked,
+            s.mismatches,
+            s.macs,
+            s.err_max,
+            s.err_mean,
+            s.lsb
+        );
+        assert_eq!(s.mismatches, 0, "{}", s.stage);
+        assert!(s.outputs_checked > 0, "{}", s.stage);
+        assert_eq!(s.cycles, Some(s.model_cycles), "{}", s.stage);
+    }
+    assert_eq!(rep.cycles, Some(rep.model_cycles));
+}
+
+#[test]
+fn mlp_block_matches_golden_and_cycle_models() {
+    if !tools_present() {
+        return;
+    }
+    check(&small(0));
+}
+
+#[test]
+fn moe_block_matches_golden_and_cycle_models() {
+    if !tools_present() {
+        return;
+    }
+    check(&small(4));
+}
