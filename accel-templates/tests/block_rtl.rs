@@ -42,7 +42,7 @@ fn small(experts: u32) -> BlockParams {
 
 fn check(p: &BlockParams) {
     let data = BlockData::random(p, 11);
-    let rep = run(p, &data, Mode::Verilator).unwrap();
+    let rep = run(p, &data, Mode::Verilator).expect("the block runs");
     for s in &rep.stages {
         eprintln!(
             "{:10} {:9} model {:7} sim {:?} checked {:6} mism {} macs {} err max {:.4} mean {:.4} (lsb {})",

@@ -19,6 +19,9 @@ pub struct EstimateArgs {
 pub enum EstimateLayer {
     /// A Mixture-of-Experts layer on the MoE streaming core.
     Moe(super::moe::EstimateMoeArgs),
+    /// A whole pre-LN encoder block from the kernels' cycle models, with the error of every
+    /// stage against the float64 block.
+    Block(super::block::BlockArgs),
     /// A GEMM / fully connected layer.
     Gemm {
         #[command(flatten)]
@@ -48,6 +51,7 @@ pub enum EstimateLayer {
 pub fn run(args: EstimateArgs) -> anyhow::Result<()> {
     let (g, array, json) = match args.layer {
         EstimateLayer::Moe(a) => return super::moe::estimate_moe(a),
+        EstimateLayer::Block(a) => return super::block::estimate(a),
         EstimateLayer::Template(argv) => return super::template::estimate(argv),
         EstimateLayer::Gemm { shape, array, json } => (shape.gemm()?, array, json),
         EstimateLayer::Conv2d { shape, array, json } => (shape.gemm()?, array, json),

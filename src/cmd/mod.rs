@@ -1,6 +1,7 @@
 //! Subcommand registry. Add a subcommand by adding a file here, a variant to [`Command`] and an
 //! arm to [`run`].
 
+pub mod block;
 pub mod boards;
 pub mod calibrate;
 pub mod demo;

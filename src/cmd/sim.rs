@@ -41,6 +41,9 @@ pub enum SimLayer {
     },
     /// A Mixture-of-Experts layer on the MoE streaming core.
     Moe(super::moe::SimMoeArgs),
+    /// A whole pre-LN encoder block (MLP or MoE FFN): every kernel in Verilator against its
+    /// golden model, per-stage cycles and error against the float64 block.
+    Block(super::block::BlockArgs),
     /// `sim NAME --params FILE [--layer FILE] [--seed N]`: any registered template
     /// (`accelforge templates`) in Verilator against its golden model.
     #[command(external_subcommand)]
@@ -211,6 +214,7 @@ impl Conv2dArgs {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let (report, run) = match args.layer {
         SimLayer::Moe(a) => return super::moe::sim_moe(a),
+        SimLayer::Block(a) => return super::block::sim(a),
         SimLayer::Template(argv) => return super::template::sim(argv),
         SimLayer::Gemm { shape, array, run } => {
             let p = array.params()?;

@@ -17,11 +17,13 @@
 //! [`reference`] is the float64 block on the same (dequantized) weights.
 //!
 //! # Types
-//! Activations between kernels are `ap_fixed<8,3>`, weights `ap_fixed<8,1>`, the residual
-//! stream `ap_fixed<16,6>`; LayerNorm's γ is `ap_fixed<8,2>`, β `ap_fixed<8,3>`. The linear
-//! kernel works on the raw codes: an accumulator holds `5 + 7 = 12` fractional bits and is
-//! requantized with round-half-even by a right shift of 7 (to activations, ReLU by clamping at
-//! 0) or 2 (to the residual stream), saturating.
+//! LayerNorm outputs are `ap_fixed<8,3>` (unit variance: ±4 with 1/32 steps); Q, K, V, the
+//! attention output and the MLP's hidden layer `ap_fixed<8,4>` (their spread is wider: ±8);
+//! weights `ap_fixed<8,1>`; the residual stream `ap_fixed<16,6>`; LayerNorm's γ is
+//! `ap_fixed<8,2>`, β `ap_fixed<8,3>`. The linear kernel works on the raw codes: an
+//! accumulator holds the input's fractional bits plus the weights' 7, and is requantized with
+//! round-half-even by the right shift to the output's fractional bits, saturating (ReLU by
+//! clamping at 0).
 
 pub mod reference;
 pub mod run;
@@ -35,14 +37,30 @@ use crate::systolic::params::{BufferRam, Dataflow, PeKind, RequantMode, Systolic
 
 pub use run::{BlockReport, StageReport, run};
 
-/// Activations between kernels.
-pub const ACT_TYPE: &str = "ap_fixed<8,3>";
+/// LayerNorm outputs (the inputs of QKV, FC1 and the MoE core).
+pub const NORM_TYPE: &str = "ap_fixed<8,3>";
+/// Q, K, V, the attention output and the MLP's hidden layer.
+pub const ACT_TYPE: &str = "ap_fixed<8,4>";
 /// Weights of the linear layers (and the MoE experts and gate).
 pub const WEIGHT_TYPE: &str = "ap_fixed<8,1>";
 /// The residual stream.
 pub const RESIDUAL_TYPE: &str = "ap_fixed<16,6>";
-/// Fractional bits of a linear-kernel accumulator (activation 5 + weight 7).
-pub const ACC_FRAC: u32 = 12;
+/// Fractional bits of [`NORM_TYPE`], [`ACT_TYPE`], [`WEIGHT_TYPE`] and [`RESIDUAL_TYPE`].
+pub const NORM_FRAC: u32 = 5;
+/// See [`NORM_FRAC`].
+pub const ACT_FRAC: u32 = 4;
+/// See [`NORM_FRAC`].
+pub const WEIGHT_FRAC: u32 = 7;
+/// See [`NORM_FRAC`].
+pub const RESIDUAL_FRAC: u32 = 10;
+/// LayerNorm's γ.
+pub const GAMMA_TYPE: &str = "ap_fixed<8,2>";
+/// LayerNorm's β.
+pub const BETA_TYPE: &str = "ap_fixed<8,3>";
+/// Fractional bits of [`GAMMA_TYPE`].
+pub const GAMMA_FRAC: u32 = 6;
+/// Fractional bits of [`BETA_TYPE`].
+pub const BETA_FRAC: u32 = 5;
 
 /// Errors of the block.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +237,9 @@ impl BlockParams {
             lanes: self.ln_lanes,
             residual,
             input_type: RESIDUAL_TYPE.into(),
-            output_type: ACT_TYPE.into(),
+            gamma_type: GAMMA_TYPE.into(),
+            beta_type: BETA_TYPE.into(),
+            output_type: NORM_TYPE.into(),
             ..LayerNormParams::default()
         }
     }

@@ -7,8 +7,8 @@
 
 use ndarray::{Array2, s};
 
-use super::BlockParams;
-use super::run::BlockData;
+use super::run::{BlockData, lsb};
+use super::{BETA_FRAC, BlockParams, GAMMA_FRAC, RESIDUAL_FRAC, WEIGHT_FRAC};
 use crate::attention::reference::head_f64;
 use crate::layernorm::reference as ln_ref;
 
@@ -33,6 +33,8 @@ pub struct FloatBlock {
     pub ffn: Array2<f64>,
     /// The block output `s2 = s1 + ffn`.
     pub out: Array2<f64>,
+    /// An MoE block's experts per token, as the float gate selects them (sorted).
+    pub selected: Vec<Vec<usize>>,
 }
 
 fn deq(a: &Array2<i64>, lsb: f64) -> Array2<f64> {
@@ -40,8 +42,8 @@ fn deq(a: &Array2<i64>, lsb: f64) -> Array2<f64> {
 }
 
 fn layer_norm(x: &Array2<f64>, (g, b): &(Vec<i64>, Vec<i64>)) -> Array2<f64> {
-    let g: Vec<f64> = g.iter().map(|&v| v as f64 / 64.0).collect();
-    let b: Vec<f64> = b.iter().map(|&v| v as f64 / 32.0).collect();
+    let g: Vec<f64> = g.iter().map(|&v| v as f64 * lsb(GAMMA_FRAC)).collect();
+    let b: Vec<f64> = b.iter().map(|&v| v as f64 * lsb(BETA_FRAC)).collect();
     let mut y = Array2::zeros(x.dim());
     for (row, mut out) in x.rows().into_iter().zip(y.rows_mut()) {
         let v = ln_ref(&row.to_vec(), &g, &b, 1e-5);
@@ -50,13 +52,11 @@ fn layer_norm(x: &Array2<f64>, (g, b): &(Vec<i64>, Vec<i64>)) -> Array2<f64> {
     y
 }
 
-const W_LSB: f64 = 1.0 / 128.0;
-
 /// The float64 block.
 pub fn float_block(p: &BlockParams, data: &BlockData) -> FloatBlock {
-    let x = deq(&data.x, 1.0 / 1024.0);
+    let x = deq(&data.x, lsb(RESIDUAL_FRAC));
     let ln1 = layer_norm(&x, &data.norms[0]);
-    let qkv = ln1.dot(&deq(&data.wqkv, W_LSB));
+    let qkv = ln1.dot(&deq(&data.wqkv, lsb(WEIGHT_FRAC)));
     let (d, hd) = (p.d_model as usize, (p.d_model / p.heads) as usize);
     let mut attention = Array2::zeros((p.tokens as usize, d));
     for h in 0..p.heads as usize {
@@ -64,15 +64,20 @@ pub fn float_block(p: &BlockParams, data: &BlockData) -> FloatBlock {
         let o = head_f64(c(0), c(d), c(2 * d));
         attention.slice_mut(s![.., h * hd..(h + 1) * hd]).assign(&o);
     }
-    let proj = attention.dot(&deq(&data.wo, W_LSB));
+    let proj = attention.dot(&deq(&data.wo, lsb(WEIGHT_FRAC)));
     let s1 = &x + &proj;
     let ln2 = layer_norm(&s1, &data.norms[1]);
-    let (hidden, ffn) = match &data.moe {
-        Some(m) => (Array2::zeros((0, 0)), moe_f64(p, m, &ln2)),
+    let (hidden, ffn, selected) = match &data.moe {
+        Some(m) => {
+            let (f, sel) = moe_f64(p, m, &ln2);
+            (Array2::zeros((0, 0)), f, sel)
+        }
         None => {
-            let h = ln2.dot(&deq(&data.mlp.0, W_LSB)).mapv(|v| v.max(0.0));
-            let f = h.dot(&deq(&data.mlp.1, W_LSB));
-            (h, f)
+            let h = ln2
+                .dot(&deq(&data.mlp.0, lsb(WEIGHT_FRAC)))
+                .mapv(|v| v.max(0.0));
+            let f = h.dot(&deq(&data.mlp.1, lsb(WEIGHT_FRAC)));
+            (h, f, Vec::new())
         }
     };
     let out = &s1 + &ffn;
@@ -86,15 +91,21 @@ pub fn float_block(p: &BlockParams, data: &BlockData) -> FloatBlock {
         hidden,
         ffn,
         out,
+        selected,
     }
 }
 
-/// The MoE FFN in float64.
-fn moe_f64(p: &BlockParams, m: &crate::moe::model::MoeData, x: &Array2<f64>) -> Array2<f64> {
-    let gate = deq(&m.gate, W_LSB);
+/// The MoE FFN in float64, and each token's experts (sorted).
+fn moe_f64(
+    p: &BlockParams,
+    m: &crate::moe::model::MoeData,
+    x: &Array2<f64>,
+) -> (Array2<f64>, Vec<Vec<usize>>) {
+    let gate = deq(&m.gate, lsb(WEIGHT_FRAC));
     let logits = x.dot(&gate.t());
     let k = p.top_k as usize;
     let mut y = Array2::zeros(x.dim());
+    let mut selected = Vec::new();
     for (t, row) in logits.rows().into_iter().enumerate() {
         let mut order: Vec<usize> = (0..row.len()).collect();
         order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
@@ -104,14 +115,17 @@ fn moe_f64(p: &BlockParams, m: &crate::moe::model::MoeData, x: &Array2<f64>) -> 
         let den: f64 = e.iter().sum();
         let xt = x.row(t);
         for (&ex, w) in sel.iter().zip(&e) {
-            let w1 = deq(&m.w1[ex], W_LSB);
-            let w2 = deq(&m.w2[ex], W_LSB);
+            let w1 = deq(&m.w1[ex], lsb(WEIGHT_FRAC));
+            let w2 = deq(&m.w2[ex], lsb(WEIGHT_FRAC));
             let h = w1.dot(&xt).mapv(|v| v.max(0.0));
             let o = w2.dot(&h);
             y.row_mut(t).scaled_add(w / den, &o);
         }
+        let mut sorted = sel.to_vec();
+        sorted.sort_unstable();
+        selected.push(sorted);
     }
-    y
+    (y, selected)
 }
 
 /// `(max, mean)` absolute error of the codes (`lsb` each) against the float values.

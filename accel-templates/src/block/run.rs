@@ -9,7 +9,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::{BlockError, BlockParams, Result, reference};
+use super::{
+    ACT_FRAC, BETA_FRAC, BlockError, BlockParams, GAMMA_FRAC, NORM_FRAC, RESIDUAL_FRAC, Result,
+    WEIGHT_FRAC, reference,
+};
 use crate::attention::stream::AttentionData;
 use crate::layernorm::sim::{LayerNormData, LayerNormOut};
 use crate::moe::model::MoeData;
@@ -18,11 +21,6 @@ use crate::systolic::layer::Gemm;
 use crate::systolic::requant::{self, RqConfig};
 use crate::systolic::sim::{SimOptions, run_per_channel_gemm};
 use crate::template::drive::Stalls;
-
-/// Right shift from a linear-kernel accumulator (12 fractional bits) to an activation (5).
-const SHIFT_TO_ACT: u32 = 7;
-/// Right shift from an accumulator to the residual stream (10 fractional bits).
-const SHIFT_TO_RESIDUAL: u32 = 2;
 
 /// The block's input and every weight, as raw codes of their types.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +39,12 @@ pub struct BlockData {
     pub moe: Option<MoeData>,
 }
 
-/// Uniform codes in `±round(sqrt(3/k)·2^7)`: unit-variance outputs for unit-variance inputs
-/// over a reduction of `k` (weights have 7 fractional bits).
+/// Uniform weight codes in `±round(sqrt(3/k)·2^7)`: unit-variance outputs for unit-variance
+/// inputs over a reduction of `k`.
 fn weights(rng: &mut ChaCha8Rng, rows: usize, cols: usize, k: usize) -> Array2<i64> {
-    let a = ((3.0 / k as f64).sqrt() * 128.0).round().clamp(1.0, 127.0) as i64;
+    let a = ((3.0 / k as f64).sqrt() / lsb(WEIGHT_FRAC))
+        .round()
+        .clamp(1.0, 127.0) as i64;
     Array2::from_shape_fn((rows, cols), |_| rng.random_range(-a..=a))
 }
 
@@ -57,15 +57,15 @@ impl BlockData {
         for mut row in x.rows_mut() {
             let off: f64 = rng.random_range(-0.5..0.5);
             for v in row.iter_mut() {
-                *v = ((off + rng.random_range(-1.7..1.7)) * 1024.0).round() as i64;
+                *v = ((off + rng.random_range(-1.7..1.7)) / lsb(RESIDUAL_FRAC)).round() as i64;
             }
         }
         let mut norm = || {
             let g = (0..d)
-                .map(|_| (rng.random_range(0.5..1.5) * 64.0f64).round() as i64)
+                .map(|_| (rng.random_range(0.5..1.5) / lsb(GAMMA_FRAC)).round() as i64)
                 .collect();
             let b = (0..d)
-                .map(|_| (rng.random_range(-0.5..0.5) * 32.0f64).round() as i64)
+                .map(|_| (rng.random_range(-0.5..0.5) / lsb(BETA_FRAC)).round() as i64)
                 .collect();
             (g, b)
         };
@@ -101,23 +101,9 @@ impl BlockData {
     }
 }
 
-/// Which scale a stage's outputs are in (fractional bits of their codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scale {
-    /// `ap_fixed<8,3>`: 5 fractional bits.
-    Activation,
-    /// `ap_fixed<16,6>`: 10 fractional bits.
-    Residual,
-}
-
-impl Scale {
-    /// The value of one code.
-    pub fn lsb(self) -> f64 {
-        match self {
-            Scale::Activation => 1.0 / 32.0,
-            Scale::Residual => 1.0 / 1024.0,
-        }
-    }
+/// The value of one code with `frac` fractional bits.
+pub fn lsb(frac: u32) -> f64 {
+    (-f64::from(frac)).exp2()
 }
 
 /// What one stage of the block measured.
@@ -146,6 +132,9 @@ pub struct StageReport {
     pub err_mean: f64,
     /// The output's resolution (one LSB), to read the errors against.
     pub lsb: f64,
+    /// MoE: tokens whose fixed-point gate picks other experts than the float gate (their
+    /// outputs differ by whole expert outputs: the largest errors).
+    pub routing_differs: Option<u64>,
     /// Wall time of the stage's simulation, seconds.
     pub sim_seconds: f64,
 }
@@ -196,6 +185,7 @@ fn stage(name: &str, kernel: &str, model_cycles: u64, macs: u64, dsp: Option<u64
         err_max: 0.0,
         err_mean: 0.0,
         lsb: 0.0,
+        routing_differs: None,
         sim_seconds: 0.0,
     }
 }
@@ -263,15 +253,17 @@ impl Chain<'_> {
         Ok(want)
     }
 
-    /// `a · b` on the linear kernel, requantized by `shift` and clamped to `[lo, hi]`.
+    /// `a · b` on the linear kernel: `a` has `in_frac` fractional bits, the outputs
+    /// `out_frac`, clamped to `[lo, hi]`.
     fn gemm(
         &mut self,
         name: &str,
-        a: &Array2<i64>,
+        (a, in_frac): (&Array2<i64>, u32),
         b: &Array2<i64>,
-        shift: u32,
+        out_frac: u32,
         (lo, hi): (i32, i32),
     ) -> Result<Array2<i64>> {
+        let shift = in_frac + WEIGHT_FRAC - out_frac;
         let p = self.p.linear();
         let r = p.resolve().map_err(|e| kerr(name, e))?;
         let g = Gemm {
@@ -364,7 +356,8 @@ impl Chain<'_> {
         Ok(o)
     }
 
-    fn moe(&mut self, name: &str, data: &MoeData) -> Result<Array2<i64>> {
+    /// The MoE FFN; also each token's experts (sorted).
+    fn moe(&mut self, name: &str, data: &MoeData) -> Result<(Array2<i64>, Vec<Vec<usize>>)> {
         let p = self.p.moe().expect("an MoE block");
         let source = WeightSource::with_latency(0);
         let golden = moe::model::golden(&p, data, true).map_err(|e| kerr(name, e))?;
@@ -397,7 +390,18 @@ impl Chain<'_> {
             rep.sim_seconds = t0.elapsed().as_secs_f64();
         }
         self.stages.push(rep);
-        Ok(golden.outputs)
+        let selected = golden
+            .routing
+            .selected
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let mut v: Vec<usize> = r.iter().map(|&e| e as usize).collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        Ok((golden.outputs, selected))
     }
 }
 
@@ -415,19 +419,22 @@ pub fn run(p: &BlockParams, data: &BlockData, mode: Mode) -> Result<BlockReport>
     let relu = (0, 127);
     let resid = (-32768, 32767);
     let ln1 = c.layernorm("ln1", &data.x, None, &data.norms[0])?;
-    let qkv = c.gemm("qkv", &ln1.y, &data.wqkv, SHIFT_TO_ACT, act)?;
+    let qkv = c.gemm("qkv", (&ln1.y, NORM_FRAC), &data.wqkv, ACT_FRAC, act)?;
     let att = c.attention("attention", &qkv)?;
-    let proj = c.gemm("proj", &att, &data.wo, SHIFT_TO_RESIDUAL, resid)?;
+    let proj = c.gemm("proj", (&att, ACT_FRAC), &data.wo, RESIDUAL_FRAC, resid)?;
     let an1 = c.layernorm("add_ln2", &data.x, Some(&proj), &data.norms[1])?;
+    let mut selected = Vec::new();
     let (hidden, ffn) = match &data.moe {
         Some(m) => {
             let mut m = m.clone();
             m.x = an1.y.clone();
-            (None, c.moe("moe", &m)?)
+            let (f, sel) = c.moe("moe", &m)?;
+            selected = sel;
+            (None, f)
         }
         None => {
-            let h = c.gemm("fc1", &an1.y, &data.mlp.0, SHIFT_TO_ACT, relu)?;
-            let f = c.gemm("fc2", &h, &data.mlp.1, SHIFT_TO_RESIDUAL, resid)?;
+            let h = c.gemm("fc1", (&an1.y, NORM_FRAC), &data.mlp.0, ACT_FRAC, relu)?;
+            let f = c.gemm("fc2", (&h, ACT_FRAC), &data.mlp.1, RESIDUAL_FRAC, resid)?;
             (Some(h), f)
         }
     };
@@ -435,25 +442,33 @@ pub fn run(p: &BlockParams, data: &BlockData, mode: Mode) -> Result<BlockReport>
 
     // Errors against the float64 block.
     let fl = reference::float_block(p, data);
-    let mut fixed: Vec<(&Array2<i64>, Scale, &Array2<f64>)> = vec![
-        (&ln1.y, Scale::Activation, &fl.ln1),
-        (&qkv, Scale::Activation, &fl.qkv),
-        (&att, Scale::Activation, &fl.attention),
-        (&proj, Scale::Residual, &fl.proj),
-        (&an1.y, Scale::Activation, &fl.ln2),
+    let mut fixed: Vec<(&Array2<i64>, u32, &Array2<f64>)> = vec![
+        (&ln1.y, NORM_FRAC, &fl.ln1),
+        (&qkv, ACT_FRAC, &fl.qkv),
+        (&att, ACT_FRAC, &fl.attention),
+        (&proj, RESIDUAL_FRAC, &fl.proj),
+        (&an1.y, NORM_FRAC, &fl.ln2),
     ];
     if let Some(h) = &hidden {
-        fixed.push((h, Scale::Activation, &fl.hidden));
+        fixed.push((h, ACT_FRAC, &fl.hidden));
     }
-    fixed.push((&ffn, Scale::Residual, &fl.ffn));
-    fixed.push((&an2.s, Scale::Residual, &fl.out));
-    for (rep, (codes, scale, want)) in c.stages.iter_mut().zip(&fixed) {
-        let (max, mean) = reference::error(codes, scale.lsb(), want);
+    fixed.push((&ffn, RESIDUAL_FRAC, &fl.ffn));
+    fixed.push((&an2.s, RESIDUAL_FRAC, &fl.out));
+    for (rep, &(codes, frac, want)) in c.stages.iter_mut().zip(&fixed) {
+        let (max, mean) = reference::error(codes, lsb(frac), want);
         rep.err_max = max;
         rep.err_mean = mean;
-        rep.lsb = scale.lsb();
+        rep.lsb = lsb(frac);
     }
-    // The closing add & norm's `s2` is the block output; s1 is checked inside add_ln2.
+    if let Some(rep) = c.stages.iter_mut().find(|s| s.kernel == "moe") {
+        rep.routing_differs = Some(
+            selected
+                .iter()
+                .zip(&fl.selected)
+                .filter(|(a, b)| a != b)
+                .count() as u64,
+        );
+    }
     let stages = c.stages;
     let model_cycles = stages.iter().map(|s| s.model_cycles).sum();
     let cycles = stages.iter().map(|s| s.cycles).sum::<Option<u64>>();
