@@ -7,6 +7,7 @@
 mod common;
 
 mod attention_cli;
+mod block_cli;
 mod boards_cli;
 mod bundle_cli;
 mod bundle_snapshots;

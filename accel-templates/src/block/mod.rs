@@ -261,3 +261,66 @@ impl BlockParams {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_shapes_are_named() {
+        BlockParams::default().validate().unwrap();
+        BlockParams::m3vit().validate().unwrap();
+        let e = |p: BlockParams| p.validate().unwrap_err().to_string();
+        let d = BlockParams::default;
+        assert!(e(BlockParams { heads: 5, ..d() }).contains("heads = 5"));
+        assert!(e(BlockParams { tokens: 1, ..d() }).contains("tokens = 1"));
+        assert!(
+            e(BlockParams {
+                experts: 4,
+                top_k: 3,
+                ..d()
+            })
+            .contains("top_k = 3")
+        );
+        assert!(
+            e(BlockParams {
+                attn_simd: 5,
+                ..d()
+            })
+            .contains("attention kernel")
+        );
+        assert!(e(BlockParams { ln_lanes: 5, ..d() }).contains("add & norm"));
+        assert!(
+            e(BlockParams {
+                experts: 4,
+                moe_lanes: 3,
+                ..d()
+            })
+            .contains("MoE core")
+        );
+    }
+
+    /// Every GEMM of the block fits the one linear kernel, whose requantizer serves them all.
+    #[test]
+    fn one_linear_kernel_covers_every_projection() {
+        let p = BlockParams::default();
+        let l = p.linear();
+        assert_eq!(l.max_k, 768);
+        assert!(matches!(
+            l.requant,
+            RequantMode::PerChannel {
+                max_channels: 768,
+                ..
+            }
+        ));
+        let m = BlockParams::m3vit().linear();
+        assert_eq!(m.max_k, 192);
+        assert!(matches!(
+            m.requant,
+            RequantMode::PerChannel {
+                max_channels: 576,
+                ..
+            }
+        ));
+    }
+}
