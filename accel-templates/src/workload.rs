@@ -45,7 +45,23 @@
 //! head_dim = 64
 //! heads = 3
 //! in = "ap_fixed<8,3>"          # optional: in (Q/K/V) and out map onto the kernel's types
+//!
+//! [[layer]]
+//! name = "enc"
+//! kind = "encoder_block"        # a pre-LN transformer encoder block, expanded (see below)
+//! tokens = 197
+//! d_model = 192
+//! heads = 3
+//! d_ff = 768
+//! experts = 16                  # optional: an MoE FFN (experts of hidden width d_ff) ...
+//! top_k = 2                     # ... with top_k (default 2); without: a dense MLP
+//! repeat = 12                   # optional, as for every layer
 //! ```
+//!
+//! An `encoder_block` expands into the layers its kernels run: `NAME.qkv` (gemm T×d×3d),
+//! `NAME.attn` (attention, `heads` of `d_model/heads`), `NAME.proj` (gemm T×d×d), then
+//! `NAME.fc1` and `NAME.fc2` (gemm T×d×d_ff, T×d_ff×d) or `NAME.moe`. The block's LayerNorms
+//! and residual adds run on the add & norm unit (`sim block`), which the mapper does not size.
 //!
 //! Lowering (what the engine actually computes, `A[M×K] · B[K×N]`, A = activations,
 //! B = weights):
@@ -496,7 +512,7 @@ struct RawWorkload {
     layer: Vec<RawLayer>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLayer {
     name: Option<String>,
@@ -708,7 +724,7 @@ fn layer_op<'a>(
     let kind = rl.kind.as_deref().ok_or_else(|| {
         e(
             "kind",
-            "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\", \"attention\"".into(),
+            "missing: one of \"gemm\", \"dense\", \"conv2d\", \"moe\", \"attention\", \"encoder_block\"".into(),
         )
     })?;
     let allowed: &[&str] = match kind {
@@ -738,7 +754,7 @@ fn layer_op<'a>(
             return Err(e(
                 "kind",
                 format!(
-                    "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\", \"moe\" or \"attention\""
+                    "unknown kind \"{other}\": expected \"gemm\", \"dense\", \"conv2d\", \"moe\", \"attention\" or \"encoder_block\""
                 ),
             ));
         }
@@ -869,6 +885,110 @@ fn layer_op<'a>(
     Ok((kind, op))
 }
 
+/// The layers of an `encoder_block` (see the module docs): its keys are checked here, the
+/// parts' shapes by [`layer_op`] as for any layer.
+fn expand_encoder_block(
+    rl: &RawLayer,
+    index: usize,
+    e: &dyn Fn(&str, String) -> WorkloadError,
+) -> Result<Vec<RawLayer>> {
+    const KEYS: [&str; 6] = ["tokens", "d_model", "heads", "d_ff", "experts", "top_k"];
+    for (key, present) in rl.shape_keys() {
+        if present && !KEYS.contains(&key) {
+            return Err(e(
+                key,
+                format!(
+                    "not a key of an encoder_block layer (its keys: {})",
+                    KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    for (key, set) in [
+        ("in", rl.input.is_some()),
+        ("weight", rl.weight.is_some()),
+        ("acc", rl.acc.is_some()),
+        ("out", rl.out.is_some()),
+    ] {
+        if set {
+            return Err(e(
+                key,
+                "an encoder_block takes its kernels' types from the file's [types] (or their \
+                 defaults); write the layers out to give them types of their own"
+                    .into(),
+            ));
+        }
+    }
+    let need = |key: &str, v: Option<u64>| -> Result<u64> {
+        match v {
+            None => Err(e(
+                key,
+                "missing (required for an encoder_block layer)".into(),
+            )),
+            Some(0) => Err(e(key, "must be at least 1".into())),
+            Some(x) if x > MAX_DIM => Err(e(key, format!("{x} exceeds the limit {MAX_DIM}"))),
+            Some(x) => Ok(x),
+        }
+    };
+    let t = need("tokens", rl.tokens)?;
+    let d = need("d_model", rl.d_model)?;
+    let heads = need("heads", rl.heads)?;
+    let f = need("d_ff", rl.d_ff)?;
+    if !d.is_multiple_of(heads) {
+        return Err(e(
+            "heads",
+            format!("heads = {heads} must divide d_model = {d}"),
+        ));
+    }
+    if rl.top_k.is_some() && rl.experts.is_none() {
+        return Err(e(
+            "top_k",
+            "top_k needs experts (an MoE FFN); without experts the FFN is a dense MLP".into(),
+        ));
+    }
+    let name = rl
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("encoder_block{index}"));
+    let part = |suffix: &str, kind: &str| RawLayer {
+        name: Some(format!("{name}.{suffix}")),
+        kind: Some(kind.into()),
+        repeat: rl.repeat,
+        ..RawLayer::default()
+    };
+    let gemm = |suffix: &str, m: u64, k: u64, n: u64| RawLayer {
+        m: Some(m),
+        k: Some(k),
+        n: Some(n),
+        ..part(suffix, "gemm")
+    };
+    let mut parts = vec![
+        gemm("qkv", t, d, 3 * d),
+        RawLayer {
+            tokens: Some(t),
+            head_dim: Some(d / heads),
+            heads: Some(heads),
+            ..part("attn", "attention")
+        },
+        gemm("proj", t, d, d),
+    ];
+    match rl.experts {
+        Some(experts) => parts.push(RawLayer {
+            tokens: Some(t),
+            d_model: Some(d),
+            d_ff: Some(f),
+            experts: Some(experts),
+            top_k: Some(rl.top_k.unwrap_or(2)),
+            ..part("moe", "moe")
+        }),
+        None => {
+            parts.push(gemm("fc1", t, d, f));
+            parts.push(gemm("fc2", t, f, d));
+        }
+    }
+    Ok(parts)
+}
+
 /// Checks a deserialized workload and turns it into layers.
 fn build_workload(raw: RawWorkload, file: &str, default_name: &str) -> Result<Workload> {
     let err = |layer: Option<usize>, key: Option<&str>, message: String| WorkloadError::Invalid {
@@ -888,8 +1008,22 @@ fn build_workload(raw: RawWorkload, file: &str, default_name: &str) -> Result<Wo
     // at the first layer that inherits them.
     check_type_strings(&raw.types)
         .map_err(|(key, m)| err(None, Some(&format!("types.{key}")), m))?;
-    let mut layers: Vec<Layer> = Vec::with_capacity(raw.layer.len());
+    // Encoder blocks become the layers of their kernels, each keeping the block's index for
+    // messages.
+    let mut expanded: Vec<(usize, RawLayer)> = Vec::with_capacity(raw.layer.len());
     for (i, rl) in raw.layer.iter().enumerate() {
+        if rl.kind.as_deref() == Some("encoder_block") {
+            let e = |key: &str, message: String| err(Some(i), Some(key), message);
+            for part in expand_encoder_block(rl, i, &e)? {
+                expanded.push((i, part));
+            }
+        } else {
+            expanded.push((i, rl.clone()));
+        }
+    }
+    let mut layers: Vec<Layer> = Vec::with_capacity(expanded.len());
+    for (i, rl) in &expanded {
+        let (i, rl) = (*i, rl);
         let e = |key: &str, message: String| err(Some(i), Some(key), message);
         let (kind, op) = layer_op(rl, &e)?;
         let repeat = match rl.repeat {
@@ -1328,5 +1462,66 @@ mod tests {
             }
             other => panic!("expected an error in layer 1, got {other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod encoder_block_tests {
+    use super::*;
+
+    fn shapes(w: &Workload) -> Vec<(LayerOp, u64)> {
+        w.layers.iter().map(|l| (l.op.clone(), l.repeat)).collect()
+    }
+
+    /// An `encoder_block` is exactly the layers of the built-in blocks, written out.
+    #[test]
+    fn encoder_blocks_expand_to_the_builtin_blocks() {
+        let mlp = parse_workload(
+            "[[layer]]\nname = \"b\"\nkind = \"encoder_block\"\ntokens = 197\nd_model = 192\n\
+             heads = 3\nd_ff = 768\n",
+            "t.toml",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            shapes(&mlp),
+            shapes(&Workload::builtin("vit-tiny-block").unwrap())
+        );
+        let names: Vec<&str> = mlp.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["b.qkv", "b.attn", "b.proj", "b.fc1", "b.fc2"]);
+        let moe = parse_workload(
+            "[[layer]]\nkind = \"encoder_block\"\ntokens = 197\nd_model = 192\nheads = 3\n\
+             d_ff = 768\nexperts = 16\nrepeat = 6\n",
+            "t.toml",
+            "t",
+        )
+        .unwrap();
+        let want: Vec<(LayerOp, u64)> = shapes(&Workload::builtin("m3vit-block").unwrap())
+            .into_iter()
+            .map(|(op, _)| (op, 6))
+            .collect();
+        assert_eq!(shapes(&moe), want);
+        assert_eq!(moe.layers[3].name, "encoder_block0.moe");
+    }
+
+    #[test]
+    fn bad_encoder_blocks_are_named() {
+        let bad = |body: &str, needle: &str| {
+            let text = format!("[[layer]]\nkind = \"encoder_block\"\n{body}");
+            let e = parse_workload(&text, "t.toml", "t")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{body}: {e}");
+        };
+        let ok = "tokens = 197\nd_model = 192\nheads = 3\nd_ff = 768\n";
+        bad(
+            "tokens = 197\nd_model = 192\nheads = 5\nd_ff = 768\n",
+            "heads = 5",
+        );
+        bad("tokens = 197\nd_model = 192\nheads = 3\n", "d_ff");
+        bad(&format!("{ok}top_k = 2\n"), "top_k needs experts");
+        bad(&format!("{ok}m = 4\n"), "not a key of an encoder_block");
+        bad(&format!("{ok}weight = \"ap_fixed<8,1>\"\n"), "[types]");
+        bad(&format!("{ok}experts = 4\ntop_k = 5\n"), "top_k 5 exceeds");
     }
 }

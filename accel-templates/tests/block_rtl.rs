@@ -6,6 +6,7 @@
 use accelforge_hdl::tools;
 use accelforge_templates::block::run::{BlockData, Mode};
 use accelforge_templates::block::{BlockParams, run};
+use accelforge_templates::systolic::PeKind;
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -31,6 +32,8 @@ fn small(experts: u32) -> BlockParams {
         top_k: 2,
         rows: 4,
         cols: 4,
+        pe: PeKind::Dsp,
+        stream_bits: 64,
         query_lanes: 4,
         attn_simd: 8,
         ln_lanes: 4,

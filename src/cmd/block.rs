@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use accelforge_boards::BoardDb;
 use accelforge_templates::block::run::{BlockData, Mode};
 use accelforge_templates::block::{BlockParams, BlockReport, run};
+use accelforge_templates::systolic::PeKind;
 use anyhow::{Context, bail};
 use clap::Args;
 
@@ -37,6 +38,12 @@ pub struct BlockArgs {
     /// Linear kernel: PE columns.
     #[arg(long, default_value_t = 16)]
     pub cols: u32,
+    /// Linear kernel: PE kind.
+    #[arg(long, value_enum, default_value_t = crate::cmd::map::MapPeArg::Dsp)]
+    pub pe: crate::cmd::map::MapPeArg,
+    /// Linear kernel: AXI4-Stream width in bits.
+    #[arg(long, default_value_t = 64)]
+    pub stream_bits: u32,
     /// Attention kernel: queries side by side.
     #[arg(long, default_value_t = 16)]
     pub query_lanes: u32,
@@ -84,6 +91,11 @@ impl BlockArgs {
             top_k: self.top_k,
             rows: self.rows,
             cols: self.cols,
+            pe: match self.pe {
+                crate::cmd::map::MapPeArg::Dsp => PeKind::Dsp,
+                crate::cmd::map::MapPeArg::DspPacked => PeKind::DspPacked,
+            },
+            stream_bits: self.stream_bits,
             query_lanes: self.query_lanes,
             attn_simd: self.attn_simd,
             ln_lanes: self.ln_lanes,
@@ -184,8 +196,8 @@ fn check_size(p: &BlockParams, mode: Mode) -> anyhow::Result<()> {
 fn print(rep: &BlockReport, mhz: f64, clock: &str) {
     let p = &rep.params;
     println!(
-        "encoder block: {} tokens, d {}, {} heads, {} ({}); linear kernel {}x{}, attention {}x{}, \
-         add & norm {}/beat",
+        "encoder block: {} tokens, d {}, {} heads, {} ({}); linear kernel {}x{} {:?}, attention \
+         {}x{}, add & norm {}/beat",
         p.tokens,
         p.d_model,
         p.heads,
@@ -197,6 +209,7 @@ fn print(rep: &BlockReport, mhz: f64, clock: &str) {
         p.d_ff,
         p.rows,
         p.cols,
+        p.pe,
         p.query_lanes,
         p.attn_simd,
         p.ln_lanes,

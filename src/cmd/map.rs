@@ -12,6 +12,7 @@ use accelforge_mapper::{
     exhaustive::DEFAULT_POINT_LIMIT, map_with_progress,
 };
 use accelforge_templates::systolic::{BufferRam, PeKind};
+use accelforge_templates::template::MapDataflow;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -63,6 +64,11 @@ pub struct MapArgs {
     /// and `dsp-packed` (two int8 multiplies per DSP). Default: both.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND,...")]
     pub pe: Vec<MapPeArg>,
+    /// Dataflows the systolic engine may use (comma-separated): `os` (output-stationary) and
+    /// `ws` (weight-stationary). Default: both. (`sim block`'s linear kernel is `os`: its
+    /// per-channel requantizer serves every projection of the block.)
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "DF,...")]
+    pub dataflow: Vec<MapDataflowArg>,
     /// RAM the systolic engine's operand buffers may use (comma-separated): `block` and, on
     /// parts with UltraRAM, `ultra`. Default: both where the board has URAM.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "RAM,...")]
@@ -148,6 +154,15 @@ pub enum MapPeArg {
     DspPacked,
 }
 
+/// `--dataflow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapDataflowArg {
+    /// Output-stationary.
+    Os,
+    /// Weight-stationary.
+    Ws,
+}
+
 /// `--space`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SpaceArg {
@@ -212,6 +227,17 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                     })
                     .collect();
                 keep_first(&mut space.pes);
+            }
+            if !args.dataflow.is_empty() {
+                space.dataflows = args
+                    .dataflow
+                    .iter()
+                    .map(|d| match d {
+                        MapDataflowArg::Os => MapDataflow::OutputStationary,
+                        MapDataflowArg::Ws => MapDataflow::WeightStationary,
+                    })
+                    .collect();
+                keep_first(&mut space.dataflows);
             }
             if !args.buffer_ram.is_empty() {
                 space.buffer_rams = args

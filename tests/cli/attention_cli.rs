@@ -245,3 +245,45 @@ fn map_joint_sizes_the_block_kernels() {
         assert!(lines.iter().all(|l| l["exceeds"] == false), "{r}");
     }
 }
+
+/// `map --dataflow os` keeps the linear kernel output-stationary (the dataflow whose
+/// per-channel requantizer `sim block` reuses for every projection), on an `encoder_block`
+/// workload file, and the block's layers come out under the block's name.
+#[test]
+fn map_dataflow_filter_on_an_encoder_block_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wl = tmp.path().join("enc.toml");
+    std::fs::write(
+        &wl,
+        "[[layer]]\nname = \"enc\"\nkind = \"encoder_block\"\ntokens = 197\nd_model = 192\n\
+         heads = 3\nd_ff = 768\n",
+    )
+    .unwrap();
+    let r = run_json(&[
+        "map",
+        "--workload",
+        wl.to_str().unwrap(),
+        "--board",
+        "zcu102",
+        "--model",
+        "joint",
+        "--space",
+        "small",
+        "--formulation",
+        "sequential",
+        "--engines",
+        "2",
+        "--dataflow",
+        "os",
+        "--json",
+    ]);
+    let layers = r["layers"].as_array().unwrap();
+    let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["enc.qkv", "enc.attn", "enc.proj", "enc.fc1", "enc.fc2"]
+    );
+    let qkv = &layers[0];
+    let engine = &r["engines"][qkv["engine"].as_u64().unwrap() as usize];
+    assert_eq!(engine["params"]["dataflow"], "os", "{r}");
+}

@@ -101,6 +101,10 @@ pub struct BlockParams {
     pub rows: u32,
     /// Linear kernel: PE columns.
     pub cols: u32,
+    /// Linear kernel: PE kind (`dsp` or `dsp-packed`).
+    pub pe: PeKind,
+    /// Linear kernel: AXI4-Stream width in bits.
+    pub stream_bits: u32,
     /// Attention kernel: queries side by side.
     pub query_lanes: u32,
     /// Attention kernel: elements per cycle of a row.
@@ -127,6 +131,8 @@ impl Default for BlockParams {
             top_k: 2,
             rows: 16,
             cols: 16,
+            pe: PeKind::Dsp,
+            stream_bits: 64,
             query_lanes: 16,
             attn_simd: 16,
             ln_lanes: 4,
@@ -202,10 +208,10 @@ impl BlockParams {
             weight_type: "ap_fixed<8,8>".into(),
             acc_type: "ap_fixed<32,32>".into(),
             output_type: "ap_fixed<16,16>".into(),
-            pe: PeKind::Dsp,
+            pe: self.pe,
             max_k: d.max(ffn),
             max_n_chunk: self.cols * 4,
-            stream_bits: 64,
+            stream_bits: self.stream_bits,
             relu: false,
             requant: RequantMode::PerChannel {
                 max_channels: (3 * d).max(ffn),
