@@ -1470,7 +1470,7 @@ mod encoder_block_tests {
     use super::*;
 
     fn shapes(w: &Workload) -> Vec<(LayerOp, u64)> {
-        w.layers.iter().map(|l| (l.op.clone(), l.repeat)).collect()
+        w.layers.iter().map(|l| (l.op, l.repeat)).collect()
     }
 
     /// An `encoder_block` is exactly the layers of the built-in blocks, written out.
