@@ -123,8 +123,8 @@ pub struct StageReport {
     pub mismatches: u64,
     /// Multiply-accumulates.
     pub macs: u64,
-    /// DSP slices of the kernel (its resource model; `None` for the add & norm unit, which
-    /// has none).
+    /// DSP slices of the kernel (its resource model: the DSP48E1 count, exact against Yosys,
+    /// an upper bound on DSP48E2).
     pub dsp: Option<u64>,
     /// Largest absolute error of the stage's output against the float64 block.
     pub err_max: f64,
@@ -232,7 +232,10 @@ impl Chain<'_> {
             "layernorm",
             crate::layernorm::cost::cycles(&r, tokens),
             0,
-            None,
+            Some(crate::layernorm::cost::dsps(
+                &r,
+                accelforge_hdl::tools::Family::Xc7,
+            )),
         );
         if self.mode == Mode::Verilator {
             let t0 = Instant::now();

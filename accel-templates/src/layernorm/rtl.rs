@@ -5,8 +5,8 @@
 //! - **LOAD**: each beat's `s = sat(x + r)` (or `x`) is written to a row buffer while `S1 += Σ s`
 //!   and `S2 += Σ s²` accumulate one beat behind;
 //! - **NORM**, four cycles: the last beat's sums land; `U = d·S2 − S1² + E`; the even
-//!   normalisation `U = m·2^e` (a priority encoder over bit pairs) and the table index; the
-//!   rsqrt table (a case statement in LUTs);
+//!   normalisation `U = m·2^e` (a priority encoder over bit pairs), the table index and the
+//!   rsqrt table (a case statement in LUTs); one more cycle to start the output;
 //! - **OUT**: the row is read back, `lanes` elements per cycle, through a three-stage pipeline
 //!   (`a = d·s − S1`; `z = a·rsqrt >>> e/2`; `y = sat(round(z·γ) + β)`) that stalls as a whole
 //!   under output back-pressure. The next token's LOAD starts after the row's last beat left.
@@ -57,6 +57,25 @@ pub fn out_bits(r: &Resolved) -> u32 {
     halves * r.p.lanes * out_slot_bits(r)
 }
 
+/// The multipliers that take DSPs, `(a bits, b bits, count)`: per lane `s²`, `a·rsqrt`,
+/// `z·γ` and `d·s`; once `S1²` and `d·S2`. A product by `d` is a shift when `d` is a power of
+/// two (Yosys maps no DSP to it).
+pub fn multipliers(r: &Resolved) -> Vec<(u32, u32, u64)> {
+    let (l, win) = (u64::from(r.p.lanes), r.tin.width());
+    let dl = bits_for(u64::from(r.p.d) + 1) + 1;
+    let mut v = vec![
+        (win, win, l),
+        (r.a_bits(), r.p.rsqrt_frac_bits + 2, l),
+        (r.z_bits(), r.tgamma.width(), l),
+        (r.s1_bits(), r.s1_bits(), 1),
+    ];
+    if !r.p.d.is_power_of_two() {
+        v.push((win, dl, l));
+        v.push((r.s2_bits(), dl, 1));
+    }
+    v
+}
+
 /// The memories, `(name, width, words)`: the γ/β store and the row buffer.
 pub fn memories(r: &Resolved) -> Vec<(&'static str, u32, u32)> {
     let l = r.p.lanes;
@@ -70,7 +89,8 @@ pub fn memories(r: &Resolved) -> Vec<(&'static str, u32, u32)> {
     ]
 }
 
-fn ram_style(width: u32, words: u32) -> &'static str {
+/// The RAM style of a memory of the unit (the attention kernel's rule).
+pub fn ram_style(width: u32, words: u32) -> &'static str {
     crate::attention::rtl::ram_style(width, words)
 }
 
@@ -294,7 +314,6 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
     )?;
     m.allow_unused(ushift.name())?;
     let hs = m.reg("hs", wj)?;
-    let tix = m.reg("tix", tb)?;
     let rs = m.reg("rs", fr + 1)?;
     let tab = m.reg("tab", fr + 1)?;
     let quarter = 1usize << (tb - 2);
@@ -310,7 +329,13 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    m.comb(vec![Stmt::case(tix.e(), arms, vec![z(&tab)?])?])?;
+    // Indexed through logic (the shifter), so Yosys keeps the table in LUTs as the attention
+    // kernel's exp2 tables, never in a block-RAM ROM.
+    m.comb(vec![Stmt::case(
+        ushift.slice(tb - 1, 0)?,
+        arms,
+        vec![z(&tab)?],
+    )?])?;
 
     // OUT: the read pipeline; every stage moves only when `adv`.
     let rd_row = m.reg("rd_row", l * win)?;
@@ -345,10 +370,13 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         let b1 = m.reg_signed(&format!("b1_{i}"), wb)?;
         let b_at = l * wg + i * wb;
         stage1.push(set(&b1, rd_gb.slice(b_at + wb - 1, b_at)?.as_signed())?);
-        // Stage 2: z = a·rsqrt >>> e/2.
+        // Stage 2: z = a·rsqrt >>> e/2, kept at its bound's width (the bits above are copies
+        // of the sign).
         let za = m.product(&format!("za{i}"), &a1.e(), &rs_s.e())?;
+        let zs = m.wire_from(&format!("zs{i}"), za.e().shr_by(&hs.e())?)?;
+        m.allow_unused(zs.name())?;
         let z2 = m.reg_signed(&format!("z2_{i}"), wz)?;
-        stage2.push(set(&z2, za.e().shr_by(&hs.e())?)?);
+        stage2.push(set(&z2, zs.slice(wz - 1, 0)?.as_signed())?);
         let sk2 = m.reg_signed(&format!("sk2_{i}"), win)?;
         stage2.push(set(&sk2, sk1.e())?);
         let g2 = m.reg_signed(&format!("g2_{i}"), wg)?;
@@ -457,12 +485,11 @@ fn core(r: &Resolved) -> Result<accelforge_hdl::Module> {
         if_(eq_c(&nc.e(), 1)?, vec![set(&u, u_next.slice(wu - 1, 0)?)?])?,
         if_(
             eq_c(&nc.e(), 2)?,
-            vec![set(&hs, j_next.e())?, set(&tix, ushift.slice(tb - 1, 0)?)?],
+            vec![set(&hs, j_next.e())?, set(&rs, tab.e())?],
         )?,
         if_(
             eq_c(&nc.e(), 3)?,
             vec![
-                set(&rs, tab.e())?,
                 z(&rw)?,
                 z(&ow)?,
                 set(&issuing, Expr::bool(true))?,
