@@ -6,6 +6,7 @@
 use accelforge_hdl::tools;
 use accelforge_templates::block::run::{BlockData, Mode};
 use accelforge_templates::block::{BlockParams, run};
+use accelforge_templates::moe::FfnActivation;
 use accelforge_templates::systolic::PeKind;
 
 fn ci() -> bool {
@@ -30,6 +31,7 @@ fn small(experts: u32) -> BlockParams {
         d_ff: 64,
         experts,
         top_k: 2,
+        activation: FfnActivation::Gelu,
         rows: 4,
         cols: 4,
         pe: PeKind::Dsp,
@@ -79,6 +81,20 @@ fn mlp_block_matches_golden_and_cycle_models() {
     }
     let (max, mean) = check(&small(0));
     // Outputs of about unit size: measured max 0.09, mean 0.02.
+    assert!(max < 0.3 && mean < 0.05, "max {max}, mean {mean}");
+}
+
+/// The MLP with ReLU: the clamp in the linear kernel's requantizer, no activation unit.
+#[test]
+fn relu_mlp_block_matches_golden_and_cycle_models() {
+    if !tools_present() {
+        return;
+    }
+    let p = BlockParams {
+        activation: FfnActivation::Relu,
+        ..small(0)
+    };
+    let (max, mean) = check(&p);
     assert!(max < 0.3 && mean < 0.05, "max {max}, mean {mean}");
 }
 

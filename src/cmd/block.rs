@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use accelforge_boards::BoardDb;
 use accelforge_templates::block::run::{BlockData, Mode};
 use accelforge_templates::block::{BlockParams, BlockReport, run};
+use accelforge_templates::moe::FfnActivation;
 use accelforge_templates::systolic::PeKind;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -32,6 +33,10 @@ pub struct BlockArgs {
     /// Experts per token (1 or 2).
     #[arg(long, default_value_t = 2)]
     pub top_k: u32,
+    /// The FFN's activation: `gelu` (an activation unit between the MLP's projections, or in
+    /// the MoE core) or `relu` (the linear kernel's clamp at 0).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Gelu)]
+    pub activation: ActivationArg,
     /// Linear kernel (systolic array): PE rows.
     #[arg(long, default_value_t = 16)]
     pub rows: u32,
@@ -80,6 +85,15 @@ pub struct BlockArgs {
     pub json: bool,
 }
 
+/// `--activation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActivationArg {
+    /// GELU (erf form, by table).
+    Gelu,
+    /// max(x, 0).
+    Relu,
+}
+
 impl BlockArgs {
     fn params(&self) -> BlockParams {
         BlockParams {
@@ -89,6 +103,10 @@ impl BlockArgs {
             d_ff: self.d_ff,
             experts: self.experts,
             top_k: self.top_k,
+            activation: match self.activation {
+                ActivationArg::Gelu => FfnActivation::Gelu,
+                ActivationArg::Relu => FfnActivation::Relu,
+            },
             rows: self.rows,
             cols: self.cols,
             pe: match self.pe {
@@ -204,7 +222,7 @@ fn print(rep: &BlockReport, mhz: f64, clock: &str) {
         if p.is_moe() {
             format!("MoE {} experts top-{}", p.experts, p.top_k)
         } else {
-            "MLP".into()
+            format!("MLP with {:?}", p.activation)
         },
         p.d_ff,
         p.rows,

@@ -6,7 +6,9 @@
 //! o   = attention(q, k, v) per head             attention kernel
 //! p   = o · Wo                                  linear kernel
 //! s1  = x + p,  h2 = LN2(s1)                    add & norm unit
-//! f   = relu(h2 · W1) · W2   or   MoE(h2)       linear kernel twice, or the MoE core
+//! f   = act(h2 · W1) · W2    or   MoE(h2)       linear kernel, activation unit (GELU) or the
+//!                                               requantizer's clamp (ReLU), linear kernel;
+//!                                               or the MoE core
 //! s2  = s1 + f, y = LN(s2)                      add & norm unit (y feeds the next block)
 //! ```
 //!
@@ -32,8 +34,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::attention::AttentionParams;
 use crate::layernorm::LayerNormParams;
-use crate::moe::{MoeParams, MoeTypes};
+use crate::moe::{FfnActivation, MoeParams, MoeTypes};
+use crate::qfx::QType;
 use crate::systolic::params::{BufferRam, Dataflow, PeKind, RequantMode, SystolicParams};
+use crate::units::act_stream::ActStream;
+use crate::units::activation::{ActivationKind, ActivationParams};
 
 pub use run::{BlockReport, StageReport, run};
 
@@ -97,6 +102,9 @@ pub struct BlockParams {
     pub experts: u32,
     /// Experts per token (1 or 2) with `experts > 0`.
     pub top_k: u32,
+    /// The FFN's activation: GELU (ViT's; a table on the activation unit, or in the MoE core)
+    /// or ReLU (the linear kernel's clamp at 0).
+    pub activation: FfnActivation,
     /// Linear kernel: PE rows.
     pub rows: u32,
     /// Linear kernel: PE columns.
@@ -109,7 +117,7 @@ pub struct BlockParams {
     pub query_lanes: u32,
     /// Attention kernel: elements per cycle of a row.
     pub attn_simd: u32,
-    /// Add & norm units: elements per beat.
+    /// Add & norm and activation units: elements per beat.
     pub ln_lanes: u32,
     /// MoE core: output lanes.
     pub moe_lanes: u32,
@@ -129,6 +137,7 @@ impl Default for BlockParams {
             d_ff: 768,
             experts: 0,
             top_k: 2,
+            activation: FfnActivation::Gelu,
             rows: 16,
             cols: 16,
             pe: PeKind::Dsp,
@@ -188,6 +197,17 @@ impl BlockParams {
             self.layernorm(residual)
                 .resolve()
                 .map_err(|e| bad(format!("add & norm unit: {e}")))?;
+        }
+        if self.activation == FfnActivation::Gelu && !self.is_moe() {
+            if !self.d_ff.is_multiple_of(self.ln_lanes) {
+                return Err(bad(format!(
+                    "ln_lanes = {} must divide d_ff = {} (the activation unit streams the hidden \
+                     layer)",
+                    self.ln_lanes, self.d_ff
+                )));
+            }
+            crate::units::act_stream::design(&self.gelu())
+                .map_err(|e| bad(format!("activation unit: {e}")))?;
         }
         if let Some(m) = self.moe() {
             m.validate().map_err(|e| bad(format!("MoE core: {e}")))?;
@@ -250,6 +270,21 @@ impl BlockParams {
         }
     }
 
+    /// The activation unit between the MLP's projections: GELU from [`ACT_TYPE`] to itself,
+    /// a 256-entry table (every input value).
+    pub fn gelu(&self) -> ActStream {
+        let t: QType = ACT_TYPE.parse().expect("constant type");
+        ActStream {
+            act: ActivationParams {
+                kind: ActivationKind::Gelu,
+                input: t,
+                output: t,
+                table_bits: 8,
+            },
+            lanes: self.ln_lanes,
+        }
+    }
+
     /// The MoE core, when the FFN is one (queues as deep as the batch: no token is dropped).
     pub fn moe(&self) -> Option<MoeParams> {
         self.is_moe().then(|| MoeParams {
@@ -262,6 +297,7 @@ impl BlockParams {
             simd: self.moe_simd,
             ddr_bytes_per_cycle: self.moe_ddr_bytes,
             queue_depth: self.tokens,
+            activation: self.activation,
             types: MoeTypes::default(),
             ..MoeParams::default()
         })

@@ -1,9 +1,9 @@
 //! The float64 block on the same weights (dequantized exactly), from the same dequantized
 //! input: what the fixed-point block is measured against, stage by stage.
 //!
-//! Float LayerNorm, `softmax(q·kᵀ/√d)·v` per head, ReLU, and for an MoE block: the top-k of
-//! the float gate logits, softmax over the selected logits, the experts' `W2·relu(W1·x)`
-//! weighted by it.
+//! Float LayerNorm, `softmax(q·kᵀ/√d)·v` per head, GELU (erf form) or ReLU, and for an MoE
+//! block: the top-k of the float gate logits, softmax over the selected logits, the experts'
+//! `W2·act(W1·x)` weighted by it.
 
 use ndarray::{Array2, s};
 
@@ -27,7 +27,9 @@ pub struct FloatBlock {
     pub s1: Array2<f64>,
     /// LN2's output.
     pub ln2: Array2<f64>,
-    /// The MLP's hidden layer after ReLU (empty for an MoE block).
+    /// The MLP's hidden layer before the activation (empty for an MoE block).
+    pub pre_activation: Array2<f64>,
+    /// The MLP's hidden layer after the activation (empty for an MoE block).
     pub hidden: Array2<f64>,
     /// The MLP's or the MoE's output.
     pub ffn: Array2<f64>,
@@ -67,17 +69,17 @@ pub fn float_block(p: &BlockParams, data: &BlockData) -> FloatBlock {
     let proj = attention.dot(&deq(&data.wo, lsb(WEIGHT_FRAC)));
     let s1 = &x + &proj;
     let ln2 = layer_norm(&s1, &data.norms[1]);
-    let (hidden, ffn, selected) = match &data.moe {
+    let act = |v: f64| activation(p, v);
+    let (pre_activation, hidden, ffn, selected) = match &data.moe {
         Some(m) => {
             let (f, sel) = moe_f64(p, m, &ln2);
-            (Array2::zeros((0, 0)), f, sel)
+            (Array2::zeros((0, 0)), Array2::zeros((0, 0)), f, sel)
         }
         None => {
-            let h = ln2
-                .dot(&deq(&data.mlp.0, lsb(WEIGHT_FRAC)))
-                .mapv(|v| v.max(0.0));
+            let pre = ln2.dot(&deq(&data.mlp.0, lsb(WEIGHT_FRAC)));
+            let h = pre.mapv(act);
             let f = h.dot(&deq(&data.mlp.1, lsb(WEIGHT_FRAC)));
-            (h, f, Vec::new())
+            (pre, h, f, Vec::new())
         }
     };
     let out = &s1 + &ffn;
@@ -88,10 +90,19 @@ pub fn float_block(p: &BlockParams, data: &BlockData) -> FloatBlock {
         proj,
         s1,
         ln2,
+        pre_activation,
         hidden,
         ffn,
         out,
         selected,
+    }
+}
+
+/// The FFN's activation in float64 (GELU in its erf form).
+fn activation(p: &BlockParams, v: f64) -> f64 {
+    match p.activation {
+        crate::moe::FfnActivation::Relu => v.max(0.0),
+        crate::moe::FfnActivation::Gelu => p.gelu().act.reference(v),
     }
 }
 
@@ -117,7 +128,7 @@ fn moe_f64(
         for (&ex, w) in sel.iter().zip(&e) {
             let w1 = deq(&m.w1[ex], lsb(WEIGHT_FRAC));
             let w2 = deq(&m.w2[ex], lsb(WEIGHT_FRAC));
-            let h = w1.dot(&xt).mapv(|v| v.max(0.0));
+            let h = w1.dot(&xt).mapv(|v| activation(p, v));
             let o = w2.dot(&h);
             y.row_mut(t).scaled_add(w / den, &o);
         }

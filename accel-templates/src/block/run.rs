@@ -16,7 +16,7 @@ use super::{
 use crate::attention::stream::AttentionData;
 use crate::layernorm::sim::{LayerNormData, LayerNormOut};
 use crate::moe::model::MoeData;
-use crate::moe::{self, WeightSource};
+use crate::moe::{self, FfnActivation, WeightSource};
 use crate::systolic::layer::Gemm;
 use crate::systolic::requant::{self, RqConfig};
 use crate::systolic::sim::{SimOptions, run_per_channel_gemm};
@@ -359,6 +359,37 @@ impl Chain<'_> {
         Ok(o)
     }
 
+    /// The activation unit over the hidden layer.
+    fn activation(&mut self, name: &str, h: &Array2<i64>) -> Result<Array2<i64>> {
+        let u = self.p.gelu();
+        let want = crate::units::act_stream::golden(&u, h).map_err(|e| kerr(name, e))?;
+        let beats = (h.len() / u.lanes as usize) as u64;
+        let mut rep = stage(
+            name,
+            "activation",
+            crate::units::act_stream::cycles(beats),
+            0,
+            Some(0),
+        );
+        if self.mode == Mode::Verilator {
+            let t0 = Instant::now();
+            let s = crate::units::act_stream::simulate_against(
+                &u,
+                h,
+                &want,
+                Stalls::default(),
+                &self.opts,
+            )
+            .map_err(|e| kerr(name, e))?;
+            rep.cycles = Some(s.cycles);
+            rep.outputs_checked = s.outputs_checked;
+            rep.mismatches = s.mismatches;
+            rep.sim_seconds = t0.elapsed().as_secs_f64();
+        }
+        self.stages.push(rep);
+        Ok(want)
+    }
+
     /// The MoE FFN; also each token's experts (sorted).
     fn moe(&mut self, name: &str, data: &MoeData) -> Result<(Array2<i64>, Vec<Vec<usize>>)> {
         let p = self.p.moe().expect("an MoE block");
@@ -427,6 +458,7 @@ pub fn run(p: &BlockParams, data: &BlockData, mode: Mode) -> Result<BlockReport>
     let proj = c.gemm("proj", (&att, ACT_FRAC), &data.wo, RESIDUAL_FRAC, resid)?;
     let an1 = c.layernorm("add_ln2", &data.x, Some(&proj), &data.norms[1])?;
     let mut selected = Vec::new();
+    let mut pre_activation = None;
     let (hidden, ffn) = match &data.moe {
         Some(m) => {
             let mut m = m.clone();
@@ -436,7 +468,16 @@ pub fn run(p: &BlockParams, data: &BlockData, mode: Mode) -> Result<BlockReport>
             (None, f)
         }
         None => {
-            let h = c.gemm("fc1", (&an1.y, NORM_FRAC), &data.mlp.0, ACT_FRAC, relu)?;
+            let h = match p.activation {
+                FfnActivation::Relu => {
+                    c.gemm("fc1", (&an1.y, NORM_FRAC), &data.mlp.0, ACT_FRAC, relu)?
+                }
+                FfnActivation::Gelu => {
+                    let pre = c.gemm("fc1", (&an1.y, NORM_FRAC), &data.mlp.0, ACT_FRAC, act)?;
+                    pre_activation = Some(pre.clone());
+                    c.activation("gelu", &pre)?
+                }
+            };
             let f = c.gemm("fc2", (&h, ACT_FRAC), &data.mlp.1, RESIDUAL_FRAC, resid)?;
             (Some(h), f)
         }
@@ -452,6 +493,9 @@ pub fn run(p: &BlockParams, data: &BlockData, mode: Mode) -> Result<BlockReport>
         (&proj, RESIDUAL_FRAC, &fl.proj),
         (&an1.y, NORM_FRAC, &fl.ln2),
     ];
+    if let Some(pre) = &pre_activation {
+        fixed.push((pre, ACT_FRAC, &fl.pre_activation));
+    }
     if let Some(h) = &hidden {
         fixed.push((h, ACT_FRAC, &fl.hidden));
     }

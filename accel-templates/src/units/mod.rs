@@ -11,6 +11,7 @@
 //! built (templates inline it), and a `*_module` function that makes a standalone module (for
 //! tests, lint and synthesis).
 
+pub mod act_stream;
 pub mod activation;
 pub mod mac;
 pub mod requantize;
