@@ -47,7 +47,11 @@ fn run_json(cmd: &str, extra: &[&str]) -> Value {
 
 #[test]
 fn block_sim_equals_estimate_for_mlp_and_moe() {
-    for (extra, stages) in [(&[][..], 8), (&["--experts", "4", "--top-k", "2"][..], 7)] {
+    for (extra, stages) in [
+        (&[][..], 9),
+        (&["--activation", "relu"][..], 8),
+        (&["--experts", "4", "--top-k", "2"][..], 7),
+    ] {
         let sim = run_json("sim", extra);
         let est = run_json("estimate", extra);
         let st = sim["stages"].as_array().unwrap();

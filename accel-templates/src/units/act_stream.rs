@@ -202,7 +202,7 @@ pub fn simulate_against(
     use crate::template::drive::{compare_beats, pack_slots, run_command};
     let unsupported = |m: String| super::UnitError::Unsupported(m);
     let l = u.lanes as usize;
-    if x.ncols() % l != 0 || x.is_empty() {
+    if !x.ncols().is_multiple_of(l) || x.is_empty() {
         return Err(unsupported(format!(
             "rows of {} elements do not split into beats of {l}",
             x.ncols()
