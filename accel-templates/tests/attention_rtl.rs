@@ -10,17 +10,10 @@ use accelforge_templates::attention::sim::{Stalls, simulate};
 use accelforge_templates::attention::stream::AttentionData;
 use accelforge_templates::attention::{AttentionParams, Resolved};
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
+/// Verilator and Yosys are there (a CI run fails instead of skipping).
 fn tools_present() -> bool {
-    if tools::doctor().iter().all(|(_, s)| s.is_ok()) {
-        return true;
-    }
-    assert!(!ci(), "Verilator is required under CI=true");
-    eprintln!("skipped: tools missing");
-    false
+    accelforge_test_support::tool_available("verilator")
+        && accelforge_test_support::tool_available("yosys")
 }
 
 /// (what it exercises, params).

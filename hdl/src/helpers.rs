@@ -54,6 +54,47 @@ pub fn eq_c(x: &Expr, c: u64) -> Result<Expr> {
     x.eq(&lit(c, x.width())?)
 }
 
+/// `s <= e;` (or `s = e;` in a combinational block).
+pub fn set(s: &Sig, e: Expr) -> Result<Stmt> {
+    Stmt::set(s, e)
+}
+
+/// `if (c) begin t end`.
+pub fn if_(c: Expr, t: Vec<Stmt>) -> Result<Stmt> {
+    Stmt::if_(c, t)
+}
+
+/// `if (c) begin t end else begin e end`.
+pub fn if_else(c: Expr, t: Vec<Stmt>, e: Vec<Stmt>) -> Result<Stmt> {
+    Stmt::if_else(c, t, e)
+}
+
+/// `s <= 0;`
+pub fn clear(s: &Sig) -> Result<Stmt> {
+    Stmt::set(s, Expr::zero(s.width()))
+}
+
+/// `st == v`: a state register in state `v`.
+pub fn state_is(st: &Sig, v: u64) -> Result<Expr> {
+    eq_c(&st.e(), v)
+}
+
+/// `st <= v;`: go to state `v`.
+pub fn goto(st: &Sig, v: u64) -> Result<Stmt> {
+    Stmt::set(st, lit(v, st.width())?)
+}
+
+/// Element `i` (`w` bits) of a packed word, as a signed expression.
+pub fn elem_signed(word: &Sig, i: u32, w: u32) -> Result<Expr> {
+    Ok(word.slice(i * w + w - 1, i * w)?.as_signed())
+}
+
+/// `{parts[n-1], …, parts[0]}`: element 0 in the low bits.
+pub fn pack_lsb_first(parts: &[Expr]) -> Result<Expr> {
+    let rev: Vec<Expr> = parts.iter().rev().cloned().collect();
+    Expr::concat(&rev)
+}
+
 /// A one-bit `e` zero-extended to `w` bits as `{(w-1)'b0, e}`: the ±1 step of a counter.
 pub fn bit_to(e: Expr, w: u32) -> Result<Expr> {
     Expr::concat(&[Expr::zero(w - 1), e])

@@ -15,7 +15,10 @@
 //! as the value it can hold (`Resolved::{dot_bits, sum_bits, acc_bits}`), so nothing wraps.
 //! The cycle counts are those of `cost.rs`.
 
-use accelforge_hdl::helpers::{eq_c, inc, lit};
+use accelforge_hdl::helpers::{
+    clear as z, elem_signed as elem, eq_c, goto as to_st, if_, if_else, inc, lit,
+    pack_lsb_first as pack, set, state_is as st_is,
+};
 use accelforge_hdl::{Design, Expr, LValue, Mem, ModuleBuilder, Sig, Stmt};
 
 use super::Result;
@@ -67,33 +70,6 @@ pub fn memories(r: &Resolved) -> Vec<(u32, u32, u32)> {
     v
 }
 
-fn set(s: &Sig, e: Expr) -> Result<Stmt> {
-    Ok(Stmt::set(s, e)?)
-}
-fn if_(c: Expr, t: Vec<Stmt>) -> Result<Stmt> {
-    Ok(Stmt::if_(c, t)?)
-}
-fn if_else(c: Expr, t: Vec<Stmt>, e: Vec<Stmt>) -> Result<Stmt> {
-    Ok(Stmt::if_else(c, t, e)?)
-}
-fn z(s: &Sig) -> Result<Stmt> {
-    set(s, Expr::zero(s.width()))
-}
-fn st_is(st: &Sig, v: u64) -> Result<Expr> {
-    Ok(eq_c(&st.e(), v)?)
-}
-fn to_st(st: &Sig, v: u64) -> Result<Stmt> {
-    set(st, lit(v, st.width())?)
-}
-/// Element `i` (`w` bits) of a packed word, as a signed expression.
-fn elem(word: &Sig, i: u32, w: u32) -> Result<Expr> {
-    Ok(word.slice(i * w + w - 1, i * w)?.as_signed())
-}
-/// `{parts[n-1], …, parts[0]}`: element 0 in the low bits.
-fn pack(parts: &[Expr]) -> Result<Expr> {
-    let rev: Vec<Expr> = parts.iter().rev().cloned().collect();
-    Ok(Expr::concat(&rev)?)
-}
 /// A registered-read memory: write `(we, waddr, wdata)`, read `raddr` into `rname`.
 fn sdp(
     m: &mut ModuleBuilder,

@@ -190,6 +190,15 @@ fn stage(name: &str, kernel: &str, model_cycles: u64, macs: u64, dsp: Option<u64
     }
 }
 
+/// Records a stage's simulation: Verilator's cycles, what it compared, and the wall time since
+/// `t0`.
+fn simulated(rep: &mut StageReport, (cycles, checked, mismatches): (u64, u64, u64), t0: Instant) {
+    rep.cycles = Some(cycles);
+    rep.outputs_checked = checked;
+    rep.mismatches = mismatches;
+    rep.sim_seconds = t0.elapsed().as_secs_f64();
+}
+
 /// How to run the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -247,10 +256,7 @@ impl Chain<'_> {
                 &self.opts,
             )
             .map_err(|e| kerr(name, e))?;
-            rep.cycles = Some(s.cycles);
-            rep.outputs_checked = s.outputs_checked;
-            rep.mismatches = s.mismatches;
-            rep.sim_seconds = t0.elapsed().as_secs_f64();
+            simulated(&mut rep, (s.cycles, s.outputs_checked, s.mismatches), t0);
         }
         self.stages.push(rep);
         Ok(want)
@@ -299,16 +305,21 @@ impl Chain<'_> {
             let t0 = Instant::now();
             let (pc, got) = run_per_channel_gemm(&p, &g, (a, b), (&table, &cfg), &opts)
                 .map_err(|e| kerr(name, e))?;
-            rep.cycles = Some(pc.table_cycles + pc.gemm.cycles);
-            rep.outputs_checked = pc.gemm.outputs_checked;
-            rep.mismatches = pc.gemm.mismatches;
-            if got.as_ref() != Some(&want) && rep.mismatches == 0 {
+            if got.as_ref() != Some(&want) && pc.gemm.mismatches == 0 {
                 return Err(kerr(
                     name,
                     "the returned outputs differ from the golden model",
                 ));
             }
-            rep.sim_seconds = t0.elapsed().as_secs_f64();
+            simulated(
+                &mut rep,
+                (
+                    pc.table_cycles + pc.gemm.cycles,
+                    pc.gemm.outputs_checked,
+                    pc.gemm.mismatches,
+                ),
+                t0,
+            );
         }
         self.stages.push(rep);
         Ok(want)
@@ -350,10 +361,7 @@ impl Chain<'_> {
                 &self.opts,
             )
             .map_err(|e| kerr(name, e))?;
-            rep.cycles = Some(s.cycles);
-            rep.outputs_checked = s.outputs_checked;
-            rep.mismatches = s.mismatches;
-            rep.sim_seconds = t0.elapsed().as_secs_f64();
+            simulated(&mut rep, (s.cycles, s.outputs_checked, s.mismatches), t0);
         }
         self.stages.push(rep);
         Ok(o)
@@ -381,10 +389,7 @@ impl Chain<'_> {
                 &self.opts,
             )
             .map_err(|e| kerr(name, e))?;
-            rep.cycles = Some(s.cycles);
-            rep.outputs_checked = s.outputs_checked;
-            rep.mismatches = s.mismatches;
-            rep.sim_seconds = t0.elapsed().as_secs_f64();
+            simulated(&mut rep, (s.cycles, s.outputs_checked, s.mismatches), t0);
         }
         self.stages.push(rep);
         Ok(want)
@@ -418,10 +423,11 @@ impl Chain<'_> {
                 &self.opts,
             )
             .map_err(|e| kerr(name, e))?;
-            rep.cycles = Some(o.run.cycles);
-            rep.outputs_checked = o.check.outputs_checked;
-            rep.mismatches = o.check.mismatches;
-            rep.sim_seconds = t0.elapsed().as_secs_f64();
+            simulated(
+                &mut rep,
+                (o.run.cycles, o.check.outputs_checked, o.check.mismatches),
+                t0,
+            );
         }
         self.stages.push(rep);
         let selected = golden

@@ -14,7 +14,10 @@
 //! The arithmetic is the golden model's ([`super::golden`]), bit for bit; the widths come from
 //! [`Resolved`]'s bounds, so nothing wraps. The cycle count is [`super::cost::cycles`].
 
-use accelforge_hdl::helpers::{eq_c, inc, lit};
+use accelforge_hdl::helpers::{
+    clear as z, elem_signed as elem, eq_c, goto as to_st, if_, if_else, inc, lit,
+    pack_lsb_first as pack, set, state_is as st_is,
+};
 use accelforge_hdl::{Design, Expr, LValue, ModuleBuilder, Sig, Stmt};
 
 use super::{Resolved, Result};
@@ -94,33 +97,6 @@ pub fn ram_style(width: u32, words: u32) -> &'static str {
     crate::attention::rtl::ram_style(width, words)
 }
 
-fn set(s: &Sig, e: Expr) -> Result<Stmt> {
-    Ok(Stmt::set(s, e)?)
-}
-fn if_(c: Expr, t: Vec<Stmt>) -> Result<Stmt> {
-    Ok(Stmt::if_(c, t)?)
-}
-fn if_else(c: Expr, t: Vec<Stmt>, e: Vec<Stmt>) -> Result<Stmt> {
-    Ok(Stmt::if_else(c, t, e)?)
-}
-fn z(s: &Sig) -> Result<Stmt> {
-    set(s, Expr::zero(s.width()))
-}
-fn st_is(st: &Sig, v: u64) -> Result<Expr> {
-    Ok(eq_c(&st.e(), v)?)
-}
-fn to_st(st: &Sig, v: u64) -> Result<Stmt> {
-    set(st, lit(v, ST_BITS)?)
-}
-/// Element `i` (`w` bits) of a packed word, signed.
-fn elem(word: &Sig, i: u32, w: u32) -> Result<Expr> {
-    Ok(word.slice(i * w + w - 1, i * w)?.as_signed())
-}
-/// `{parts[n-1], …, parts[0]}`: element 0 in the low bits.
-fn pack(parts: &[Expr]) -> Result<Expr> {
-    let rev: Vec<Expr> = parts.iter().rev().cloned().collect();
-    Ok(Expr::concat(&rev)?)
-}
 /// Signed saturation of `x` (a signed wire) to a `w`-bit two's complement value.
 fn saturate(x: &Sig, w: u32) -> Result<Expr> {
     let xw = x.width();
