@@ -11,7 +11,7 @@ use accelforge_mapper::{
     ProvisionalSystolicModel, SearchSpace, SolveStatus, Solver, SystolicTemplateModel, Workload,
     exhaustive::DEFAULT_POINT_LIMIT, map_with_progress,
 };
-use accelforge_templates::systolic::{BufferRam, PeKind};
+use accelforge_templates::systolic::{BufferRam, PeKind, RequantMode, SystolicParams};
 use accelforge_templates::template::MapDataflow;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -69,6 +69,16 @@ pub struct MapArgs {
     /// per-channel requantizer serves every projection of the block.)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "DF,...")]
     pub dataflow: Vec<MapDataflowArg>,
+    /// The systolic engine's requantizer: `single` (the workload's output type) or
+    /// `per-channel` (int8 operands, 32-bit accumulators, 16-bit outputs and per-channel
+    /// tables for every GEMM of the workload: the linear kernel `sim block` builds, priced with
+    /// the requantizer's DSPs).
+    #[arg(long, value_enum, default_value_t = LinearRequantArg::Single)]
+    pub linear_requant: LinearRequantArg,
+    /// DSP slices kept out of the board's budget for units the mapper does not size (e.g. `sim
+    /// block`'s add & norm unit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reserve_dsp: u64,
     /// RAM the systolic engine's operand buffers may use (comma-separated): `block` and, on
     /// parts with UltraRAM, `ultra`. Default: both where the board has URAM.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "RAM,...")]
@@ -163,6 +173,36 @@ pub enum MapDataflowArg {
     Ws,
 }
 
+/// `--linear-requant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinearRequantArg {
+    /// One conversion to the output type.
+    Single,
+    /// Per-channel tables on int8 codes (the block's linear kernel).
+    PerChannel,
+}
+
+/// The systolic base of `--linear-requant per-channel`: the block's linear kernel with tables
+/// for the workload's widest GEMM.
+fn per_channel_base(workload: &Workload) -> anyhow::Result<SystolicParams> {
+    let widest = workload
+        .layers
+        .iter()
+        .filter(|l| l.is_gemm_like())
+        .map(|l| l.lower().gemm.n)
+        .max()
+        .context("--linear-requant per-channel needs a workload with GEMM layers")?;
+    let mut p = accelforge_templates::block::BlockParams::default().linear();
+    // The candidates' depth follows the workload's longest reduction.
+    p.max_k = 64;
+    p.requant = RequantMode::PerChannel {
+        max_channels: u32::try_from(widest)?,
+        mul_bits: 2,
+        add_bits: 2,
+    };
+    Ok(p)
+}
+
 /// `--space`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SpaceArg {
@@ -178,9 +218,29 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     for note in db.notes() {
         eprintln!("note: {note}");
     }
-    let board = db.get(&args.board)?;
+    let mut board = db.get(&args.board)?.clone();
+    anyhow::ensure!(
+        args.reserve_dsp <= board.resources.dsp.value,
+        "--reserve-dsp {} exceeds the {} DSP slices of {}",
+        args.reserve_dsp,
+        board.resources.dsp.value,
+        board.display_name
+    );
+    board.resources.dsp.value -= args.reserve_dsp;
+    let board = &board;
     let workload = Workload::resolve(&args.workload)
         .with_context(|| format!("loading workload `{}`", args.workload))?;
+    let linear_base = match args.linear_requant {
+        LinearRequantArg::Single => None,
+        LinearRequantArg::PerChannel => Some(per_channel_base(&workload)?),
+    };
+    let systolic = move |w: &Workload| {
+        let m = SystolicTemplateModel::for_workload(w);
+        match &linear_base {
+            Some(b) => m.with_base(b.clone()),
+            None => m,
+        }
+    };
     // A day is far beyond any mapping worth waiting for, and keeps the deadline arithmetic
     // (Instant + Duration) from overflowing on values like 1e300.
     const MAX_TIME_LIMIT_S: f64 = 86_400.0;
@@ -272,13 +332,9 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                 }
             };
             let r = match model {
-                ModelArg::Template => map_with_progress(
-                    &SystolicTemplateModel::for_workload(&workload),
-                    &workload,
-                    &board,
-                    &opts,
-                    &progress,
-                ),
+                ModelArg::Template => {
+                    map_with_progress(&systolic(&workload), &workload, &board, &opts, &progress)
+                }
                 ModelArg::Provisional => map_with_progress(
                     &ProvisionalSystolicModel,
                     &workload,
@@ -298,7 +354,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
                 ModelArg::Joint => map_with_progress(
                     &Joint::new(
                         Joint::new(
-                            SystolicTemplateModel::for_workload(&workload),
+                            systolic(&workload),
                             AttentionTemplateModel::for_board(&workload, &board, opts.clock_mhz),
                         ),
                         MoeTemplateModel::for_board(&workload, &board, opts.clock_mhz),

@@ -287,3 +287,48 @@ fn map_dataflow_filter_on_an_encoder_block_file() {
     let engine = &r["engines"][qkv["engine"].as_u64().unwrap() as usize];
     assert_eq!(engine["params"]["dataflow"], "os", "{r}");
 }
+
+/// `map --linear-requant per-channel --reserve-dsp N`: the linear kernel priced as `sim block`
+/// builds it (per-channel tables for the widest GEMM) within the budget less the reserve; an
+/// impossible reserve is refused.
+#[test]
+fn map_prices_the_block_linear_kernel_and_a_reserve() {
+    let base = [
+        "map",
+        "--workload",
+        "vit-tiny-block",
+        "--board",
+        "zcu102",
+        "--model",
+        "joint",
+        "--space",
+        "small",
+        "--formulation",
+        "sequential",
+        "--engines",
+        "2",
+        "--dataflow",
+        "os",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--linear-requant",
+        "per-channel",
+        "--reserve-dsp",
+        "44",
+        "--json",
+    ]);
+    let r = run_json(&args);
+    let qkv = &r["layers"][0];
+    let engine = &r["engines"][qkv["engine"].as_u64().unwrap() as usize];
+    assert_eq!(
+        engine["params"]["requant"]["per_channel"]["max_channels"], 768,
+        "{r}"
+    );
+    let lines = r["utilisation"]["lines"].as_array().unwrap();
+    let dsp = lines.iter().find(|l| l["resource"] == "dsp").unwrap();
+    assert_eq!(dsp["available"], 2520 - 44, "{r}");
+    let mut bad = base.to_vec();
+    bad.extend(["--reserve-dsp", "9999"]);
+    refused(&bad, &["--reserve-dsp 9999", "2520"]);
+}
