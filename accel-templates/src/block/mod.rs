@@ -175,6 +175,9 @@ impl BlockParams {
         if self.tokens < 2 || self.tokens > 1024 {
             return Err(bad(format!("tokens = {} is outside 2..=1024", self.tokens)));
         }
+        if self.d_model == 0 {
+            return Err(bad("d_model must be at least 1".into()));
+        }
         if self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
             return Err(bad(format!(
                 "heads = {} must divide d_model = {}",
