@@ -86,6 +86,15 @@ impl LayerNormData {
                 self.x.ncols()
             )));
         }
+        let (lo, hi) = (r.tin.min_raw() as i64, r.tin.max_raw() as i64);
+        for (name, a) in [("x", Some(&self.x)), ("the residual", self.res.as_ref())] {
+            if let Some(v) = a.and_then(|a| a.iter().find(|v| !(lo..=hi).contains(*v))) {
+                return Err(LayerNormError::Data(format!(
+                    "{name} holds {v}, outside {}",
+                    r.tin
+                )));
+            }
+        }
         match (&self.res, r.p.residual) {
             (Some(res), true) if res.dim() == self.x.dim() => Ok(()),
             (Some(res), true) => Err(LayerNormError::Data(format!(
@@ -237,4 +246,40 @@ pub fn simulate(
     let want = data.golden(r)?;
     let s = simulate_against(r, data, &want, stalls, opts)?;
     Ok((s, want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layernorm::LayerNormParams;
+
+    /// Operands the stream could not carry are refused by name, not truncated.
+    #[test]
+    fn out_of_range_or_misshapen_operands_are_named() {
+        let r = LayerNormParams {
+            d: 8,
+            lanes: 2,
+            residual: true,
+            ..LayerNormParams::default()
+        }
+        .resolve()
+        .unwrap();
+        let good = LayerNormData::random(&r, 2, 1, 1.0);
+        good.golden(&r).unwrap();
+        let mut bad = good.clone();
+        bad.x[[1, 3]] = 1 << 20;
+        assert!(bad.golden(&r).unwrap_err().to_string().contains("x holds"));
+        let mut bad = good.clone();
+        bad.res.as_mut().unwrap()[[0, 0]] = -(1 << 20);
+        let e = bad.golden(&r).unwrap_err().to_string();
+        assert!(e.contains("the residual holds"), "{e}");
+        let mut bad = good.clone();
+        bad.res = None;
+        let e = bad.golden(&r).unwrap_err().to_string();
+        assert!(e.contains("none was given"), "{e}");
+        let mut bad = good;
+        bad.gamma.pop();
+        let e = bad.golden(&r).unwrap_err().to_string();
+        assert!(e.contains("gamma has 7 elements"), "{e}");
+    }
 }
