@@ -208,6 +208,13 @@ pub fn simulate_against(
             x.ncols()
         )));
     }
+    let t = &u.act.input;
+    if let Some(v) = x
+        .iter()
+        .find(|&&v| !(t.min_raw()..=t.max_raw()).contains(&i128::from(v)))
+    {
+        return Err(unsupported(format!("an input holds {v}, outside {t}")));
+    }
     let beats = |a: &ndarray::Array2<i64>, bits: u32, slot: u32, ext: bool| -> Vec<Vec<u64>> {
         a.rows()
             .into_iter()
@@ -294,6 +301,10 @@ mod tests {
             };
             let s = simulate_against(&u, &x, &want, stalls, &opts).unwrap();
             assert_eq!(s.mismatches, 0, "{kind:?} under stalls: {:?}", s.first);
+            let mut wide = x.clone();
+            wide[[0, 0]] = 1000;
+            let e = simulate_against(&u, &wide, &want, Default::default(), &opts).unwrap_err();
+            assert!(e.to_string().contains("outside"), "{e}");
             let mut off = want.clone();
             off[[1, 1]] += 1;
             let s = simulate_against(&u, &x, &off, Default::default(), &opts).unwrap();
