@@ -192,22 +192,28 @@ fn go(args: &BlockArgs, mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses a block whose simulation would run too long (the models price any size).
+/// Refuses, before drawing any data, a block whose random tokens and weights would not fit in
+/// memory (both commands draw them) or whose golden chain would take too long (both run it).
 fn check_size(p: &BlockParams, mode: Mode) -> anyhow::Result<()> {
-    if mode == Mode::Models {
-        return Ok(());
-    }
     let (t, d, f) = (u64::from(p.tokens), u64::from(p.d_model), u64::from(p.d_ff));
     let experts = u64::from(p.experts.max(1));
     let elements = t * d * 8 + 4 * d * d + 2 * d * f * experts;
     let bound = accelforge_templates::limits::MAX_SIM_ELEMENTS;
     if elements > bound {
+        let (what, instead) = match mode {
+            Mode::Verilator => ("simulating", "use `estimate block` for a smaller one"),
+            Mode::Models => (
+                "pricing",
+                "price its kernels with `estimate attention|moe|gemm` or `map` on a \
+                 `kind = \"encoder_block\"` workload",
+            ),
+        };
         bail!(
-            "simulating this block holds about {elements} token and weight elements, above the \
-             simulation bound of {bound}; use `estimate block` for its cycles, or a smaller \
-             block"
+            "{what} this block holds about {elements} token and weight elements, above the \
+             simulation bound of {bound}; {instead}, or use fewer experts or a smaller block"
         );
     }
+    p.check_golden_size()?;
     Ok(())
 }
 

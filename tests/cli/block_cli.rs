@@ -111,4 +111,40 @@ fn bad_blocks_are_refused_by_name() {
         "64",
     ];
     refused(&big, &["simulation bound", "estimate block"]);
+    // 256 wide experts: too many weights to draw, for the estimate too.
+    refused(
+        &[
+            "estimate",
+            "block",
+            "--tokens",
+            "16",
+            "--d-model",
+            "512",
+            "--heads",
+            "8",
+            "--d-ff",
+            "4096",
+            "--experts",
+            "256",
+        ],
+        &["pricing this block", "elements", "encoder_block"],
+    );
+    // Too large even for the golden models both commands run: refused at once, not hours later.
+    for cmd in ["estimate", "sim"] {
+        refused(
+            &[
+                cmd,
+                "block",
+                "--tokens",
+                "1024",
+                "--d-model",
+                "1024",
+                "--heads",
+                "16",
+                "--d-ff",
+                "4096",
+            ],
+            &["multiply-accumulates", "encoder_block"],
+        );
+    }
 }

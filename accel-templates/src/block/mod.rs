@@ -62,6 +62,9 @@ pub const RESIDUAL_FRAC: u32 = 10;
 pub const GAMMA_TYPE: &str = "ap_fixed<8,2>";
 /// LayerNorm's β.
 pub const BETA_TYPE: &str = "ap_fixed<8,3>";
+/// Most multiply-accumulates [`run`] computes in its golden models (2^31: under ten seconds on a
+/// small machine; a ViT-Tiny block is about 10^8).
+pub const MAX_GOLDEN_MACS: u64 = 1 << 31;
 /// Fractional bits of [`GAMMA_TYPE`].
 pub const GAMMA_FRAC: u32 = 6;
 /// Fractional bits of [`BETA_TYPE`].
@@ -214,6 +217,39 @@ impl BlockParams {
         }
         if let Some(m) = self.moe() {
             m.validate().map_err(|e| bad(format!("MoE core: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Multiply-accumulates of the golden chain at most (every expert's slot counted as kept):
+    /// the work `run` does even without Verilator, to give the MoE routing and the errors.
+    pub fn golden_macs(&self) -> u64 {
+        let (t, d, f) = (
+            u64::from(self.tokens),
+            u64::from(self.d_model),
+            u64::from(self.d_ff),
+        );
+        let attention = 2 * t * t * d;
+        let ffn = if self.is_moe() {
+            t * u64::from(self.experts) * d + t * u64::from(self.top_k) * 2 * d * f
+        } else {
+            2 * t * d * f
+        };
+        4 * t * d * d + attention + ffn
+    }
+
+    /// Refuses a block whose golden chain would run longer than [`MAX_GOLDEN_MACS`] allows
+    /// (the float reference does as much again), naming the figure and what to use instead.
+    pub fn check_golden_size(&self) -> Result<()> {
+        let macs = self.golden_macs();
+        if macs > MAX_GOLDEN_MACS {
+            return Err(bad(format!(
+                "this block's golden models would compute {macs} multiply-accumulates (they give \
+                 the MoE routing and the errors against float), above the bound of \
+                 {MAX_GOLDEN_MACS}; price its kernels with `estimate attention|moe|gemm` or \
+                 `map` on a `kind = \"encoder_block\"` workload instead, or use fewer tokens or \
+                 a narrower model"
+            )));
         }
         Ok(())
     }

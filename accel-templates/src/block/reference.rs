@@ -115,6 +115,12 @@ fn moe_f64(
     let gate = deq(&m.gate, lsb(WEIGHT_FRAC));
     let logits = x.dot(&gate.t());
     let k = p.top_k as usize;
+    // Each expert dequantized once, not once per token that picks it.
+    let experts: Vec<(Array2<f64>, Array2<f64>)> =
+        m.w1.iter()
+            .zip(&m.w2)
+            .map(|(w1, w2)| (deq(w1, lsb(WEIGHT_FRAC)), deq(w2, lsb(WEIGHT_FRAC))))
+            .collect();
     let mut y = Array2::zeros(x.dim());
     let mut selected = Vec::new();
     for (t, row) in logits.rows().into_iter().enumerate() {
@@ -126,8 +132,7 @@ fn moe_f64(
         let den: f64 = e.iter().sum();
         let xt = x.row(t);
         for (&ex, w) in sel.iter().zip(&e) {
-            let w1 = deq(&m.w1[ex], lsb(WEIGHT_FRAC));
-            let w2 = deq(&m.w2[ex], lsb(WEIGHT_FRAC));
+            let (w1, w2) = &experts[ex];
             let h = w1.dot(&xt).mapv(|v| activation(p, v));
             let o = w2.dot(&h);
             y.row_mut(t).scaled_add(w / den, &o);

@@ -449,6 +449,7 @@ impl Chain<'_> {
 /// simulation, checked against it), the float64 block for the errors, and the cycle totals.
 pub fn run(p: &BlockParams, data: &BlockData, mode: Mode) -> Result<BlockReport> {
     p.validate()?;
+    p.check_golden_size()?;
     let mut c = Chain {
         p,
         mode,
