@@ -200,6 +200,9 @@ fn per_channel_base(workload: &Workload) -> anyhow::Result<SystolicParams> {
         mul_bits: 2,
         add_bits: 2,
     };
+    p.validate().with_context(|| {
+        format!("--linear-requant per-channel: tables for the widest GEMM ({widest} columns)")
+    })?;
     Ok(p)
 }
 

@@ -331,4 +331,39 @@ fn map_prices_the_block_linear_kernel_and_a_reserve() {
     let mut bad = base.to_vec();
     bad.extend(["--reserve-dsp", "9999"]);
     refused(&bad, &["--reserve-dsp 9999", "2520"]);
+    // Tables wider than the requantizer takes, and a workload without GEMMs, are named.
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = tmp.path().join("wide.toml");
+    std::fs::write(
+        &wide,
+        "[[layer]]\nkind = \"gemm\"\nm = 8\nk = 64\nn = 5000\n",
+    )
+    .unwrap();
+    let attn = tmp.path().join("attn.toml");
+    std::fs::write(
+        &attn,
+        "[[layer]]\nkind = \"attention\"\ntokens = 8\nhead_dim = 8\nheads = 1\n",
+    )
+    .unwrap();
+    for (wl, needle) in [
+        (&wide, "5000 columns"),
+        (&attn, "needs a workload with GEMM"),
+    ] {
+        refused(
+            &[
+                "map",
+                "--workload",
+                wl.to_str().unwrap(),
+                "--board",
+                "zcu102",
+                "--model",
+                "joint",
+                "--space",
+                "small",
+                "--linear-requant",
+                "per-channel",
+            ],
+            &[needle],
+        );
+    }
 }
