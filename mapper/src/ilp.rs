@@ -26,6 +26,7 @@ use good_lp::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MapperError, Result};
+use crate::precision::{Goal, Need, Precision};
 use crate::problem::{Assignment, Formulation, Problem, res_fits};
 
 /// MILP back end.
@@ -102,10 +103,12 @@ struct Built {
     constraints: Vec<Constraint>,
     y: Vec<Vec<(usize, Variable)>>,
     x: Vec<Vec<(usize, usize, usize, Variable)>>,
+    /// Mixed precision: `z[s][o]`, site `s` takes option `o`.
+    z: Vec<Vec<Variable>>,
     n_vars: usize,
 }
 
-fn build(p: &Problem, f: Formulation) -> Result<Built> {
+fn build(p: &Problem, f: Formulation, mixed: Option<(&Precision, Goal)>) -> Result<Built> {
     let layers = p.layers();
     let engines = match f {
         Formulation::Overlay => 1,
@@ -241,12 +244,80 @@ fn build(p: &Problem, f: Formulation) -> Result<Built> {
     }
     let eps = TIE_BREAK_CYCLES / (5.0 * engines as f64);
     let tie: Expression = y.iter().flatten().map(|&(c, v)| eps * p.score(c) * v).sum();
+    let mut objective = tie + t;
+    let mut z = Vec::new();
+    if let Some((prec, goal)) = mixed {
+        z = prec
+            .site_costs
+            .iter()
+            .map(|costs| {
+                costs
+                    .iter()
+                    .map(|_| {
+                        n_vars += 1;
+                        vars.add(variable().binary())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for zs in &z {
+            let s: Expression = zs.iter().copied().sum();
+            constraints.push(s.eq(1.0));
+        }
+        // A placement on `c` only with a precision `c` carries (fixed needs were applied to
+        // `p` by the caller).
+        for (l, xl) in x.iter().enumerate() {
+            let mut i = 0;
+            while i < xl.len() {
+                let (e, c, _, _) = xl[i];
+                let mut j = i;
+                let mut placed = Expression::from(0.0);
+                while j < xl.len() && xl[j].0 == e && xl[j].1 == c {
+                    placed += xl[j].3;
+                    j += 1;
+                }
+                for (k, need) in prec.needs[l].iter().enumerate() {
+                    if let Need::Site { site, widths } = need {
+                        let fits: Expression = widths
+                            .iter()
+                            .zip(&z[*site])
+                            .filter(|&(&w, _)| w <= prec.widths[c][k])
+                            .map(|(_, &v)| v)
+                            .sum();
+                        constraints.push(placed.clone().leq(fits));
+                    }
+                }
+                i = j;
+            }
+        }
+        let cost: Expression = prec
+            .site_costs
+            .iter()
+            .zip(&z)
+            .flat_map(|(costs, zs)| costs.iter().zip(zs).map(|(&c, &v)| c * v))
+            .sum();
+        match goal {
+            Goal::MinLatency { max_cost } => {
+                constraints.push(cost.clone().leq(max_cost + 1e-9));
+                // Among equally fast choices, the cheaper precision (costs are fractions, so
+                // this stays below the resource tie-break).
+                objective += TIE_BREAK_CYCLES * 1e-2 * cost;
+            }
+            Goal::MinCost { max_cycles } => {
+                constraints.push(Expression::from(t).leq(max_cycles));
+                // Cost first; latency (scaled to at most a millionth, below any cost
+                // difference a measurement can show) and design size break ties.
+                objective = cost + (1e-6 / max_cycles.max(1.0)) * objective;
+            }
+        }
+    }
     Ok(Built {
         vars,
-        objective: tie + t,
+        objective,
         constraints,
         y,
         x,
+        z,
         n_vars,
     })
 }
@@ -335,7 +406,7 @@ pub fn solve(
     if f == (Formulation::Heterogeneous { engines: 2 })
         && let Some(r) = crate::bound::reduce_two_engines(p)
     {
-        let mut s = solve_from(&r.problem, f, solver, time_limit)?;
+        let (mut s, _) = solve_from(&r.problem, f, None, solver, time_limit)?;
         s.assignment = r.unmap(&s.assignment);
         // The bound pass is part of the solve.
         s.solve_seconds = clock.elapsed().as_secs_f64();
@@ -346,7 +417,21 @@ pub fn solve(
         })?;
         return Ok(s);
     }
-    solve_from(p, f, solver, time_limit)
+    Ok(solve_from(p, f, None, solver, time_limit)?.0)
+}
+
+/// The mixed-precision MILP ([`crate::precision`]) on `p`, whose fixed needs the caller has
+/// already applied; returns the solution and each site's option.
+pub(crate) fn solve_mixed(
+    p: &Problem,
+    f: Formulation,
+    prec: &Precision,
+    goal: Goal,
+    solver: Solver,
+    time_limit: Option<f64>,
+) -> Result<(Solved, Vec<usize>)> {
+    p.validate()?;
+    solve_from(p, f, Some((prec, goal)), solver, time_limit)
 }
 
 /// The plain MILP on all of `p`, without the two-engine bound reduction: what [`solve`] did
@@ -358,15 +443,16 @@ pub fn solve_unreduced(
     time_limit: Option<f64>,
 ) -> Result<Solved> {
     p.validate()?;
-    solve_from(p, f, solver, time_limit)
+    Ok(solve_from(p, f, None, solver, time_limit)?.0)
 }
 
 fn solve_from(
     p: &Problem,
     f: Formulation,
+    mixed: Option<(&Precision, Goal)>,
     solver: Solver,
     time_limit: Option<f64>,
-) -> Result<Solved> {
+) -> Result<(Solved, Vec<usize>)> {
     if !solver.available() {
         return Err(MapperError::SolverUnavailable(solver.name().into()));
     }
@@ -378,7 +464,7 @@ fn solve_from(
         )));
     }
     let start = Instant::now();
-    let b = build(p, f)?;
+    let b = build(p, f, mixed)?;
     let n_vars = b.n_vars;
     let n_cons = b.constraints.len();
     let fail = |message: String| MapperError::Solver {
@@ -402,8 +488,10 @@ fn solve_from(
     };
     let y_index: Vec<Vec<(usize, Variable)>> = b.y.clone();
     let x_index = b.x.clone();
+    let z_index = b.z.clone();
     let mut watch: Vec<Variable> = y_index.iter().flatten().map(|&(_, v)| v).collect();
     watch.extend(x_index.iter().flatten().map(|&(_, _, _, v)| v));
+    watch.extend(z_index.iter().flatten().copied());
     let raw = run(b, &watch, solver, time_limit).map_err(|e| match e {
         good_lp::ResolutionError::Infeasible => MapperError::Infeasible {
             board: String::new(),
@@ -438,6 +526,15 @@ fn solve_from(
         layer_engine.push(e);
         layer_option.push(o);
     }
+    let mut choice = Vec::with_capacity(z_index.len());
+    for zs in &z_index {
+        let vals: Vec<f64> = it.by_ref().take(zs.len()).collect();
+        let (i, v) = argmax(&vals).ok_or_else(|| fail("a site has no option".into()))?;
+        if v < 0.5 {
+            return Err(no_solution());
+        }
+        choice.push(i);
+    }
     let assignment = Assignment {
         engines,
         layer_engine,
@@ -454,14 +551,17 @@ fn solve_from(
                 .map(|b| ((objective - b) / objective.max(1e-9)).max(0.0)),
         },
     };
-    Ok(Solved {
-        assignment,
-        objective,
-        status,
-        solve_seconds: start.elapsed().as_secs_f64(),
-        variables: n_vars,
-        constraints: n_cons,
-    })
+    Ok((
+        Solved {
+            assignment,
+            objective,
+            status,
+            solve_seconds: start.elapsed().as_secs_f64(),
+            variables: n_vars,
+            constraints: n_cons,
+        },
+        choice,
+    ))
 }
 
 fn argmax(v: &[f64]) -> Option<(usize, f64)> {

@@ -40,6 +40,7 @@ pub mod joint;
 pub mod mapping;
 pub mod model;
 pub mod moe;
+pub mod precision;
 pub mod problem;
 pub mod provisional;
 pub mod systolic;

@@ -1,0 +1,269 @@
+//! Mixed precision chosen together with the hardware (issue 18): one MILP picks each
+//! quantizer's bit width ("site" option) and the engine configurations, so that a layer runs
+//! only on an engine whose operand widths carry its operands at the chosen precision.
+//!
+//! On top of [`crate::ilp`]'s model (engines `y`, layer placements `x`, budget rows):
+//!
+//! - `z[s][o]` ∈ {0,1}: site `s` takes option `o`; `Σ_o z[s][o] = 1`.
+//! - For each layer `l`, engine `e`, configuration `c` and operand `k` (activations, weights)
+//!   whose width depends on a site `s`: `Σ_o x[l][e][c][o] ≤ Σ_{o' : need(l,k,o') ≤ width(c,k)}
+//!   z[s][o']` — the layer can sit on `c` only if its chosen precision fits `c`'s operand type.
+//!   Needs that do not depend on a site exclude configurations up front.
+//! - The predicted cost (an accuracy drop from the measured per-site sensitivity, summed as
+//!   HAWQ-V3 and OHQ do) is `Σ cost[s][o]·z[s][o]`: bounded by the goal's budget when
+//!   minimising latency; minimised (then latency at that cost) when latency is bounded.
+//!
+//! [`exhaustive`] enumerates every site choice and solves each restricted problem exhaustively:
+//! the verification of the MILP on small spaces.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MapperError, Result};
+use crate::ilp::{Solved, Solver};
+use crate::problem::{Formulation, Problem};
+
+/// What one operand of a layer needs of a configuration's operand width.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Need {
+    /// A width that no choice changes.
+    Fixed(u32),
+    /// The width depends on site `site`'s option: `widths[o]` under option `o`.
+    Site {
+        /// Site index.
+        site: usize,
+        /// Needed width per option of the site.
+        widths: Vec<u32>,
+    },
+}
+
+/// The precision side of a mixed-precision instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Precision {
+    /// Per site, the predicted cost of each option (non-negative; e.g. an accuracy drop).
+    pub site_costs: Vec<Vec<f64>>,
+    /// Per layer of the problem: `[activations, weights]`.
+    pub needs: Vec<[Need; 2]>,
+    /// Per configuration of the problem: the `[activations, weights]` widths it carries.
+    pub widths: Vec<[u32; 2]>,
+}
+
+/// What to optimise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Goal {
+    /// Minimise latency with the summed cost at most `max_cost`.
+    MinLatency {
+        /// Cost budget.
+        max_cost: f64,
+    },
+    /// Minimise the summed cost with latency at most `max_cycles`; among equal costs, the
+    /// lowest latency.
+    MinCost {
+        /// Latency bound in cycles.
+        max_cycles: f64,
+    },
+}
+
+/// A solved mixed-precision instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixedSolved {
+    /// The engines and placements (objective: latency in cycles).
+    pub solved: Solved,
+    /// The option of each site.
+    pub choice: Vec<usize>,
+    /// The summed predicted cost of `choice`.
+    pub cost: f64,
+}
+
+/// Costs below this are equal (sums of measured fractions).
+const COST_EPS: f64 = 1e-9;
+
+impl Precision {
+    /// Checks the shapes against `p`.
+    pub fn validate(&self, p: &Problem) -> Result<()> {
+        let bad = |m: String| Err(MapperError::SearchSpace(format!("precision: {m}")));
+        if self.needs.len() != p.layers() {
+            return bad(format!(
+                "{} layer needs for {} layers",
+                self.needs.len(),
+                p.layers()
+            ));
+        }
+        if self.widths.len() != p.configs() {
+            return bad(format!(
+                "{} configuration widths for {} configurations",
+                self.widths.len(),
+                p.configs()
+            ));
+        }
+        for (s, costs) in self.site_costs.iter().enumerate() {
+            if costs.is_empty() || costs.iter().any(|c| !(c.is_finite() && *c >= 0.0)) {
+                return bad(format!(
+                    "site {s} needs at least one option, costs finite and >= 0"
+                ));
+            }
+        }
+        for (l, needs) in self.needs.iter().enumerate() {
+            for need in needs {
+                if let Need::Site { site, widths } = need {
+                    let options = self.site_costs.get(*site).map(Vec::len);
+                    if options != Some(widths.len()) {
+                        return bad(format!(
+                            "layer {l} names site {site} with {} widths; the site has {options:?} options",
+                            widths.len()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The summed cost of a choice.
+    pub fn cost(&self, choice: &[usize]) -> f64 {
+        choice
+            .iter()
+            .enumerate()
+            .map(|(s, &o)| self.site_costs[s][o])
+            .sum()
+    }
+
+    fn need(&self, need: &Need, choice: Option<&[usize]>) -> Option<u32> {
+        match need {
+            Need::Fixed(w) => Some(*w),
+            Need::Site { site, widths } => choice.map(|c| widths[c[*site]]),
+        }
+    }
+
+    /// `p` with every (layer, configuration) pair that cannot carry the layer's operands
+    /// emptied: under `choice`, or (`None`) for the fixed needs only.
+    pub fn restrict(&self, p: &Problem, choice: Option<&[usize]>) -> Problem {
+        let mut out = p.clone();
+        for (l, row) in out.options.iter_mut().enumerate() {
+            for (c, opts) in row.iter_mut().enumerate() {
+                let fits = (0..2).all(|k| {
+                    self.need(&self.needs[l][k], choice)
+                        .is_none_or(|w| w <= self.widths[c][k])
+                });
+                if !fits {
+                    opts.clear();
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Solves the joint problem with the MILP of [`crate::ilp`] plus the precision rows.
+pub fn solve(
+    p: &Problem,
+    f: Formulation,
+    prec: &Precision,
+    goal: Goal,
+    solver: Solver,
+    time_limit: Option<f64>,
+) -> Result<MixedSolved> {
+    prec.validate(p)?;
+    let fixed = prec.restrict(p, None);
+    let goal = match goal {
+        Goal::MinLatency { .. } => goal,
+        Goal::MinCost { max_cycles } => {
+            // Lexicographic: the least cost within the latency bound, then the fastest
+            // mapping at that cost.
+            let first = crate::ilp::solve_mixed(&fixed, f, prec, goal, solver, time_limit)?;
+            let cost = prec.cost(&first.1);
+            // At that cost the fastest mapping is within `max_cycles` (the first one was).
+            let _ = max_cycles;
+            Goal::MinLatency {
+                max_cost: cost + COST_EPS,
+            }
+        }
+    };
+    let (solved, choice) = crate::ilp::solve_mixed(&fixed, f, prec, goal, solver, time_limit)?;
+    // The objective, checked on the problem restricted to the choice.
+    let objective = prec
+        .restrict(p, Some(&choice))
+        .evaluate_in(&solved.assignment, f)
+        .map_err(|e| MapperError::Solver {
+            solver: solver.name().into(),
+            formulation: f.name().into(),
+            message: format!("the mixed-precision solution does not check out: {e}"),
+        })?;
+    let cost = prec.cost(&choice);
+    Ok(MixedSolved {
+        solved: Solved {
+            objective,
+            ..solved
+        },
+        choice,
+        cost,
+    })
+}
+
+/// Every site choice, each restricted problem solved by [`crate::exhaustive::solve`]: the
+/// exact optimum, for checking [`solve`] on small spaces. `limit` bounds each inner search.
+pub fn exhaustive(
+    p: &Problem,
+    f: Formulation,
+    prec: &Precision,
+    goal: Goal,
+    limit: f64,
+) -> Result<MixedSolved> {
+    prec.validate(p)?;
+    let sizes: Vec<usize> = prec.site_costs.iter().map(Vec::len).collect();
+    let mut choice = vec![0usize; sizes.len()];
+    let mut best: Option<MixedSolved> = None;
+    loop {
+        let cost = prec.cost(&choice);
+        let admissible = match goal {
+            Goal::MinLatency { max_cost } => cost <= max_cost + COST_EPS,
+            Goal::MinCost { .. } => true,
+        };
+        if admissible {
+            match crate::exhaustive::solve(&prec.restrict(p, Some(&choice)), f, limit) {
+                Ok(solved) => {
+                    let within = match goal {
+                        Goal::MinCost { max_cycles } => solved.objective <= max_cycles,
+                        Goal::MinLatency { .. } => true,
+                    };
+                    let candidate = MixedSolved {
+                        solved,
+                        choice: choice.clone(),
+                        cost,
+                    };
+                    if within && best.as_ref().is_none_or(|b| better(&candidate, b, goal)) {
+                        best = Some(candidate);
+                    }
+                }
+                Err(MapperError::Infeasible { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Next choice (odometer).
+        let mut s = 0;
+        loop {
+            if s == sizes.len() {
+                return best.ok_or_else(|| MapperError::Infeasible {
+                    board: String::new(),
+                    reason: "no precision choice meets the goal within the budget".into(),
+                });
+            }
+            choice[s] += 1;
+            if choice[s] < sizes[s] {
+                break;
+            }
+            choice[s] = 0;
+            s += 1;
+        }
+    }
+}
+
+fn better(a: &MixedSolved, b: &MixedSolved, goal: Goal) -> bool {
+    let (la, lb) = (a.solved.objective, b.solved.objective);
+    match goal {
+        Goal::MinLatency { .. } => la < lb || (la == lb && a.cost < b.cost - COST_EPS),
+        Goal::MinCost { .. } => {
+            a.cost < b.cost - COST_EPS || ((a.cost - b.cost).abs() <= COST_EPS && la < lb)
+        }
+    }
+}

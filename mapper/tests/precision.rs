@@ -1,0 +1,119 @@
+//! The mixed-precision MILP against the exhaustive search over every site choice, on random
+//! instances, for both goals and every formulation.
+
+use accelforge_mapper::precision::{self, Goal, Need, Precision};
+use accelforge_mapper::problem::Res;
+use accelforge_mapper::{Formulation, MapperError, OptionCost, Problem, Solver};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+const WIDTHS: [u32; 3] = [2, 4, 8];
+
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * a.abs().max(1.0)
+}
+
+/// A random instance: a problem whose configurations carry random operand widths, sites with
+/// one option per width (costs falling with width), layers whose operands depend on a site or
+/// are fixed.
+fn instance() -> impl Strategy<Value = (Problem, Precision)> {
+    (1usize..=3, 2usize..=6, 1usize..=3).prop_flat_map(|(layers, configs, sites)| {
+        let res = prop::collection::vec(prop::array::uniform5(0u64..40).prop_map(|r: Res| r), configs);
+        let opts = prop::collection::vec(
+            prop::collection::vec(
+                prop::collection::vec(
+                    (1u64..1000, 0u64..2000).prop_map(|(latency, bytes)| OptionCost {
+                        latency,
+                        compute: latency,
+                        bytes,
+                    }),
+                    0..=2,
+                ),
+                configs,
+            ),
+            layers,
+        );
+        let widths = prop::collection::vec((0usize..3, 0usize..3), configs);
+        // Per site: a cost per width option, the widest cheapest.
+        let costs = prop::collection::vec(
+            (0.0f64..0.2, 0.0f64..0.2).prop_map(|(a, b)| vec![a + b, b, 0.0]),
+            sites,
+        );
+        // Per layer and operand: 0..sites = that site, sites = fixed at a random width.
+        let needs = prop::collection::vec((0..=sites, 0..=sites, 0usize..3), layers);
+        (res, opts, widths, costs, needs, prop::array::uniform5(20u64..120), 1u32..16)
+            .prop_map(move |(resources, options, widths, site_costs, needs, budget, rate)| {
+                let need = |s: usize, w: usize| {
+                    if s < site_costs.len() {
+                        Need::Site { site: s, widths: WIDTHS.to_vec() }
+                    } else {
+                        Need::Fixed(WIDTHS[w])
+                    }
+                };
+                (
+                    Problem {
+                        budget,
+                        ddr_bytes_per_cycle: f64::from(rate),
+                        resources,
+                        layer_names: (0..layers).map(|l| format!("l{l}")).collect(),
+                        options,
+                    },
+                    Precision {
+                        needs: needs.iter().map(|&(a, w, f)| [need(a, f), need(w, f)]).collect(),
+                        widths: widths.iter().map(|&(a, w)| [WIDTHS[a], WIDTHS[w]]).collect(),
+                        site_costs: site_costs.clone(),
+                    },
+                )
+            })
+    })
+}
+
+fn result(r: Result<precision::MixedSolved, MapperError>) -> Option<(f64, f64)> {
+    match r {
+        Ok(s) => Some((s.solved.objective, s.cost)),
+        Err(MapperError::Infeasible { .. }) => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 64,
+        rng_seed: RngSeed::Fixed(0x6d69_7865_64),
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// Latency under a cost budget, and cost under a latency bound: MILP = brute force.
+    #[test]
+    fn mixed_milp_equals_brute_force((p, prec) in instance(), budget in 0.0f64..0.3, bound in 200.0f64..3000.0) {
+        for f in [
+            Formulation::Overlay,
+            Formulation::Dataflow,
+            Formulation::Heterogeneous { engines: 2 },
+            Formulation::Sequential { engines: 2 },
+        ] {
+            for goal in [Goal::MinLatency { max_cost: budget }, Goal::MinCost { max_cycles: bound }] {
+                let ex = result(precision::exhaustive(&p, f, &prec, goal, 1e9));
+                let got = result(precision::solve(&p, f, &prec, goal, Solver::Cbc, None));
+                match (ex, got) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => {
+                        match goal {
+                            Goal::MinLatency { max_cost } => {
+                                prop_assert!(same(a.0, b.0), "{} {goal:?}: latency {a:?} vs {b:?}", f.name());
+                                prop_assert!(b.1 <= max_cost + 1e-6);
+                            }
+                            Goal::MinCost { max_cycles } => {
+                                prop_assert!(same(a.1, b.1), "{} {goal:?}: cost {a:?} vs {b:?}", f.name());
+                                prop_assert!(same(a.0, b.0), "{} {goal:?}: latency at that cost {a:?} vs {b:?}", f.name());
+                                prop_assert!(b.0 <= max_cycles);
+                            }
+                        }
+                    }
+                    other => prop_assert!(false, "{} {goal:?}: {other:?}", f.name()),
+                }
+            }
+        }
+    }
+}
