@@ -290,6 +290,21 @@ fn build(p: &Problem, f: Formulation, mixed: Option<(&Precision, Goal)>) -> Resu
                 i = j;
             }
         }
+        // Cuts: some site wider than the measured-and-rejected choice.
+        for cut in &prec.cuts {
+            let wider: Expression = cut
+                .iter()
+                .enumerate()
+                .flat_map(|(s, &c)| {
+                    let bits = &prec.site_bits[s];
+                    z[s].iter()
+                        .enumerate()
+                        .filter(move |&(o, _)| bits[o] > bits[c])
+                        .map(|(_, &v)| v)
+                })
+                .sum();
+            constraints.push(wider.geq(1.0));
+        }
         let cost: Expression = prec
             .site_costs
             .iter()

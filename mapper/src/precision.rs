@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MapperError, Result};
 use crate::ilp::{Solved, Solver};
+use crate::mapping::Method;
 use crate::problem::{Formulation, Problem};
 
 /// What one operand of a layer needs of a configuration's operand width.
@@ -41,6 +42,13 @@ pub enum Need {
 pub struct Precision {
     /// Per site, the predicted cost of each option (non-negative; e.g. an accuracy drop).
     pub site_costs: Vec<Vec<f64>>,
+    /// Per site, the bit width of each option (what "narrower" means for [`Self::cuts`]).
+    pub site_bits: Vec<Vec<u32>>,
+    /// Choices measured to miss the goal: every solution must give at least one site a wider
+    /// option than the cut does (so the cut choice and every choice narrower or equal
+    /// everywhere are excluded; see [`solve_checked`]).
+    #[serde(default)]
+    pub cuts: Vec<Vec<usize>>,
     /// Per layer of the problem: `[activations, weights]`.
     pub needs: Vec<[Need; 2]>,
     /// Per configuration of the problem: the `[activations, weights]` widths it carries.
@@ -96,6 +104,23 @@ impl Precision {
                 p.configs()
             ));
         }
+        if self.site_bits.len() != self.site_costs.len()
+            || self
+                .site_bits
+                .iter()
+                .zip(&self.site_costs)
+                .any(|(b, c)| b.len() != c.len())
+        {
+            return bad("site_bits must give one width per option of every site".into());
+        }
+        if self.cuts.iter().any(|c| {
+            c.len() != self.site_costs.len()
+                || c.iter()
+                    .zip(&self.site_costs)
+                    .any(|(&o, costs)| o >= costs.len())
+        }) {
+            return bad("a cut must give one option per site".into());
+        }
         for (s, costs) in self.site_costs.iter().enumerate() {
             if costs.is_empty() || costs.iter().any(|c| !(c.is_finite() && *c >= 0.0)) {
                 return bad(format!(
@@ -135,6 +160,16 @@ impl Precision {
         }
     }
 
+    /// True when `choice` is excluded by a cut: no site wider than the cut gives it.
+    pub fn is_cut(&self, choice: &[usize]) -> bool {
+        self.cuts.iter().any(|cut| {
+            cut.iter()
+                .zip(choice)
+                .enumerate()
+                .all(|(s, (&c, &o))| self.site_bits[s][o] <= self.site_bits[s][c])
+        })
+    }
+
     /// `p` with every (layer, configuration) pair that cannot carry the layer's operands
     /// emptied: under `choice`, or (`None`) for the fixed needs only.
     pub fn restrict(&self, p: &Problem, choice: Option<&[usize]>) -> Problem {
@@ -164,6 +199,7 @@ pub fn solve(
     time_limit: Option<f64>,
 ) -> Result<MixedSolved> {
     prec.validate(p)?;
+    check_goal(prec, goal)?;
     let fixed = prec.restrict(p, None);
     let goal = match goal {
         Goal::MinLatency { .. } => goal,
@@ -200,6 +236,39 @@ pub fn solve(
     })
 }
 
+/// [`solve`], with every solution's choice measured by `accept` (e.g. the re-quantized
+/// network's accuracy on the calibration data): a rejected choice becomes a cut and the MILP
+/// is solved again, at most `rounds` times. The cut also excludes every choice that is nowhere
+/// wider, which assumes that narrowing a quantizer never helps; the returned choice is always
+/// one `accept` passed. Returns the solution and the number of rejected choices.
+pub fn solve_checked(
+    p: &Problem,
+    f: Formulation,
+    prec: &Precision,
+    goal: Goal,
+    method: Method,
+    rounds: usize,
+    mut accept: impl FnMut(&[usize]) -> bool,
+) -> Result<(MixedSolved, Precision)> {
+    let mut prec = prec.clone();
+    for _ in 0..rounds {
+        let s = match method {
+            Method::Ilp { solver, time_limit } => solve(p, f, &prec, goal, solver, time_limit)?,
+            Method::Exhaustive { limit } => exhaustive(p, f, &prec, goal, limit)?,
+        };
+        if accept(&s.choice) {
+            return Ok((s, prec));
+        }
+        prec.cuts.push(s.choice);
+    }
+    Err(MapperError::Infeasible {
+        board: String::new(),
+        reason: format!(
+            "{rounds} precision choices in a row missed the goal when measured; relax the goal"
+        ),
+    })
+}
+
 /// Every site choice, each restricted problem solved by [`crate::exhaustive::solve`]: the
 /// exact optimum, for checking [`solve`] on small spaces. `limit` bounds each inner search.
 pub fn exhaustive(
@@ -210,15 +279,17 @@ pub fn exhaustive(
     limit: f64,
 ) -> Result<MixedSolved> {
     prec.validate(p)?;
+    check_goal(prec, goal)?;
     let sizes: Vec<usize> = prec.site_costs.iter().map(Vec::len).collect();
     let mut choice = vec![0usize; sizes.len()];
     let mut best: Option<MixedSolved> = None;
     loop {
         let cost = prec.cost(&choice);
-        let admissible = match goal {
-            Goal::MinLatency { max_cost } => cost <= max_cost + COST_EPS,
-            Goal::MinCost { .. } => true,
-        };
+        let admissible = !prec.is_cut(&choice)
+            && match goal {
+                Goal::MinLatency { max_cost } => cost <= max_cost + COST_EPS,
+                Goal::MinCost { .. } => true,
+            };
         if admissible {
             match crate::exhaustive::solve(&prec.restrict(p, Some(&choice)), f, limit) {
                 Ok(solved) => {
@@ -256,6 +327,28 @@ pub fn exhaustive(
             s += 1;
         }
     }
+}
+
+/// A cost budget below what the cheapest option of every site costs is named as such (the MILP
+/// would only say "infeasible").
+fn check_goal(prec: &Precision, goal: Goal) -> Result<()> {
+    if let Goal::MinLatency { max_cost } = goal {
+        let least: f64 = prec
+            .site_costs
+            .iter()
+            .map(|c| c.iter().copied().fold(f64::INFINITY, f64::min))
+            .sum();
+        if least > max_cost + COST_EPS {
+            return Err(MapperError::Infeasible {
+                board: String::new(),
+                reason: format!(
+                    "the cost budget {max_cost} is below {least}, what the cheapest option of \
+                     every site costs together"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn better(a: &MixedSolved, b: &MixedSolved, goal: Goal) -> bool {

@@ -3,7 +3,7 @@
 
 use accelforge_mapper::precision::{self, Goal, Need, Precision};
 use accelforge_mapper::problem::Res;
-use accelforge_mapper::{Formulation, MapperError, OptionCost, Problem, Solver};
+use accelforge_mapper::{Formulation, MapperError, Method, OptionCost, Problem, Solver};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -18,7 +18,10 @@ fn same(a: f64, b: f64) -> bool {
 /// are fixed.
 fn instance() -> impl Strategy<Value = (Problem, Precision)> {
     (1usize..=3, 2usize..=6, 1usize..=3).prop_flat_map(|(layers, configs, sites)| {
-        let res = prop::collection::vec(prop::array::uniform5(0u64..40).prop_map(|r: Res| r), configs);
+        let res = prop::collection::vec(
+            prop::array::uniform5(0u64..40).prop_map(|r: Res| r),
+            configs,
+        );
         let opts = prop::collection::vec(
             prop::collection::vec(
                 prop::collection::vec(
@@ -41,30 +44,51 @@ fn instance() -> impl Strategy<Value = (Problem, Precision)> {
         );
         // Per layer and operand: 0..sites = that site, sites = fixed at a random width.
         let needs = prop::collection::vec((0..=sites, 0..=sites, 0usize..3), layers);
-        (res, opts, widths, costs, needs, prop::array::uniform5(20u64..120), 1u32..16)
-            .prop_map(move |(resources, options, widths, site_costs, needs, budget, rate)| {
-                let need = |s: usize, w: usize| {
-                    if s < site_costs.len() {
-                        Need::Site { site: s, widths: WIDTHS.to_vec() }
-                    } else {
-                        Need::Fixed(WIDTHS[w])
-                    }
-                };
-                (
-                    Problem {
-                        budget,
-                        ddr_bytes_per_cycle: f64::from(rate),
-                        resources,
-                        layer_names: (0..layers).map(|l| format!("l{l}")).collect(),
-                        options,
-                    },
-                    Precision {
-                        needs: needs.iter().map(|&(a, w, f)| [need(a, f), need(w, f)]).collect(),
-                        widths: widths.iter().map(|&(a, w)| [WIDTHS[a], WIDTHS[w]]).collect(),
-                        site_costs: site_costs.clone(),
-                    },
-                )
-            })
+        (
+            res,
+            opts,
+            widths,
+            costs,
+            needs,
+            prop::array::uniform5(20u64..120),
+            1u32..16,
+        )
+            .prop_map(
+                move |(resources, options, widths, site_costs, needs, budget, rate)| {
+                    let need = |s: usize, w: usize| {
+                        if s < site_costs.len() {
+                            Need::Site {
+                                site: s,
+                                widths: WIDTHS.to_vec(),
+                            }
+                        } else {
+                            Need::Fixed(WIDTHS[w])
+                        }
+                    };
+                    (
+                        Problem {
+                            budget,
+                            ddr_bytes_per_cycle: f64::from(rate),
+                            resources,
+                            layer_names: (0..layers).map(|l| format!("l{l}")).collect(),
+                            options,
+                        },
+                        Precision {
+                            needs: needs
+                                .iter()
+                                .map(|&(a, w, f)| [need(a, f), need(w, f)])
+                                .collect(),
+                            widths: widths
+                                .iter()
+                                .map(|&(a, w)| [WIDTHS[a], WIDTHS[w]])
+                                .collect(),
+                            site_bits: vec![WIDTHS.to_vec(); site_costs.len()],
+                            site_costs: site_costs.clone(),
+                            cuts: Vec::new(),
+                        },
+                    )
+                },
+            )
     })
 }
 
@@ -114,6 +138,63 @@ proptest! {
                     other => prop_assert!(false, "{} {goal:?}: {other:?}", f.name()),
                 }
             }
+        }
+    }
+}
+
+/// A "measured" loss that grows faster than the predicted sum when several sites are narrow
+/// (as interactions do), and is monotone: narrowing a site never lowers it.
+fn measured(prec: &Precision, choice: &[usize]) -> f64 {
+    let narrow = choice.iter().filter(|&&o| o == 0).count() as f64;
+    1.3 * prec.cost(choice) + 0.02 * narrow * narrow
+}
+
+/// Every choice (odometer order).
+fn choices(sizes: &[usize]) -> Vec<Vec<usize>> {
+    let mut all = vec![Vec::new()];
+    for &n in sizes {
+        all = all
+            .into_iter()
+            .flat_map(|c| {
+                (0..n).map(move |o| {
+                    let mut c = c.clone();
+                    c.push(o);
+                    c
+                })
+            })
+            .collect();
+    }
+    all
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 48,
+        rng_seed: RngSeed::Fixed(0x6375_7473),
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// The measure-and-cut loop reaches the fastest choice whose measured loss is within the
+    /// budget: brute force over every choice that passes the measurement.
+    #[test]
+    fn measured_cuts_reach_the_checked_optimum((p, prec) in instance(), budget in 0.0f64..0.4) {
+        let f = Formulation::Sequential { engines: 2 };
+        let goal = Goal::MinLatency { max_cost: budget };
+        let accept = |c: &[usize]| measured(&prec, c) <= budget + 1e-12;
+        let got = precision::solve_checked(&p, f, &prec, goal, Method::Ilp { solver: Solver::Cbc, time_limit: None }, 200, accept);
+        // Brute force: every rejected choice excluded.
+        let sizes: Vec<usize> = prec.site_costs.iter().map(Vec::len).collect();
+        let mut only_passing = prec.clone();
+        only_passing.cuts = choices(&sizes).into_iter().filter(|c| !accept(c)).collect();
+        let ex = result(precision::exhaustive(&p, f, &only_passing, goal, 1e9));
+        match (ex, got) {
+            (None, Err(MapperError::Infeasible { .. })) => {}
+            (Some(a), Ok((s, _))) => {
+                prop_assert!(same(a.0, s.solved.objective), "{a:?} vs {}", s.solved.objective);
+                prop_assert!(accept(&s.choice));
+            }
+            (a, b) => prop_assert!(false, "{a:?} vs {:?}", b.map(|(s, _)| s.solved.objective)),
         }
     }
 }

@@ -28,9 +28,61 @@ const GRACE: Duration = Duration::from_millis(500);
 /// minimise latency within the board's LUT/FF/DSP/BRAM/URAM budget.
 #[derive(Debug, Args)]
 pub struct MapArgs {
+    /// A QONNX model to map with mixed precision (with --calib): each quantizer's width and the
+    /// engines chosen together, then the chosen network run by the golden engine and in
+    /// Verilator.
+    #[arg(
+        value_name = "MODEL.onnx",
+        conflicts_with = "workload",
+        requires = "calib"
+    )]
+    pub onnx: Option<PathBuf>,
     /// Workload: a TOML file, or a built-in (mlp, resnet18, mobilenet, vit-tiny, moe-tiny).
-    #[arg(long, value_name = "FILE|NAME")]
-    pub workload: String,
+    #[arg(long, value_name = "FILE|NAME", required_unless_present = "onnx")]
+    pub workload: Option<String>,
+    /// MODEL.onnx: calibration inputs (float32 .npy, batch first) the sensitivity is measured on.
+    #[arg(long, value_name = "X.npy", requires = "onnx")]
+    pub calib: Option<PathBuf>,
+    /// MODEL.onnx: class labels of --calib (int64/int32 .npy): the cost of a width is the
+    /// accuracy it loses (without labels: the share of inputs whose top-1 class changes).
+    #[arg(long, value_name = "L.npy", requires = "calib")]
+    pub labels: Option<PathBuf>,
+    /// MODEL.onnx: the first N inputs of --calib calibrate; the rest are held out for the
+    /// measured accuracy and the Verilator batch.
+    #[arg(long, value_name = "N", requires = "calib", conflicts_with = "heldout",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub split: Option<u64>,
+    /// MODEL.onnx: held-out inputs (default: the calibration inputs, which the report says).
+    #[arg(long, value_name = "X.npy", requires = "calib")]
+    pub heldout: Option<PathBuf>,
+    /// MODEL.onnx: labels of --heldout.
+    #[arg(long, value_name = "L.npy", requires = "heldout")]
+    pub heldout_labels: Option<PathBuf>,
+    /// MODEL.onnx: candidate widths for every quantizer (each at most its exported width).
+    #[arg(long, value_delimiter = ',', default_value = "8,6,4,2", requires = "calib",
+          value_parser = clap::value_parser!(u32).range(2..=24))]
+    pub bits: Vec<u32>,
+    /// MODEL.onnx: minimise latency with the summed predicted accuracy loss at most D
+    /// percentage points (default 1).
+    #[arg(
+        long,
+        value_name = "D",
+        requires = "calib",
+        conflicts_with = "latency_ms"
+    )]
+    pub accuracy_drop: Option<f64>,
+    /// MODEL.onnx: minimise the predicted accuracy loss with the batch's latency at most T ms.
+    #[arg(long, value_name = "T", requires = "calib")]
+    pub latency_ms: Option<f64>,
+    /// MODEL.onnx: how many held-out inputs run in Verilator (the batch the mapper prices;
+    /// default all of them).
+    #[arg(long, value_name = "N", requires = "calib",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub rtl_limit: Option<u64>,
+    /// MODEL.onnx: write the report (chosen widths, engines' params, predicted and measured
+    /// figures) as JSON to this file.
+    #[arg(long, value_name = "FILE", requires = "calib")]
+    pub mixed_out: Option<PathBuf>,
     /// Board name (see `accelforge boards list`).
     #[arg(long)]
     pub board: String,
@@ -40,8 +92,10 @@ pub struct MapArgs {
     /// overlay: one time-shared engine; dataflow: one engine per layer, pipelined;
     /// heterogeneous: --engines engines, layers assigned to them (minimise the busiest);
     /// sequential: the same engines running in turn (minimise the sum, batch-1 latency).
-    #[arg(long, value_enum, default_value_t = FormulationArg::Overlay)]
-    pub formulation: FormulationArg,
+    /// Default: overlay; sequential for MODEL.onnx (mixed precision pays off with an engine per
+    /// width).
+    #[arg(long, value_enum)]
+    pub formulation: Option<FormulationArg>,
     /// Number of engines for the heterogeneous and sequential formulations.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=4))]
     pub engines: u32,
@@ -217,6 +271,9 @@ pub enum SpaceArg {
 
 /// Runs `accelforge map …`.
 pub fn run(args: MapArgs) -> anyhow::Result<()> {
+    if args.onnx.is_some() {
+        return super::map_mixed::run(args);
+    }
     let db = BoardDb::load(args.boards_dir.as_deref()).context("loading the board database")?;
     for note in db.notes() {
         eprintln!("note: {note}");
@@ -231,8 +288,9 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     );
     board.resources.dsp.value -= args.reserve_dsp;
     let board = &board;
-    let workload = Workload::resolve(&args.workload)
-        .with_context(|| format!("loading workload `{}`", args.workload))?;
+    let name = args.workload.clone().unwrap_or_default();
+    let workload =
+        Workload::resolve(&name).with_context(|| format!("loading workload `{name}`"))?;
     let linear_base = match args.linear_requant {
         LinearRequantArg::Single => None,
         LinearRequantArg::PerChannel => Some(per_channel_base(&workload)?),
@@ -258,7 +316,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         SolverArg::Microlp => Solver::Microlp,
     };
     let opts = MapOptions {
-        formulation: match args.formulation {
+        formulation: match args.formulation.unwrap_or(FormulationArg::Overlay) {
             FormulationArg::Overlay => Formulation::Overlay,
             FormulationArg::Dataflow => Formulation::Dataflow,
             FormulationArg::Heterogeneous => Formulation::Heterogeneous {

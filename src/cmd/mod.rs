@@ -14,6 +14,7 @@ pub mod generate;
 pub mod import;
 pub mod lint;
 pub mod map;
+pub mod map_mixed;
 pub mod merge;
 pub mod moe;
 pub mod npy;

@@ -32,6 +32,20 @@ pub struct RtlSetup {
     /// `board pynq-z2 (mapped)` or `params FILE`.
     pub source: String,
     pub clock_mhz: f64,
+    /// Array layers (stage index) that run on another engine than `params` (mixed precision:
+    /// one engine per operand width).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layer_params: Vec<(usize, SystolicParams)>,
+}
+
+impl RtlSetup {
+    /// The engine that runs stage `stage`.
+    pub fn params_for(&self, stage: usize) -> &SystolicParams {
+        self.layer_params
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or(&self.params, |(_, p)| p)
+    }
 }
 
 /// What Verilator measured for one array layer over the whole batch.
@@ -79,6 +93,7 @@ pub fn setup(
             params,
             source: format!("params {}", path.display()),
             clock_mhz: 100.0,
+            layer_params: Vec::new(),
         });
     }
     let name = board.unwrap_or("pynq-z2");
@@ -111,6 +126,7 @@ pub fn setup(
         params,
         source: format!("board {name} (mapped, overlay)"),
         clock_mhz: report.clock_mhz,
+        layer_params: Vec::new(),
     })
 }
 
@@ -173,7 +189,7 @@ fn signed_bits(v: i64) -> u32 {
 
 /// The per-channel requantizer the network needs (channels, multiplier and offset widths) and
 /// the range of every array layer's output integers.
-fn requant_needs(net: &IntNetwork) -> anyhow::Result<(RequantMode, (i64, i64))> {
+pub(crate) fn requant_needs(net: &IntNetwork) -> anyhow::Result<(RequantMode, (i64, i64))> {
     let (mut mul_bits, mut add_bits, mut chans) = (1u32, 1u32, 1usize);
     let mut out: Option<(i64, i64)> = None;
     for (si, f, ranges) in net.folded_forms() {
@@ -366,9 +382,14 @@ fn array_layer(
             lo: i32::try_from(form.lo)?,
             hi: i32::try_from(form.hi)?,
         };
-        let (report, c) =
-            run_per_channel_gemm(&setup.params, &g, (&a, &b), (&form.chans, &cfg), &opts)
-                .with_context(|| format!("layer {stage_index}: {g} in Verilator"))?;
+        let (report, c) = run_per_channel_gemm(
+            setup.params_for(stage_index),
+            &g,
+            (&a, &b),
+            (&form.chans, &cfg),
+            &opts,
+        )
+        .with_context(|| format!("layer {stage_index}: {g} in Verilator"))?;
         let c = c.with_context(|| {
             format!("layer {stage_index}: the array's output stream could not be unpacked")
         })?;
