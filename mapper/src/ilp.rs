@@ -265,29 +265,32 @@ fn build(p: &Problem, f: Formulation, mixed: Option<(&Precision, Goal)>) -> Resu
             constraints.push(s.eq(1.0));
         }
         // A placement on `c` only with a precision `c` carries (fixed needs were applied to
-        // `p` by the caller).
+        // `p` by the caller), one row per layer, operand and needed width `w`: if the site's
+        // option needs at least `w`, no placement on a configuration narrower than `w`.
+        // (Aggregated over configurations: a row per configuration is as exact but makes the
+        // LP tens of times larger.)
         for (l, xl) in x.iter().enumerate() {
-            let mut i = 0;
-            while i < xl.len() {
-                let (e, c, _, _) = xl[i];
-                let mut j = i;
-                let mut placed = Expression::from(0.0);
-                while j < xl.len() && xl[j].0 == e && xl[j].1 == c {
-                    placed += xl[j].3;
-                    j += 1;
+            for (k, need) in prec.needs[l].iter().enumerate() {
+                let Need::Site { site, widths } = need else {
+                    continue;
+                };
+                let mut thresholds: Vec<u32> = widths.clone();
+                thresholds.sort_unstable();
+                thresholds.dedup();
+                for w in thresholds {
+                    let narrow: Expression = xl
+                        .iter()
+                        .filter(|&&(_, c, _, _)| prec.widths[c][k] < w)
+                        .map(|&(_, _, _, v)| v)
+                        .sum();
+                    let needs_w: Expression = widths
+                        .iter()
+                        .zip(&z[*site])
+                        .filter(|&(&n, _)| n >= w)
+                        .map(|(_, &v)| v)
+                        .sum();
+                    constraints.push((narrow + needs_w).leq(1.0));
                 }
-                for (k, need) in prec.needs[l].iter().enumerate() {
-                    if let Need::Site { site, widths } = need {
-                        let fits: Expression = widths
-                            .iter()
-                            .zip(&z[*site])
-                            .filter(|&(&w, _)| w <= prec.widths[c][k])
-                            .map(|(_, &v)| v)
-                            .sum();
-                        constraints.push(placed.clone().leq(fits));
-                    }
-                }
-                i = j;
             }
         }
         // Cuts: some site wider than the measured-and-rejected choice.
@@ -313,10 +316,9 @@ fn build(p: &Problem, f: Formulation, mixed: Option<(&Precision, Goal)>) -> Resu
             .sum();
         match goal {
             Goal::MinLatency { max_cost } => {
-                constraints.push(cost.clone().leq(max_cost + 1e-9));
-                // Among equally fast choices, the cheaper precision (costs are fractions, so
-                // this stays below the resource tie-break).
-                objective += TIE_BREAK_CYCLES * 1e-2 * cost;
+                // (Among equally fast choices the cheaper precision is the second solve's
+                // job, `precision::solve`.)
+                constraints.push(cost.leq(max_cost + 1e-9));
             }
             Goal::MinCost { max_cycles } => {
                 constraints.push(Expression::from(t).leq(max_cycles));

@@ -5,8 +5,8 @@
 //! On top of [`crate::ilp`]'s model (engines `y`, layer placements `x`, budget rows):
 //!
 //! - `z[s][o]` ∈ {0,1}: site `s` takes option `o`; `Σ_o z[s][o] = 1`.
-//! - For each layer `l`, engine `e`, configuration `c` and operand `k` (activations, weights)
-//!   whose width depends on a site `s`: `Σ_o x[l][e][c][o] ≤ Σ_{o' : need(l,k,o') ≤ width(c,k)}
+//! - For each layer `l`, engine `e`, configuration `c` and operand `k` (activations, weights,
+//!   outputs — whatever capacities the caller defines) whose width depends on a site `s`: `Σ_o x[l][e][c][o] ≤ Σ_{o' : need(l,k,o') ≤ width(c,k)}
 //!   z[s][o']` — the layer can sit on `c` only if its chosen precision fits `c`'s operand type.
 //!   Needs that do not depend on a site exclude configurations up front.
 //! - The predicted cost (an accuracy drop from the measured per-site sensitivity, summed as
@@ -49,10 +49,11 @@ pub struct Precision {
     /// everywhere are excluded; see [`solve_checked`]).
     #[serde(default)]
     pub cuts: Vec<Vec<usize>>,
-    /// Per layer of the problem: `[activations, weights]`.
-    pub needs: Vec<[Need; 2]>,
-    /// Per configuration of the problem: the `[activations, weights]` widths it carries.
-    pub widths: Vec<[u32; 2]>,
+    /// Per layer of the problem, per operand: what it needs (every layer lists the same
+    /// operands, e.g. activations, weights, outputs).
+    pub needs: Vec<Vec<Need>>,
+    /// Per configuration of the problem, per operand: the width it carries.
+    pub widths: Vec<Vec<u32>>,
 }
 
 /// What to optimise.
@@ -128,6 +129,15 @@ impl Precision {
                 ));
             }
         }
+        if self
+            .needs
+            .iter()
+            .map(Vec::len)
+            .chain(self.widths.iter().map(Vec::len))
+            .any(|n| n != self.widths.first().map_or(0, Vec::len))
+        {
+            return bad("every layer and configuration must list the same operands".into());
+        }
         for (l, needs) in self.needs.iter().enumerate() {
             for need in needs {
                 if let Need::Site { site, widths } = need {
@@ -176,10 +186,10 @@ impl Precision {
         let mut out = p.clone();
         for (l, row) in out.options.iter_mut().enumerate() {
             for (c, opts) in row.iter_mut().enumerate() {
-                let fits = (0..2).all(|k| {
-                    self.need(&self.needs[l][k], choice)
-                        .is_none_or(|w| w <= self.widths[c][k])
-                });
+                let fits = self.needs[l]
+                    .iter()
+                    .zip(&self.widths[c])
+                    .all(|(need, &w)| self.need(need, choice).is_none_or(|n| n <= w));
                 if !fits {
                     opts.clear();
                 }
@@ -187,6 +197,56 @@ impl Precision {
         }
         out
     }
+}
+
+/// Drops every configuration another one dominates: one at least as wide on every operand, no
+/// larger on any resource line, and matching every option of every layer with one no slower
+/// and moving no more DDR bytes. Swapping the dominated configuration for the
+/// dominating one keeps any solution feasible and no slower, so the optimum is unchanged.
+/// Returns the smaller problem, its precision side, and each kept configuration's original
+/// index. (Within one width class this is the mapper's own dominance pruning; across classes
+/// it removes the narrow configurations a wider one matches, e.g. LUT-multiplier arrays.)
+pub fn prune_dominated(p: &Problem, prec: &Precision) -> (Problem, Precision, Vec<usize>) {
+    let n = p.configs();
+    // Every option of `b` matched by one of `a` no slower and moving no more bytes.
+    let covers = |l: usize, a: usize, b: usize| -> bool {
+        p.options[l][b].iter().all(|ob| {
+            p.options[l][a]
+                .iter()
+                .any(|oa| oa.latency <= ob.latency && oa.bytes <= ob.bytes)
+        })
+    };
+    let dominates = |a: usize, b: usize| -> bool {
+        prec.widths[a]
+            .iter()
+            .zip(&prec.widths[b])
+            .all(|(x, y)| x >= y)
+            && p.resources[a]
+                .iter()
+                .zip(&p.resources[b])
+                .all(|(x, y)| x <= y)
+            && (0..p.layers()).all(|l| covers(l, a, b))
+    };
+    // Equal pairs: the lower index survives.
+    let kept: Vec<usize> = (0..n)
+        .filter(|&b| !(0..n).any(|a| a != b && dominates(a, b) && (!dominates(b, a) || a < b)))
+        .collect();
+    let problem = Problem {
+        budget: p.budget,
+        ddr_bytes_per_cycle: p.ddr_bytes_per_cycle,
+        resources: kept.iter().map(|&c| p.resources[c]).collect(),
+        layer_names: p.layer_names.clone(),
+        options: p
+            .options
+            .iter()
+            .map(|row| kept.iter().map(|&c| row[c].clone()).collect())
+            .collect(),
+    };
+    let prec = Precision {
+        widths: kept.iter().map(|&c| prec.widths[c].clone()).collect(),
+        ..prec.clone()
+    };
+    (problem, prec, kept)
 }
 
 /// Solves the joint problem with the MILP of [`crate::ilp`] plus the precision rows.
@@ -201,21 +261,25 @@ pub fn solve(
     prec.validate(p)?;
     check_goal(prec, goal)?;
     let fixed = prec.restrict(p, None);
-    let goal = match goal {
-        Goal::MinLatency { .. } => goal,
-        Goal::MinCost { max_cycles } => {
-            // Lexicographic: the least cost within the latency bound, then the fastest
-            // mapping at that cost.
-            let first = crate::ilp::solve_mixed(&fixed, f, prec, goal, solver, time_limit)?;
-            let cost = prec.cost(&first.1);
-            // At that cost the fastest mapping is within `max_cycles` (the first one was).
-            let _ = max_cycles;
-            Goal::MinLatency {
-                max_cost: cost + COST_EPS,
+    // Lexicographic, in two solves: the goal's primary objective, then the other one within it
+    // (least cost at the optimal latency; least latency at the optimal cost). A weighted
+    // tie-break would have to sit between the resource tie-break and one cycle, which
+    // measured costs (fractions of a calibration set) cannot be scaled into reliably.
+    let (first, first_choice) = crate::ilp::solve_mixed(&fixed, f, prec, goal, solver, time_limit)?;
+    let second = match goal {
+        Goal::MinLatency { .. } => {
+            let t = prec
+                .restrict(p, Some(&first_choice))
+                .evaluate_in(&first.assignment, f)?;
+            Goal::MinCost {
+                max_cycles: t * (1.0 + 1e-12) + 1e-6,
             }
         }
+        Goal::MinCost { .. } => Goal::MinLatency {
+            max_cost: prec.cost(&first_choice) + COST_EPS,
+        },
     };
-    let (solved, choice) = crate::ilp::solve_mixed(&fixed, f, prec, goal, solver, time_limit)?;
+    let (solved, choice) = crate::ilp::solve_mixed(&fixed, f, prec, second, solver, time_limit)?;
     // The objective, checked on the problem restricted to the choice.
     let objective = prec
         .restrict(p, Some(&choice))

@@ -52,6 +52,10 @@ pub struct MapArgs {
     #[arg(long, value_name = "N", requires = "calib", conflicts_with = "heldout",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub split: Option<u64>,
+    /// MODEL.onnx: ignore the first M inputs of --calib (and of --labels), e.g. the training
+    /// split: a network measured on its own training data looks less sensitive than it is.
+    #[arg(long, value_name = "M", requires = "calib")]
+    pub skip: Option<u64>,
     /// MODEL.onnx: held-out inputs (default: the calibration inputs, which the report says).
     #[arg(long, value_name = "X.npy", requires = "calib")]
     pub heldout: Option<PathBuf>,
@@ -79,6 +83,9 @@ pub struct MapArgs {
     #[arg(long, value_name = "N", requires = "calib",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub rtl_limit: Option<u64>,
+    /// MODEL.onnx: skip the Verilator batch (the choice is still measured by the golden engine).
+    #[arg(long, requires = "calib")]
+    pub no_rtl: bool,
     /// MODEL.onnx: write the report (chosen widths, engines' params, predicted and measured
     /// figures) as JSON to this file.
     #[arg(long, value_name = "FILE", requires = "calib")]
@@ -112,8 +119,10 @@ pub struct MapArgs {
     pub time_limit: f64,
     /// Search space: `default` (array sides 2–64, three buffer depths, the board's stream
     /// widths) or `small` (sides 4/8/16; quick, and small enough to verify exhaustively).
-    #[arg(long, value_enum, default_value_t = SpaceArg::Default)]
-    pub space: SpaceArg,
+    /// Default: `default`; `small` for MODEL.onnx, whose space is priced once per operand-width
+    /// class.
+    #[arg(long, value_enum)]
+    pub space: Option<SpaceArg>,
     /// PE kinds the systolic engine may use (comma-separated): `dsp` (one multiply per DSP)
     /// and `dsp-packed` (two int8 multiplies per DSP). Default: both.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND,...")]
@@ -274,6 +283,11 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     if args.onnx.is_some() {
         return super::map_mixed::run(args);
     }
+    anyhow::ensure!(
+        args.calib.is_none(),
+        "--calib and the other mixed-precision flags map a model: `accelforge map MODEL.onnx \
+         --calib X.npy ...` (not --workload)"
+    );
     let db = BoardDb::load(args.boards_dir.as_deref()).context("loading the board database")?;
     for note in db.notes() {
         eprintln!("note: {note}");
@@ -334,7 +348,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
             Method::Ilp { solver, time_limit }
         },
         space: {
-            let mut space = match args.space {
+            let mut space = match args.space.unwrap_or(SpaceArg::Default) {
                 SpaceArg::Default => SearchSpace::for_board(board),
                 SpaceArg::Small => SearchSpace::small(),
             };

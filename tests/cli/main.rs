@@ -19,6 +19,7 @@ mod limits_cli;
 mod map_cli;
 mod map_sim;
 mod mapper_limits_cli;
+mod mixed_cli;
 mod model_bundle_cli;
 mod models_cli;
 mod moe_bundle_cli;

@@ -1,0 +1,169 @@
+//! `accelforge map MODEL.onnx --calib`: precision and engines chosen by one MILP, the choice
+//! measured by the golden engine and run in Verilator on its engines (issue 18).
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common::cli;
+
+use std::path::Path;
+
+use cli::{accelforge, refused, stderr};
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The digits data: the first 1,200 inputs trained the fixtures, so calibration is the next
+/// 300 and the last 297 are held out.
+fn mixed(model: &str, extra: &[&str]) -> serde_json::Value {
+    let (m, x, y) = (
+        fixture(model),
+        fixture("digits_x.npy"),
+        fixture("digits_y.npy"),
+    );
+    let mut args = vec![
+        "map", &m, "--board", "pynq-z2", "--calib", &x, "--labels", &y, "--skip", "1200",
+        "--split", "300", "--space", "small", "--json",
+    ];
+    args.extend_from_slice(extra);
+    let o = accelforge(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn f(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+/// The MLP with widths 8/6/4/2 on PYNQ-Z2 within two points: the choice is measured within
+/// budget on the calibration data, is faster than every quantizer at its exported 8 bits,
+/// predicted cycles equal Verilator's and the model's, 0 mismatches.
+#[test]
+fn mixed_mlp_is_measured_and_runs_bit_exact_in_verilator() {
+    let r = mixed("mlp_w8a8_pow2.onnx", &["--accuracy-drop", "2"]);
+    assert!(f(&r, "calibration_loss") <= 0.02 + 1e-9, "{r}");
+    assert!(f(&r, "predicted_cycles") < f(&r, "exported_cycles"), "{r}");
+    let narrowed = r["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["chosen_bits"] != s["exported_bits"])
+        .count();
+    assert!(narrowed > 0, "{r}");
+    let rtl = &r["rtl"];
+    assert_eq!(rtl["mismatches"], 0, "{r}");
+    assert_eq!(rtl["inputs"], 297);
+    assert_eq!(f(rtl, "cycles"), f(&r, "predicted_cycles"), "{r}");
+    assert_eq!(rtl["cycles"], rtl["model_cycles"]);
+    // At least the four operand quantizers are choices; the engines run both layers.
+    let sites = r["sites"].as_array().unwrap();
+    assert!(sites.len() >= 4, "{r}");
+    let layers: usize = r["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["layers"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(layers, 2);
+    assert!(r["heldout"]["accuracy"].as_f64().unwrap() > 0.9, "{r}");
+}
+
+/// The joint MILP equals the exhaustive search over every width choice and configuration, on
+/// the CNN (7 quantizers at 8 or 4 bits, one engine).
+#[test]
+fn mixed_milp_equals_exhaustive_on_the_cnn() {
+    let common = [
+        "--bits",
+        "8,4",
+        "--accuracy-drop",
+        "3",
+        "--formulation",
+        "overlay",
+        "--no-rtl",
+    ];
+    let milp = mixed("cnn_w8a8_pow2.onnx", &common);
+    let mut ex_args = common.to_vec();
+    ex_args.push("--exhaustive");
+    let ex = mixed("cnn_w8a8_pow2.onnx", &ex_args);
+    assert_eq!(milp["status"]["kind"], "optimal");
+    assert_eq!(ex["status"]["kind"], "exhaustive");
+    assert_eq!(f(&milp, "predicted_cycles"), f(&ex, "predicted_cycles"));
+    assert!((f(&milp, "predicted_loss") - f(&ex, "predicted_loss")).abs() < 1e-9);
+}
+
+#[test]
+fn mixed_refuses_bad_input_by_name() {
+    let (m, x, y) = (
+        fixture("mlp_w8a8_pow2.onnx"),
+        fixture("digits_x.npy"),
+        fixture("digits_y.npy"),
+    );
+    let base = ["map", &m, "--board", "pynq-z2", "--calib", &x];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let run = |extra: &[&str], needles: &[&str]| {
+        let args = with(extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&refs, needles);
+    };
+    run(&["--split", "5000"], &["--split 5000", "1797 inputs"]);
+    run(
+        &["--params-out", "p.json"],
+        &["--params-out", "--mixed-out"],
+    );
+    run(
+        &[
+            "--labels",
+            &y,
+            "--bits",
+            "2",
+            "--accuracy-drop",
+            "1",
+            "--no-rtl",
+        ],
+        &["infeasible on PYNQ-Z2", "cost budget"],
+    );
+    let tiny = tempfile::tempdir().unwrap();
+    let labels = tiny.path().join("l.npy");
+    ndarray_npy::write_npy(&labels, &ndarray::Array1::<i64>::zeros(3)).unwrap();
+    run(
+        &["--labels", labels.to_str().unwrap()],
+        &["3 labels for 1797 inputs"],
+    );
+    // A workload and a model at once; calibration flags without a model.
+    refused(
+        &[
+            "map",
+            &m,
+            "--workload",
+            "mlp",
+            "--board",
+            "pynq-z2",
+            "--calib",
+            &x,
+        ],
+        &["--workload"],
+    );
+    refused(
+        &[
+            "map",
+            "--workload",
+            "mlp",
+            "--board",
+            "pynq-z2",
+            "--calib",
+            &x,
+        ],
+        &["MODEL.onnx"],
+    );
+}
