@@ -90,7 +90,9 @@ struct Report {
     base_accuracy: Option<f64>,
     sites: Vec<SiteChoice>,
     engines: Vec<EngineChoice>,
-    /// Predicted: the MILP's latency of the batch (cycles, ms) and accuracy loss.
+    /// Predicted: the MILP's latency of the batch (cycles, ms), the summed per-quantizer loss
+    /// (share of calibration inputs whose top-1 class leaves the exported model's), and the
+    /// accuracy that loss guarantees at least (calibration accuracy minus the loss).
     predicted_cycles: f64,
     predicted_ms: f64,
     predicted_loss: f64,
@@ -1014,7 +1016,7 @@ fn print(r: &Report, json: bool, heldout_is_calib: bool) -> anyhow::Result<()> {
         let mut t = format!(
             "{} on {}: precision and engines chosen together ({}, up to {} engine(s), {} \
              configurations, batch {}), {:?}\n\nquantizer                 kind        bits  \
-             chosen  loss per width (accuracy points)          sets\n",
+             chosen  loss per width (% disagreement)           sets\n",
             r.model, r.board, r.formulation, r.engines_allowed, r.configurations, r.batch, r.goal
         );
         for s in &r.sites {
@@ -1050,16 +1052,18 @@ fn print(r: &Report, json: bool, heldout_is_calib: bool) -> anyhow::Result<()> {
             );
         }
         t += &format!(
-            "\npredicted: {:.0} cycles = {:.3} ms for {} inputs at {} MHz; accuracy loss {} \
-             (summed sensitivity){}; measured on the {} calibration inputs: loss {} ({} \
-             choice(s) over the budget cut first)\n",
+            "\npredicted: {:.0} cycles = {:.3} ms for {} inputs at {} MHz; top-1 disagreement \
+             with the exported model {} (summed per quantizer){}; measured on the {} \
+             calibration inputs: {} ({} choice(s) over the budget cut first)\n",
             r.predicted_cycles,
             r.predicted_ms,
             r.batch,
             r.clock_mhz,
             pct(r.predicted_loss),
-            r.predicted_accuracy
-                .map_or(String::new(), |a| format!(", accuracy {}", pct(a))),
+            r.predicted_accuracy.map_or(String::new(), |a| format!(
+                ", so top-1 accuracy >= {}",
+                pct(a)
+            )),
             r.calibration_inputs,
             pct(r.calibration_loss),
             r.rejected_choices
