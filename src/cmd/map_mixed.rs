@@ -380,6 +380,26 @@ fn class_base(
 }
 
 pub fn run(args: MapArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    anyhow::ensure!(
+        (0.0..=86_400.0).contains(&args.time_limit),
+        "--time-limit must be a number of seconds in 0..=86400 (0 = no limit), not {}",
+        args.time_limit
+    );
+    // What is left of --time-limit (None: no limit); pricing stops at it and each solve gets
+    // what remains.
+    let remaining =
+        || (args.time_limit > 0.0).then(|| args.time_limit - started.elapsed().as_secs_f64());
+    let out_of_time = |phase: &str| -> anyhow::Result<()> {
+        match remaining() {
+            Some(left) if left <= 0.0 => anyhow::bail!(
+                "time limit of {} s reached while {phase}; raise --time-limit, or narrow the \
+                 search (--space small, fewer --bits)",
+                args.time_limit
+            ),
+            _ => Ok(()),
+        }
+    };
     let model = args.onnx.clone().context("internal: MODEL")?;
     for (given, flag) in [
         (args.params_out.is_some(), "--params-out (use --mixed-out)"),
@@ -607,6 +627,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     }
     for (wa, wb, out) in classes {
         {
+            out_of_time("pricing the engines of every width class")?;
             let base_params = class_base((wa, wb, out), (act_signed, max_k), requant)?;
             let engine = SystolicTemplateModel::for_workload(&workload).with_base(base_params);
             let inst = build_instance(&engine, &workload, board, &space, Some(clock))
@@ -685,7 +706,8 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
             max_cost: drop.unwrap_or(1.0) / 100.0,
         },
     };
-    let time_limit = (args.time_limit > 0.0).then_some(args.time_limit);
+    out_of_time("pricing the engines of every width class")?;
+    let time_limit = remaining();
     let method = if args.exhaustive {
         Method::Exhaustive {
             limit: DEFAULT_POINT_LIMIT,

@@ -133,6 +133,19 @@ fn mixed_refuses_bad_input_by_name() {
         ],
         &["infeasible on PYNQ-Z2", "cost budget"],
     );
+    // The time limit covers the pricing of every width class.
+    run(
+        &[
+            "--labels",
+            &y,
+            "--space",
+            "default",
+            "--time-limit",
+            "1",
+            "--no-rtl",
+        ],
+        &["time limit of 1 s", "pricing"],
+    );
     let tiny = tempfile::tempdir().unwrap();
     let labels = tiny.path().join("l.npy");
     ndarray_npy::write_npy(&labels, &ndarray::Array1::<i64>::zeros(3)).unwrap();
