@@ -205,6 +205,29 @@ pub enum SolverArg {
     Microlp,
 }
 
+impl SolverArg {
+    /// The mapper's back end.
+    pub fn solver(self) -> Solver {
+        match self {
+            SolverArg::Cbc => Solver::Cbc,
+            SolverArg::Microlp => Solver::Microlp,
+        }
+    }
+}
+
+impl FormulationArg {
+    /// The mapper's formulation, with `engines` for the multi-engine ones.
+    pub fn formulation(self, engines: u32) -> Formulation {
+        let engines = engines as usize;
+        match self {
+            FormulationArg::Overlay => Formulation::Overlay,
+            FormulationArg::Dataflow => Formulation::Dataflow,
+            FormulationArg::Heterogeneous => Formulation::Heterogeneous { engines },
+            FormulationArg::Sequential => Formulation::Sequential { engines },
+        }
+    }
+}
+
 /// Drops repeated values, keeping the first of each in order (`--pe dsp,dsp-packed,dsp` must
 /// not price every configuration twice).
 fn keep_first<T: PartialEq + Copy>(v: &mut Vec<T>) {
@@ -325,21 +348,12 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         args.time_limit
     );
     let time_limit = (args.time_limit > 0.0).then_some(args.time_limit);
-    let solver = match args.solver {
-        SolverArg::Cbc => Solver::Cbc,
-        SolverArg::Microlp => Solver::Microlp,
-    };
+    let solver = args.solver.solver();
     let opts = MapOptions {
-        formulation: match args.formulation.unwrap_or(FormulationArg::Overlay) {
-            FormulationArg::Overlay => Formulation::Overlay,
-            FormulationArg::Dataflow => Formulation::Dataflow,
-            FormulationArg::Heterogeneous => Formulation::Heterogeneous {
-                engines: args.engines as usize,
-            },
-            FormulationArg::Sequential => Formulation::Sequential {
-                engines: args.engines as usize,
-            },
-        },
+        formulation: args
+            .formulation
+            .unwrap_or(FormulationArg::Overlay)
+            .formulation(args.engines),
         method: if args.exhaustive {
             Method::Exhaustive {
                 limit: DEFAULT_POINT_LIMIT,

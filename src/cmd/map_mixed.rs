@@ -21,7 +21,7 @@ use std::path::Path;
 use accelforge_boards::BoardDb;
 use accelforge_mapper::precision::{self, Goal, MixedSolved, Need, Precision};
 use accelforge_mapper::{
-    Formulation, Method, Problem, SolveStatus, Solver, SystolicTemplateModel, build_instance,
+    Method, Problem, SolveStatus, SystolicTemplateModel, build_instance,
     exhaustive::DEFAULT_POINT_LIMIT, prune,
 };
 use accelforge_models::onnx::Graph;
@@ -33,7 +33,7 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::map::{FormulationArg, MapArgs, SolverArg};
+use super::map::{FormulationArg, MapArgs};
 use super::run_rtl::{self, RtlSetup};
 
 /// One quantizer the MILP chooses a width for.
@@ -590,16 +590,10 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     let workload = accelforge_mapper::workload::parse_workload(&toml, "workload", "model")
         .context("the imported workload")?;
     let workload = run_rtl::batched(&workload, batch);
-    let f = match args.formulation.unwrap_or(FormulationArg::Sequential) {
-        FormulationArg::Overlay => Formulation::Overlay,
-        FormulationArg::Dataflow => Formulation::Dataflow,
-        FormulationArg::Heterogeneous => Formulation::Heterogeneous {
-            engines: args.engines as usize,
-        },
-        FormulationArg::Sequential => Formulation::Sequential {
-            engines: args.engines as usize,
-        },
-    };
+    let f = args
+        .formulation
+        .unwrap_or(FormulationArg::Sequential)
+        .formulation(args.engines);
     let mut space = match args.space {
         Some(super::map::SpaceArg::Default) => accelforge_mapper::SearchSpace::for_board(board),
         Some(super::map::SpaceArg::Small) => accelforge_mapper::SearchSpace::small(),
@@ -714,10 +708,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         }
     } else {
         Method::Ilp {
-            solver: match args.solver {
-                SolverArg::Cbc => Solver::Cbc,
-                SolverArg::Microlp => Solver::Microlp,
-            },
+            solver: args.solver.solver(),
             time_limit,
         }
     };
