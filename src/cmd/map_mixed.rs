@@ -610,49 +610,18 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
             })
             .collect();
     }
-    let mut merged: Option<Problem> = None;
-    let mut origin: Vec<SystolicParams> = Vec::new();
-    let mut widths: Vec<Vec<u32>> = Vec::new();
-    let mut classes = Vec::new();
+    let mut classes: Vec<(u32, u32, (bool, u32))> = Vec::new();
     for &wa in &class_widths[0] {
         for &wb in &class_widths[1] {
             classes.extend(out_types.iter().map(|&out| (wa, wb, out)));
         }
     }
-    for (wa, wb, out) in classes {
-        {
-            out_of_time("pricing the engines of every width class")?;
-            let base_params = class_base((wa, wb, out), (act_signed, max_k), requant)?;
-            let engine = SystolicTemplateModel::for_workload(&workload).with_base(base_params);
-            let inst = build_instance(&engine, &workload, board, &space, Some(clock))
-                .with_context(|| format!("pricing the {wa}-bit x {wb}-bit engines"))?;
-            let mut problem = inst.problem;
-            exact_latencies(&mut problem, &inst.candidates, &workload)?;
-            // Within a class the widths are equal, so dominance pruning is exact.
-            let pruned = prune(&problem, f, true);
-            for &c in &pruned.config_map {
-                origin.push(inst.candidates[c].clone());
-                let (out_signed, wo) = out;
-                widths.push(if out_signed {
-                    vec![wa, wb, wo - 1, wo]
-                } else {
-                    vec![wa, wb, wo, 0]
-                });
-            }
-            let p = pruned.problem;
-            merged = Some(match merged {
-                None => p,
-                Some(mut m) => {
-                    m.resources.extend(p.resources);
-                    for (row, extra) in m.options.iter_mut().zip(p.options) {
-                        row.extend(extra);
-                    }
-                    m
-                }
-            });
-        }
-    }
-    let problem = merged.context("no width class")?;
+    let (problem, origin, widths) = price_classes(
+        &classes,
+        (&workload, board, &space, clock, f),
+        (act_signed, max_k, requant),
+        &out_of_time,
+    )?;
     anyhow::ensure!(
         problem.configs() > 0,
         "no engine configuration fits {} for this network",
@@ -844,61 +813,25 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
             .map(|l| top1_accuracy(&held_out, mixed_net.out_len, l)),
         agreement: agreement(&held_out, &held_base, mixed_net.out_len),
     };
-    let a = &solved.solved.assignment;
-    let array_stages: Vec<usize> = base.iter().map(|b| b.0).collect();
-    let mut engines: Vec<EngineChoice> = Vec::new();
-    let mut layer_params = Vec::new();
-    for (e, &c) in a.engines.iter().enumerate() {
-        let layers: Vec<usize> = (0..base.len())
-            .filter(|&l| a.layer_engine[l] == e)
-            .collect();
-        if layers.is_empty() {
-            continue;
-        }
-        let params = origin[c].clone();
-        let r = &problem.resources[c];
-        for &l in &layers {
-            layer_params.push((array_stages[l], params.clone()));
-        }
-        engines.push(EngineChoice {
-            params,
-            lut: r[0],
-            ff: r[1],
-            dsp: r[2],
-            bram18: r[3],
-            layers: layers
-                .iter()
-                .map(|&l| stage_name(&base_net, array_stages[l]))
-                .collect(),
-        });
-    }
-    let rtl = if !args.no_rtl {
+    let (engines, layer_params) = engines_of(
+        &solved.solved.assignment,
+        (&problem, &origin),
+        (&base_net, &base),
+    );
+    let rtl = if args.no_rtl {
+        None
+    } else {
         let setup = RtlSetup {
             params: engines[0].params.clone(),
             source: format!("board {} (mixed precision)", args.board),
             clock_mhz: clock,
             layer_params,
         };
-        let x = &data.heldout[..batch as usize * per];
-        let run = run_rtl::run(&mixed_net, &setup, x, per, |_| {})?;
-        let golden = outputs(&mixed_net, x)?;
-        let output_mismatches = run
-            .outputs
-            .iter()
-            .zip(&golden)
-            .filter(|(p, q)| p != q)
-            .count() as u64;
-        let cycles: u64 = run.layers.iter().map(|(_, r)| r.cycles).sum();
-        Some(RtlMeasured {
-            inputs: batch as usize,
-            cycles,
-            model_cycles: run.layers.iter().map(|(_, r)| r.model_cycles).sum(),
-            latency_ms: cycles as f64 / (clock * 1e3),
-            mismatches: run.layers.iter().map(|(_, r)| r.mismatches).sum::<u64>()
-                + output_mismatches,
-        })
-    } else {
-        None
+        Some(in_verilator(
+            &mixed_net,
+            &setup,
+            &data.heldout[..batch as usize * per],
+        )?)
     };
     let report = Report {
         model: model.display().to_string(),
@@ -984,6 +917,108 @@ fn exact_latencies(
         }
     }
     Ok(())
+}
+
+/// Prices the systolic template once per width class (activation width, weight width, output
+/// type), each class pruned on its own (exact: within a class the widths are equal), and
+/// merges them: the problem, each configuration's params and operand capacities.
+fn price_classes(
+    classes: &[(u32, u32, (bool, u32))],
+    (workload, board, space, clock, f): (
+        &accelforge_mapper::Workload,
+        &accelforge_boards::Board,
+        &accelforge_mapper::SearchSpace,
+        f64,
+        accelforge_mapper::Formulation,
+    ),
+    (act_signed, max_k, requant): (bool, u32, RequantMode),
+    out_of_time: &dyn Fn(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<(Problem, Vec<SystolicParams>, Vec<Vec<u32>>)> {
+    let mut merged: Option<Problem> = None;
+    let mut origin: Vec<SystolicParams> = Vec::new();
+    let mut widths: Vec<Vec<u32>> = Vec::new();
+    for &(wa, wb, out) in classes {
+        out_of_time("pricing the engines of every width class")?;
+        let base_params = class_base((wa, wb, out), (act_signed, max_k), requant)?;
+        let engine = SystolicTemplateModel::for_workload(workload).with_base(base_params);
+        let inst = build_instance(&engine, workload, board, space, Some(clock))
+            .with_context(|| format!("pricing the {wa}-bit x {wb}-bit engines"))?;
+        let mut problem = inst.problem;
+        exact_latencies(&mut problem, &inst.candidates, workload)?;
+        let pruned = prune(&problem, f, true);
+        let (out_signed, wo) = out;
+        for &c in &pruned.config_map {
+            origin.push(inst.candidates[c].clone());
+            widths.push(if out_signed {
+                vec![wa, wb, wo - 1, wo]
+            } else {
+                vec![wa, wb, wo, 0]
+            });
+        }
+        let p = pruned.problem;
+        merged = Some(match merged {
+            None => p,
+            Some(mut m) => {
+                m.resources.extend(p.resources);
+                for (row, extra) in m.options.iter_mut().zip(p.options) {
+                    row.extend(extra);
+                }
+                m
+            }
+        });
+    }
+    Ok((merged.context("no width class")?, origin, widths))
+}
+
+/// The engines a solution configures that run some layer, and each array stage's engine.
+fn engines_of(
+    a: &accelforge_mapper::Assignment,
+    (problem, origin): (&Problem, &[SystolicParams]),
+    (net, base): (&IntNetwork, &[(usize, Ranges)]),
+) -> (Vec<EngineChoice>, Vec<(usize, SystolicParams)>) {
+    let mut engines = Vec::new();
+    let mut layer_params = Vec::new();
+    for (e, &c) in a.engines.iter().enumerate() {
+        let layers: Vec<usize> = (0..base.len())
+            .filter(|&l| a.layer_engine[l] == e)
+            .collect();
+        if layers.is_empty() {
+            continue;
+        }
+        let params = origin[c].clone();
+        let r = &problem.resources[c];
+        layer_params.extend(layers.iter().map(|&l| (base[l].0, params.clone())));
+        engines.push(EngineChoice {
+            params,
+            lut: r[0],
+            ff: r[1],
+            dsp: r[2],
+            bram18: r[3],
+            layers: layers.iter().map(|&l| stage_name(net, base[l].0)).collect(),
+        });
+    }
+    (engines, layer_params)
+}
+
+/// The network on `x` in Verilator, each array layer on its engine, against the golden engine.
+fn in_verilator(net: &IntNetwork, setup: &RtlSetup, x: &[f32]) -> anyhow::Result<RtlMeasured> {
+    let per = net.input_len();
+    let run = run_rtl::run(net, setup, x, per, |_| {})?;
+    let golden = outputs(net, x)?;
+    let output_mismatches = run
+        .outputs
+        .iter()
+        .zip(&golden)
+        .filter(|(p, q)| p != q)
+        .count() as u64;
+    let cycles: u64 = run.layers.iter().map(|(_, r)| r.cycles).sum();
+    Ok(RtlMeasured {
+        inputs: x.len() / per.max(1),
+        cycles,
+        model_cycles: run.layers.iter().map(|(_, r)| r.model_cycles).sum(),
+        latency_ms: cycles as f64 / (setup.clock_mhz * 1e3),
+        mismatches: run.layers.iter().map(|(_, r)| r.mismatches).sum::<u64>() + output_mismatches,
+    })
 }
 
 /// The mapper's error, with the board named where the mapper leaves it to the caller.
