@@ -5,13 +5,16 @@
 //! On top of [`crate::ilp`]'s model (engines `y`, layer placements `x`, budget rows):
 //!
 //! - `z[s][o]` ∈ {0,1}: site `s` takes option `o`; `Σ_o z[s][o] = 1`.
-//! - For each layer `l`, engine `e`, configuration `c` and operand `k` (activations, weights,
-//!   outputs — whatever capacities the caller defines) whose width depends on a site `s`: `Σ_o x[l][e][c][o] ≤ Σ_{o' : need(l,k,o') ≤ width(c,k)}
-//!   z[s][o']` — the layer can sit on `c` only if its chosen precision fits `c`'s operand type.
-//!   Needs that do not depend on a site exclude configurations up front.
-//! - The predicted cost (an accuracy drop from the measured per-site sensitivity, summed as
-//!   HAWQ-V3 and OHQ do) is `Σ cost[s][o]·z[s][o]`: bounded by the goal's budget when
-//!   minimising latency; minimised (then latency at that cost) when latency is bounded.
+//! - Every layer lists the same operands (the caller defines them: activations, weights,
+//!   outputs), each with a need that is fixed or depends on one site, and every configuration
+//!   a width per operand. Fixed needs empty the (layer, configuration) pairs up front; for a
+//!   site-dependent need, one row per layer, operand and needed width `w`:
+//!   `Σ_{e, c: width(c,k) < w, o} x[l][e][c][o] + Σ_{o': need(l,k,o') ≥ w} z[s][o'] ≤ 1` —
+//!   the layer sits only on configurations wide enough for its chosen precision.
+//! - The predicted cost (e.g. a measured loss per site, summed as HAWQ-V3 and OHQ sum
+//!   sensitivities) is `Σ cost[s][o]·z[s][o]`: bounded by the goal's budget when minimising
+//!   latency; minimised (then latency at that cost) when latency is bounded.
+//! - Cuts (choices measured to miss the goal): some site must be wider than in the cut.
 //!
 //! [`exhaustive`] enumerates every site choice and solves each restricted problem exhaustively:
 //! the verification of the MILP on small spaces.
@@ -304,7 +307,7 @@ pub fn solve(
 /// network's accuracy on the calibration data): a rejected choice becomes a cut and the MILP
 /// is solved again, at most `rounds` times. The cut also excludes every choice that is nowhere
 /// wider, which assumes that narrowing a quantizer never helps; the returned choice is always
-/// one `accept` passed. Returns the solution and the number of rejected choices.
+/// one `accept` passed. Returns the solution and the precision side with the cuts it took.
 pub fn solve_checked(
     p: &Problem,
     f: Formulation,
