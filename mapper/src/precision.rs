@@ -293,9 +293,11 @@ pub fn solve(
             message: format!("the mixed-precision solution does not check out: {e}"),
         })?;
     let cost = prec.cost(&choice);
+    let solve_seconds = first.solve_seconds + solved.solve_seconds;
     Ok(MixedSolved {
         solved: Solved {
             objective,
+            solve_seconds,
             ..solved
         },
         choice,
@@ -318,12 +320,16 @@ pub fn solve_checked(
     mut accept: impl FnMut(&[usize]) -> bool,
 ) -> Result<(MixedSolved, Precision)> {
     let mut prec = prec.clone();
+    let mut seconds = 0.0;
     for _ in 0..rounds {
-        let s = match method {
+        let mut s = match method {
             Method::Ilp { solver, time_limit } => solve(p, f, &prec, goal, solver, time_limit)?,
             Method::Exhaustive { limit } => exhaustive(p, f, &prec, goal, limit)?,
         };
+        // The report's solve time covers every round.
+        seconds += s.solved.solve_seconds;
         if accept(&s.choice) {
+            s.solved.solve_seconds = seconds;
             return Ok((s, prec));
         }
         prec.cuts.push(s.choice);
