@@ -119,10 +119,41 @@ pub fn load_model(
     input_type: Option<&str>,
     calibration: Option<&[f32]>,
 ) -> anyhow::Result<LoadedModel> {
+    load_model_with(path, input_type, calibration, &[])
+}
+
+/// [`load_model`] with some QONNX quantizers set to other widths first (`(name, bits)`, as
+/// `map MODEL.onnx --mixed-out` reports them; see `accelforge_models::sensitivity::with_bits`).
+pub fn load_model_with(
+    path: &Path,
+    input_type: Option<&str>,
+    calibration: Option<&[f32]>,
+    widths: &[(String, u32)],
+) -> anyhow::Result<LoadedModel> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let given = input_type.map(parse_input_type).transpose()?;
     let context = || format!("importing {}", path.display());
-    let net = match accelforge_models::load(&bytes, given) {
+    let mut graph = accelforge_models::onnx::parse(&bytes).with_context(context)?;
+    if !widths.is_empty() {
+        let sites = accelforge_models::sensitivity::sites(&graph);
+        for (name, bits) in widths {
+            let site = sites.iter().find(|s| &s.name == name).with_context(|| {
+                format!(
+                    "{}: no QONNX quantizer named `{name}` with a constant width (the mixed \
+                     report is for another model?)",
+                    path.display()
+                )
+            })?;
+            if *bits != site.bits {
+                graph = accelforge_models::sensitivity::with_bits(&graph, site, *bits)
+                    .with_context(|| {
+                        format!("{}: setting {name} to {bits} bits", path.display())
+                    })?;
+            }
+        }
+    }
+    let lower = |t| accelforge_models::lower::lower(&graph, t);
+    let net = match lower(given) {
         Err(e @ accelforge_models::ModelError::FloatInput { .. }) if given.is_none() => {
             let Some(data) = calibration else {
                 return Err(e).with_context(|| {
@@ -135,7 +166,7 @@ pub fn load_model(
                     context()
                 )
             })?;
-            accelforge_models::load(&bytes, Some(t)).with_context(context)?
+            lower(Some(t)).with_context(context)?
         }
         other => other.with_context(context)?,
     };

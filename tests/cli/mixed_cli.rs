@@ -180,3 +180,80 @@ fn mixed_refuses_bad_input_by_name() {
         &["MODEL.onnx"],
     );
 }
+
+/// The chosen network as `map --mixed-out` writes it runs again with `run --mixed`: the golden
+/// engine's held-out accuracy is the map's, and in Verilator each layer runs on its engine with
+/// 0 mismatches and the cycles the map predicted.
+#[test]
+fn run_mixed_repeats_the_maps_measurements() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("mixed.json");
+    let (m, x, y) = (
+        fixture("mlp_w8a8_pow2.onnx"),
+        fixture("digits_x.npy"),
+        fixture("digits_y.npy"),
+    );
+    let r = mixed(
+        "mlp_w8a8_pow2.onnx",
+        &[
+            "--accuracy-drop",
+            "2",
+            "--mixed-out",
+            report.to_str().unwrap(),
+        ],
+    );
+    // The held-out inputs of `mixed`: the last 297 digits.
+    let xs: ndarray::ArrayD<f32> = ndarray_npy::read_npy(&x).unwrap();
+    let ys: ndarray::ArrayD<i64> = ndarray_npy::read_npy(&y).unwrap();
+    let (hx, hy) = (dir.path().join("hx.npy"), dir.path().join("hy.npy"));
+    ndarray_npy::write_npy(
+        &hx,
+        &xs.slice_axis(ndarray::Axis(0), (1500..).into()).to_owned(),
+    )
+    .unwrap();
+    ndarray_npy::write_npy(
+        &hy,
+        &ys.slice_axis(ndarray::Axis(0), (1500..).into()).to_owned(),
+    )
+    .unwrap();
+    let out = dir.path().join("y.npy");
+    let run = |engine: &str| -> serde_json::Value {
+        let o = accelforge(&[
+            "run",
+            &m,
+            "--mixed",
+            report.to_str().unwrap(),
+            "--input",
+            hx.to_str().unwrap(),
+            "--labels",
+            hy.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--engine",
+            engine,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let golden = run("golden");
+    assert_eq!(golden["accuracy"], r["heldout"]["accuracy"]);
+    let rtl = run("rtl");
+    assert_eq!(rtl["mismatches"], 0, "{rtl}");
+    assert_eq!(rtl["total_cycles"], r["rtl"]["cycles"], "{rtl}");
+    assert_eq!(rtl["accuracy"], golden["accuracy"]);
+    // A report for another model is refused by name.
+    refused(
+        &[
+            "run",
+            &fixture("cnn_w8a8_pow2.onnx"),
+            "--mixed",
+            report.to_str().unwrap(),
+            "--input",
+            hx.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["no QONNX quantizer named", "another model"],
+    );
+}
