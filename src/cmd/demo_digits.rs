@@ -158,6 +158,7 @@ pub fn digits_stage(out: &Path, step: &str) -> anyhow::Result<()> {
         clock_mhz: None,
         out: bundle_dir.clone(),
         input_type: None,
+        mixed: None,
         force: true,
         allow_over_budget: false,
         json: false,

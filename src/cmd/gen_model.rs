@@ -12,7 +12,7 @@
 //! requantizes on the host (by integer thresholds).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use accelforge_models::{Chan, HostOp, Stage};
 use accelforge_templates::systolic::{Dataflow, Resolved, rtl};
@@ -44,6 +44,10 @@ pub struct GenModelArgs {
     /// when the graph leaves its input float.
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
+    /// A mixed-precision choice (`map MODEL.onnx --mixed-out FILE`) with one engine: the
+    /// quantizers at its widths, the bundle for its engine (a two-engine design is refused).
+    #[arg(long, value_name = "FILE")]
+    pub mixed: Option<PathBuf>,
     /// Replace DIR if it is an earlier accelforge output.
     #[arg(long)]
     pub force: bool,
@@ -104,18 +108,40 @@ pub struct Written {
 /// Maps the model onto the board and writes its bundle and network package into `a.out`
 /// (staged: an error leaves nothing).
 pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
-    let loaded = super::import::load_model(&a.model, a.input_type.as_deref(), None)?;
+    let mixed = a
+        .mixed
+        .as_deref()
+        .map(super::run_rtl::read_mixed)
+        .transpose()?;
+    let loaded = super::import::load_model_with(
+        &a.model,
+        a.input_type.as_deref(),
+        None,
+        mixed.as_ref().map_or(&[][..], |m| &m.widths),
+    )?;
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
-    // The array requantizes per channel, as in `run --engine rtl`.
-    // Sized for one inference at a time, as the PYNQ driver runs it.
-    let setup = super::run_rtl::setup(
-        net,
-        &toml,
-        (Some(&a.board), a.boards_dir.as_deref()),
-        None,
-        1,
-    )?;
+    let setup = match &mixed {
+        Some(m) => {
+            anyhow::ensure!(
+                m.engines.len() == 1,
+                "{}: the design has {} engines; `gen` writes the bundle of one array (map with \
+                 --engines 1 for a one-engine design)",
+                a.mixed.as_deref().unwrap_or(Path::new("")).display(),
+                m.engines.len()
+            );
+            m.setup(net)?
+        }
+        // The array requantizes per channel, as in `run --engine rtl`.
+        // Sized for one inference at a time, as the PYNQ driver runs it.
+        None => super::run_rtl::setup(
+            net,
+            &toml,
+            (Some(&a.board), a.boards_dir.as_deref()),
+            None,
+            1,
+        )?,
+    };
     let folded: std::collections::BTreeMap<usize, accelforge_models::FoldedMulShift> = net
         .folded_forms()
         .into_iter()

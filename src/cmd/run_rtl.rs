@@ -420,6 +420,93 @@ fn array_layer(
     Ok((per_sample, stats))
 }
 
+/// What `run` and `gen` take from a `map MODEL.onnx --mixed-out` report.
+pub struct Mixed {
+    path: std::path::PathBuf,
+    /// (quantizer name, chosen bits).
+    pub widths: Vec<(String, u32)>,
+    /// (layer names, the engine's params).
+    pub engines: Vec<(Vec<String>, SystolicParams)>,
+    pub clock_mhz: f64,
+}
+
+pub fn read_mixed(path: &std::path::Path) -> anyhow::Result<Mixed> {
+    #[derive(serde::Deserialize)]
+    struct Site {
+        name: String,
+        chosen_bits: u32,
+    }
+    #[derive(serde::Deserialize)]
+    struct Engine {
+        params: SystolicParams,
+        layers: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Report {
+        sites: Vec<Site>,
+        engines: Vec<Engine>,
+        clock_mhz: f64,
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let r: Report = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a mixed-precision report (`map MODEL.onnx --mixed-out`)",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(!r.engines.is_empty(), "{}: no engine", path.display());
+    Ok(Mixed {
+        path: path.to_path_buf(),
+        widths: r
+            .sites
+            .into_iter()
+            .map(|s| (s.name, s.chosen_bits))
+            .collect(),
+        engines: r
+            .engines
+            .into_iter()
+            .map(|e| (e.layers, e.params))
+            .collect(),
+        clock_mhz: r.clock_mhz,
+    })
+}
+
+impl Mixed {
+    /// Each array layer on the engine the report gives it.
+    pub fn setup(&self, net: &IntNetwork) -> anyhow::Result<RtlSetup> {
+        let rows = super::import::layer_rows(net);
+        let mut layer_params = Vec::new();
+        for (si, st) in net.stages.iter().enumerate() {
+            if !st.is_array() {
+                continue;
+            }
+            let name = &rows[si].name;
+            let (_, params) = self
+                .engines
+                .iter()
+                .find(|(layers, _)| layers.contains(name))
+                .with_context(|| {
+                    format!(
+                        "{}: no engine runs array layer `{name}` (the report is for another \
+                         model?)",
+                        self.path.display()
+                    )
+                })?;
+            params
+                .validate()
+                .with_context(|| format!("{}: engine of `{name}`", self.path.display()))?;
+            layer_params.push((si, params.clone()));
+        }
+        Ok(RtlSetup {
+            params: self.engines[0].1.clone(),
+            source: format!("mixed {}", self.path.display()),
+            clock_mhz: self.clock_mhz,
+            layer_params,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,6 +242,49 @@ fn run_mixed_repeats_the_maps_measurements() {
     assert_eq!(rtl["mismatches"], 0, "{rtl}");
     assert_eq!(rtl["total_cycles"], r["rtl"]["cycles"], "{rtl}");
     assert_eq!(rtl["accuracy"], golden["accuracy"]);
+    // `gen` writes one array's bundle: a two-engine design is refused by name.
+    let mut two: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let mut second = two["engines"][0].clone();
+    second["layers"] = serde_json::json!(["dense2"]);
+    two["engines"][0]["layers"] = serde_json::json!(["dense1"]);
+    two["engines"].as_array_mut().unwrap().push(second);
+    let two_path = dir.path().join("two.json");
+    std::fs::write(&two_path, two.to_string()).unwrap();
+    let bundle = dir.path().join("bundle");
+    refused(
+        &[
+            "gen",
+            &m,
+            "--board",
+            "pynq-z2",
+            "--mixed",
+            two_path.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+        &["2 engines", "--engines 1"],
+    );
+    assert!(!bundle.exists());
+    // ... which `run` takes, each layer on its engine.
+    let o = accelforge(&[
+        "run",
+        &m,
+        "--mixed",
+        two_path.to_str().unwrap(),
+        "--input",
+        hx.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--engine",
+        "rtl",
+        "--limit",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let split: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(split["mismatches"], 0, "{split}");
     // A report for another model is refused by name.
     refused(
         &[

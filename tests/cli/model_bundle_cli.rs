@@ -196,16 +196,45 @@ fn model_bundle_passes_the_vivado_stand_in() {
 
 /// `network.py` on the PYNQ stand-in, whose accelerator decodes the operand stream, multiplies
 /// and encodes the result (tests/python/fake_gemm_overlay.py): the outputs of 200 digits equal
-/// `accelforge run --engine golden` exactly, for a power-of-two CNN, a float-scale MLP and a
-/// QCDQ CNN; the example script prints the accuracy.
+/// `accelforge run --engine golden` exactly, for a power-of-two CNN, a float-scale MLP, a
+/// QCDQ CNN and a mixed-precision MLP (`--mixed`); the example script prints the accuracy.
 #[test]
 fn network_py_on_a_fake_overlay_equals_the_golden_engine() {
     if !numpy() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    // A mixed-precision choice on one engine (`map MODEL.onnx --mixed-out`): `gen` and `run`
+    // both take it.
+    let mixed = tmp.path().join("mixed.json");
+    let o = cli::accelforge(&[
+        "map",
+        &fixture("mlp_w8a8_pow2.onnx"),
+        "--board",
+        "pynq-z2",
+        "--calib",
+        &fixture("digits_x.npy"),
+        "--labels",
+        &fixture("digits_y.npy"),
+        "--skip",
+        "1200",
+        "--split",
+        "300",
+        "--accuracy-drop",
+        "2",
+        "--engines",
+        "1",
+        "--space",
+        "small",
+        "--no-rtl",
+        "--mixed-out",
+        mixed.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", cli::stderr(&o));
+    let mixed_args = ["--mixed", mixed.to_str().unwrap()];
     // The last model leaves its input float: both commands quantize it with the same type.
     for (model, extra) in [
+        ("mlp_w8a8_pow2.onnx", &mixed_args[..]),
         ("cnn_w8a8_pow2.onnx", &[][..]),
         ("mlp_w8a8_float.onnx", &[]),
         ("cnn_int8_qcdq.onnx", &[]),
