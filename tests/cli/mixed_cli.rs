@@ -217,7 +217,7 @@ fn run_mixed_repeats_the_maps_measurements() {
     )
     .unwrap();
     let out = dir.path().join("y.npy");
-    let run = |engine: &str| -> serde_json::Value {
+    let run = |report: &Path, engine: &str, limit: &str| -> serde_json::Value {
         let o = accelforge(&[
             "run",
             &m,
@@ -231,14 +231,16 @@ fn run_mixed_repeats_the_maps_measurements() {
             out.to_str().unwrap(),
             "--engine",
             engine,
+            "--limit",
+            limit,
             "--json",
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let golden = run("golden");
+    let golden = run(&report, "golden", "297");
     assert_eq!(golden["accuracy"], r["heldout"]["accuracy"]);
-    let rtl = run("rtl");
+    let rtl = run(&report, "rtl", "297");
     assert_eq!(rtl["mismatches"], 0, "{rtl}");
     assert_eq!(rtl["total_cycles"], r["rtl"]["cycles"], "{rtl}");
     assert_eq!(rtl["accuracy"], golden["accuracy"]);
@@ -267,23 +269,7 @@ fn run_mixed_repeats_the_maps_measurements() {
     );
     assert!(!bundle.exists());
     // ... which `run` takes, each layer on its engine.
-    let o = accelforge(&[
-        "run",
-        &m,
-        "--mixed",
-        two_path.to_str().unwrap(),
-        "--input",
-        hx.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--engine",
-        "rtl",
-        "--limit",
-        "20",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let split: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let split = run(&two_path, "rtl", "20");
     assert_eq!(split["mismatches"], 0, "{split}");
     // A report for another model is refused by name.
     refused(
