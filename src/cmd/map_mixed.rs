@@ -278,19 +278,42 @@ struct SiteEffects {
     sets: Vec<[Option<usize>; 3]>,
     /// `ranges[s][o][l]`: the ranges of array layer `l` with site `s` at option `o`.
     ranges: Vec<Vec<Vec<Ranges>>>,
+    /// The per-channel requantizer (channels, multiplier bits, offset bits) wide enough for
+    /// the exported network and every chosen site at every option.
+    requant: (u32, u32, u32),
+}
+
+/// The per-channel requantizer `net` needs, widened to cover `acc`.
+fn widen_requant(acc: (u32, u32, u32), net: &IntNetwork) -> anyhow::Result<(u32, u32, u32)> {
+    Ok(match run_rtl::requant_needs(net)? {
+        (
+            RequantMode::PerChannel {
+                max_channels,
+                mul_bits,
+                add_bits,
+            },
+            _,
+        ) => (
+            acc.0.max(max_channels),
+            acc.1.max(mul_bits),
+            acc.2.max(add_bits),
+        ),
+        _ => acc,
+    })
 }
 
 fn site_effects(
     g: &Graph,
     sites: &[Site],
     bits: &[u32],
-    base: &[(usize, Ranges)],
+    (base_net, base): (&IntNetwork, &[(usize, Ranges)]),
     x: &[f32],
 ) -> anyhow::Result<SiteEffects> {
     let mut out = SiteEffects {
         chosen: Vec::new(),
         sets: vec![[None; 3]; base.len()],
         ranges: Vec::new(),
+        requant: widen_requant((1, 1, 1), base_net)?,
     };
     for site in sites {
         let options: Vec<u32> = bits
@@ -302,6 +325,7 @@ fn site_effects(
             continue;
         }
         let mut per_option = Vec::new();
+        let mut requant = out.requant;
         let mut touched = [
             vec![false; base.len()],
             vec![false; base.len()],
@@ -322,12 +346,14 @@ fn site_effects(
                 }
             }
             per_option.push(r.iter().map(|&(_, ranges)| ranges).collect::<Vec<_>>());
+            requant = widen_requant(requant, &net)?;
         }
         // A site at its exported width changes nothing; one narrower shows what it sets.
         if !touched.iter().flatten().any(|&t| t) {
             continue;
         }
         let s = out.chosen.len();
+        out.requant = requant;
         for (k, t) in touched.iter().enumerate() {
             for (l, &hit) in t.iter().enumerate() {
                 if hit {
@@ -424,6 +450,26 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
         args.accuracy_drop.is_none() || args.latency_ms.is_none(),
         "give --accuracy-drop or --latency-ms, not both"
     );
+    if let Some(path) = &args.mixed_out {
+        // Refused before minutes of work, not after.
+        anyhow::ensure!(
+            !path.is_dir(),
+            "--mixed-out {}: is a directory; give a file name",
+            path.display()
+        );
+    }
+    if let Some(d) = args.accuracy_drop {
+        anyhow::ensure!(
+            (0.0..=100.0).contains(&d),
+            "--accuracy-drop is a number of percentage points in 0..=100, not {d}"
+        );
+    }
+    if let Some(t) = args.latency_ms {
+        anyhow::ensure!(
+            t > 0.0 && t.is_finite(),
+            "--latency-ms must be a positive number of milliseconds, not {t}"
+        );
+    }
     let db = BoardDb::load(args.boards_dir.as_deref()).context("loading the board database")?;
     let board = db.get(&args.board)?;
     let clock = args.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
@@ -467,7 +513,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
     };
 
     // 2. What each site sets.
-    let fx = site_effects(&g, &sites, &args.bits, &base, &data.calib)?;
+    let fx = site_effects(&g, &sites, &args.bits, (&base_net, &base), &data.calib)?;
     // Operand capacities: activations and weights by width (one signedness each, as the
     // network has it); outputs, whose signedness differs between layers (a ReLU layer's
     // unsigned, a classifier's signed), as two capacities: the unsigned width a type holds
@@ -546,30 +592,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<()> {
 
     // 3. Price every width class. The requantizer and output type cover the exported network
     // and every site variant, so any chosen network fits the engine priced for it.
-    let mut variants = vec![base_net.clone()];
-    for (site, options) in &fx.chosen {
-        for &b in options {
-            variants.push(lower(&with_bits(&g, site, b)?, &data.calib)?);
-        }
-    }
-    let mut rq = (1u32, 1u32, 1u32);
-    for v in &variants {
-        if let (
-            RequantMode::PerChannel {
-                max_channels,
-                mul_bits,
-                add_bits,
-            },
-            _,
-        ) = run_rtl::requant_needs(v)?
-        {
-            rq = (
-                rq.0.max(max_channels),
-                rq.1.max(mul_bits),
-                rq.2.max(add_bits),
-            );
-        }
-    }
+    let rq = fx.requant;
     let requant = RequantMode::PerChannel {
         max_channels: rq.0,
         mul_bits: rq.1,
@@ -1043,14 +1066,9 @@ fn requantized(g: &Graph, chosen: &[(Site, Vec<u32>)], choice: &[usize]) -> anyh
 }
 
 fn stage_name(net: &IntNetwork, stage: usize) -> String {
-    net.layers().get(stage).map_or_else(
-        || format!("layer {stage}"),
-        |_| {
-            super::import::layer_rows(net)
-                .get(stage)
-                .map_or_else(|| format!("layer {stage}"), |r| r.name.clone())
-        },
-    )
+    super::import::layer_rows(net)
+        .get(stage)
+        .map_or_else(|| format!("layer {stage}"), |r| r.name.clone())
 }
 
 fn pct(v: f64) -> String {

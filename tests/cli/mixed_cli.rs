@@ -118,6 +118,17 @@ fn mixed_refuses_bad_input_by_name() {
     };
     run(&["--split", "5000"], &["--split 5000", "1797 inputs"]);
     run(
+        &["--accuracy-drop=-1"],
+        &["--accuracy-drop", "0..=100", "-1"],
+    );
+    run(&["--accuracy-drop", "NaN"], &["--accuracy-drop", "NaN"]);
+    run(&["--latency-ms", "0"], &["--latency-ms", "positive"]);
+    let tmp = tempfile::tempdir().unwrap();
+    run(
+        &["--mixed-out", tmp.path().to_str().unwrap()],
+        &["--mixed-out", "is a directory"],
+    );
+    run(
         &["--params-out", "p.json"],
         &["--params-out", "--mixed-out"],
     );
