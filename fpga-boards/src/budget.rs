@@ -20,6 +20,20 @@ pub struct ResourceEstimate {
     pub uram: u64,
 }
 
+/// Two designs side by side use the sum of their resources.
+impl std::ops::Add for ResourceEstimate {
+    type Output = ResourceEstimate;
+    fn add(self, o: ResourceEstimate) -> ResourceEstimate {
+        ResourceEstimate {
+            lut: self.lut + o.lut,
+            ff: self.ff + o.ff,
+            dsp: self.dsp + o.dsp,
+            bram18: self.bram18 + o.bram18,
+            uram: self.uram + o.uram,
+        }
+    }
+}
+
 /// One budget line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Utilisation {

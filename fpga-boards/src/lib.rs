@@ -52,7 +52,7 @@ pub use zynq::accel::{
     WeightFetch, WeightLayout, WeightSegment, sanitize_identifier,
 };
 pub use zynq::bundle::{
-    BundleFiles, BundleSpec, Manifest, ManifestBudget, ManifestFile, SourceFile, render_bundle,
-    write_bundle,
+    BundleFiles, BundleSpec, EngineSpec, Manifest, ManifestBudget, ManifestEngine, ManifestFile,
+    SourceFile, render_bundle, render_engines_bundle, write_bundle, write_engines_bundle,
 };
 pub use zynq::{BundleOptions, ZynqDesign};

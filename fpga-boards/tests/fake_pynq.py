@@ -3,7 +3,14 @@
 The fake accelerator copies the input stream to the output stream (truncated or zero-padded),
 adds the `rows` argument to every output byte, and sets ap_done when started. Every register
 access is logged so the test can check offsets and order.
+
+An Overlay has the cells the bundle's block design has, as the real one learns them from the
+.hwh: those `manifest.json` beside the bitstream lists (every engine's accelerator and DMA), or
+`accel_0` and `axi_dma_0` without one.
 """
+import json
+import os
+
 import numpy as np
 
 LOG = []
@@ -72,7 +79,8 @@ class Channel:
 
 
 class FakeDMA:
-    def __init__(self):
+    def __init__(self, name="axi_dma_0"):
+        self.name = name
         self.sendchannel = Channel("send")
         self.recvchannel = Channel("recv")
 
@@ -90,6 +98,15 @@ class FakeDMA:
 class Overlay:
     def __init__(self, path, download=True):
         LOG.append(("overlay", path, download))
-        self.accel_0 = FakeIP()
-        self.axi_dma_0 = FakeDMA()
-        self.accel_0.dma = self.axi_dma_0
+        cells = [("accel_0", "axi_dma_0")]
+        manifest = os.path.join(os.path.dirname(os.path.abspath(path)), "manifest.json")
+        if os.path.exists(manifest):
+            with open(manifest) as f:
+                m = json.load(f)
+            engines = m.get("engines") or [m]
+            cells = [(e["accel_cell"], e["dma_cell"]) for e in engines]
+        for ip_name, dma_name in cells:
+            ip, dma = FakeIP(), FakeDMA(dma_name)
+            ip.dma = dma
+            setattr(self, ip_name, ip)
+            setattr(self, dma_name, dma)

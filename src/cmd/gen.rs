@@ -124,6 +124,90 @@ impl BundleArgs {
     }
 }
 
+/// What [`BundleArgs::write_engines`] wrote: the manifest and each engine's driver
+/// (module, class) and parameters file.
+pub struct EnginesWritten {
+    pub manifest: accelforge_boards::Manifest,
+    pub drivers: Vec<(String, String)>,
+    pub params_files: Vec<String>,
+}
+
+impl BundleArgs {
+    /// [`BundleArgs::write`] for several engines of template `t` in one block design
+    /// (`engines`: each one's parameters and core), building to `bitstream`.bit/.hwh: engine
+    /// `n` is `accel_<n>` behind `axi_dma_<n>` with its own driver, and its parameters go to
+    /// `params_<n>.json`. Their summed estimate is checked against the board.
+    pub fn write_engines(
+        &self,
+        board_name: &str,
+        out: &Path,
+        t: &dyn DynTemplate,
+        engines: &[(serde_json::Value, &accelforge_hdl::Design)],
+        bitstream: &str,
+    ) -> anyhow::Result<EnginesWritten> {
+        use accelforge_boards::zynq::generate::{EngineRequest, generate_engines_bundle};
+        use accelforge_boards::zynq::wrapper::interface_for_core;
+        let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
+            .context("loading the board database")?;
+        let board = db.get(board_name)?;
+        if self.force {
+            accelforge_hdl::output::check_replaceable(out)?;
+        }
+        let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
+        let mut accels = Vec::new();
+        for (params, design) in engines {
+            let top = format!("{}_zynq", design.top_name());
+            let accel =
+                interface_for_core(design.top(), &top, clock, t.max_transfer_bytes(params)?)
+                    .context("describing the accelerator's AXI interface")?;
+            accels.push(t.complete_interface(params, design, accel, board)?);
+        }
+        let requests = engines
+            .iter()
+            .zip(&accels)
+            .map(|((params, design), accel)| {
+                Ok(EngineRequest {
+                    core: design,
+                    accel,
+                    template_params: params.clone(),
+                    estimate: t.resources(params)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let options = accelforge_boards::BundleOptions {
+            overwrite: self.force,
+            ..Default::default()
+        };
+        let manifest = generate_engines_bundle(
+            out,
+            board,
+            &requests,
+            bitstream,
+            self.allow_over_budget,
+            &options,
+        )
+        .with_context(|| format!("writing the {} bundle into `{}`", board.name, out.display()))?;
+        let mut params_files = Vec::new();
+        for (n, (params, _)) in engines.iter().enumerate() {
+            let name = format!("params_{n}.json");
+            let json = serde_json::to_string_pretty(params)? + "\n";
+            accelforge_hdl::write_atomic(&out.join(&name), json.as_bytes())
+                .with_context(|| format!("writing `{name}`"))?;
+            params_files.push(name);
+        }
+        let drivers = manifest
+            .engines
+            .iter()
+            .map(|e| (e.driver_module.clone(), e.accel.class_name()))
+            .collect();
+        Ok(EnginesWritten {
+            manifest,
+            drivers,
+            params_files,
+        })
+    }
+}
+
 /// Dataflow choice on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DataflowArg {

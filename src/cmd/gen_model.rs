@@ -10,9 +10,14 @@
 //! with a table-load command, then runs its GEMMs with the layer's shift, rounding and clamp
 //! bounds, and reads back the layer's output integers. Only global average pooling still
 //! requantizes on the host (by integer thresholds).
+//!
+//! With `--mixed FILE` (a choice of `map MODEL.onnx --mixed-out`) the quantizers take its
+//! widths, and a choice with several engines gets them all in one block design: engine `n` is
+//! `accel_<n>` behind `axi_dma_<n>` with its own driver and `params_<n>.json`, and each array
+//! stage of `network.json` names the engine it runs on.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use accelforge_models::{Chan, HostOp, Stage};
 use accelforge_templates::systolic::{Dataflow, Resolved, rtl};
@@ -44,8 +49,9 @@ pub struct GenModelArgs {
     /// when the graph leaves its input float.
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
-    /// A mixed-precision choice (`map MODEL.onnx --mixed-out FILE`) with one engine: the
-    /// quantizers at its widths, the bundle for its engine (a two-engine design is refused).
+    /// A mixed-precision choice (`map MODEL.onnx --mixed-out FILE`): the quantizers at its
+    /// widths and a bundle with its engines (two engines: two accelerators, each behind its own
+    /// DMA, in one block design; `network.py` runs each layer on its engine).
     #[arg(long, value_name = "FILE")]
     pub mixed: Option<PathBuf>,
     /// Replace DIR if it is an earlier accelforge output.
@@ -94,15 +100,28 @@ pub fn run_from(argv: Vec<OsString>) -> anyhow::Result<()> {
 
 fn run(a: &GenModelArgs) -> anyhow::Result<()> {
     let w = write(a)?;
-    report(a, &w.params, &w.rows, &w.manifest, &w.resources)
+    report(a, &w)
+}
+
+/// `RxC OS ap_fixed<8,8> x ap_fixed<8,8> -> ...`: an engine in one phrase.
+fn engine_text(p: &accelforge_templates::systolic::SystolicParams) -> String {
+    format!(
+        "{}x{} {} systolic array ({} x {} -> {})",
+        p.rows,
+        p.cols,
+        format!("{:?}", p.dataflow).to_uppercase(),
+        p.input_type,
+        p.weight_type,
+        p.output_type
+    )
 }
 
 /// What [`write`] wrote.
 pub struct Written {
-    pub params: accelforge_templates::systolic::SystolicParams,
+    /// Each engine's array (one unless a mixed-precision choice has more).
+    pub engines: Vec<accelforge_templates::systolic::SystolicParams>,
     pub rows: Vec<super::import::LayerRow>,
     pub manifest: accelforge_boards::Manifest,
-    pub resources: accelforge_templates::systolic::cost::Resources,
 }
 
 /// Maps the model onto the board and writes its bundle and network package into `a.out`
@@ -121,26 +140,41 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     )?;
     let net = &loaded.net;
     let toml = super::import::workload_toml(net, "model", &a.model.display().to_string());
-    let setup = match &mixed {
+    let rows = super::import::layer_rows(net);
+    // The engines (one unless a mixed-precision choice has more) and which runs each stage.
+    let (setup, engines, engine_of) = match &mixed {
         Some(m) => {
-            anyhow::ensure!(
-                m.engines.len() == 1,
-                "{}: the design has {} engines; `gen` writes the bundle of one array (map with \
-                 --engines 1 for a one-engine design)",
-                a.mixed.as_deref().unwrap_or(Path::new("")).display(),
-                m.engines.len()
-            );
-            m.setup(net)?
+            let setup = m.setup(net)?;
+            let engine_of: std::collections::BTreeMap<usize, usize> = net
+                .stages
+                .iter()
+                .enumerate()
+                .filter(|(_, st)| st.is_array())
+                .filter_map(|(si, _)| {
+                    let name = &rows.get(si)?.name;
+                    let n = m
+                        .engines
+                        .iter()
+                        .position(|(layers, _)| layers.contains(name))?;
+                    Some((si, n))
+                })
+                .collect();
+            let engines: Vec<_> = m.engines.iter().map(|(_, p)| p.clone()).collect();
+            (setup, engines, engine_of)
         }
         // The array requantizes per channel, as in `run --engine rtl`.
         // Sized for one inference at a time, as the PYNQ driver runs it.
-        None => super::run_rtl::setup(
-            net,
-            &toml,
-            (Some(&a.board), a.boards_dir.as_deref()),
-            None,
-            1,
-        )?,
+        None => {
+            let setup = super::run_rtl::setup(
+                net,
+                &toml,
+                (Some(&a.board), a.boards_dir.as_deref()),
+                None,
+                1,
+            )?;
+            let engines = vec![setup.params.clone()];
+            (setup, engines, std::collections::BTreeMap::new())
+        }
     };
     let folded: std::collections::BTreeMap<usize, accelforge_models::FoldedMulShift> = net
         .folded_forms()
@@ -151,9 +185,12 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    let p = &setup.params;
-    let r = p.resolve().context("the mapped array")?;
-    let design = rtl::design(p).context("generating the systolic array")?;
+    let mut resolved = Vec::new();
+    let mut designs = Vec::new();
+    for (n, p) in engines.iter().enumerate() {
+        resolved.push(p.resolve().with_context(|| format!("engine {n}'s array"))?);
+        designs.push(rtl::design(p).with_context(|| format!("generating engine {n}'s array"))?);
+    }
     // Everything goes into a staged directory swapped in at the end: an error leaves nothing.
     let staged = accelforge_hdl::output::StagedDir::new(&a.out, a.force)?;
     let clock_mhz = a.clock_mhz.unwrap_or(setup.clock_mhz);
@@ -165,27 +202,76 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         // The staged directory is empty and ours.
         force: true,
     };
-    let (manifest, res, class) =
-        super::generate::write_systolic_bundle(&bundle_args, &a.board, staged.path(), p, &design)?;
-    let driver = manifest
-        .files
+    let (manifest, drivers, params_files) = if engines.len() == 1 {
+        let (manifest, _, class) = super::generate::write_systolic_bundle(
+            &bundle_args,
+            &a.board,
+            staged.path(),
+            &engines[0],
+            &designs[0],
+        )?;
+        let module = manifest
+            .files
+            .iter()
+            .find_map(|f| f.path.strip_suffix(".py"))
+            .context("the bundle has no Python driver")?
+            .to_string();
+        (
+            manifest,
+            vec![(module, class)],
+            vec!["params.json".to_string()],
+        )
+    } else {
+        let stem = a
+            .model
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let bitstream = format!(
+            "af_{}_{}engines",
+            accelforge_boards::sanitize_identifier(&stem),
+            engines.len()
+        );
+        let with_params = engines
+            .iter()
+            .zip(&designs)
+            .map(|(p, d)| Ok((serde_json::to_value(p)?, d)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let w = bundle_args.write_engines(
+            &a.board,
+            staged.path(),
+            &accelforge_templates::systolic::Systolic,
+            &with_params,
+            &bitstream,
+        )?;
+        (w.manifest, w.drivers, w.params_files)
+    };
+    let engines_json: Vec<Value> = resolved
         .iter()
-        .find_map(|f| f.path.strip_suffix(".py"))
-        .context("the bundle has no Python driver")?
-        .to_string();
-    let rows = super::import::layer_rows(net);
+        .zip(&drivers)
+        .zip(&params_files)
+        .map(|((r, (module, class)), params)| {
+            json!({
+                "driver": {"module": module, "class": class},
+                "array": array_json(r),
+                "params": params,
+            })
+        })
+        .collect();
     let mut stages = Vec::new();
     let mut files: Vec<PackageFile> = Vec::new();
     for (si, st) in net.stages.iter().enumerate() {
         let name = rows
             .get(si)
             .map_or_else(|| format!("stage{si}"), |r| r.name.clone());
-        let (v, extra) = stage_json(si, &name, st, folded.get(&si))?;
+        let (mut v, extra) = stage_json(si, &name, st, folded.get(&si))?;
+        if st.is_array() {
+            v["engine"] = json!(engine_of.get(&si).copied().unwrap_or(0));
+        }
         stages.push(v);
         files.extend(extra);
     }
     let spec = json!({
-        "format": "accelforge-network/1",
+        "format": "accelforge-network/2",
         "model": a.model.display().to_string(),
         "board": a.board,
         "input_shape": net.input_shape,
@@ -194,8 +280,7 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         "out_scale": f64::from(net.out_scale),
         "out_zp": net.out_zp,
         "softmax": net.softmax,
-        "driver": {"module": driver, "class": class},
-        "array": array_json(&r),
+        "engines": engines_json,
         "clock_mhz": clock_mhz,
         "stages": stages,
     });
@@ -203,7 +288,17 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         "network.json".into(),
         (serde_json::to_string_pretty(&spec)? + "\n").into_bytes(),
     ));
-    files.push(("NETWORK.md".into(), network_md(a, p, &rows).into_bytes()));
+    let engine_rows: Vec<String> = rows
+        .iter()
+        .map(|r| match engine_of.get(&r.index) {
+            Some(n) if engines.len() > 1 => format!("engine {n}"),
+            _ => r.runs_on.to_string(),
+        })
+        .collect();
+    files.push((
+        "NETWORK.md".into(),
+        network_md(a, &engines, &rows, &engine_rows).into_bytes(),
+    ));
     files.push((
         "network.py".into(),
         accelforge_boards::zynq::network::NETWORK_PY
@@ -243,47 +338,51 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
     )?;
     staged.commit("gen MODEL.onnx")?;
     Ok(Written {
-        params: p.clone(),
+        engines,
         rows,
         manifest,
-        resources: res,
     })
 }
 
-fn report(
-    a: &GenModelArgs,
-    p: &accelforge_templates::systolic::SystolicParams,
-    rows: &[super::import::LayerRow],
-    manifest: &accelforge_boards::Manifest,
-    res: &accelforge_templates::systolic::cost::Resources,
-) -> anyhow::Result<()> {
+fn report(a: &GenModelArgs, w: &Written) -> anyhow::Result<()> {
     // The manifest lists the bundle and the network package.
-    let all = super::generate::bundle_files(&a.out, manifest, "params.json");
+    let params_file = if w.engines.len() == 1 {
+        "params.json".to_string()
+    } else {
+        "params_0.json".to_string()
+    };
+    let mut all = super::generate::bundle_files(&a.out, &w.manifest, &params_file);
+    for n in 1..w.engines.len() {
+        all.push(a.out.join(format!("params_{n}.json")).display().to_string());
+    }
     if a.json {
+        let resources = w
+            .engines
+            .iter()
+            .map(accelforge_templates::systolic::cost::resources)
+            .collect::<Result<Vec<_>, _>>()?;
         let v = json!({
             "bundle": a.out.display().to_string(),
             "model": a.model.display().to_string(),
             "board": a.board,
-            "params": p,
-            "resources": res,
-            "layers": rows,
+            "params": w.engines[0],
+            "resources": resources[0],
+            "engines": w.engines.iter().zip(&resources).map(|(p, r)| json!({"params": p, "resources": r})).collect::<Vec<_>>(),
+            "layers": w.rows,
             "files": all,
-            "manifest": manifest,
+            "manifest": w.manifest,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "Zynq bundle for {} on {} in {}: systolic array {}x{} {:?}, {} x {} -> {}",
+            "Zynq bundle for {} on {} in {}:",
             a.model.display(),
             a.board,
-            a.out.display(),
-            p.rows,
-            p.cols,
-            p.dataflow,
-            p.input_type,
-            p.weight_type,
-            p.acc_type
+            a.out.display()
         );
+        for (n, p) in w.engines.iter().enumerate() {
+            println!("  engine {n}: {}", engine_text(p));
+        }
         for f in &all {
             println!("  {f}");
         }
@@ -298,40 +397,59 @@ fn report(
 
 /// How to run the network on the board, and what each stage is (the bundle's README covers
 /// the accelerator itself; it is listed with its hash in manifest.json, so it stays as written).
+/// `runs_on[i]` says where row `i` runs (`array`, `host`, or `engine n` with several).
 fn network_md(
     a: &GenModelArgs,
-    p: &accelforge_templates::systolic::SystolicParams,
+    engines: &[accelforge_templates::systolic::SystolicParams],
     rows: &[super::import::LayerRow],
+    runs_on: &[String],
 ) -> String {
     let model = a.model.file_name().map_or_else(
         || a.model.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    let hardware = match engines {
+        [p] => format!(
+            "The accelerator is a {} that requantizes per output channel itself: each array \
+             layer loads its (multiplier, offset) table, then runs its GEMM.",
+            engine_text(p)
+        ),
+        _ => {
+            let list: Vec<String> = engines
+                .iter()
+                .enumerate()
+                .map(|(n, p)| format!("engine {n}: {}", engine_text(p)))
+                .collect();
+            format!(
+                "The block design holds {} accelerators, each behind its own DMA: {}. Each \
+                 requantizes per output channel itself: an array layer loads its (multiplier, \
+                 offset) table into its engine, then runs its GEMM there.",
+                engines.len(),
+                list.join("; ")
+            )
+        }
+    };
+    let mixed = a
+        .mixed
+        .as_ref()
+        .map_or_else(String::new, |m| format!(" --mixed {}", m.display()));
     let mut t = format!(
         "# {model} on {}\n\n\
-         Written by `accelforge gen {model} --board {}`. The accelerator is a {}x{} {} systolic \
-         array ({} x {} -> {}) that requantizes per output channel itself: each array layer \
-         loads its (multiplier, offset) table, then runs its GEMM. The host stages run in \
-         numpy (`network.py`).\n\n\
+         Written by `accelforge gen {model} --board {}{mixed}`. {hardware} The host stages run \
+         in numpy (`network.py`).\n\n\
          On the board, with the bitstream (`build.tcl`) next to these files:\n\n\
          ```sh\npython3 run_network.py X.npy [--labels L.npy] [--out Y.npy]\n```\n\n\
          or from Python: `from network import Network; y = Network().run(x)` (x float32 with the \
-         batch first). The outputs equal `accelforge run {model} --engine golden{it}`.\n\n\
+         batch first). The outputs equal `accelforge run {model} --engine golden{it}{mixed}`.\n\n\
          | # | stage | op | runs on | in | out | GEMM (M, K, N) per input |\n|---|---|---|---|---|---|---|\n",
         a.board,
         a.board,
-        p.rows,
-        p.cols,
-        format!("{:?}", p.dataflow).to_uppercase(),
-        p.input_type,
-        p.weight_type,
-        p.acc_type,
         it = a
             .input_type
             .as_ref()
             .map_or_else(String::new, |t| format!(" --input-type '{t}'")),
     );
-    for r in rows {
+    for (r, on) in rows.iter().zip(runs_on) {
         let shape = |s: &[usize]| {
             s.iter()
                 .map(ToString::to_string)
@@ -342,11 +460,10 @@ fn network_md(
             .gemm
             .map_or_else(String::new, |[m, k, n]| format!("{m}, {k}, {n}"));
         t += &format!(
-            "| {} | {} | {} | {} | {} | {} | {gemm} |\n",
+            "| {} | {} | {} | {on} | {} | {} | {gemm} |\n",
             r.index,
             r.name,
             r.op,
-            r.runs_on,
             shape(&r.in_shape),
             shape(&r.out_shape)
         );

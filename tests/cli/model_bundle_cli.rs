@@ -147,13 +147,17 @@ fn model_bundle_passes_the_vivado_stand_in() {
         .collect();
     assert_eq!(ops, ["input-quant", "conv", "maxpool", "dense", "dense"]);
     assert_eq!(spec["stages"][1]["gemm"], serde_json::json!([64, 9, 8]));
-    assert_eq!(spec["driver"]["class"], accel.class_name());
-    assert!(spec["array"]["requant"]["mul_bits"].as_u64().unwrap() > 0);
+    let engines = spec["engines"].as_array().unwrap();
+    assert_eq!(engines.len(), 1);
+    assert_eq!(engines[0]["driver"]["class"], accel.class_name());
+    assert_eq!(engines[0]["params"], "params.json");
+    assert!(engines[0]["array"]["requant"]["mul_bits"].as_u64().unwrap() > 0);
+    assert_eq!(spec["stages"][1]["engine"], 0);
     assert_eq!(
         spec["stages"][1]["array_requant"]["table"],
         "weights/01_conv1_table.npy"
     );
-    let module = spec["driver"]["module"].as_str().unwrap();
+    let module = engines[0]["driver"]["module"].as_str().unwrap();
     let driver = std::fs::read_to_string(out.join(format!("{module}.py"))).unwrap();
     for limit in ["\"op\": (0, 1)", "\"shift\": (0, 63)", "\"round\": (0, 1)"] {
         assert!(
@@ -191,6 +195,165 @@ fn model_bundle_passes_the_vivado_stand_in() {
             std::fs::read(again.join(f)).unwrap(),
             "{f}"
         );
+    }
+}
+
+/// `map` on the digits CNN choosing widths from 8 and 6 bits: conv1 keeps 8-bit activations
+/// and the dense layers take 6-bit ones, so the sequential design has two engines.
+fn map_two_engines(out: &Path) {
+    let o = cli::accelforge(&[
+        "map",
+        &fixture("cnn_w8a8_pow2.onnx"),
+        "--board",
+        "pynq-z2",
+        "--calib",
+        &fixture("digits_x.npy"),
+        "--labels",
+        &fixture("digits_y.npy"),
+        "--skip",
+        "1200",
+        "--split",
+        "300",
+        "--accuracy-drop",
+        "2",
+        "--bits",
+        "8,6",
+        "--space",
+        "small",
+        "--no-rtl",
+        "--mixed-out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", cli::stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    assert_eq!(
+        report["engines"].as_array().unwrap().len(),
+        2,
+        "the test needs a two-engine choice: {}",
+        report["engines"]
+    );
+}
+
+/// A two-engine mixed-precision design (`gen MODEL.onnx --mixed`): both arrays in one block
+/// design, each behind its own DMA, that passes the Vivado stand-in with both modules; every
+/// engine's Verilog lints clean; the manifest, `network.json` and the drivers name each
+/// engine's cells; a stage runs on the engine the choice gave it.
+#[test]
+fn two_engine_bundle_passes_the_vivado_stand_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mixed = tmp.path().join("mixed.json");
+    map_two_engines(&mixed);
+    let out = tmp.path().join("cnn2");
+    let v = gen_model_with(
+        "cnn_w8a8_pow2.onnx",
+        &out,
+        &["--mixed", mixed.to_str().unwrap()],
+    );
+    for f in v["files"].as_array().unwrap() {
+        assert!(Path::new(f.as_str().unwrap()).is_file(), "{f}");
+    }
+    assert_eq!(v["engines"].as_array().unwrap().len(), 2);
+    let manifest: accelforge_boards::Manifest =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest.engines.len(), 2);
+    for f in &manifest.files {
+        let bytes = std::fs::read(out.join(&f.path)).unwrap();
+        assert_eq!(f.bytes, bytes.len() as u64, "{}", f.path);
+    }
+    // The budget is both engines together.
+    let budget = manifest.budget.as_ref().unwrap();
+    let dsp: u64 = manifest
+        .engines
+        .iter()
+        .map(|e| e.estimate.unwrap().dsp)
+        .sum();
+    assert_eq!(budget.estimate.dsp, dsp);
+    assert!(budget.fits);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mixed).unwrap()).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
+    for (n, e) in manifest.engines.iter().enumerate() {
+        assert_eq!(e.engine, n);
+        assert_eq!(e.accel_cell, format!("accel_{n}"));
+        assert_eq!(e.dma_cell, format!("axi_dma_{n}"));
+        // Each engine is the choice's engine, with its parameters file.
+        let p: SystolicParams = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("params_{n}.json"))).unwrap(),
+        )
+        .unwrap();
+        let chosen: SystolicParams =
+            serde_json::from_value(report["engines"][n]["params"].clone()).unwrap();
+        assert_eq!(p, chosen);
+        assert_eq!(spec["engines"][n]["params"], format!("params_{n}.json"));
+        assert_eq!(spec["engines"][n]["driver"]["module"], e.driver_module);
+        let driver = std::fs::read_to_string(out.join(format!("{}.py", e.driver_module))).unwrap();
+        assert!(
+            driver.contains(&format!("IP_NAME = \"accel_{n}\""))
+                && driver.contains(&format!("DMA_NAME = \"axi_dma_{n}\""))
+                && driver.contains(&format!("BITSTREAM = \"{}.bit\"", manifest.base_name)),
+            "{driver}"
+        );
+        assert_eq!(
+            spec["engines"][n]["array"]["a_bits"],
+            p.resolve().unwrap().ta.width()
+        );
+        // The stages the choice gave this engine name it.
+        for layer in report["engines"][n]["layers"].as_array().unwrap() {
+            let st = spec["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == *layer)
+                .unwrap();
+            assert_eq!(st["engine"], n, "{layer}");
+        }
+    }
+    let mut prelude = String::new();
+    for (n, e) in manifest.engines.iter().enumerate() {
+        let p = vivado_stub::prelude(&e.accel);
+        if n == 0 {
+            prelude = p;
+        } else {
+            prelude.extend(
+                p.lines()
+                    .filter(|l| l.starts_with("::stub::declare_module"))
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+    }
+    let said = vivado_stub::run(&out, &prelude);
+    assert!(said.contains("VIVADO-STUB OK"), "{said}");
+    let tcl = std::fs::read_to_string(out.join("build.tcl")).unwrap();
+    for needle in [
+        "-reference $top_module accel_0",
+        "-reference $top_module_1 accel_1",
+        "[get_bd_intf_pins ctrl_smc/M03_AXI] [get_bd_intf_pins accel_1/s_axi_control]",
+        "[get_bd_intf_pins axi_dma_1/M_AXI_S2MM] [get_bd_intf_pins data_smc/S03_AXI]",
+    ] {
+        assert!(tcl.contains(needle), "{needle} not in build.tcl");
+    }
+    let md = std::fs::read_to_string(out.join("NETWORK.md")).unwrap();
+    assert!(md.contains("| conv1 | conv | engine "), "{md}");
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        readme.contains("| 1 | `accel_1` | `axi_dma_1` |"),
+        "{readme}"
+    );
+    if accelforge_test_support::tool_available("verilator") {
+        // Each engine's sources lint clean with its own top.
+        for e in &manifest.engines {
+            let stem = e.accel.name.trim_end_matches("_zynq");
+            let hdl: Vec<_> = std::fs::read_dir(out.join("hdl"))
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with(stem))
+                .collect();
+            assert_eq!(hdl.len(), 3, "{hdl:?}");
+            let lint = accelforge_hdl::tools::lint(&hdl, Some(&e.accel.name)).unwrap();
+            assert!(lint.is_clean(), "{:?}", lint.diagnostics);
+        }
     }
 }
 
@@ -232,9 +395,15 @@ fn network_py_on_a_fake_overlay_equals_the_golden_engine() {
     ]);
     assert!(o.status.success(), "{}", cli::stderr(&o));
     let mixed_args = ["--mixed", mixed.to_str().unwrap()];
+    // A mixed-precision choice on two engines: conv1 on one array, the dense layers on the
+    // other, each decoded by the stand-in with its own operand widths.
+    let mixed2 = tmp.path().join("mixed2.json");
+    map_two_engines(&mixed2);
+    let mixed2_args = ["--mixed", mixed2.to_str().unwrap()];
     // The last model leaves its input float: both commands quantize it with the same type.
-    for (model, extra) in [
+    for (case, (model, extra)) in [
         ("mlp_w8a8_pow2.onnx", &mixed_args[..]),
+        ("cnn_w8a8_pow2.onnx", &mixed2_args[..]),
         ("cnn_w8a8_pow2.onnx", &[][..]),
         ("mlp_w8a8_float.onnx", &[]),
         ("cnn_int8_qcdq.onnx", &[]),
@@ -247,10 +416,15 @@ fn network_py_on_a_fake_overlay_equals_the_golden_engine() {
             "mlp_w8a8_pow2_floatin.onnx",
             &["--input-type", "ap_ufixed<8,4>"],
         ),
-    ] {
-        let out = tmp.path().join(model.trim_end_matches(".onnx"));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp
+            .path()
+            .join(format!("{case}_{}", model.trim_end_matches(".onnx")));
         gen_model_with(model, &out, extra);
-        let golden = tmp.path().join(format!("{model}.golden.npy"));
+        let golden = tmp.path().join(format!("{case}_{model}.golden.npy"));
         let (fx, fi) = (fixture(model), fixture("digits_x.npy"));
         let mut args = vec![
             "run",
@@ -286,10 +460,13 @@ import importlib, json, sys
 import numpy as np
 import fake_gemm_overlay
 spec = json.load(open('network.json'))
-p = json.load(open('params.json'))
-drv = importlib.import_module(spec['driver']['module'])
-stats = fake_gemm_overlay.install(drv, spec['array'], p['input_type'].startswith('ap_fixed'),
-                                  p['weight_type'].startswith('ap_fixed'))
+drvs, stats = [], []
+for e in spec['engines']:
+    p = json.load(open(e['params']))
+    drv = importlib.import_module(e['driver']['module'])
+    drvs.append(drv)
+    stats.append(fake_gemm_overlay.install(drv, e['array'], p['input_type'].startswith('ap_fixed'),
+                                           p['weight_type'].startswith('ap_fixed'), dma=drv.DMA_NAME))
 ";
         let check = format!(
             "{install}
@@ -307,26 +484,35 @@ if spec['softmax']:
     assert (y.argmax(1) == g.argmax(1)).all() and float(abs(y - g).max()) <= 3e-7, bad
 else:
     assert bad == 0, '%d of %d outputs differ from the golden engine' % (bad, y.size)
-# Every array layer went through the accelerator: its table loaded, then one GEMM command
+# Every array layer went through its engine: its table loaded, then one GEMM command
 # requantized by the array.
-layers = sum(s['op'] in ('conv', 'dense') for s in spec['stages'])
-assert stats['tables'] == stats['commands'] == layers, stats
+for i, s in enumerate(stats):
+    mine = sum(st['op'] in ('conv', 'dense') and st['engine'] == i for st in spec['stages'])
+    assert s['tables'] == s['commands'] == mine > 0, (i, stats)
+layers = sum(st['op'] in ('conv', 'dense') for st in spec['stages'])
 assert net.commands == 2 * layers, net.commands
+assert net.engine_commands == [2 * s['commands'] for s in stats], (net.engine_commands, stats)
 # A smaller DMA limit splits the commands further (the driver refuses larger transfers).
-drv.MAX_TRANSFER_BYTES = 8192
+for drv in drvs:
+    drv.MAX_TRANSFER_BYTES = 8192
 first = net.commands
 net.commands = 0
 y = net.run(x[:20])
 assert (y == g[:20]).all() or spec['softmax']
 # The convolutions' 1280-row operand streams (about 11 kB) no longer fit one transfer.
 assert net.commands > first or not any(s['op'] == 'conv' for s in spec['stages']), net.commands
-print('EQUAL', stats['macs'])
+print('EQUAL', sum(s['macs'] for s in stats), 'ENGINES', len(stats))
 ",
             x = fixture("digits_x.npy"),
             g = golden.display()
         );
         let said = python(&out, &check);
         assert!(said.contains("EQUAL"), "{model}: {said}");
+        let engines = if extra == mixed2_args { 2 } else { 1 };
+        assert!(
+            said.contains(&format!("ENGINES {engines}")),
+            "{model}: {said}"
+        );
         // The example script, as a user runs it on the board.
         let script = format!(
             "{install}

@@ -25,8 +25,17 @@ def _lanes(beat, per, width, signed):
     return out
 
 
-def install(driver, array, a_signed, b_signed):
-    """Make every Overlay's DMA compute GEMMs for the driver module's registers."""
+# DMA cell name -> the GEMM its accelerator computes (see install).
+_ENGINES = {}
+
+
+def _dispatch(self, regs):
+    _ENGINES[self.name](self, regs)
+
+
+def install(driver, array, a_signed, b_signed, dma="axi_dma_0"):
+    """Make the DMA cell `dma` of every Overlay compute GEMMs for the driver module's
+    registers and the array's stream layout (one call per engine of the bundle)."""
     R, C = array["rows"], array["cols"]
     assert array["dataflow"] == "os", "the stand-in decodes the output-stationary stream"
     nc, sb = array["max_n_chunk"], array["stream_bits"]
@@ -123,5 +132,6 @@ def install(driver, array, a_signed, b_signed):
         stats["commands"] += 1
         stats["macs"] += m * k * n
 
-    pynq.FakeDMA.run_accelerator = run_accelerator
+    _ENGINES[dma] = run_accelerator
+    pynq.FakeDMA.run_accelerator = _dispatch
     return stats

@@ -99,6 +99,44 @@ pub struct Manifest {
     pub budget: Option<ManifestBudget>,
     /// Files written (manifest.json itself excluded).
     pub files: Vec<ManifestFile>,
+    /// Every engine of a block design with several (the fields above describe engine 0 and
+    /// `budget` their sum); empty for a one-engine bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<ManifestEngine>,
+}
+
+/// One engine of a several-engine bundle, as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestEngine {
+    /// Its index: cells `accel_<n>`, `axi_dma_<n>`.
+    pub engine: usize,
+    /// The accelerator's block-design cell.
+    pub accel_cell: String,
+    /// Its AXI DMA's cell.
+    pub dma_cell: String,
+    /// The Python module of its driver (file `<module>.py`).
+    pub driver_module: String,
+    /// The accelerator interface.
+    pub accel: AccelInterface,
+    /// Register map with the driver's constant names.
+    pub registers: Vec<Register>,
+    /// Its template parameters, verbatim.
+    pub template_params: serde_json::Value,
+    /// Its resource estimate, if the caller gave one.
+    pub estimate: Option<ResourceEstimate>,
+}
+
+/// One accelerator of a several-engine bundle (see [`render_engines_bundle`]).
+#[derive(Debug, Clone)]
+pub struct EngineSpec<'a> {
+    /// The wrapped accelerator.
+    pub accel: &'a AccelInterface,
+    /// Its plain-Verilog sources; one must define the module `accel.name`.
+    pub sources: Vec<SourceFile>,
+    /// Its template parameters, recorded verbatim in the manifest.
+    pub template_params: serde_json::Value,
+    /// Its resource estimate, if the caller has one.
+    pub estimate: Option<ResourceEstimate>,
 }
 
 impl ManifestFile {
@@ -145,6 +183,150 @@ fn check_source_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The sources' file names, each checked and not among `seen` (which collects them).
+fn source_names(sources: &[SourceFile], seen: &mut Vec<String>) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for s in sources {
+        check_source_name(&s.name)?;
+        if seen.iter().any(|n| n == &s.name) {
+            return Err(BoardError::SourceName {
+                name: s.name.clone(),
+                problem: "given twice".into(),
+            });
+        }
+        seen.push(s.name.clone());
+        names.push(s.name.clone());
+    }
+    Ok(names)
+}
+
+fn manifest_files(files: &[(String, String, String)]) -> Vec<ManifestFile> {
+    files
+        .iter()
+        .map(|(path, role, text)| ManifestFile::of(path, role, text.as_bytes()))
+        .collect()
+}
+
+/// Generates every file of a block design with several engines in memory: engine `n`'s
+/// accelerator is cell `accel_<n>` behind `axi_dma_<n>`, with its own driver module,
+/// out-of-context script (`synth_ooc_<n>.tcl`) and XDC; `build.tcl` builds them all into
+/// `bitstream`.bit/.hwh. The estimate checked against the board is the engines' sum.
+pub fn render_engines_bundle(
+    board: &Board,
+    engines: &[EngineSpec<'_>],
+    bitstream: &str,
+    options: &BundleOptions,
+) -> Result<BundleFiles> {
+    let designs = engines
+        .iter()
+        .enumerate()
+        .map(|(n, e)| Ok(ZynqDesign::new(board, e.accel, options.clone())?.as_engine(n, bitstream)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut all = Vec::new();
+    let mut per_engine = Vec::new();
+    for e in engines {
+        if e.sources.is_empty() {
+            return Err(BoardError::SourceName {
+                name: String::new(),
+                problem: format!(
+                    "no Verilog sources given; one must define module `{}`",
+                    e.accel.name
+                ),
+            });
+        }
+        per_engine.push(source_names(&e.sources, &mut all)?);
+    }
+    let mut files: Vec<(String, String, String)> = engines
+        .iter()
+        .flat_map(|e| &e.sources)
+        .map(|s| {
+            (
+                format!("hdl/{}", s.name),
+                "verilog-source".to_string(),
+                s.contents.clone(),
+            )
+        })
+        .collect();
+    files.push((
+        "build.tcl".into(),
+        "vivado-build".into(),
+        super::tcl::engines_build_tcl(&designs, &all)?,
+    ));
+    for (d, names) in designs.iter().zip(&per_engine) {
+        files.push((
+            format!("synth_ooc_{}.tcl", d.engine),
+            "vivado-ooc-synth".into(),
+            super::tcl::synth_ooc_tcl(d, names),
+        ));
+        files.push((
+            format!("{}.xdc", d.ooc_name()),
+            "constraints".into(),
+            super::xdc::xdc(d),
+        ));
+        files.push((
+            format!("{}.py", d.driver_module()),
+            "pynq-driver".into(),
+            super::pynq::driver(d),
+        ));
+    }
+    let mut listed: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
+    listed.push("README.md".into());
+    listed.push("manifest.json".into());
+    files.push((
+        "README.md".into(),
+        "readme".into(),
+        super::readme::engines_readme(&designs, &listed),
+    ));
+    let estimate = engines
+        .iter()
+        .try_fold(ResourceEstimate::default(), |t, e| {
+            e.estimate.map(|x| t + x)
+        });
+    let budget = estimate.map(|estimate| {
+        let report = check_budget(board, &estimate);
+        ManifestBudget {
+            estimate,
+            fits: report.fits(),
+            report,
+        }
+    });
+    let first = &designs[0];
+    let manifest = Manifest {
+        generator: env!("CARGO_PKG_NAME").to_string(),
+        generator_version: env!("CARGO_PKG_VERSION").to_string(),
+        board: board.name.clone(),
+        board_display_name: board.display_name.clone(),
+        part: board.part.value.clone(),
+        board_part: board.board_part.as_ref().map(|b| b.value.clone()),
+        family: board.family.yosys_name().to_string(),
+        clock_mhz: first.accel.clock_mhz,
+        dma_port: first.dma_port.clone(),
+        base_name: bitstream.to_string(),
+        accel_cell: first.accel_cell(),
+        dma_cell: first.dma_cell(),
+        accel: first.accel.clone(),
+        registers: first.accel.register_map(),
+        template_params: engines[0].template_params.clone(),
+        budget,
+        files: manifest_files(&files),
+        engines: designs
+            .iter()
+            .zip(engines)
+            .map(|(d, e)| ManifestEngine {
+                engine: d.engine,
+                accel_cell: d.accel_cell(),
+                dma_cell: d.dma_cell(),
+                driver_module: d.driver_module(),
+                accel: e.accel.clone(),
+                registers: e.accel.register_map(),
+                template_params: e.template_params.clone(),
+                estimate: e.estimate,
+            })
+            .collect(),
+    };
+    Ok(BundleFiles { files, manifest })
+}
+
 /// Generates every file of the bundle in memory.
 pub fn render_bundle(spec: &BundleSpec<'_>) -> Result<BundleFiles> {
     let design = ZynqDesign::new(spec.board, spec.accel, spec.options.clone())?;
@@ -157,17 +339,7 @@ pub fn render_bundle(spec: &BundleSpec<'_>) -> Result<BundleFiles> {
             ),
         });
     }
-    let mut names: Vec<String> = Vec::new();
-    for s in &spec.sources {
-        check_source_name(&s.name)?;
-        if names.iter().any(|n| n == &s.name) {
-            return Err(BoardError::SourceName {
-                name: s.name.clone(),
-                problem: "given twice".into(),
-            });
-        }
-        names.push(s.name.clone());
-    }
+    let names = source_names(&spec.sources, &mut Vec::new())?;
     let base = design.base_name();
     let mut files: Vec<(String, String, String)> = spec
         .sources
@@ -208,15 +380,7 @@ pub fn render_bundle(spec: &BundleSpec<'_>) -> Result<BundleFiles> {
         "readme".into(),
         super::readme::readme(&design, &listed),
     ));
-    let manifest_files = files
-        .iter()
-        .map(|(path, role, text)| ManifestFile {
-            path: path.clone(),
-            role: role.clone(),
-            bytes: text.len() as u64,
-            sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        })
-        .collect();
+    let manifest_files = manifest_files(&files);
     let budget = spec.estimate.map(|estimate| {
         let report = check_budget(spec.board, &estimate);
         ManifestBudget {
@@ -243,6 +407,7 @@ pub fn render_bundle(spec: &BundleSpec<'_>) -> Result<BundleFiles> {
         template_params: spec.template_params.clone(),
         budget,
         files: manifest_files,
+        engines: Vec::new(),
     };
     Ok(BundleFiles { files, manifest })
 }
@@ -251,7 +416,26 @@ pub fn render_bundle(spec: &BundleSpec<'_>) -> Result<BundleFiles> {
 /// directory beside `dir`, which is renamed into place only when complete, so an error leaves
 /// either the old directory or nothing. Returns the manifest.
 pub fn write_bundle(dir: &Path, spec: &BundleSpec<'_>) -> Result<Manifest> {
-    let rendered = render_bundle(spec)?;
+    write_rendered(dir, render_bundle(spec)?, spec.options.overwrite)
+}
+
+/// [`write_bundle`] for a block design with several engines (see [`render_engines_bundle`]).
+pub fn write_engines_bundle(
+    dir: &Path,
+    board: &Board,
+    engines: &[EngineSpec<'_>],
+    bitstream: &str,
+    options: &BundleOptions,
+) -> Result<Manifest> {
+    write_rendered(
+        dir,
+        render_engines_bundle(board, engines, bitstream, options)?,
+        options.overwrite,
+    )
+}
+
+/// Writes rendered files and their manifest into `dir` atomically.
+fn write_rendered(dir: &Path, rendered: BundleFiles, overwrite: bool) -> Result<Manifest> {
     let werr = |action: String| {
         let dir = dir.to_path_buf();
         move |source| BoardError::Write {
@@ -260,7 +444,7 @@ pub fn write_bundle(dir: &Path, spec: &BundleSpec<'_>) -> Result<Manifest> {
             source,
         }
     };
-    if dir.exists() && !spec.options.overwrite {
+    if dir.exists() && !overwrite {
         return Err(BoardError::Exists {
             dir: dir.to_path_buf(),
         });

@@ -66,6 +66,12 @@ pub struct ZynqDesign<'a> {
     pub dma_port: String,
     /// That port's data width (the widest the board lists).
     pub dma_port_width: u32,
+    /// Which engine of the block design this accelerator is: its cells are `accel_<n>`,
+    /// `axi_dma_<n>` (and `axi_datamover_<n>`). 0 for a one-engine bundle.
+    pub engine: usize,
+    /// Base name of the `.bit`/`.hwh` the whole block design builds to (the accelerator's
+    /// module name in a one-engine bundle).
+    pub bitstream: String,
 }
 
 impl<'a> ZynqDesign<'a> {
@@ -145,12 +151,42 @@ impl<'a> ZynqDesign<'a> {
             options,
             dma_port,
             dma_port_width,
+            engine: 0,
+            bitstream: accel.name.clone(),
         })
     }
 
-    /// Base name of `.bit`, `.hwh`, `.xdc`: the accelerator's module name.
+    /// This accelerator as engine `engine` of a block design that builds to
+    /// `bitstream`.bit/.hwh.
+    pub fn as_engine(mut self, engine: usize, bitstream: &str) -> Self {
+        self.engine = engine;
+        self.bitstream = bitstream.to_string();
+        self
+    }
+
+    /// Base name of `.bit` and `.hwh` (the whole block design's).
     pub fn base_name(&self) -> String {
+        self.bitstream.clone()
+    }
+
+    /// Base name of this accelerator's `.xdc` and out-of-context reports: its module name.
+    pub fn ooc_name(&self) -> String {
         self.accel.name.clone()
+    }
+
+    /// Block-design cell of the accelerator; the PYNQ driver looks it up by this name.
+    pub fn accel_cell(&self) -> String {
+        format!("accel_{}", self.engine)
+    }
+
+    /// Block-design cell of the accelerator's AXI DMA.
+    pub fn dma_cell(&self) -> String {
+        format!("axi_dma_{}", self.engine)
+    }
+
+    /// Block-design cell of the accelerator's weight-fetch DataMover.
+    pub fn datamover_cell(&self) -> String {
+        format!("axi_datamover_{}", self.engine)
     }
 
     /// Python module name of the driver (file `<module>.py`).

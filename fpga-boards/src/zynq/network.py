@@ -1,6 +1,8 @@
-"""Runs an imported network layer by layer through this bundle's systolic accelerator.
+"""Runs an imported network layer by layer through this bundle's systolic accelerator(s).
 
-Written by `accelforge gen MODEL.onnx`. `network.json` lists the stages in order; `weights/`
+Written by `accelforge gen MODEL.onnx`. `network.json` lists the engines (one systolic array
+each, with its driver and stream layout; several when a mixed-precision choice has them) and the
+stages in order, each array stage naming its engine; `weights/`
 holds each array layer's integer weights B (K x N, one column per output channel) and its
 per-channel requantization table (multiplier, offset). Host stages run in numpy: the input
 quantizer (with the graph's preprocessing), im2col, max pooling, global average pooling and the
@@ -12,7 +14,8 @@ them. The integers are those of `accelforge run --engine golden`, so the outputs
 to it.
 
     from network import Network
-    net = Network()               # loads the overlay (bitstream next to this file)
+    net = Network()               # loads the overlay (bitstream next to this file) and
+                                  # attaches a driver to every engine
     y = net.run(x)                # x: float32 (N, *input shape), y: float32 (N, outputs)
 """
 import importlib
@@ -213,49 +216,27 @@ def avgpool(cur, g, rq):
     return requantize(sums, rq)
 
 
-class Network:
-    """The network of network.json on the accelerator (`accel`: a driver instance; by default
-    the bundle's driver class on the overlay next to this file)."""
+class Engine:
+    """One accelerator of the block design: its driver instance, driver module and stream
+    layout (network.json "engines"), and the commands it has run."""
 
-    def __init__(self, accel=None, bitfile=None, download=True, directory=HERE):
-        with open(os.path.join(directory, "network.json")) as f:
-            self.spec = json.load(f)
-        self.geometry = ArrayGeometry(self.spec["array"])
-        self.stages = []
-        for st in self.spec["stages"]:
-            st = dict(st)
-            if "weights" in st:
-                st["b"] = np.load(os.path.join(directory, st["weights"])).astype(np.int64)
-            if "requant" in st:
-                rq = dict(st["requant"])
-                rq["thresholds"] = np.load(os.path.join(directory, rq["thresholds"]))
-                st["requant"] = rq
-            if "array_requant" in st:
-                rq = dict(st["array_requant"])
-                rq["table"] = np.load(os.path.join(directory, rq["table"])).astype(np.int64)
-                st["array_requant"] = rq
-            self.stages.append(st)
-        if directory not in sys.path:
-            sys.path.insert(0, directory)
-        self.driver = importlib.import_module(self.spec["driver"]["module"])
-        if self.driver.IN_BEAT_BYTES * 8 != self.geometry.stream_bits:
+    def __init__(self, accel, driver, geometry):
+        self.accel, self.driver, self.geometry = accel, driver, geometry
+        if driver.IN_BEAT_BYTES * 8 != geometry.stream_bits:
             raise RuntimeError("the driver's stream width does not match network.json")
-        if accel is None:
-            accel = getattr(self.driver, self.spec["driver"]["class"])(bitfile=bitfile, download=download)
-        self.accel = accel
-        self.commands = 0
 
     def load_table(self, table):
         """Loads a layer's (multiplier, offset) table into the array's requantizer: a command
         that only reads its input (m and k are ignored; given to pass the driver's limits)."""
         n = len(table)
         self.accel.run(self.geometry.table_stream(table), out_beats=0, op=1, n=n, m=1, k=1)
-        self.commands += 1
+        return 1
 
     def gemm(self, a, b, rq):
         """The layer's output integers, requantized per channel by the array: its table
-        loaded, then Q(A . B) in commands the core and the DMA accept."""
-        self.load_table(rq["table"])
+        loaded, then Q(A . B) in commands the core and the DMA accept; and the number of
+        commands."""
+        commands = self.load_table(rq["table"])
         settings = dict(op=0, shift=rq["shift"], round=rq["round"], lo=rq["lo"], hi=rq["hi"])
         m = a.shape[0]
         step = min(m, self.driver.ARG_LIMITS["m"][1])
@@ -272,9 +253,63 @@ class Network:
                 continue
             y = self.accel.run(data, out_beats=beats, m=rows, k=a.shape[1], n=b.shape[1], **settings)
             out.append(self.geometry.unpack_output(y, rows, b.shape[1]))
-            self.commands += 1
+            commands += 1
             m0 += rows
-        return np.concatenate(out)
+        return np.concatenate(out), commands
+
+
+class Network:
+    """The network of network.json on the accelerators (`accel`: a driver instance, or a list
+    with one per engine; by default each engine's driver class on the overlay next to this file,
+    the first one loading the bitstream and the others attaching to it)."""
+
+    def __init__(self, accel=None, bitfile=None, download=True, directory=HERE):
+        with open(os.path.join(directory, "network.json")) as f:
+            self.spec = json.load(f)
+        self.stages = []
+        for st in self.spec["stages"]:
+            st = dict(st)
+            if "weights" in st:
+                st["b"] = np.load(os.path.join(directory, st["weights"])).astype(np.int64)
+            if "requant" in st:
+                rq = dict(st["requant"])
+                rq["thresholds"] = np.load(os.path.join(directory, rq["thresholds"]))
+                st["requant"] = rq
+            if "array_requant" in st:
+                rq = dict(st["array_requant"])
+                rq["table"] = np.load(os.path.join(directory, rq["table"])).astype(np.int64)
+                st["array_requant"] = rq
+            self.stages.append(st)
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        specs = self.spec["engines"]
+        if accel is None:
+            accels = []
+        elif isinstance(accel, (list, tuple)):
+            accels = list(accel)
+        else:
+            accels = [accel]
+        if accels and len(accels) != len(specs):
+            raise ValueError("%d driver instances for %d engines" % (len(accels), len(specs)))
+        self.engines = []
+        for i, e in enumerate(specs):
+            driver = importlib.import_module(e["driver"]["module"])
+            if accels:
+                inst = accels[i]
+            else:
+                cls = getattr(driver, e["driver"]["class"])
+                inst = cls(bitfile=bitfile, download=download and i == 0)
+            self.engines.append(Engine(inst, driver, ArrayGeometry(e["array"])))
+        self.commands = 0
+        # Commands per engine.
+        self.engine_commands = [0] * len(self.engines)
+
+    def gemm(self, a, b, rq, engine=0):
+        """Q(A . B) of one array layer on its engine (see Engine.gemm)."""
+        c, commands = self.engines[engine].gemm(a, b, rq)
+        self.commands += commands
+        self.engine_commands[engine] += commands
+        return c
 
     def run(self, x):
         """float32 outputs (N, out_len) of float32 inputs (N, *input shape)."""
@@ -297,10 +332,10 @@ class Network:
             elif op == "avgpool":
                 cur = avgpool(cur, st["geom"], st["requant"])
             elif op == "dense":
-                cur = self.gemm(cur.reshape(n, -1), st["b"], st["array_requant"])
+                cur = self.gemm(cur.reshape(n, -1), st["b"], st["array_requant"], st["engine"])
             elif op == "conv":
                 g = st["geom"]
-                q = self.gemm(im2col(cur, g), st["b"], st["array_requant"])
+                q = self.gemm(im2col(cur, g), st["b"], st["array_requant"], st["engine"])
                 cur = q.reshape(n, g["oh"] * g["ow"], g["o"]).transpose(0, 2, 1).reshape(n, -1)
             else:
                 raise ValueError("unknown stage %r in network.json" % op)

@@ -39,27 +39,7 @@ PS `{ps}`, DMA through `{port}`.
 ## Files
 {list}
 
-## 1. Build the bitstream (Vivado, any host)
-
-```sh
-cd <this directory>
-vivado -mode batch -source build.tcl
-```
-
-Options go after `-tclargs`: `vivado -mode batch -source build.tcl -tclargs --jobs 8 --proj-dir /tmp/af_proj`.
-The script creates the project in `vivado_proj/`, builds the block design `af_bd`, runs synthesis
-and implementation and copies `{base}.bit` and `{base}.hwh` into this directory. If the board
-files for `{board_part}` are not installed it stops: install them (Vivado Store, or
-`set_param board.repoPaths`) for a bitstream whose PS DDR, MIO and clock settings match the
-board, or build for the bare part anyway with `--allow-bare-part` (or
-`ACCELFORGE_ALLOW_BARE_PART=1`). If the routed design fails timing (WNS or WHS below 0) it stops
-without copying the bitstream; `--allow-timing-failure` (or `ACCELFORGE_ALLOW_TIMING_FAILURE=1`)
-keeps it.
-
-To see what the accelerator alone costs: `vivado -mode batch -source synth_ooc.tcl`
-(writes `{base}_ooc_utilization.rpt`).
-
-## 2. Run on the board (PYNQ)
+{build}## 2. Run on the board (PYNQ)
 
 Copy `{base}.bit`, `{base}.hwh` and `{module}.py` to the same directory on the board
 (e.g. `scp {base}.bit {base}.hwh {module}.py xilinx@<board>:~/`), then on the board:
@@ -87,6 +67,10 @@ with ap_done and moves no data. `run` refuses arguments outside `ARG_LIMITS` bef
 
 The driver needs PYNQ 2.7 or later.
 "#,
+        build = build_section(&base, board_part, &format!(
+            "To see what the accelerator alone costs: `vivado -mode batch -source synth_ooc.tcl`\n\
+             (writes `{base}_ooc_utilization.rpt`)."
+        )),
         top = d.accel.name,
         board = d.board.display_name,
         gen = super::generator_id(),
@@ -96,11 +80,122 @@ The driver needs PYNQ 2.7 or later.
         in_bytes = d.accel.in_stream_bits / 8,
         in_bits = d.accel.in_stream_bits,
         out_bits = d.accel.out_stream_bits,
-        dma = super::tcl::DMA_CELL,
-        accel = super::tcl::ACCEL_CELL,
+        dma = d.dma_cell(),
+        accel = d.accel_cell(),
     );
     text.push_str(&extra_sections(d));
     text
+}
+
+/// How to build the bitstream of `base`; `ooc` says how to synthesise the accelerators alone.
+fn build_section(base: &str, board_part: &str, ooc: &str) -> String {
+    format!(
+        r#"## 1. Build the bitstream (Vivado, any host)
+
+```sh
+cd <this directory>
+vivado -mode batch -source build.tcl
+```
+
+Options go after `-tclargs`: `vivado -mode batch -source build.tcl -tclargs --jobs 8 --proj-dir /tmp/af_proj`.
+The script creates the project in `vivado_proj/`, builds the block design `af_bd`, runs synthesis
+and implementation and copies `{base}.bit` and `{base}.hwh` into this directory. If the board
+files for `{board_part}` are not installed it stops: install them (Vivado Store, or
+`set_param board.repoPaths`) for a bitstream whose PS DDR, MIO and clock settings match the
+board, or build for the bare part anyway with `--allow-bare-part` (or
+`ACCELFORGE_ALLOW_BARE_PART=1`). If the routed design fails timing (WNS or WHS below 0) it stops
+without copying the bitstream; `--allow-timing-failure` (or `ACCELFORGE_ALLOW_TIMING_FAILURE=1`)
+keeps it.
+
+{ooc}
+
+"#
+    )
+}
+
+/// README.md of a block design with several engines (`ds[n]` is engine `n`): what each engine
+/// is, how to build, and how to drive each one from PYNQ.
+pub fn engines_readme(ds: &[ZynqDesign<'_>], files: &[String]) -> String {
+    let d = &ds[0];
+    let base = d.base_name();
+    let board_part = d
+        .board
+        .board_part
+        .as_ref()
+        .map(|b| b.value.as_str())
+        .unwrap_or("(none)");
+    let list = files
+        .iter()
+        .map(|f| format!("- `{f}`"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rows = ds
+        .iter()
+        .map(|e| {
+            format!(
+                "| {} | `{}` | `{}` | `{}` | `{}.{}` | {} / {} |\n",
+                e.engine,
+                e.accel_cell(),
+                e.dma_cell(),
+                e.accel.name,
+                e.driver_module(),
+                e.accel.class_name(),
+                e.accel.in_stream_bits,
+                e.accel.out_stream_bits
+            )
+        })
+        .collect::<String>();
+    let opens = ds
+        .iter()
+        .map(|e| {
+            format!(
+                "from {m} import {c}\n{v} = {c}(download={dl})\n",
+                m = e.driver_module(),
+                c = e.accel.class_name(),
+                v = format_args!("engine{}", e.engine),
+                dl = if e.engine == 0 { "True" } else { "False" },
+            )
+        })
+        .collect::<String>();
+    let build = build_section(
+        &base,
+        board_part,
+        "To see what each accelerator alone costs: `vivado -mode batch -source \
+         synth_ooc_<n>.tcl` for engine n\n(writes `<module>_ooc_utilization.rpt`).",
+    );
+    format!(
+        r#"# {base} on {board}
+
+Generated by {gen}. Part `{part}`, board part `{board_part}`, PL clock {mhz} MHz, DMA through
+`{port}`. One block design holds {n} accelerators ("engines"), each behind its own AXI DMA, all on
+the PL clock, sharing the control interconnect `ctrl_smc` and the data interconnect `data_smc`
+into `{port}`:
+
+| engine | accelerator cell | DMA cell | module | driver | stream bits in / out |
+|---|---|---|---|---|---|
+{rows}
+## Files
+{list}
+
+{build}## 2. Run on the board (PYNQ)
+
+Copy `{base}.bit`, `{base}.hwh` and the driver modules to one directory on the board. Each
+driver class drives its own engine; the first one loads the bitstream, the others attach to it:
+
+```python
+{opens}```
+
+Each engine's `run` works as in a one-engine bundle: it writes that engine's arguments, starts it
+and streams through its own DMA. Register maps are in each driver module (`REG_*`) and in
+`manifest.json` (`engines`). The drivers need PYNQ 2.7 or later.
+"#,
+        board = d.board.display_name,
+        gen = super::generator_id(),
+        part = d.board.part.value,
+        mhz = d.accel.clock_mhz,
+        port = d.dma_port,
+        n = ds.len(),
+    )
 }
 
 /// Sections for status registers and weight fetch (empty for designs with neither).
@@ -177,7 +272,7 @@ waiting, bits 11:8 the last status's tag (low bits of the request id), bits 31:1
 completed. `run_batch` raises if an error was reported. A wrong `REG_WEIGHTS_BASE` shows as
 DECERR/SLVERR or as a batch that never finishes.
 "#,
-        dm = super::tcl::DATAMOVER_CELL,
+        dm = d.datamover_cell(),
         bits = f.stream_bits,
         addr = f.addr_bits,
         port = d.dma_port,
