@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use accelforge_boards::{
-    AccelInterface, Board, BoardDb, BoardError, BundleOptions, BundleSpec, PortDir,
+    AccelInterface, Board, BoardDb, BoardError, BundleOptions, BundleSpec, EngineSpec, PortDir,
     ResourceEstimate, SegmentMatrix, SourceFile, StatusReg, WeightFetch, WeightLayout,
-    write_bundle,
+    render_engines_bundle, write_bundle, write_engines_bundle,
 };
 
 const TOP: &str = "af_test_top";
@@ -1199,4 +1199,155 @@ fn zedboard_matches_the_board_part_vivado_ships() {
         &out,
         "board files for digilentinc.com:zedboard:part0:1.0 are not installed",
     );
+}
+
+/// Engine `n` of a several-engine test design: module `af_test_top_<n>`, engine 1 with a
+/// weight fetch (its DataMover takes the data interconnect's fifth slave port).
+fn engine_accel(board: &Board, n: usize) -> AccelInterface {
+    let mut a = if n == 1 {
+        fetch_accel_for(board)
+    } else {
+        accel_for(board)
+    };
+    a.name = format!("{TOP}_{n}");
+    a
+}
+
+fn engine_spec<'a>(accel: &'a AccelInterface) -> EngineSpec<'a> {
+    EngineSpec {
+        accel,
+        sources: vec![SourceFile {
+            name: format!("{}.v", accel.name),
+            contents: "// placeholder for the generated wrapper\n".into(),
+        }],
+        template_params: serde_json::json!({ "template": "test", "engine": accel.name }),
+        estimate: Some(ResourceEstimate {
+            lut: 10_000,
+            ff: 10_000,
+            dsp: 32,
+            bram18: 8,
+            uram: 0,
+        }),
+    }
+}
+
+/// Two engines in one block design (the second with a weight fetch) pass the Vivado stand-in on
+/// every built-in board with both modules declared: each accelerator and DMA cell wired on its
+/// own interconnect ports and interrupt lines, the DataMover after both DMAs on the data
+/// interconnect; each engine's out-of-context script runs too, each driver names its cells and
+/// the shared bitstream, and the manifest lists both engines with the summed budget.
+#[test]
+fn two_engine_bundles_pass_the_stub_on_every_board() {
+    let db = BoardDb::builtin().expect("built-ins");
+    for board in db.boards() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let accels = [engine_accel(board, 0), engine_accel(board, 1)];
+        let specs: Vec<_> = accels.iter().map(engine_spec).collect();
+        let dir = tmp.path().join("b");
+        let m = write_engines_bundle(&dir, board, &specs, "af_two", &BundleOptions::default())
+            .expect("bundle");
+        let script = format!(
+            "{}{}\nset argv {{--jobs 2 --allow-bare-part}}\nset argc 3\nsource {{{}}}\n::stub::finish\n",
+            prelude(&accels[0], &[]),
+            declare_module(&accels[1]),
+            dir.join("build.tcl").display()
+        );
+        assert_ok(&tclsh(&script, tmp.path()), &board.name);
+        let t = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
+        for needle in [
+            "CONFIG.NUM_SI {1} CONFIG.NUM_MI {4}",
+            "CONFIG.NUM_SI {5} CONFIG.NUM_MI {1}",
+            "CONFIG.NUM_PORTS {6}",
+            "[get_bd_intf_pins axi_datamover_1/M_AXI_MM2S] [get_bd_intf_pins data_smc/S04_AXI]",
+            "[get_bd_intf_pins accel_1/m_axis_mm2s_cmd] [get_bd_intf_pins axi_datamover_1/S_AXIS_MM2S_CMD]",
+            "[get_bd_pins axi_dma_1/s2mm_introut] [get_bd_pins irq_concat/In5]",
+        ] {
+            assert!(
+                t.contains(needle),
+                "{}: {needle} not in build.tcl",
+                board.name
+            );
+        }
+        assert!(
+            !t.contains("axi_datamover_0"),
+            "engine 0 has no weight fetch"
+        );
+        for (n, a) in accels.iter().enumerate() {
+            let ooc = format!(
+                "{}source {{{}}}\n::stub::finish\n",
+                prelude(a, &[]),
+                dir.join(format!("synth_ooc_{n}.tcl")).display()
+            );
+            assert_ok(&tclsh(&ooc, tmp.path()), &format!("synth_ooc_{n}.tcl"));
+            assert!(
+                dir.join(format!("{}_ooc_utilization.rpt", a.name))
+                    .is_file()
+            );
+            let py = std::fs::read_to_string(dir.join(format!("{}_driver.py", a.name))).unwrap();
+            for line in [
+                format!("IP_NAME = \"accel_{n}\""),
+                format!("DMA_NAME = \"axi_dma_{n}\""),
+                "BITSTREAM = \"af_two.bit\"".to_string(),
+            ] {
+                assert!(py.contains(&line), "{line}");
+            }
+            let c = Command::new("python3")
+                .args(["-m", "py_compile"])
+                .arg(dir.join(format!("{}_driver.py", a.name)))
+                .output()
+                .unwrap();
+            assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+        }
+        assert_eq!(m.engines.len(), 2);
+        assert_eq!(m.engines[1].accel_cell, "accel_1");
+        assert_eq!(m.base_name, "af_two");
+        assert_eq!(m.budget.as_ref().unwrap().estimate.dsp, 64);
+        let listed: Vec<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+        for f in [
+            "hdl/af_test_top_0.v",
+            "hdl/af_test_top_1.v",
+            "synth_ooc_1.tcl",
+        ] {
+            assert!(listed.contains(&f), "{f} not in the manifest");
+        }
+    }
+}
+
+/// What engines of one block design cannot be, each refused naming the problem: different
+/// clocks, one module name twice, one source file twice, more engines than interrupt lines.
+#[test]
+fn engine_bundles_refuse_what_one_block_design_cannot_hold() {
+    let db = BoardDb::builtin().expect("built-ins");
+    let z2 = db.get("pynq-z2").expect("pynq-z2");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let render = |board: &Board, accels: &[AccelInterface]| {
+        let specs: Vec<_> = accels.iter().map(engine_spec).collect();
+        render_engines_bundle(board, &specs, "af_x", &BundleOptions::default())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let mut slow = engine_accel(z2, 1);
+    slow.clock_mhz = 50.0;
+    let e = render(z2, &[engine_accel(z2, 0), slow]);
+    assert!(e.contains("share the board, the PL clock"), "{e}");
+    let e = render(z2, &[engine_accel(z2, 0), engine_accel(z2, 0)]);
+    assert!(e.contains("two engines with one module name"), "{e}");
+    let a = [engine_accel(z2, 0), engine_accel(z2, 2)];
+    let mut specs: Vec<_> = a.iter().map(engine_spec).collect();
+    specs[1].sources[0].name = specs[0].sources[0].name.clone();
+    let e = render_engines_bundle(z2, &specs, "af_x", &BundleOptions::default())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("given twice"), "{e}");
+    let kv = db.get("kv260").expect("kv260");
+    let three: Vec<_> = [0, 2, 3].iter().map(|&n| engine_accel(kv, n)).collect();
+    let e = render(kv, &three);
+    assert!(e.contains("3 engines need 9 interrupt lines"), "{e}");
+    // Nothing was written by a refused bundle.
+    let specs: Vec<_> = three.iter().map(engine_spec).collect();
+    let out = tmp.path().join("never");
+    assert!(write_engines_bundle(&out, kv, &specs, "af_x", &BundleOptions::default()).is_err());
+    assert!(!out.exists());
 }

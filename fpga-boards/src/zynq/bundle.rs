@@ -222,6 +222,7 @@ pub fn render_engines_bundle(
         .enumerate()
         .map(|(n, e)| Ok(ZynqDesign::new(board, e.accel, options.clone())?.as_engine(n, bitstream)))
         .collect::<Result<Vec<_>>>()?;
+    super::tcl::check_engines(&designs)?;
     let mut all = Vec::new();
     let mut per_engine = Vec::new();
     for e in engines {

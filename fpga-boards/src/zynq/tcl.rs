@@ -512,7 +512,7 @@ pub fn engines_build_tcl(ds: &[ZynqDesign<'_>], sources: &[String]) -> Result<St
 
 /// The engines of one block design agree on what they share (board, clock, DMA port, the
 /// bitstream's name) and are numbered in order. Returns the first.
-fn check_engines<'a, 'b>(ds: &'a [ZynqDesign<'b>]) -> Result<&'a ZynqDesign<'b>> {
+pub(crate) fn check_engines<'a, 'b>(ds: &'a [ZynqDesign<'b>]) -> Result<&'a ZynqDesign<'b>> {
     let first = ds.first().ok_or_else(|| BoardError::Interface {
         accel: String::new(),
         field: "engines".into(),
