@@ -85,20 +85,10 @@ impl BundleArgs {
         design: &accelforge_hdl::Design,
     ) -> anyhow::Result<(accelforge_boards::Manifest, String)> {
         use accelforge_boards::zynq::generate::{GenerateRequest, generate_bundle};
-        use accelforge_boards::zynq::wrapper::interface_for_core;
         let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
             .context("loading the board database")?;
-        let board = db.get(board_name)?;
-        // The bundle writer replaces `out` wholesale under --force: only an accelforge output
-        // may be replaced, never a user's project, `.`, a file or a link.
-        if self.force {
-            accelforge_hdl::output::check_replaceable(out)?;
-        }
-        let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
-        let top = format!("{}_zynq", design.top_name());
-        let accel = interface_for_core(design.top(), &top, clock, t.max_transfer_bytes(params)?)
-            .context("describing the accelerator's AXI interface")?;
-        let accel = t.complete_interface(params, design, accel, board)?;
+        let (board, clock) = self.board_and_clock(&db, board_name, out)?;
+        let accel = wrapped_interface(t, params, design, board, clock)?;
         let class = accel.class_name();
         let req = GenerateRequest {
             board,
@@ -124,6 +114,47 @@ impl BundleArgs {
     }
 }
 
+impl BundleArgs {
+    /// The board and the PL clock, after refusing to replace `out` unless it is ours: the
+    /// bundle writer replaces `out` wholesale under --force, so only an accelforge output may
+    /// be replaced, never a user's project, `.`, a file or a link.
+    fn board_and_clock<'d>(
+        &self,
+        db: &'d accelforge_boards::BoardDb,
+        board_name: &str,
+        out: &Path,
+    ) -> anyhow::Result<(&'d accelforge_boards::Board, f64)> {
+        let board = db.get(board_name)?;
+        if self.force {
+            accelforge_hdl::output::check_replaceable(out)?;
+        }
+        Ok((
+            board,
+            self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz()),
+        ))
+    }
+}
+
+/// The AXI interface of `design` wrapped for Zynq (top `<core>_zynq`), completed by its
+/// template for the board (argument limits, a weight fetch).
+fn wrapped_interface(
+    t: &dyn DynTemplate,
+    params: &serde_json::Value,
+    design: &accelforge_hdl::Design,
+    board: &accelforge_boards::Board,
+    clock: f64,
+) -> anyhow::Result<accelforge_boards::AccelInterface> {
+    let top = format!("{}_zynq", design.top_name());
+    let accel = accelforge_boards::zynq::wrapper::interface_for_core(
+        design.top(),
+        &top,
+        clock,
+        t.max_transfer_bytes(params)?,
+    )
+    .context("describing the accelerator's AXI interface")?;
+    Ok(t.complete_interface(params, design, accel, board)?)
+}
+
 /// What [`BundleArgs::write_engines`] wrote: the manifest and each engine's driver
 /// (module, class) and parameters file.
 pub struct EnginesWritten {
@@ -146,22 +177,13 @@ impl BundleArgs {
         bitstream: &str,
     ) -> anyhow::Result<EnginesWritten> {
         use accelforge_boards::zynq::generate::{EngineRequest, generate_engines_bundle};
-        use accelforge_boards::zynq::wrapper::interface_for_core;
         let db = accelforge_boards::BoardDb::load(self.boards_dir.as_deref())
             .context("loading the board database")?;
-        let board = db.get(board_name)?;
-        if self.force {
-            accelforge_hdl::output::check_replaceable(out)?;
-        }
-        let clock = self.clock_mhz.unwrap_or_else(|| board.default_clock_mhz());
-        let mut accels = Vec::new();
-        for (params, design) in engines {
-            let top = format!("{}_zynq", design.top_name());
-            let accel =
-                interface_for_core(design.top(), &top, clock, t.max_transfer_bytes(params)?)
-                    .context("describing the accelerator's AXI interface")?;
-            accels.push(t.complete_interface(params, design, accel, board)?);
-        }
+        let (board, clock) = self.board_and_clock(&db, board_name, out)?;
+        let accels = engines
+            .iter()
+            .map(|(params, design)| wrapped_interface(t, params, design, board, clock))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let requests = engines
             .iter()
             .zip(&accels)

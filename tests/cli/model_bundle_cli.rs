@@ -198,35 +198,45 @@ fn model_bundle_passes_the_vivado_stand_in() {
     }
 }
 
-/// `map` on the digits CNN choosing widths from 8 and 6 bits: conv1 keeps 8-bit activations
-/// and the dense layers take 6-bit ones, so the sequential design has two engines.
-fn map_two_engines(out: &Path) {
-    let o = cli::accelforge(&[
+/// `map MODEL --mixed-out out` on the digits (calibration 1,200–1,499, a 2-point drop, the
+/// small space, no Verilator) with `extra` options; returns the report.
+fn map_mixed(model: &str, extra: &[&str], out: &Path) -> serde_json::Value {
+    let (m, x, y) = (
+        fixture(model),
+        fixture("digits_x.npy"),
+        fixture("digits_y.npy"),
+    );
+    let mut args = vec![
         "map",
-        &fixture("cnn_w8a8_pow2.onnx"),
+        &m,
         "--board",
         "pynq-z2",
         "--calib",
-        &fixture("digits_x.npy"),
+        &x,
         "--labels",
-        &fixture("digits_y.npy"),
+        &y,
         "--skip",
         "1200",
         "--split",
         "300",
         "--accuracy-drop",
         "2",
-        "--bits",
-        "8,6",
         "--space",
         "small",
         "--no-rtl",
         "--mixed-out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(extra);
+    let o = cli::accelforge(&args);
     assert!(o.status.success(), "{}", cli::stderr(&o));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+/// `map` on the digits CNN choosing widths from 8 and 6 bits: conv1 keeps 8-bit activations
+/// and the dense layers take 6-bit ones, so the sequential design has two engines.
+fn map_two_engines(out: &Path) {
+    let report = map_mixed("cnn_w8a8_pow2.onnx", &["--bits", "8,6"], out);
     assert_eq!(
         report["engines"].as_array().unwrap().len(),
         2,
@@ -370,30 +380,7 @@ fn network_py_on_a_fake_overlay_equals_the_golden_engine() {
     // A mixed-precision choice on one engine (`map MODEL.onnx --mixed-out`): `gen` and `run`
     // both take it.
     let mixed = tmp.path().join("mixed.json");
-    let o = cli::accelforge(&[
-        "map",
-        &fixture("mlp_w8a8_pow2.onnx"),
-        "--board",
-        "pynq-z2",
-        "--calib",
-        &fixture("digits_x.npy"),
-        "--labels",
-        &fixture("digits_y.npy"),
-        "--skip",
-        "1200",
-        "--split",
-        "300",
-        "--accuracy-drop",
-        "2",
-        "--engines",
-        "1",
-        "--space",
-        "small",
-        "--no-rtl",
-        "--mixed-out",
-        mixed.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", cli::stderr(&o));
+    map_mixed("mlp_w8a8_pow2.onnx", &["--engines", "1"], &mixed);
     let mixed_args = ["--mixed", mixed.to_str().unwrap()];
     // A mixed-precision choice on two engines: conv1 on one array, the dense layers on the
     // other, each decoded by the stand-in with its own operand widths.

@@ -8,17 +8,8 @@ pub fn readme(d: &ZynqDesign<'_>, files: &[String]) -> String {
     let base = d.base_name();
     let module = d.driver_module();
     let class = d.accel.class_name();
-    let list = files
-        .iter()
-        .map(|f| format!("- `{f}`"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let board_part = d
-        .board
-        .board_part
-        .as_ref()
-        .map(|b| b.value.as_str())
-        .unwrap_or("(none)");
+    let list = file_list(files);
+    let board_part = board_part(d);
     let ps = match d.board.ps {
         PsType::Ps7 => "processing_system7 (Zynq-7000)",
         PsType::Psu => "zynq_ultra_ps_e (Zynq UltraScale+)",
@@ -87,6 +78,24 @@ The driver needs PYNQ 2.7 or later.
     text
 }
 
+/// The bundle's files as a Markdown list.
+fn file_list(files: &[String]) -> String {
+    files
+        .iter()
+        .map(|f| format!("- `{f}`"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The board part Vivado builds for, or `(none)`.
+fn board_part<'a>(d: &ZynqDesign<'a>) -> &'a str {
+    d.board
+        .board_part
+        .as_ref()
+        .map(|b| b.value.as_str())
+        .unwrap_or("(none)")
+}
+
 /// How to build the bitstream of `base`; `ooc` says how to synthesise the accelerators alone.
 fn build_section(base: &str, board_part: &str, ooc: &str) -> String {
     format!(
@@ -118,17 +127,8 @@ keeps it.
 pub fn engines_readme(ds: &[ZynqDesign<'_>], files: &[String]) -> String {
     let d = &ds[0];
     let base = d.base_name();
-    let board_part = d
-        .board
-        .board_part
-        .as_ref()
-        .map(|b| b.value.as_str())
-        .unwrap_or("(none)");
-    let list = files
-        .iter()
-        .map(|f| format!("- `{f}`"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let board_part = board_part(d);
+    let list = file_list(files);
     let rows = ds
         .iter()
         .map(|e| {
