@@ -429,10 +429,13 @@ connect_bd_intf_net [get_bd_intf_pins @DM@/M_AXI_MM2S] [get_bd_intf_pins data_sm
 /// DataMover cell name of a one-engine design (weight fetch designs only).
 pub const DATAMOVER_CELL: &str = "axi_datamover_0";
 
-/// `build.tcl`. `sources` are the file names under the bundle's `hdl/` directory.
+/// `build.tcl` of a one-engine bundle. `sources` are the file names under the bundle's `hdl/`
+/// directory.
 pub fn build_tcl(d: &ZynqDesign<'_>, sources: &[String]) -> String {
-    engines_build_tcl(std::slice::from_ref(d), sources)
-        .unwrap_or_else(|e| unreachable!("one engine always shares its own settings: {e}"))
+    // Alone in its block design the accelerator is engine 0, whatever `d` was numbered.
+    let alone = d.clone().as_engine(0, &d.bitstream);
+    engines_build_tcl(std::slice::from_ref(&alone), sources)
+        .unwrap_or_else(|e| unreachable!("engine 0 alone always fits a block design: {e}"))
 }
 
 /// `build.tcl` of a block design with several engines, each accelerator behind its own AXI
