@@ -1341,6 +1341,12 @@ fn engine_bundles_refuse_what_one_block_design_cannot_hold() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("given twice"), "{e}");
+    let specs: Vec<_> = a.iter().map(engine_spec).collect();
+    let e = render_engines_bundle(z2, &specs, "af x; rm", &BundleOptions::default())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a plain identifier"), "{e}");
     let kv = db.get("kv260").expect("kv260");
     let three: Vec<_> = [0, 2, 3].iter().map(|&n| engine_accel(kv, n)).collect();
     let e = render(kv, &three);

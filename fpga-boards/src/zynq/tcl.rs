@@ -526,6 +526,16 @@ pub(crate) fn check_engines<'a, 'b>(ds: &'a [ZynqDesign<'b>]) -> Result<&'a Zynq
         field: "engines".into(),
         problem: what,
     };
+    // It names files and goes into Tcl and Python unquoted, as a module name does.
+    if super::accel::sanitize_identifier(&first.bitstream) != first.bitstream {
+        return Err(problem(
+            first,
+            format!(
+                "the bitstream name `{}` is not a plain identifier (letters, digits, `_`)",
+                first.bitstream
+            ),
+        ));
+    }
     for (i, e) in ds.iter().enumerate() {
         if e.engine != i {
             return Err(problem(
