@@ -227,6 +227,7 @@ pub(super) fn array_bundle(
         clock_mhz: None,
         allow_over_budget: false,
         force: true,
+        shown_out: None,
     };
     let design = rtl::design(params)?;
     let (manifest, _, _) =
@@ -277,6 +278,7 @@ fn moe_stage(out: &Path, db: &accelforge_boards::BoardDb) -> anyhow::Result<()> 
             clock_mhz: None,
             allow_over_budget: false,
             force: true,
+            shown_out: None,
         },
     )?;
     println!(

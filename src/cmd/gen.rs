@@ -69,6 +69,10 @@ pub struct BundleArgs {
     /// Replace an existing bundle directory (only one holding an accelforge output).
     #[arg(long, requires = "board")]
     pub force: bool,
+    /// The directory messages name when the bundle is written into a staging directory first
+    /// (`gen MODEL.onnx`), so an error names the user's `--out`, not a hidden temporary one.
+    #[arg(skip)]
+    pub shown_out: Option<PathBuf>,
 }
 
 impl BundleArgs {
@@ -102,7 +106,11 @@ impl BundleArgs {
             },
         };
         let manifest = generate_bundle(out, design, &req).with_context(|| {
-            format!("writing the {} bundle into `{}`", board.name, out.display())
+            format!(
+                "writing the {} bundle into `{}`",
+                board.name,
+                self.shown_out.as_deref().unwrap_or(out).display()
+            )
         })?;
         // The same parameters file `gen` writes without a bundle, so `--params` works on a
         // bundle directory too.
@@ -208,7 +216,13 @@ impl BundleArgs {
             self.allow_over_budget,
             &options,
         )
-        .with_context(|| format!("writing the {} bundle into `{}`", board.name, out.display()))?;
+        .with_context(|| {
+            format!(
+                "writing the {} bundle into `{}`",
+                board.name,
+                self.shown_out.as_deref().unwrap_or(out).display()
+            )
+        })?;
         let mut params_files = Vec::new();
         for (n, (params, _)) in engines.iter().enumerate() {
             let name = format!("params_{n}.json");

@@ -201,6 +201,7 @@ pub fn write(a: &GenModelArgs) -> anyhow::Result<Written> {
         allow_over_budget: a.allow_over_budget,
         // The staged directory is empty and ours.
         force: true,
+        shown_out: Some(a.out.clone()),
     };
     let (manifest, drivers, params_files) = if engines.len() == 1 {
         let (manifest, _, class) = super::generate::write_systolic_bundle(

@@ -277,7 +277,13 @@ fn run_mixed_repeats_the_maps_measurements() {
             "--out",
             bundle.to_str().unwrap(),
         ],
-        &["exceed the device", "dsp 384 of 220", "--allow-over-budget"],
+        // Naming the user's --out, not the staging directory it is written in first.
+        &[
+            "exceed the device",
+            "dsp 384 of 220",
+            "--allow-over-budget",
+            &format!("into `{}`", bundle.display()),
+        ],
     );
     assert!(!bundle.exists());
     // ... which `run` takes, each layer on its engine.
